@@ -1,0 +1,137 @@
+/// The hyperparameters of one parameter group. One struct serves every algorithm (as in
+/// the C interface); each algorithm reads only the fields listed in `Algorithm.options`.
+public struct Hyperparameters: Equatable, Sendable {
+    public var lr = 0.0
+    public var momentum = 0.0
+    public var dampening = 0.0
+    public var weightDecay = 0.0
+    public var beta1 = 0.0
+    public var beta2 = 0.0
+    public var eps = 0.0
+    public var alpha = 0.0
+    public var lrDecay = 0.0
+    public var initialAccumulatorValue = 0.0
+    public var nesterov = false
+    public var maximize = false
+    public var amsgrad = false
+    public var centered = false
+
+    public init() {}
+
+    /// torch.optim's constructor defaults (torch 2.15).
+    public static func defaults(for algorithm: Algorithm) -> Hyperparameters {
+        var hp = Hyperparameters()
+        switch algorithm {
+        case .sgd:
+            hp.lr = 1e-3
+        case .adam, .adamW:
+            hp.lr = 1e-3
+            hp.beta1 = 0.9
+            hp.beta2 = 0.999
+            hp.eps = 1e-8
+            hp.weightDecay = algorithm == .adamW ? 1e-2 : 0
+        case .rmsprop:
+            hp.lr = 1e-2
+            hp.alpha = 0.99
+            hp.eps = 1e-8
+        case .adagrad:
+            hp.lr = 1e-2
+            hp.eps = 1e-10
+        }
+        return hp
+    }
+}
+
+/// One hyperparameter, addressable by id (the C interface's `descent_option`).
+public enum Option: Int32, CaseIterable, Sendable {
+    case lr = 1
+    case momentum = 2
+    case dampening = 3
+    case weightDecay = 4
+    case nesterov = 5
+    case maximize = 6
+    case beta1 = 7
+    case beta2 = 8
+    case eps = 9
+    case amsgrad = 10
+    case alpha = 11
+    case centered = 12
+    case lrDecay = 13
+    case initialAccumulatorValue = 14
+
+    /// torch's name for it.
+    public var name: String {
+        switch self {
+        case .lr: "lr"
+        case .momentum: "momentum"
+        case .dampening: "dampening"
+        case .weightDecay: "weight_decay"
+        case .nesterov: "nesterov"
+        case .maximize: "maximize"
+        case .beta1: "betas[0]"
+        case .beta2: "betas[1]"
+        case .eps: "eps"
+        case .amsgrad: "amsgrad"
+        case .alpha: "alpha"
+        case .centered: "centered"
+        case .lrDecay: "lr_decay"
+        case .initialAccumulatorValue: "initial_accumulator_value"
+        }
+    }
+
+    public var isBoolean: Bool {
+        switch self {
+        case .nesterov, .maximize, .amsgrad, .centered: true
+        default: false
+        }
+    }
+
+    var keyPath: WritableKeyPath<Hyperparameters, Double>? {
+        switch self {
+        case .lr: \.lr
+        case .momentum: \.momentum
+        case .dampening: \.dampening
+        case .weightDecay: \.weightDecay
+        case .beta1: \.beta1
+        case .beta2: \.beta2
+        case .eps: \.eps
+        case .alpha: \.alpha
+        case .lrDecay: \.lrDecay
+        case .initialAccumulatorValue: \.initialAccumulatorValue
+        case .nesterov, .maximize, .amsgrad, .centered: nil
+        }
+    }
+
+    var flagKeyPath: WritableKeyPath<Hyperparameters, Bool>? {
+        switch self {
+        case .nesterov: \.nesterov
+        case .maximize: \.maximize
+        case .amsgrad: \.amsgrad
+        case .centered: \.centered
+        default: nil
+        }
+    }
+}
+
+extension Hyperparameters {
+    /// The value of `option`; booleans read as 0 or 1.
+    public subscript(option: Option) -> Double {
+        if let flag = option.flagKeyPath { return self[keyPath: flag] ? 1 : 0 }
+        return self[keyPath: option.keyPath!]
+    }
+
+    /// A copy with `option` set to `value`. Booleans accept exactly 0 or 1.
+    public func setting(_ option: Option, to value: Double) throws(DescentError) -> Hyperparameters {
+        var copy = self
+        if let flag = option.flagKeyPath {
+            guard value == 0 || value == 1 else {
+                throw DescentError(.invalidHyperparameter,
+                                   "Invalid \(option.name) value: \(pythonRepr(value)) (expected 0 or 1)")
+            }
+            copy[keyPath: flag] = value == 1
+        } else {
+            copy[keyPath: option.keyPath!] = value
+        }
+        return copy
+    }
+}

@@ -1,0 +1,198 @@
+/// An optimizer: one algorithm, its parameter groups (each with its own
+/// hyperparameters), the caller's parameter and gradient buffers, and the state Descent
+/// keeps for them. Every mutating call validates first and then applies, so a call that
+/// throws has changed nothing. Not thread-safe: callers serialize access.
+public final class Optimizer {
+    public let algorithm: Algorithm
+    /// The hyperparameters a group gets when it is added without its own.
+    public let defaults: Hyperparameters
+    private var groups: [Hyperparameters] = []
+    private var parameters: [Parameter] = []
+    private var index = BufferIndex()
+
+    /// Counts above this are rejected: they are either a negative count converted to an
+    /// unsigned type or more memory than any machine has.
+    static let maxCount = Int.max / 64
+
+    public init(algorithm: Algorithm, defaults: Hyperparameters? = nil) throws(DescentError) {
+        let defaults = defaults ?? .defaults(for: algorithm)
+        try defaults.validate(for: algorithm)
+        self.algorithm = algorithm
+        self.defaults = defaults
+    }
+
+    // MARK: Groups
+
+    public var groupCount: Int { groups.count }
+
+    /// Adds a group and returns its index.
+    @discardableResult
+    public func addGroup(_ hyperparameters: Hyperparameters? = nil) throws(DescentError) -> Int {
+        let hp = hyperparameters ?? defaults
+        try hp.validate(for: algorithm)
+        groups.append(hp)
+        return groups.count - 1
+    }
+
+    public func hyperparameters(ofGroup group: Int) throws(DescentError) -> Hyperparameters {
+        try checkGroup(group)
+        return groups[group]
+    }
+
+    public func setHyperparameters(_ hp: Hyperparameters, ofGroup group: Int) throws(DescentError) {
+        try checkGroup(group)
+        try hp.validate(for: algorithm)
+        groups[group] = hp
+    }
+
+    public func value(of option: Option, inGroup group: Int) throws(DescentError) -> Double {
+        try checkOption(option)
+        return try hyperparameters(ofGroup: group)[option]
+    }
+
+    public func set(_ option: Option, to value: Double, inGroup group: Int) throws(DescentError) {
+        try checkOption(option)
+        try setHyperparameters(try hyperparameters(ofGroup: group).setting(option, to: value),
+                               ofGroup: group)
+    }
+
+    private func checkGroup(_ group: Int) throws(DescentError) {
+        guard groups.indices.contains(group) else {
+            throw DescentError(.outOfRange, "group index \(group) is out of range (the optimizer has \(groups.count) groups)")
+        }
+    }
+
+    private func checkOption(_ option: Option) throws(DescentError) {
+        guard algorithm.options.contains(option) else {
+            throw DescentError(.unknownOption, "\(algorithm.name) has no hyperparameter '\(option.name)'")
+        }
+    }
+
+    // MARK: Parameters
+
+    public var parameterCount: Int { parameters.count }
+
+    /// Registers a caller-owned parameter of `count` floats into `group` and returns its
+    /// index (registration order over all groups). `grad` may be nil (no gradient yet).
+    @discardableResult
+    public func addParameter(group: Int, param: UnsafeMutablePointer<Float>,
+                             grad: UnsafeMutablePointer<Float>?, count: Int) throws(DescentError) -> Int {
+        try checkGroup(group)
+        guard count > 0 else {
+            throw DescentError(.invalidArgument, "numel must be positive, got \(count)")
+        }
+        guard count <= Self.maxCount else {
+            throw DescentError(.invalidArgument, "numel \(count) is too large (a negative count passed as size_t?)")
+        }
+        try checkBuffer(param, count, name: "param")
+        let range = Parameter.byteRange(param, count)
+        if let other = index.overlapping(range) {
+            if other.range == range {
+                throw DescentError(.duplicateParameter, "param is already registered (parameter \(other.index))")
+            }
+            throw DescentError(.overlap, "param overlaps registered parameter \(other.index)")
+        }
+        if let grad {
+            try checkBuffer(grad, count, name: "grad")
+            if Parameter.byteRange(grad, count).overlaps(range) {
+                throw DescentError(.overlap, "grad overlaps its own param")
+            }
+            try checkGradient(grad, count, of: parameters.count)
+        }
+        let parameter = Parameter(param: param, grad: grad, count: count, group: group,
+                                  initialAccumulator: Float(groups[group].initialAccumulatorValue))
+        parameters.append(parameter)
+        index.insert(range, index: parameters.count - 1)
+        return parameters.count - 1
+    }
+
+    /// Re-points (or, with nil, removes) the gradient of parameter `parameter`.
+    public func setGradient(_ grad: UnsafeMutablePointer<Float>?, ofParameter parameter: Int) throws(DescentError) {
+        try checkParameter(parameter)
+        if let grad {
+            try checkBuffer(grad, parameters[parameter].count, name: "grad")
+            try checkGradient(grad, parameters[parameter].count, of: parameter)
+        }
+        parameters[parameter].grad = grad
+    }
+
+    public func stepCount(ofParameter parameter: Int) throws(DescentError) -> Int64 {
+        try checkParameter(parameter)
+        return parameters[parameter].step
+    }
+
+    private func checkParameter(_ parameter: Int) throws(DescentError) {
+        guard parameters.indices.contains(parameter) else {
+            throw DescentError(.outOfRange, "parameter index \(parameter) is out of range (the optimizer has \(parameters.count) parameters)")
+        }
+    }
+
+    private func checkBuffer(_ pointer: UnsafePointer<Float>, _ count: Int, name: String) throws(DescentError) {
+        let address = UInt(bitPattern: pointer)
+        guard address % UInt(MemoryLayout<Float>.alignment) == 0 else {
+            throw DescentError(.invalidArgument, "\(name) is not aligned to \(MemoryLayout<Float>.alignment) bytes")
+        }
+        guard UInt.max - address >= UInt(count) * UInt(MemoryLayout<Float>.stride) else {
+            throw DescentError(.invalidArgument, "\(name) with \(count) elements wraps around the address space")
+        }
+    }
+
+    private func checkGradient(_ grad: UnsafePointer<Float>, _ count: Int, of parameter: Int) throws(DescentError) {
+        if let other = index.overlapping(Parameter.byteRange(grad, count)) {
+            let whose = other.index == parameter ? "its own param" : "registered parameter \(other.index)"
+            throw DescentError(.overlap, "grad of parameter \(parameter) overlaps \(whose)")
+        }
+    }
+
+    // MARK: Step
+
+    /// One step over every parameter that has a gradient, with the registered gradients.
+    public func step() throws(DescentError) {
+        try step(resolvedGradients: parameters.map { $0.grad.map { UnsafePointer($0) } })
+    }
+
+    /// One step with this step's gradients, one per parameter in registration order
+    /// (nil skips the parameter). The registered gradients are not used.
+    public func step(gradients: [UnsafePointer<Float>?]) throws(DescentError) {
+        guard gradients.count == parameters.count else {
+            throw DescentError(.invalidArgument, "expected \(parameters.count) gradients (one per parameter), got \(gradients.count)")
+        }
+        for (i, grad) in gradients.enumerated() {
+            if let grad {
+                try checkBuffer(grad, parameters[i].count, name: "grads[\(i)]")
+                try checkGradient(grad, parameters[i].count, of: i)
+            }
+        }
+        try step(resolvedGradients: gradients)
+    }
+
+    private func step(resolvedGradients gradients: [UnsafePointer<Float>?]) throws(DescentError) {
+        let rule = algorithm.rule
+        // Allocate all state first: if memory runs out, no parameter has been updated.
+        for (parameter, grad) in zip(parameters, gradients) where grad != nil {
+            try parameter.allocateSlots(rule.slotsNeeded(groups[parameter.group])) { slot in
+                rule.initialValue(ofSlot: slot, initialAccumulator: parameter.initialAccumulator)
+            }
+        }
+        for (parameter, grad) in zip(parameters, gradients) {
+            guard let grad else { continue }
+            update(parameter, grad: grad, rule: rule)
+        }
+    }
+
+    private func update<Rule: UpdateRule>(_ parameter: Parameter, grad: UnsafePointer<Float>, rule: Rule.Type) {
+        let hp = groups[parameter.group]
+        parameter.step += 1
+        let needed = Rule.slotsNeeded(hp)
+        let scalars = Rule.scalars(hp, step: parameter.step, algorithm: algorithm)
+        Rule.kernel(scalars, parameter.buffers(grad: grad, slotsNeeded: needed), 0..<parameter.count)
+        parameter.writtenSlots |= needed
+    }
+
+    /// Fills every registered gradient with zeros.
+    public func zeroGrad() {
+        for parameter in parameters {
+            parameter.grad?.update(repeating: 0, count: parameter.count)
+        }
+    }
+}

@@ -1,0 +1,54 @@
+/// The buffers one parameter's update reads and writes: the caller's parameter and
+/// gradient, and the optimizer state slots the rule asked for (nil for the others).
+struct Buffers {
+    let param: UnsafeMutablePointer<Float>
+    let grad: UnsafePointer<Float>
+    let slot0: UnsafeMutablePointer<Float>?
+    let slot1: UnsafeMutablePointer<Float>?
+    let slot2: UnsafeMutablePointer<Float>?
+    /// Slots allocated for this step that no step has written yet (bit i = slot i).
+    /// SGD needs it: torch copies the gradient into a new momentum buffer.
+    let freshSlots: UInt8
+}
+
+/// One algorithm's math, kept apart from groups, buffers and threads. A step of one
+/// parameter computes its `Scalars` once (in double, as torch does) and then runs
+/// `kernel` over element ranges; a kernel reads and writes each element once.
+protocol UpdateRule {
+    associatedtype Scalars
+
+    /// torch's state keys, by slot index (at most three).
+    static var stateNames: [String] { get }
+
+    /// The slots a step with these hyperparameters uses, as a bit mask.
+    static func slotsNeeded(_ hp: Hyperparameters) -> UInt8
+
+    /// The value a newly allocated slot starts with.
+    static func initialValue(ofSlot slot: Int, initialAccumulator: Float) -> Float
+
+    /// Per-step scalars; `step` counts this step (1 on a parameter's first step).
+    /// `algorithm` tells rules that serve two algorithms (Adam, AdamW) which one runs.
+    static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm) -> Scalars
+
+    /// Updates elements `range` of one parameter.
+    static func kernel(_ s: Scalars, _ b: Buffers, _ range: Range<Int>)
+}
+
+extension UpdateRule {
+    static func initialValue(ofSlot slot: Int, initialAccumulator: Float) -> Float { 0 }
+}
+
+/// torch's `lerp(a, b, w)` for a float32 weight: `fma(w, b - a, a)` when |w| < 0.5, else
+/// `fma(w - 1, b - a, b)`, which keeps the result exact at both ends.
+@inline(__always)
+func lerp(_ a: Float, _ b: Float, _ w: Float) -> Float {
+    let diff = b - a
+    return w.magnitude < 0.5 ? a.addingProduct(w, diff) : b.addingProduct(w - 1, diff)
+}
+
+/// torch's `maximum`: NaN if either side is NaN.
+@inline(__always)
+func nanMaximum(_ a: Float, _ b: Float) -> Float {
+    if a.isNaN || b.isNaN { return a + b }
+    return a > b ? a : b
+}

@@ -1,0 +1,64 @@
+import CDescent
+import Descent
+
+/// A failure found by the ABI layer itself (a NULL pointer, an unknown id).
+struct ABIError: Error {
+    let status: descent_status
+    let message: String
+}
+
+/// Runs `body` on the live optimizer behind `opt`, serialized with every other call on
+/// it; turns whatever it throws into a status and the handle's last-error message.
+func call(_ opt: OpaquePointer?, _ body: (Optimizer) throws -> Void) -> descent_status {
+    guard let opt else {
+        return callWithoutHandle { throw ABIError(status: DESCENT_ERROR_NULL_POINTER, message: "opt is NULL") }
+    }
+    guard let handle = Registry.lookup(opt) else {
+        return callWithoutHandle { throw invalidHandle }
+    }
+    return handle.lock.withLock {
+        do {
+            try body(handle.optimizer)
+            handle.lastError.clear()
+            return DESCENT_OK
+        } catch {
+            let (status, message) = describe(error)
+            handle.lastError.set(message)
+            return status
+        }
+    }
+}
+
+/// Runs `body` for a call with no handle; failures go to the thread's last error.
+func callWithoutHandle(_ body: () throws -> Void) -> descent_status {
+    do {
+        try body()
+        return DESCENT_OK
+    } catch {
+        let (status, message) = describe(error)
+        ThreadError.set(message)
+        return status
+    }
+}
+
+let invalidHandle = ABIError(status: DESCENT_ERROR_INVALID_HANDLE,
+                             message: "opt is not a live descent optimizer (freed, or never created)")
+
+private func describe(_ error: any Error) -> (descent_status, String) {
+    switch error {
+    case let error as DescentError: (descent_status(error.kind), error.message)
+    case let error as ABIError: (error.status, error.message)
+    default: (DESCENT_ERROR_INTERNAL, "internal error: \(error)")
+    }
+}
+
+/// `pointer`, or a NULL_POINTER failure naming the argument.
+func required<T>(_ pointer: UnsafeMutablePointer<T>?, _ name: String) throws -> UnsafeMutablePointer<T> {
+    guard let pointer else { throw ABIError(status: DESCENT_ERROR_NULL_POINTER, message: "\(name) is NULL") }
+    return pointer
+}
+
+func required<T>(_ pointer: UnsafePointer<T>?, _ name: String) throws -> UnsafePointer<T> {
+    guard let pointer else { throw ABIError(status: DESCENT_ERROR_NULL_POINTER, message: "\(name) is NULL") }
+    return pointer
+}

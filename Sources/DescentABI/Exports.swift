@@ -1,0 +1,219 @@
+import CDescent
+import Descent
+
+// The exported C functions of include/descent.h. Each one validates its arguments,
+// calls the engine, and maps every failure to a status; none of them traps on caller
+// input. Swift names differ from the C names so that they do not clash with the
+// header's declarations, which this module imports for its types.
+
+// MARK: Version and names
+
+@_cdecl("descent_version_number")
+public func exportVersionNumber() -> UInt32 {
+    UInt32(DESCENT_VERSION_MAJOR * 10000 + DESCENT_VERSION_MINOR * 100 + DESCENT_VERSION_PATCH)
+}
+
+@_cdecl("descent_version_string")
+public func exportVersionString() -> UnsafePointer<CChar> {
+    staticCString("0.1.0")
+}
+
+@_cdecl("descent_status_name")
+public func exportStatusName(_ status: descent_status) -> UnsafePointer<CChar> {
+    switch status {
+    case DESCENT_OK: staticCString("DESCENT_OK")
+    case DESCENT_ERROR_NULL_POINTER: staticCString("DESCENT_ERROR_NULL_POINTER")
+    case DESCENT_ERROR_INVALID_HANDLE: staticCString("DESCENT_ERROR_INVALID_HANDLE")
+    case DESCENT_ERROR_INVALID_ARGUMENT: staticCString("DESCENT_ERROR_INVALID_ARGUMENT")
+    case DESCENT_ERROR_INVALID_HYPERPARAMETER: staticCString("DESCENT_ERROR_INVALID_HYPERPARAMETER")
+    case DESCENT_ERROR_UNKNOWN_ALGORITHM: staticCString("DESCENT_ERROR_UNKNOWN_ALGORITHM")
+    case DESCENT_ERROR_UNKNOWN_OPTION: staticCString("DESCENT_ERROR_UNKNOWN_OPTION")
+    case DESCENT_ERROR_OUT_OF_RANGE: staticCString("DESCENT_ERROR_OUT_OF_RANGE")
+    case DESCENT_ERROR_DUPLICATE_PARAMETER: staticCString("DESCENT_ERROR_DUPLICATE_PARAMETER")
+    case DESCENT_ERROR_OVERLAP: staticCString("DESCENT_ERROR_OVERLAP")
+    case DESCENT_ERROR_OUT_OF_MEMORY: staticCString("DESCENT_ERROR_OUT_OF_MEMORY")
+    case DESCENT_ERROR_INTERNAL: staticCString("DESCENT_ERROR_INTERNAL")
+    default: staticCString("DESCENT_ERROR_UNKNOWN_STATUS")
+    }
+}
+
+@_cdecl("descent_algorithm_name")
+public func exportAlgorithmName(_ id: descent_algorithm) -> UnsafePointer<CChar>? {
+    switch try? algorithm(id) {
+    case .sgd: staticCString("SGD")
+    case .adam: staticCString("Adam")
+    case .adamW: staticCString("AdamW")
+    case .rmsprop: staticCString("RMSprop")
+    case .adagrad: staticCString("Adagrad")
+    case nil: nil
+    }
+}
+
+@_cdecl("descent_option_name")
+public func exportOptionName(_ id: descent_option) -> UnsafePointer<CChar>? {
+    switch try? option(id) {
+    case .lr: staticCString("lr")
+    case .momentum: staticCString("momentum")
+    case .dampening: staticCString("dampening")
+    case .weightDecay: staticCString("weight_decay")
+    case .nesterov: staticCString("nesterov")
+    case .maximize: staticCString("maximize")
+    case .beta1: staticCString("betas[0]")
+    case .beta2: staticCString("betas[1]")
+    case .eps: staticCString("eps")
+    case .amsgrad: staticCString("amsgrad")
+    case .alpha: staticCString("alpha")
+    case .centered: staticCString("centered")
+    case .lrDecay: staticCString("lr_decay")
+    case .initialAccumulatorValue: staticCString("initial_accumulator_value")
+    case nil: nil
+    }
+}
+
+// MARK: Optimizer lifetime
+
+@_cdecl("descent_default_params")
+public func exportDefaultParams(_ id: descent_algorithm, _ out: UnsafeMutablePointer<descent_params>?) -> descent_status {
+    callWithoutHandle {
+        let out = try required(out, "out")
+        out.pointee = descent_params(.defaults(for: try algorithm(id)))
+    }
+}
+
+@_cdecl("descent_create")
+public func exportCreate(_ id: descent_algorithm, _ defaults: UnsafePointer<descent_params>?,
+                         _ out: UnsafeMutablePointer<OpaquePointer?>?) -> descent_status {
+    out?.pointee = nil
+    return callWithoutHandle {
+        let out = try required(out, "out")
+        let optimizer = try Optimizer(algorithm: try algorithm(id),
+                                      defaults: defaults.map { Hyperparameters($0.pointee) })
+        out.pointee = Registry.insert(Handle(optimizer))
+    }
+}
+
+@_cdecl("descent_free")
+public func exportFree(_ opt: OpaquePointer?) -> descent_status {
+    guard let opt else { return DESCENT_OK }
+    return callWithoutHandle {
+        guard Registry.remove(opt) != nil else { throw invalidHandle }
+    }
+}
+
+@_cdecl("descent_last_error")
+public func exportLastError(_ opt: OpaquePointer?) -> UnsafePointer<CChar> {
+    guard let opt, let handle = Registry.lookup(opt) else { return ThreadError.cString }
+    return handle.lock.withLock { handle.lastError.cString }
+}
+
+@_cdecl("descent_get_algorithm")
+public func exportGetAlgorithm(_ opt: OpaquePointer?, _ out: UnsafeMutablePointer<descent_algorithm>?) -> descent_status {
+    call(opt) { optimizer in
+        try required(out, "out").pointee = descent_algorithm(rawValue: UInt32(optimizer.algorithm.rawValue))
+    }
+}
+
+// MARK: Groups
+
+@_cdecl("descent_add_group")
+public func exportAddGroup(_ opt: OpaquePointer?, _ params: UnsafePointer<descent_params>?,
+                           _ indexOut: UnsafeMutablePointer<Int>?) -> descent_status {
+    call(opt) { optimizer in
+        let group = try optimizer.addGroup(params.map { Hyperparameters($0.pointee) })
+        indexOut?.pointee = group
+    }
+}
+
+@_cdecl("descent_group_count")
+public func exportGroupCount(_ opt: OpaquePointer?, _ out: UnsafeMutablePointer<Int>?) -> descent_status {
+    call(opt) { optimizer in try required(out, "out").pointee = optimizer.groupCount }
+}
+
+@_cdecl("descent_group_get_params")
+public func exportGroupGetParams(_ opt: OpaquePointer?, _ group: Int,
+                                 _ out: UnsafeMutablePointer<descent_params>?) -> descent_status {
+    call(opt) { optimizer in
+        let out = try required(out, "out")
+        out.pointee = descent_params(try optimizer.hyperparameters(ofGroup: group))
+    }
+}
+
+@_cdecl("descent_group_set_params")
+public func exportGroupSetParams(_ opt: OpaquePointer?, _ group: Int,
+                                 _ params: UnsafePointer<descent_params>?) -> descent_status {
+    call(opt) { optimizer in
+        let params = try required(params, "params")
+        try optimizer.setHyperparameters(Hyperparameters(params.pointee), ofGroup: group)
+    }
+}
+
+@_cdecl("descent_group_get")
+public func exportGroupGet(_ opt: OpaquePointer?, _ group: Int, _ id: descent_option,
+                           _ out: UnsafeMutablePointer<Double>?) -> descent_status {
+    call(opt) { optimizer in
+        let out = try required(out, "out")
+        out.pointee = try optimizer.value(of: try option(id), inGroup: group)
+    }
+}
+
+@_cdecl("descent_group_set")
+public func exportGroupSet(_ opt: OpaquePointer?, _ group: Int, _ id: descent_option,
+                           _ value: Double) -> descent_status {
+    call(opt) { optimizer in try optimizer.set(try option(id), to: value, inGroup: group) }
+}
+
+// MARK: Parameters
+
+@_cdecl("descent_add_param")
+public func exportAddParam(_ opt: OpaquePointer?, _ group: Int, _ param: UnsafeMutablePointer<Float>?,
+                           _ grad: UnsafeMutablePointer<Float>?, _ numel: Int,
+                           _ indexOut: UnsafeMutablePointer<Int>?) -> descent_status {
+    call(opt) { optimizer in
+        let index = try optimizer.addParameter(group: group, param: try required(param, "param"),
+                                               grad: grad, count: numel)
+        indexOut?.pointee = index
+    }
+}
+
+@_cdecl("descent_param_count")
+public func exportParamCount(_ opt: OpaquePointer?, _ out: UnsafeMutablePointer<Int>?) -> descent_status {
+    call(opt) { optimizer in try required(out, "out").pointee = optimizer.parameterCount }
+}
+
+@_cdecl("descent_set_grad")
+public func exportSetGrad(_ opt: OpaquePointer?, _ index: Int, _ grad: UnsafeMutablePointer<Float>?) -> descent_status {
+    call(opt) { optimizer in try optimizer.setGradient(grad, ofParameter: index) }
+}
+
+@_cdecl("descent_param_step_count")
+public func exportParamStepCount(_ opt: OpaquePointer?, _ index: Int,
+                                 _ out: UnsafeMutablePointer<Int64>?) -> descent_status {
+    call(opt) { optimizer in
+        let out = try required(out, "out")
+        out.pointee = try optimizer.stepCount(ofParameter: index)
+    }
+}
+
+// MARK: Step
+
+@_cdecl("descent_step")
+public func exportStep(_ opt: OpaquePointer?) -> descent_status {
+    call(opt) { optimizer in try optimizer.step() }
+}
+
+@_cdecl("descent_step_with_grads")
+public func exportStepWithGrads(_ opt: OpaquePointer?, _ grads: UnsafePointer<UnsafePointer<Float>?>?,
+                                _ count: Int) -> descent_status {
+    call(opt) { optimizer in
+        guard count >= 0 else {
+            throw DescentError(.invalidArgument, "count \(count) is negative")
+        }
+        let gradients = count == 0 ? [] : Array(UnsafeBufferPointer(start: try required(grads, "grads"), count: count))
+        try optimizer.step(gradients: gradients)
+    }
+}
+
+@_cdecl("descent_zero_grad")
+public func exportZeroGrad(_ opt: OpaquePointer?) -> descent_status {
+    call(opt) { optimizer in optimizer.zeroGrad() }
+}

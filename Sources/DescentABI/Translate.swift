@@ -1,0 +1,64 @@
+import CDescent
+import Descent
+
+/// Conversions between the header's types and the engine's.
+
+extension descent_status {
+    init(_ kind: DescentError.Kind) {
+        switch kind {
+        case .invalidArgument: self = DESCENT_ERROR_INVALID_ARGUMENT
+        case .invalidHyperparameter: self = DESCENT_ERROR_INVALID_HYPERPARAMETER
+        case .unknownAlgorithm: self = DESCENT_ERROR_UNKNOWN_ALGORITHM
+        case .unknownOption: self = DESCENT_ERROR_UNKNOWN_OPTION
+        case .outOfRange: self = DESCENT_ERROR_OUT_OF_RANGE
+        case .duplicateParameter: self = DESCENT_ERROR_DUPLICATE_PARAMETER
+        case .overlap: self = DESCENT_ERROR_OVERLAP
+        case .outOfMemory: self = DESCENT_ERROR_OUT_OF_MEMORY
+        }
+    }
+}
+
+extension Hyperparameters {
+    init(_ p: descent_params) {
+        self.init()
+        lr = p.lr
+        momentum = p.momentum
+        dampening = p.dampening
+        weightDecay = p.weight_decay
+        beta1 = p.beta1
+        beta2 = p.beta2
+        eps = p.eps
+        alpha = p.alpha
+        lrDecay = p.lr_decay
+        initialAccumulatorValue = p.initial_accumulator_value
+        nesterov = p.nesterov
+        maximize = p.maximize
+        amsgrad = p.amsgrad
+        centered = p.centered
+    }
+}
+
+extension descent_params {
+    init(_ hp: Hyperparameters) {
+        self.init(lr: hp.lr, momentum: hp.momentum, dampening: hp.dampening,
+                  weight_decay: hp.weightDecay, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps,
+                  alpha: hp.alpha, lr_decay: hp.lrDecay,
+                  initial_accumulator_value: hp.initialAccumulatorValue,
+                  nesterov: hp.nesterov, maximize: hp.maximize, amsgrad: hp.amsgrad,
+                  centered: hp.centered)
+    }
+}
+
+func algorithm(_ id: descent_algorithm) throws(DescentError) -> Algorithm {
+    guard let algorithm = Algorithm(rawValue: Int32(bitPattern: id.rawValue)) else {
+        throw DescentError(.unknownAlgorithm, "unknown algorithm id \(Int32(bitPattern: id.rawValue))")
+    }
+    return algorithm
+}
+
+func option(_ id: descent_option) throws(DescentError) -> Option {
+    guard let option = Option(rawValue: Int32(bitPattern: id.rawValue)) else {
+        throw DescentError(.unknownOption, "unknown option id \(Int32(bitPattern: id.rawValue))")
+    }
+    return option
+}

@@ -1,0 +1,387 @@
+/*
+ * descent.h — the C interface of Descent, an optimizer-step engine.
+ *
+ * A training loop keeps its model, its forward and its backward pass. It hands
+ * Descent its parameter and gradient buffers (float32, caller-owned) and
+ * delegates the optimizer step and zero_grad. Descent updates the buffers in
+ * place; it never allocates, frees or resizes them. It owns only optimizer
+ * state (moments, step counts).
+ *
+ * Semantics follow torch.optim (torch 2.15): hyperparameter names, defaults,
+ * validation messages and update formulas, in the floating-point order of
+ * torch's fused CPU kernels.
+ *
+ * Conventions
+ *   - Every fallible function returns a descent_status; DESCENT_OK (0) is
+ *     success. On failure nothing has changed (no half-applied call), and a
+ *     message is readable with descent_last_error().
+ *   - An optimizer handle is opaque. Handles are never reused: a call on a
+ *     freed handle returns DESCENT_ERROR_INVALID_HANDLE instead of crashing.
+ *   - Thread-safety: separate optimizers may be used from separate threads at
+ *     once. Calls on one optimizer from several threads are serialized by an
+ *     internal lock (they are safe, and run one at a time).
+ *   - Buffers: the caller owns every float buffer it registers, and must keep
+ *     it alive and unmoved until the optimizer is freed or the buffer is
+ *     replaced (descent_set_grad).
+ */
+#ifndef DESCENT_H
+#define DESCENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef DESCENT_API
+#  if defined(_WIN32)
+#    define DESCENT_API __declspec(dllimport)
+#  elif defined(__GNUC__) || defined(__clang__)
+#    define DESCENT_API __attribute__((visibility("default")))
+#  else
+#    define DESCENT_API
+#  endif
+#endif
+
+/* ---------------------------------------------------------------- version */
+
+#define DESCENT_VERSION_MAJOR 0
+#define DESCENT_VERSION_MINOR 1
+#define DESCENT_VERSION_PATCH 0
+/** MAJOR * 10000 + MINOR * 100 + PATCH, as zstd does. */
+#define DESCENT_VERSION_NUMBER \
+    (DESCENT_VERSION_MAJOR * 10000 + DESCENT_VERSION_MINOR * 100 + DESCENT_VERSION_PATCH)
+
+/**
+ * The version number of the loaded library, to compare with
+ * DESCENT_VERSION_NUMBER (the header the caller was compiled with).
+ * Never fails; thread-safe.
+ */
+DESCENT_API unsigned descent_version_number(void);
+
+/**
+ * The version of the loaded library as a static string, e.g. "0.1.0".
+ * Never fails, never NULL; the string must not be freed. Thread-safe.
+ */
+DESCENT_API const char *descent_version_string(void);
+
+/* ----------------------------------------------------------------- status */
+
+/** Status codes. The numbering is stable: values are never reused. */
+typedef enum descent_status {
+    DESCENT_OK = 0,
+    /** A required pointer argument was NULL. */
+    DESCENT_ERROR_NULL_POINTER = 1,
+    /** The handle is not a live optimizer (freed, or never created). */
+    DESCENT_ERROR_INVALID_HANDLE = 2,
+    /** An argument is malformed: zero or out-of-range count, overlapping buffers… */
+    DESCENT_ERROR_INVALID_ARGUMENT = 3,
+    /** A hyperparameter is invalid (the message is torch's where torch has one). */
+    DESCENT_ERROR_INVALID_HYPERPARAMETER = 4,
+    /** The algorithm id is not one of descent_algorithm. */
+    DESCENT_ERROR_UNKNOWN_ALGORITHM = 5,
+    /** The option id is unknown, or the optimizer's algorithm has no such option. */
+    DESCENT_ERROR_UNKNOWN_OPTION = 6,
+    /** A group or parameter index is out of range. */
+    DESCENT_ERROR_OUT_OF_RANGE = 7,
+    /** The parameter buffer is already registered with this optimizer. */
+    DESCENT_ERROR_DUPLICATE_PARAMETER = 8,
+    /** A buffer overlaps a registered parameter (or its own parameter). */
+    DESCENT_ERROR_OVERLAP = 9,
+    /** Optimizer state could not be allocated. */
+    DESCENT_ERROR_OUT_OF_MEMORY = 10,
+    /** A bug in Descent; please report it with the message. */
+    DESCENT_ERROR_INTERNAL = 11
+} descent_status;
+
+/**
+ * The name of a status as a static string ("DESCENT_OK",
+ * "DESCENT_ERROR_INVALID_HANDLE", …), or "DESCENT_ERROR_UNKNOWN_STATUS" for a
+ * value outside the enum. Never NULL; thread-safe.
+ */
+DESCENT_API const char *descent_status_name(descent_status status);
+
+/* ------------------------------------------------------------- algorithms */
+
+typedef enum descent_algorithm {
+    DESCENT_SGD = 1,
+    DESCENT_ADAM = 2,
+    DESCENT_ADAMW = 3,
+    DESCENT_RMSPROP = 4,
+    DESCENT_ADAGRAD = 5
+} descent_algorithm;
+
+/**
+ * The torch name of an algorithm as a static string ("SGD", "Adam", "AdamW",
+ * "RMSprop", "Adagrad"), or NULL for an unknown id. Thread-safe.
+ */
+DESCENT_API const char *descent_algorithm_name(descent_algorithm algorithm);
+
+/* -------------------------------------------------------- hyperparameters */
+
+/**
+ * Hyperparameters of one group, with torch.optim's names. One struct serves
+ * every algorithm; each algorithm reads only its own fields (listed below)
+ * and ignores the others. Fill it with descent_default_params() and change
+ * what you need.
+ *
+ *   SGD:     lr, momentum, dampening, weight_decay, nesterov, maximize
+ *   Adam:    lr, beta1, beta2, eps, weight_decay, amsgrad, maximize
+ *   AdamW:   same as Adam (weight_decay is decoupled, default 1e-2)
+ *   RMSprop: lr, alpha, eps, weight_decay, momentum, centered, maximize
+ *   Adagrad: lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize
+ */
+typedef struct descent_params {
+    double lr;
+    double momentum;
+    double dampening;
+    double weight_decay;
+    double beta1;
+    double beta2;
+    double eps;
+    double alpha;
+    double lr_decay;
+    double initial_accumulator_value;
+    bool nesterov;
+    bool maximize;
+    bool amsgrad;
+    bool centered;
+} descent_params;
+
+/** Ids for reading and writing one hyperparameter of a group. Stable numbering. */
+typedef enum descent_option {
+    DESCENT_OPTION_LR = 1,
+    DESCENT_OPTION_MOMENTUM = 2,
+    DESCENT_OPTION_DAMPENING = 3,
+    DESCENT_OPTION_WEIGHT_DECAY = 4,
+    DESCENT_OPTION_NESTEROV = 5,   /* boolean: 0 or 1 */
+    DESCENT_OPTION_MAXIMIZE = 6,   /* boolean: 0 or 1 */
+    DESCENT_OPTION_BETA1 = 7,      /* torch: betas[0] */
+    DESCENT_OPTION_BETA2 = 8,      /* torch: betas[1] */
+    DESCENT_OPTION_EPS = 9,
+    DESCENT_OPTION_AMSGRAD = 10,   /* boolean: 0 or 1 */
+    DESCENT_OPTION_ALPHA = 11,
+    DESCENT_OPTION_CENTERED = 12,  /* boolean: 0 or 1 */
+    DESCENT_OPTION_LR_DECAY = 13,
+    DESCENT_OPTION_INITIAL_ACCUMULATOR_VALUE = 14
+} descent_option;
+
+/**
+ * The torch name of an option as a static string ("lr", "betas[0]", …), or
+ * NULL for an unknown id. Thread-safe.
+ */
+DESCENT_API const char *descent_option_name(descent_option option);
+
+/**
+ * Writes torch's default hyperparameters for `algorithm` into `*out`
+ * (e.g. AdamW: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 1e-2).
+ * Fields the algorithm does not use are set to zero / false.
+ *
+ * Returns DESCENT_OK; DESCENT_ERROR_NULL_POINTER if `out` is NULL;
+ * DESCENT_ERROR_UNKNOWN_ALGORITHM for an unknown id (`*out` untouched).
+ * Thread-safe. On failure the message is descent_last_error(NULL).
+ */
+DESCENT_API descent_status descent_default_params(descent_algorithm algorithm,
+                                                  descent_params *out);
+
+/* -------------------------------------------------------------- optimizer */
+
+/** An optimizer: an algorithm, its groups, its parameters and their state. */
+typedef struct descent_optimizer descent_optimizer;
+
+/**
+ * Creates an optimizer. `defaults` are the hyperparameters new groups get
+ * when descent_add_group() is passed NULL; pass NULL here for torch's
+ * defaults of `algorithm`. The optimizer starts with no group.
+ *
+ * On success `*out` holds the new handle; free it with descent_free().
+ * Returns DESCENT_OK; DESCENT_ERROR_NULL_POINTER (`out` NULL);
+ * DESCENT_ERROR_UNKNOWN_ALGORITHM; DESCENT_ERROR_INVALID_HYPERPARAMETER
+ * (message as torch's, e.g. "Invalid learning rate: -1.0");
+ * DESCENT_ERROR_OUT_OF_MEMORY. On failure `*out` is set to NULL (when `out`
+ * is not NULL) and the message is descent_last_error(NULL).
+ * Thread-safe.
+ */
+DESCENT_API descent_status descent_create(descent_algorithm algorithm,
+                                          const descent_params *defaults,
+                                          descent_optimizer **out);
+
+/**
+ * Frees an optimizer and all its state. The caller's buffers are untouched.
+ * NULL is accepted and does nothing (returns DESCENT_OK). Freeing a handle
+ * twice returns DESCENT_ERROR_INVALID_HANDLE and does nothing else.
+ * Must not race with other calls on the same handle.
+ */
+DESCENT_API descent_status descent_free(descent_optimizer *opt);
+
+/**
+ * The message of the last failed call on `opt` in this thread or another,
+ * or "" if the last call succeeded. With NULL or an invalid handle: the
+ * message of the last failed call in this thread that had no valid handle
+ * (descent_create, descent_default_params, calls on freed handles).
+ * Never returns NULL. The string is owned by Descent and stays valid until
+ * the next call on the same handle (or, for NULL, the next such call in the
+ * same thread).
+ */
+DESCENT_API const char *descent_last_error(const descent_optimizer *opt);
+
+/**
+ * Writes the optimizer's algorithm into `*out`.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE.
+ */
+DESCENT_API descent_status descent_get_algorithm(const descent_optimizer *opt,
+                                                 descent_algorithm *out);
+
+/* ----------------------------------------------------------------- groups */
+
+/**
+ * Adds a parameter group. `params` NULL gives the optimizer's defaults (as
+ * passed to descent_create). Groups can be added at any time, also after
+ * steps. `*index_out` (may be NULL) receives the group's index: 0, 1, 2… in
+ * order of creation.
+ *
+ * Returns DESCENT_OK, DESCENT_ERROR_INVALID_HANDLE,
+ * DESCENT_ERROR_INVALID_HYPERPARAMETER.
+ */
+DESCENT_API descent_status descent_add_group(descent_optimizer *opt,
+                                             const descent_params *params,
+                                             size_t *index_out);
+
+/**
+ * Writes the number of groups into `*out`.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE.
+ */
+DESCENT_API descent_status descent_group_count(const descent_optimizer *opt, size_t *out);
+
+/**
+ * Copies all hyperparameters of group `group` into `*out`.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE,
+ * DESCENT_ERROR_OUT_OF_RANGE.
+ */
+DESCENT_API descent_status descent_group_get_params(const descent_optimizer *opt,
+                                                    size_t group,
+                                                    descent_params *out);
+
+/**
+ * Replaces all hyperparameters of group `group` at once; they take effect at
+ * the next step. Validated first: on failure the group keeps its old values.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE,
+ * DESCENT_ERROR_OUT_OF_RANGE, DESCENT_ERROR_INVALID_HYPERPARAMETER.
+ */
+DESCENT_API descent_status descent_group_set_params(descent_optimizer *opt,
+                                                    size_t group,
+                                                    const descent_params *params);
+
+/**
+ * Reads one hyperparameter of group `group` into `*out`. Booleans read as
+ * 0.0 or 1.0.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE,
+ * DESCENT_ERROR_OUT_OF_RANGE, DESCENT_ERROR_UNKNOWN_OPTION (unknown id, or an
+ * option the algorithm does not have, e.g. momentum for Adam).
+ */
+DESCENT_API descent_status descent_group_get(const descent_optimizer *opt,
+                                             size_t group,
+                                             descent_option option,
+                                             double *out);
+
+/**
+ * Sets one hyperparameter of group `group`; it takes effect at the next step
+ * (this is how a schedule changes lr). The group's hyperparameters are
+ * validated as a whole with the new value: on failure nothing changes.
+ * Booleans take exactly 0.0 or 1.0.
+ * Returns DESCENT_OK, DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
+ * DESCENT_ERROR_UNKNOWN_OPTION, DESCENT_ERROR_INVALID_HYPERPARAMETER.
+ */
+DESCENT_API descent_status descent_group_set(descent_optimizer *opt,
+                                             size_t group,
+                                             descent_option option,
+                                             double value);
+
+/* ------------------------------------------------------------- parameters */
+
+/**
+ * Registers a parameter of `numel` float32 elements into group `group`.
+ * `param` and `grad` are caller-owned; Descent reads and writes them in
+ * place and never frees them. `grad` may be NULL (no gradient yet: the
+ * parameter is skipped by steps until one is set). `*index_out` (may be
+ * NULL) receives the parameter's index: 0, 1, 2… in order of registration,
+ * over all groups. Step counts are per parameter and start at 0.
+ *
+ * Returns DESCENT_OK; DESCENT_ERROR_NULL_POINTER (`param` NULL);
+ * DESCENT_ERROR_INVALID_HANDLE; DESCENT_ERROR_OUT_OF_RANGE (no such group);
+ * DESCENT_ERROR_INVALID_ARGUMENT (`numel` zero, or too large — a negative
+ * count converted to size_t lands here); DESCENT_ERROR_DUPLICATE_PARAMETER
+ * (this buffer is already registered); DESCENT_ERROR_OVERLAP (`param`
+ * overlaps a registered parameter, or `grad` overlaps `param` or a
+ * registered parameter).
+ */
+DESCENT_API descent_status descent_add_param(descent_optimizer *opt,
+                                             size_t group,
+                                             float *param,
+                                             float *grad,
+                                             size_t numel,
+                                             size_t *index_out);
+
+/**
+ * Writes the number of registered parameters into `*out`.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE.
+ */
+DESCENT_API descent_status descent_param_count(const descent_optimizer *opt, size_t *out);
+
+/**
+ * Re-points the gradient of parameter `index` (torch allocates a new .grad
+ * after zero_grad(set_to_none=True)). NULL means "no gradient": the
+ * parameter is skipped by steps, as torch skips p.grad is None.
+ * Returns DESCENT_OK, DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
+ * DESCENT_ERROR_OVERLAP (`grad` overlaps a registered parameter).
+ */
+DESCENT_API descent_status descent_set_grad(descent_optimizer *opt, size_t index, float *grad);
+
+/**
+ * Writes the step count of parameter `index` into `*out` (the number of
+ * steps that updated it).
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE,
+ * DESCENT_ERROR_OUT_OF_RANGE.
+ */
+DESCENT_API descent_status descent_param_step_count(const descent_optimizer *opt,
+                                                    size_t index,
+                                                    int64_t *out);
+
+/* ------------------------------------------------------------------- step */
+
+/**
+ * One optimizer step over every parameter of every group that has a
+ * gradient, with each group's current hyperparameters. Parameters without a
+ * gradient are skipped and their step count does not advance. Optimizer
+ * state is allocated on a parameter's first step; if that fails, nothing is
+ * updated.
+ * Returns DESCENT_OK, DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_MEMORY.
+ */
+DESCENT_API descent_status descent_step(descent_optimizer *opt);
+
+/**
+ * Like descent_step(), with this step's gradients passed in: `grads[i]` is
+ * the gradient of parameter i (registration order), NULL to skip it; `count`
+ * must equal the number of parameters. The registered gradients are neither
+ * used nor changed. Each non-NULL `grads[i]` must not overlap a parameter.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`grads` NULL with count > 0),
+ * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_INVALID_ARGUMENT (wrong count),
+ * DESCENT_ERROR_OVERLAP, DESCENT_ERROR_OUT_OF_MEMORY.
+ */
+DESCENT_API descent_status descent_step_with_grads(descent_optimizer *opt,
+                                                   const float *const *grads,
+                                                   size_t count);
+
+/**
+ * Fills every registered gradient buffer with zeros (parameters without a
+ * gradient are skipped). Returns DESCENT_OK, DESCENT_ERROR_INVALID_HANDLE.
+ */
+DESCENT_API descent_status descent_zero_grad(descent_optimizer *opt);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* DESCENT_H */
