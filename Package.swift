@@ -8,8 +8,8 @@ let engineFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-fno-math-errno"])]
 let package = Package(
     name: "Descent",
     products: [
-        // libdescent.so: the C ABI. Build with `-Xswiftc -static-stdlib` so that it carries
-        // the Swift runtime (CMakeLists.txt does).
+        // libdescent.so: the C ABI, carrying the Swift runtime (see DescentABI's linker
+        // settings), so C programs and Python load it with no Swift toolchain.
         .library(name: "descent", type: .dynamic, targets: ["DescentABI"]),
     ],
     targets: [
@@ -18,7 +18,8 @@ let package = Package(
         // include/descent.h as a Clang module, so the ABI layer sees the header's own types.
         .systemLibrary(name: "CDescent", path: "Sources/CDescent"),
         // The exported @_cdecl functions: validate, translate, catch, map to statuses.
-        .target(name: "DescentABI", dependencies: ["Descent", "CDescent"]),
+        .target(name: "DescentABI", dependencies: ["Descent", "CDescent"],
+                linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "-soname=libdescent.so"])]),
         .testTarget(name: "DescentTests", dependencies: ["Descent"], swiftSettings: engineFlags),
     ]
 )

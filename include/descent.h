@@ -349,6 +349,25 @@ DESCENT_API descent_status descent_param_step_count(const descent_optimizer *opt
                                                     size_t index,
                                                     int64_t *out);
 
+/**
+ * Points `*out` at the optimizer state buffer `name` of parameter `index`:
+ * `numel` floats under torch's state key ("momentum_buffer" for SGD;
+ * "exp_avg", "exp_avg_sq", "max_exp_avg_sq" for Adam and AdamW;
+ * "square_avg", "momentum_buffer", "grad_avg" for RMSprop; "sum" for
+ * Adagrad). `*out` is NULL while no step has needed that state yet (it is
+ * created on the parameter's first step that uses it). The buffer is owned
+ * by the optimizer and lives until descent_free(); the caller may read and
+ * write it between steps (this is how state is saved and restored), never
+ * during one.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`name` or `out` NULL),
+ * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
+ * DESCENT_ERROR_UNKNOWN_OPTION (the algorithm has no state of that name).
+ */
+DESCENT_API descent_status descent_param_state(descent_optimizer *opt,
+                                               size_t index,
+                                               const char *name,
+                                               float **out);
+
 /* ------------------------------------------------------------------- step */
 
 /**

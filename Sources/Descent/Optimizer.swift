@@ -121,6 +121,18 @@ public final class Optimizer {
         return parameters[parameter].step
     }
 
+    /// The state buffer `name` (torch's key, e.g. "exp_avg") of parameter `parameter`:
+    /// `count` floats that the caller may read and write between steps, or nil while no
+    /// step has needed it yet. It lives until the optimizer does.
+    public func state(named name: String, ofParameter parameter: Int) throws(DescentError) -> UnsafeMutablePointer<Float>? {
+        try checkParameter(parameter)
+        guard let slot = algorithm.rule.stateNames.firstIndex(of: name) else {
+            let names = algorithm.rule.stateNames.joined(separator: ", ")
+            throw DescentError(.unknownOption, "\(algorithm.name) has no state '\(name)' (it has: \(names))")
+        }
+        return parameters[parameter].slots[slot]
+    }
+
     private func checkParameter(_ parameter: Int) throws(DescentError) {
         guard parameters.indices.contains(parameter) else {
             throw DescentError(.outOfRange, "parameter index \(parameter) is out of range (the optimizer has \(parameters.count) parameters)")

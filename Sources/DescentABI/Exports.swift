@@ -194,6 +194,16 @@ public func exportParamStepCount(_ opt: OpaquePointer?, _ index: Int,
     }
 }
 
+@_cdecl("descent_param_state")
+public func exportParamState(_ opt: OpaquePointer?, _ index: Int, _ name: UnsafePointer<CChar>?,
+                             _ out: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?) -> descent_status {
+    call(opt) { optimizer in
+        let out = try required(out, "out")
+        let name = String(cString: try required(name, "name"))
+        out.pointee = try optimizer.state(named: name, ofParameter: index)
+    }
+}
+
 // MARK: Step
 
 @_cdecl("descent_step")

@@ -1,0 +1,433 @@
+/*
+ * C tests of the Descent ABI, written from include/descent.h alone.
+ *
+ * 1. The bad-input table: every row makes one bad call and states the status it must
+ *    get and a piece of the message. After every row the fixture optimizer must be
+ *    exactly as it was (no half-applied change) and still work.
+ * 2. Behaviour: groups, per-group hyperparameters, skipped parameters, re-pointed and
+ *    step-time gradients, zero_grad, state access, messages, names.
+ */
+#include <descent.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures = 0, checks = 0;
+
+#define EXPECT(cond, ...)                                            \
+    do {                                                             \
+        checks++;                                                    \
+        if (!(cond)) {                                               \
+            failures++;                                              \
+            fprintf(stderr, "%s:%d: FAILED %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                            \
+            fprintf(stderr, "\n");                                   \
+        }                                                            \
+    } while (0)
+
+#define MUST(call) EXPECT((call) == DESCENT_OK, "%s", descent_last_error(NULL))
+
+/* ------------------------------------------------------------ the fixture */
+
+#define N 8
+typedef struct {
+    descent_optimizer *opt;   /* Adam, group 0, parameters 0 (p/g) and 1 (q/h) */
+    descent_optimizer *freed; /* a handle that has been freed */
+    float p[N], g[N], q[N], h[N], spare[2 * N + 1];
+} Fixture;
+
+static void fixture_init(Fixture *f) {
+    memset(f, 0, sizeof *f);
+    for (int i = 0; i < N; i++) {
+        f->p[i] = 1.0f + (float)i;
+        f->g[i] = 0.5f;
+        f->q[i] = -1.0f;
+        f->h[i] = 0.25f;
+    }
+    MUST(descent_create(DESCENT_ADAM, NULL, &f->opt));
+    MUST(descent_add_group(f->opt, NULL, NULL));
+    MUST(descent_add_param(f->opt, 0, f->p, f->g, N, NULL));
+    MUST(descent_add_param(f->opt, 0, f->q, f->h, N, NULL));
+    MUST(descent_create(DESCENT_SGD, NULL, &f->freed));
+    MUST(descent_free(f->freed));
+}
+
+/* Everything a failed call could have half-changed. */
+typedef struct {
+    size_t groups, params;
+    descent_params hp;
+    float p[N], g[N];
+    int64_t steps;
+} Snapshot;
+
+static void snapshot(const Fixture *f, Snapshot *s) {
+    memset(s, 0, sizeof *s);
+    MUST(descent_group_count(f->opt, &s->groups));
+    MUST(descent_param_count(f->opt, &s->params));
+    MUST(descent_group_get_params(f->opt, 0, &s->hp));
+    MUST(descent_param_step_count(f->opt, 0, &s->steps));
+    memcpy(s->p, f->p, sizeof s->p);
+    memcpy(s->g, f->g, sizeof s->g);
+}
+
+static int same_params(const descent_params *a, const descent_params *b) {
+    return a->lr == b->lr && a->momentum == b->momentum && a->dampening == b->dampening
+        && a->weight_decay == b->weight_decay && a->beta1 == b->beta1 && a->beta2 == b->beta2
+        && a->eps == b->eps && a->alpha == b->alpha && a->lr_decay == b->lr_decay
+        && a->initial_accumulator_value == b->initial_accumulator_value
+        && a->nesterov == b->nesterov && a->maximize == b->maximize && a->amsgrad == b->amsgrad
+        && a->centered == b->centered;
+}
+
+static int same_snapshot(const Snapshot *a, const Snapshot *b) {
+    return a->groups == b->groups && a->params == b->params && a->steps == b->steps
+        && same_params(&a->hp, &b->hp) && !memcmp(a->p, b->p, sizeof a->p)
+        && !memcmp(a->g, b->g, sizeof a->g);
+}
+
+/* ---------------------------------------------------- the bad-input table */
+
+typedef struct {
+    const char *name;
+    descent_status expected;
+    const char *message; /* must appear in the error message */
+} Row;
+
+static descent_params with(descent_algorithm algorithm, const char *field, double value) {
+    descent_params p;
+    descent_default_params(algorithm, &p);
+    if (!strcmp(field, "lr")) p.lr = value;
+    else if (!strcmp(field, "momentum")) p.momentum = value;
+    else if (!strcmp(field, "dampening")) p.dampening = value;
+    else if (!strcmp(field, "weight_decay")) p.weight_decay = value;
+    else if (!strcmp(field, "beta1")) p.beta1 = value;
+    else if (!strcmp(field, "beta2")) p.beta2 = value;
+    else if (!strcmp(field, "eps")) p.eps = value;
+    else if (!strcmp(field, "alpha")) p.alpha = value;
+    else if (!strcmp(field, "lr_decay")) p.lr_decay = value;
+    else if (!strcmp(field, "initial_accumulator_value")) p.initial_accumulator_value = value;
+    else if (!strcmp(field, "nesterov")) p.nesterov = value != 0;
+    return p;
+}
+
+static descent_status create_with(descent_algorithm algorithm, descent_params p) {
+    descent_optimizer *opt = (descent_optimizer *)&opt; /* must be reset to NULL */
+    descent_status status = descent_create(algorithm, &p, &opt);
+    if (status == DESCENT_OK) descent_free(opt);
+    else EXPECT(opt == NULL, "descent_create left *out non-NULL on failure");
+    return status;
+}
+
+static const Row rows[] = {
+    /* creation and hyperparameters: torch's messages */
+    {"create: out NULL", DESCENT_ERROR_NULL_POINTER, "out is NULL"},
+    {"create: algorithm 0", DESCENT_ERROR_UNKNOWN_ALGORITHM, "unknown algorithm id 0"},
+    {"create: algorithm 99", DESCENT_ERROR_UNKNOWN_ALGORITHM, "unknown algorithm id 99"},
+    {"Adam lr -1", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid learning rate: -1.0"},
+    {"Adam lr NaN", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid learning rate: nan"},
+    {"Adam beta1 1.5", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid beta parameter at index 0: 1.5"},
+    {"Adam beta1 1.0", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid beta parameter at index 0: 1.0"},
+    {"Adam beta2 -0.1", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid beta parameter at index 1: -0.1"},
+    {"Adam beta2 NaN", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid beta parameter at index 1: nan"},
+    {"Adam eps -1e-8", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid epsilon value: -1e-08"},
+    {"AdamW weight_decay -0.1", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid weight_decay value: -0.1"},
+    {"SGD momentum -0.5", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid momentum value: -0.5"},
+    {"SGD momentum NaN", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid momentum value: nan"},
+    {"SGD dampening NaN", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid dampening value: nan"},
+    {"SGD nesterov, no momentum", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Nesterov momentum requires a momentum and zero dampening"},
+    {"RMSprop alpha -0.5", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid alpha value: -0.5"},
+    {"RMSprop eps NaN", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid epsilon value: nan"},
+    {"Adagrad lr_decay -1", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid lr_decay value: -1.0"},
+    {"Adagrad initial_accumulator_value -1", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid initial_accumulator_value value: -1.0"},
+    {"default_params: unknown algorithm", DESCENT_ERROR_UNKNOWN_ALGORITHM, "unknown algorithm id 42"},
+    {"default_params: out NULL", DESCENT_ERROR_NULL_POINTER, "out is NULL"},
+    /* handles */
+    {"step: NULL handle", DESCENT_ERROR_NULL_POINTER, "opt is NULL"},
+    {"zero_grad: NULL handle", DESCENT_ERROR_NULL_POINTER, "opt is NULL"},
+    {"add_param: NULL handle", DESCENT_ERROR_NULL_POINTER, "opt is NULL"},
+    {"step: freed handle", DESCENT_ERROR_INVALID_HANDLE, "not a live descent optimizer"},
+    {"add_group: freed handle", DESCENT_ERROR_INVALID_HANDLE, "not a live descent optimizer"},
+    {"group_set: freed handle", DESCENT_ERROR_INVALID_HANDLE, "not a live descent optimizer"},
+    {"free: freed handle", DESCENT_ERROR_INVALID_HANDLE, "not a live descent optimizer"},
+    {"step: forged handle", DESCENT_ERROR_INVALID_HANDLE, "not a live descent optimizer"},
+    {"step: odd forged handle", DESCENT_ERROR_INVALID_HANDLE, "not a live descent optimizer"},
+    /* parameters and buffers */
+    {"add_param: param NULL", DESCENT_ERROR_NULL_POINTER, "param is NULL"},
+    {"add_param: numel 0", DESCENT_ERROR_INVALID_ARGUMENT, "numel must be positive, got 0"},
+    {"add_param: numel -1", DESCENT_ERROR_INVALID_ARGUMENT, "numel must be positive, got -1"},
+    {"add_param: numel huge", DESCENT_ERROR_INVALID_ARGUMENT, "too large"},
+    {"add_param: group 1 of 1", DESCENT_ERROR_OUT_OF_RANGE, "group index 1 is out of range"},
+    {"add_param: registered twice", DESCENT_ERROR_DUPLICATE_PARAMETER, "already registered (parameter 0)"},
+    {"add_param: overlaps a parameter", DESCENT_ERROR_OVERLAP, "param overlaps registered parameter 0"},
+    {"add_param: grad is its param", DESCENT_ERROR_OVERLAP, "grad overlaps its own param"},
+    {"add_param: grad overlaps its param", DESCENT_ERROR_OVERLAP, "grad overlaps its own param"},
+    {"add_param: grad overlaps another parameter", DESCENT_ERROR_OVERLAP, "overlaps registered parameter 1"},
+    {"add_param: misaligned param", DESCENT_ERROR_INVALID_ARGUMENT, "param is not aligned"},
+    {"set_grad: index 2 of 2", DESCENT_ERROR_OUT_OF_RANGE, "parameter index 2 is out of range"},
+    {"set_grad: grad is a parameter", DESCENT_ERROR_OVERLAP, "grad of parameter 0 overlaps registered parameter 1"},
+    {"param_step_count: out NULL", DESCENT_ERROR_NULL_POINTER, "out is NULL"},
+    {"param_state: unknown name", DESCENT_ERROR_UNKNOWN_OPTION, "Adam has no state 'momentum_buffer'"},
+    {"param_state: name NULL", DESCENT_ERROR_NULL_POINTER, "name is NULL"},
+    /* groups and options */
+    {"group_get: option 99", DESCENT_ERROR_UNKNOWN_OPTION, "unknown option id 99"},
+    {"group_get: momentum of Adam", DESCENT_ERROR_UNKNOWN_OPTION, "Adam has no hyperparameter 'momentum'"},
+    {"group_get: group 7", DESCENT_ERROR_OUT_OF_RANGE, "group index 7 is out of range"},
+    {"group_set: lr -1", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid learning rate: -1.0"},
+    {"group_set: amsgrad 0.5", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid amsgrad value: 0.5 (expected 0 or 1)"},
+    {"group_set: eps NaN", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid epsilon value: nan"},
+    {"group_set_params: NULL", DESCENT_ERROR_NULL_POINTER, "params is NULL"},
+    {"group_set_params: beta1 2", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid beta parameter at index 0: 2.0"},
+    {"add_group: lr NaN", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Invalid learning rate: nan"},
+    {"group_get_params: out NULL", DESCENT_ERROR_NULL_POINTER, "out is NULL"},
+    /* steps */
+    {"step_with_grads: count 1 of 2", DESCENT_ERROR_INVALID_ARGUMENT, "expected 2 gradients (one per parameter), got 1"},
+    {"step_with_grads: grads NULL", DESCENT_ERROR_NULL_POINTER, "grads is NULL"},
+    {"step_with_grads: grad overlaps a parameter", DESCENT_ERROR_OVERLAP, "grad of parameter 1 overlaps registered parameter 0"},
+};
+
+static descent_status run_row(int i, Fixture *f) {
+    descent_params p;
+    double value;
+    size_t count;
+    float *state;
+    int64_t steps;
+    descent_optimizer *forged = (descent_optimizer *)f->spare;
+    const float *grads[2] = {f->g, f->h};
+    switch (i) {
+    case 0: return descent_create(DESCENT_ADAM, NULL, NULL);
+    case 1: return create_with((descent_algorithm)0, with(DESCENT_ADAM, "lr", 1e-3));
+    case 2: return create_with((descent_algorithm)99, with(DESCENT_ADAM, "lr", 1e-3));
+    case 3: return create_with(DESCENT_ADAM, with(DESCENT_ADAM, "lr", -1.0));
+    case 4: return create_with(DESCENT_ADAM, with(DESCENT_ADAM, "lr", NAN));
+    case 5: return create_with(DESCENT_ADAM, with(DESCENT_ADAM, "beta1", 1.5));
+    case 6: return create_with(DESCENT_ADAM, with(DESCENT_ADAM, "beta1", 1.0));
+    case 7: return create_with(DESCENT_ADAM, with(DESCENT_ADAM, "beta2", -0.1));
+    case 8: return create_with(DESCENT_ADAM, with(DESCENT_ADAM, "beta2", NAN));
+    case 9: return create_with(DESCENT_ADAM, with(DESCENT_ADAM, "eps", -1e-8));
+    case 10: return create_with(DESCENT_ADAMW, with(DESCENT_ADAMW, "weight_decay", -0.1));
+    case 11: return create_with(DESCENT_SGD, with(DESCENT_SGD, "momentum", -0.5));
+    case 12: return create_with(DESCENT_SGD, with(DESCENT_SGD, "momentum", NAN));
+    case 13: return create_with(DESCENT_SGD, with(DESCENT_SGD, "dampening", NAN));
+    case 14: return create_with(DESCENT_SGD, with(DESCENT_SGD, "nesterov", 1));
+    case 15: return create_with(DESCENT_RMSPROP, with(DESCENT_RMSPROP, "alpha", -0.5));
+    case 16: return create_with(DESCENT_RMSPROP, with(DESCENT_RMSPROP, "eps", NAN));
+    case 17: return create_with(DESCENT_ADAGRAD, with(DESCENT_ADAGRAD, "lr_decay", -1.0));
+    case 18: return create_with(DESCENT_ADAGRAD, with(DESCENT_ADAGRAD, "initial_accumulator_value", -1.0));
+    case 19: return descent_default_params((descent_algorithm)42, &p);
+    case 20: return descent_default_params(DESCENT_SGD, NULL);
+    case 21: return descent_step(NULL);
+    case 22: return descent_zero_grad(NULL);
+    case 23: return descent_add_param(NULL, 0, f->spare, NULL, N, NULL);
+    case 24: return descent_step(f->freed);
+    case 25: return descent_add_group(f->freed, NULL, NULL);
+    case 26: return descent_group_set(f->freed, 0, DESCENT_OPTION_LR, 0.1);
+    case 27: return descent_free(f->freed);
+    case 28: return descent_step(forged);
+    case 29: return descent_step((descent_optimizer *)((char *)f->opt + 1));
+    case 30: return descent_add_param(f->opt, 0, NULL, NULL, N, NULL);
+    case 31: return descent_add_param(f->opt, 0, f->spare, NULL, 0, NULL);
+    case 32: return descent_add_param(f->opt, 0, f->spare, NULL, (size_t)-1, NULL);
+    case 33: return descent_add_param(f->opt, 0, f->spare, NULL, (size_t)1 << 60, NULL);
+    case 34: return descent_add_param(f->opt, 1, f->spare, NULL, N, NULL);
+    case 35: return descent_add_param(f->opt, 0, f->p, NULL, N, NULL);
+    case 36: return descent_add_param(f->opt, 0, f->p + 4, NULL, N, NULL);
+    case 37: return descent_add_param(f->opt, 0, f->spare, f->spare, N, NULL);
+    case 38: return descent_add_param(f->opt, 0, f->spare, f->spare + 3, N, NULL);
+    case 39: return descent_add_param(f->opt, 0, f->spare, f->q + 2, N, NULL);
+    case 40: return descent_add_param(f->opt, 0, (float *)((char *)f->spare + 1), NULL, N, NULL);
+    case 41: return descent_set_grad(f->opt, 2, f->spare);
+    case 42: return descent_set_grad(f->opt, 0, f->q);
+    case 43: return descent_param_step_count(f->opt, 0, NULL);
+    case 44: return descent_param_state(f->opt, 0, "momentum_buffer", &state);
+    case 45: return descent_param_state(f->opt, 0, NULL, &state);
+    case 46: return descent_group_get(f->opt, 0, (descent_option)99, &value);
+    case 47: return descent_group_get(f->opt, 0, DESCENT_OPTION_MOMENTUM, &value);
+    case 48: return descent_group_get(f->opt, 7, DESCENT_OPTION_LR, &value);
+    case 49: return descent_group_set(f->opt, 0, DESCENT_OPTION_LR, -1.0);
+    case 50: return descent_group_set(f->opt, 0, DESCENT_OPTION_AMSGRAD, 0.5);
+    case 51: return descent_group_set(f->opt, 0, DESCENT_OPTION_EPS, NAN);
+    case 52: return descent_group_set_params(f->opt, 0, NULL);
+    case 53: p = with(DESCENT_ADAM, "beta1", 2.0); return descent_group_set_params(f->opt, 0, &p);
+    case 54: p = with(DESCENT_ADAM, "lr", NAN); return descent_add_group(f->opt, &p, &count);
+    case 55: return descent_group_get_params(f->opt, 0, NULL);
+    case 56: return descent_step_with_grads(f->opt, grads, 1);
+    case 57: return descent_step_with_grads(f->opt, NULL, 2);
+    case 58: grads[1] = f->p + 1; return descent_step_with_grads(f->opt, grads, 2);
+    default: (void)steps; return DESCENT_ERROR_INTERNAL;
+    }
+}
+
+static void test_bad_input_table(void) {
+    Fixture f;
+    fixture_init(&f);
+    int n = (int)(sizeof rows / sizeof rows[0]);
+    for (int i = 0; i < n; i++) {
+        Snapshot before, after;
+        snapshot(&f, &before);
+        descent_status status = run_row(i, &f);
+        /* The message lives on the handle when the call had a live one, else per thread. */
+        const char *message = descent_last_error(f.opt);
+        if (!strstr(message, rows[i].message)) message = descent_last_error(NULL);
+        EXPECT(status == rows[i].expected, "row %d '%s': got %s, expected %s (%s)", i, rows[i].name,
+               descent_status_name(status), descent_status_name(rows[i].expected), message);
+        EXPECT(strstr(message, rows[i].message) != NULL, "row %d '%s': message '%s' lacks '%s'", i,
+               rows[i].name, message, rows[i].message);
+        snapshot(&f, &after);
+        EXPECT(same_snapshot(&before, &after), "row %d '%s' changed the optimizer", i,
+               rows[i].name);
+    }
+    /* After all of that the fixture still steps. */
+    MUST(descent_step(f.opt));
+    int64_t steps = 0;
+    MUST(descent_param_step_count(f.opt, 1, &steps));
+    EXPECT(steps == 1, "steps %lld", (long long)steps);
+    EXPECT(f.p[0] != 1.0f, "parameter did not move");
+    MUST(descent_free(f.opt));
+    printf("bad-input table: %d rows\n", n);
+}
+
+/* -------------------------------------------------------------- behaviour */
+
+static void test_names_and_version(void) {
+    EXPECT(descent_version_number() == DESCENT_VERSION_NUMBER, "version mismatch");
+    EXPECT(!strcmp(descent_version_string(), "0.1.0"), "%s", descent_version_string());
+    EXPECT(!strcmp(descent_status_name(DESCENT_OK), "DESCENT_OK"), "status name");
+    EXPECT(!strcmp(descent_status_name(DESCENT_ERROR_OVERLAP), "DESCENT_ERROR_OVERLAP"), "status name");
+    EXPECT(!strcmp(descent_status_name((descent_status)999), "DESCENT_ERROR_UNKNOWN_STATUS"), "unknown status");
+    EXPECT(!strcmp(descent_algorithm_name(DESCENT_RMSPROP), "RMSprop"), "algorithm name");
+    EXPECT(descent_algorithm_name((descent_algorithm)0) == NULL, "unknown algorithm name");
+    EXPECT(!strcmp(descent_option_name(DESCENT_OPTION_BETA2), "betas[1]"), "option name");
+    EXPECT(descent_option_name((descent_option)77) == NULL, "unknown option name");
+    EXPECT(descent_free(NULL) == DESCENT_OK, "free(NULL)");
+}
+
+static void test_defaults(void) {
+    descent_params p;
+    MUST(descent_default_params(DESCENT_ADAMW, &p));
+    EXPECT(p.lr == 1e-3 && p.beta1 == 0.9 && p.beta2 == 0.999 && p.eps == 1e-8 && p.weight_decay == 1e-2
+           && !p.amsgrad && !p.maximize, "AdamW defaults");
+    MUST(descent_default_params(DESCENT_ADAM, &p));
+    EXPECT(p.weight_decay == 0, "Adam weight_decay default");
+    MUST(descent_default_params(DESCENT_SGD, &p));
+    EXPECT(p.lr == 1e-3 && p.momentum == 0 && p.dampening == 0 && !p.nesterov, "SGD defaults");
+    MUST(descent_default_params(DESCENT_RMSPROP, &p));
+    EXPECT(p.lr == 1e-2 && p.alpha == 0.99 && p.eps == 1e-8 && !p.centered, "RMSprop defaults");
+    MUST(descent_default_params(DESCENT_ADAGRAD, &p));
+    EXPECT(p.lr == 1e-2 && p.eps == 1e-10 && p.lr_decay == 0 && p.initial_accumulator_value == 0,
+           "Adagrad defaults");
+}
+
+/* Plain SGD is p <- fma(g, -lr, p): easy to check exactly, group by group. */
+static void test_groups_and_gradients(void) {
+    float a[4] = {1, 2, 3, 4}, ga[4] = {1, 1, 1, 1};
+    float b[3] = {10, 20, 30}, gb[3] = {2, 2, 2}, gb2[3] = {-1, -1, -1};
+    float c[2] = {5, 5};
+    descent_params sgd;
+    descent_optimizer *opt;
+    size_t group = 99, index = 99;
+    MUST(descent_default_params(DESCENT_SGD, &sgd));
+    sgd.lr = 0.5;
+    MUST(descent_create(DESCENT_SGD, &sgd, &opt));
+    MUST(descent_add_group(opt, NULL, &group));
+    EXPECT(group == 0, "first group index %zu", group);
+    sgd.lr = 0.25;
+    MUST(descent_add_group(opt, &sgd, &group));
+    EXPECT(group == 1, "second group index %zu", group);
+    MUST(descent_add_param(opt, 0, a, ga, 4, &index));
+    EXPECT(index == 0, "index %zu", index);
+    MUST(descent_add_param(opt, 1, b, gb, 3, &index));
+    MUST(descent_add_param(opt, 1, c, NULL, 2, &index)); /* no gradient: skipped */
+    EXPECT(index == 2, "index %zu", index);
+    EXPECT(!strcmp(descent_last_error(opt), ""), "message after success: '%s'", descent_last_error(opt));
+
+    MUST(descent_step(opt));
+    EXPECT(a[0] == 0.5f && a[3] == 3.5f, "group 0 lr 0.5: %g %g", a[0], a[3]);
+    EXPECT(b[0] == 9.5f && b[2] == 29.5f, "group 1 lr 0.25: %g %g", b[0], b[2]);
+    EXPECT(c[0] == 5 && c[1] == 5, "parameter without gradient moved");
+    int64_t steps;
+    MUST(descent_param_step_count(opt, 2, &steps));
+    EXPECT(steps == 0, "skipped parameter counted a step");
+    MUST(descent_param_step_count(opt, 0, &steps));
+    EXPECT(steps == 1, "steps %lld", (long long)steps);
+
+    /* Change a hyperparameter between steps; read it back. */
+    double lr;
+    MUST(descent_group_set(opt, 1, DESCENT_OPTION_LR, 1.0));
+    MUST(descent_group_get(opt, 1, DESCENT_OPTION_LR, &lr));
+    EXPECT(lr == 1.0, "lr %g", lr);
+    MUST(descent_set_grad(opt, 1, gb2)); /* re-pointed gradient */
+    MUST(descent_step(opt));
+    EXPECT(b[0] == 10.5f, "re-pointed gradient with lr 1: %g", b[0]);
+
+    /* Step-time gradients: registered ones are neither used nor changed. */
+    float ta[4] = {0, 0, 0, 2};
+    const float *grads[3] = {ta, NULL, NULL};
+    MUST(descent_step_with_grads(opt, grads, 3));
+    EXPECT(a[0] == 0.0f && a[3] == 2.0f, "step-time gradient: %g %g", a[0], a[3]);
+    EXPECT(b[0] == 10.5f, "NULL step-time gradient should skip");
+    EXPECT(ga[0] == 1 && gb2[0] == -1, "registered gradients changed");
+
+    /* zero_grad fills registered gradients only. */
+    MUST(descent_zero_grad(opt));
+    EXPECT(ga[0] == 0 && ga[3] == 0 && gb2[2] == 0 && gb[0] == 2, "zero_grad");
+    MUST(descent_set_grad(opt, 0, NULL));
+    MUST(descent_step(opt));
+    MUST(descent_param_step_count(opt, 0, &steps));
+    EXPECT(steps == 3, "parameter with gradient removed still stepped: %lld", (long long)steps);
+
+    /* A group added after steps. */
+    float d[2] = {1, 1}, gd[2] = {1, 1};
+    MUST(descent_add_group(opt, NULL, &group));
+    MUST(descent_add_param(opt, group, d, gd, 2, NULL));
+    MUST(descent_step(opt));
+    EXPECT(d[0] == 0.5f, "late group: %g", d[0]);
+    MUST(descent_free(opt));
+}
+
+/* Adam's state is reachable under torch's names; created on the first step. */
+static void test_state_access(void) {
+    float p[16], g[16];
+    for (int i = 0; i < 16; i++) p[i] = 1, g[i] = 0.5f;
+    descent_params adam;
+    descent_optimizer *opt;
+    float *m = (float *)p, *v = (float *)p, *vmax = (float *)p;
+    MUST(descent_default_params(DESCENT_ADAM, &adam));
+    adam.amsgrad = true;
+    MUST(descent_create(DESCENT_ADAM, &adam, &opt));
+    MUST(descent_add_group(opt, NULL, NULL));
+    MUST(descent_add_param(opt, 0, p, g, 16, NULL));
+    MUST(descent_param_state(opt, 0, "exp_avg", &m));
+    EXPECT(m == NULL, "state before the first step");
+    MUST(descent_step(opt));
+    MUST(descent_param_state(opt, 0, "exp_avg", &m));
+    MUST(descent_param_state(opt, 0, "exp_avg_sq", &v));
+    MUST(descent_param_state(opt, 0, "max_exp_avg_sq", &vmax));
+    EXPECT(m && v && vmax, "state after the first step");
+    if (m && v && vmax) {
+        EXPECT(fabsf(m[5] - 0.05f) < 1e-7f, "exp_avg %g", m[5]);
+        EXPECT(fabsf(v[5] - 0.00025f) < 1e-9f, "exp_avg_sq %g", v[5]);
+        EXPECT(vmax[5] == v[5], "max_exp_avg_sq");
+        EXPECT(fabsf(p[0] - (1 - 1e-3f)) < 1e-6f, "first Adam step moves by lr: %.8f", p[0]);
+    }
+    MUST(descent_free(opt));
+}
+
+/* The thread's message for calls without a live handle. */
+static void test_thread_message(void) {
+    descent_optimizer *opt = NULL;
+    EXPECT(descent_create((descent_algorithm)7, NULL, &opt) == DESCENT_ERROR_UNKNOWN_ALGORITHM, "create");
+    EXPECT(strstr(descent_last_error(NULL), "unknown algorithm id 7") != NULL, "%s", descent_last_error(NULL));
+}
+
+int main(void) {
+    test_names_and_version();
+    test_defaults();
+    test_bad_input_table();
+    test_groups_and_gradients();
+    test_state_access();
+    test_thread_message();
+    printf("%d checks, %d failed\n", checks, failures);
+    return failures != 0;
+}
