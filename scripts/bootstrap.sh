@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Creates (or tops up) the project's virtual environment in .venv with what the build
+# and the tests need: cmake and ninja from PyPI (no root needed), and with `--tests`
+# also torch, numpy and pytest for the parity tests. Idempotent: a second run with
+# everything in place only checks.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv="$root/.venv"
+want_tests=0
+[ "${1:-}" = "--tests" ] && want_tests=1
+
+command -v swift >/dev/null || { echo "bootstrap: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 1; }
+if [ ! -x "$venv/bin/python" ]; then
+    echo "bootstrap: creating $venv"
+    python3 -m venv "$venv"
+fi
+pip() { "$venv/bin/python" -m pip --disable-pip-version-check -q "$@"; }
+
+if [ ! -x "$venv/bin/cmake" ] || [ ! -x "$venv/bin/ninja" ]; then
+    echo "bootstrap: installing cmake and ninja into .venv"
+    pip install -r "$root/scripts/requirements-build.txt"
+fi
+if [ "$want_tests" = 1 ] && ! "$venv/bin/python" -c "import torch, numpy, pytest" 2>/dev/null; then
+    echo "bootstrap: installing torch, numpy and pytest into .venv (a few minutes the first time)"
+    pip install -r "$root/Tests/parity/requirements.txt"
+fi

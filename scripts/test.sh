@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test suite: the Swift engine tests, the C tests (ctest: ABI table plain and
+# under ASan+UBSan, the C++ header check, the demo, the self-contained check), and the
+# torch parity tests (pytest, against the torch in .venv, live).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/build.sh" --tests
+venv="$root/.venv/bin"
+
+echo "== Swift engine tests"
+(cd "$root" && swift test)
+
+echo "== C tests (ctest)"
+"$venv/ctest" --test-dir "$root/build" --output-on-failure
+
+echo "== torch parity tests (pytest)"
+DESCENT_LIB="$root/build/libdescent.so" "$venv/python" -m pytest -q "$root/Tests/parity"
