@@ -48,7 +48,7 @@ final class Parameter {
     }
 
     func buffers(grad: UnsafePointer<Float>, slotsNeeded: UInt8) -> Buffers {
-        Buffers(param: param, grad: grad, slot0: slots[0], slot1: slots[1], slot2: slots[2],
+        Buffers(param: param, grad: grad, slot0: slots[0], slot1: slots[1], slot2: slots[2], count: count,
                 freshSlots: slotsNeeded & ~writtenSlots)
     }
 

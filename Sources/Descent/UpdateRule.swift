@@ -6,6 +6,8 @@ struct Buffers {
     let slot0: UnsafeMutablePointer<Float>?
     let slot1: UnsafeMutablePointer<Float>?
     let slot2: UnsafeMutablePointer<Float>?
+    /// Elements in the whole parameter (a kernel may be given only a range of them).
+    let count: Int
     /// Slots allocated for this step that no step has written yet (bit i = slot i).
     /// SGD needs it: torch copies the gradient into a new momentum buffer.
     let freshSlots: UInt8

@@ -35,6 +35,7 @@ def load_library():
         "descent_step_with_grads": [p, ctypes.POINTER(ctypes.c_void_p), sz],
         "descent_zero_grad": [p],
         "descent_group_set": [p, sz, ctypes.c_int, ctypes.c_double],
+        "descent_param_state": [p, sz, ctypes.c_char_p, ctypes.POINTER(ctypes.POINTER(ctypes.c_float))],
     }
     for name, argtypes in signatures.items():
         fn = getattr(lib, name)
@@ -79,25 +80,40 @@ def make_params(algorithm, **kwargs):
 
 
 class Optimizer:
-    """One descent optimizer over float32 torch tensors (by data pointer), one group."""
+    """A descent optimizer over float32 torch tensors (by data pointer), built like a
+    torch one: `groups` is a list of {"params": [...], **overrides}."""
 
-    def __init__(self, algorithm, tensors, **kwargs):
+    def __init__(self, algorithm, groups, **defaults):
+        self.algorithm = algorithm
         handle = ctypes.c_void_p()
-        check(LIB.descent_create(ALGORITHMS[algorithm], ctypes.byref(make_params(algorithm, **kwargs)),
+        check(LIB.descent_create(ALGORITHMS[algorithm], ctypes.byref(make_params(algorithm, **defaults)),
                                  ctypes.byref(handle)))
         self.handle = handle
-        self.tensors = list(tensors)
-        check(LIB.descent_add_group(self.handle, None, None), self.handle)
-        for t in self.tensors:
-            assert t.dtype.is_floating_point and t.is_contiguous()
-            check(LIB.descent_add_param(self.handle, 0, t.data_ptr(), None, t.numel(), None), self.handle)
+        self.tensors = []
+        for index, group in enumerate(groups):
+            overrides = {k: v for k, v in group.items() if k != "params"}
+            check(LIB.descent_add_group(self.handle, ctypes.byref(make_params(algorithm, **{**defaults, **overrides})),
+                                        None), self.handle)
+            for t in group["params"]:
+                assert t.dtype == torch_float32() and t.is_contiguous()
+                check(LIB.descent_add_param(self.handle, index, t.data_ptr(), None, t.numel(), None), self.handle)
+                self.tensors.append(t)
 
     def step(self, grads):
         array = (ctypes.c_void_p * len(grads))(*[None if g is None else g.data_ptr() for g in grads])
         check(LIB.descent_step_with_grads(self.handle, array, len(grads)), self.handle)
 
-    def set(self, option, value):
-        check(LIB.descent_group_set(self.handle, 0, option, value), self.handle)
+    def set(self, group, option, value):
+        check(LIB.descent_group_set(self.handle, group, OPTIONS[option], float(value)), self.handle)
+
+    def state(self, index, name):
+        """The state buffer as a numpy array viewing Descent's memory, or None."""
+        import numpy as np
+        pointer = ctypes.POINTER(ctypes.c_float)()
+        check(LIB.descent_param_state(self.handle, index, name.encode(), ctypes.byref(pointer)), self.handle)
+        if not pointer:
+            return None
+        return np.ctypeslib.as_array(pointer, shape=(self.tensors[index].numel(),))
 
     def close(self):
         if self.handle:
@@ -106,6 +122,16 @@ class Optimizer:
 
     def __del__(self):
         self.close()
+
+
+def torch_float32():
+    import torch
+    return torch.float32
+
+
+OPTIONS = {"lr": 1, "momentum": 2, "dampening": 3, "weight_decay": 4, "nesterov": 5, "maximize": 6,
+           "beta1": 7, "beta2": 8, "eps": 9, "amsgrad": 10, "alpha": 11, "centered": 12,
+           "lr_decay": 13, "initial_accumulator_value": 14}
 
 
 def create_error(algorithm, **kwargs):
