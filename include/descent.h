@@ -17,6 +17,7 @@
  *     message is readable with descent_last_error().
  *   - An optimizer handle is opaque. Handles are never reused: a call on a
  *     freed handle returns DESCENT_ERROR_INVALID_HANDLE instead of crashing.
+ *     A NULL handle returns DESCENT_ERROR_NULL_POINTER.
  *   - Thread-safety: separate optimizers may be used from separate threads at
  *     once. Calls on one optimizer from several threads are serialized by an
  *     internal lock (they are safe, and run one at a time).
@@ -242,7 +243,8 @@ DESCENT_API descent_status descent_get_algorithm(const descent_optimizer *opt,
  * steps. `*index_out` (may be NULL) receives the group's index: 0, 1, 2… in
  * order of creation.
  *
- * Returns DESCENT_OK, DESCENT_ERROR_INVALID_HANDLE,
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` NULL),
+ * DESCENT_ERROR_INVALID_HANDLE,
  * DESCENT_ERROR_INVALID_HYPERPARAMETER.
  */
 DESCENT_API descent_status descent_add_group(descent_optimizer *opt,
@@ -291,7 +293,8 @@ DESCENT_API descent_status descent_group_get(const descent_optimizer *opt,
  * (this is how a schedule changes lr). The group's hyperparameters are
  * validated as a whole with the new value: on failure nothing changes.
  * Booleans take exactly 0.0 or 1.0.
- * Returns DESCENT_OK, DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` NULL),
+ * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
  * DESCENT_ERROR_UNKNOWN_OPTION, DESCENT_ERROR_INVALID_HYPERPARAMETER.
  */
 DESCENT_API descent_status descent_group_set(descent_optimizer *opt,
@@ -334,7 +337,8 @@ DESCENT_API descent_status descent_param_count(const descent_optimizer *opt, siz
  * Re-points the gradient of parameter `index` (torch allocates a new .grad
  * after zero_grad(set_to_none=True)). NULL means "no gradient": the
  * parameter is skipped by steps, as torch skips p.grad is None.
- * Returns DESCENT_OK, DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` NULL),
+ * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
  * DESCENT_ERROR_OVERLAP (`grad` overlaps a registered parameter).
  */
 DESCENT_API descent_status descent_set_grad(descent_optimizer *opt, size_t index, float *grad);
@@ -376,7 +380,8 @@ DESCENT_API descent_status descent_param_state(descent_optimizer *opt,
  * gradient are skipped and their step count does not advance. Optimizer
  * state is allocated on a parameter's first step; if that fails, nothing is
  * updated.
- * Returns DESCENT_OK, DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_MEMORY.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` NULL),
+ * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_MEMORY.
  */
 DESCENT_API descent_status descent_step(descent_optimizer *opt);
 
@@ -395,7 +400,8 @@ DESCENT_API descent_status descent_step_with_grads(descent_optimizer *opt,
 
 /**
  * Fills every registered gradient buffer with zeros (parameters without a
- * gradient are skipped). Returns DESCENT_OK, DESCENT_ERROR_INVALID_HANDLE.
+ * gradient are skipped). Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` NULL),
+ * DESCENT_ERROR_INVALID_HANDLE.
  */
 DESCENT_API descent_status descent_zero_grad(descent_optimizer *opt);
 
