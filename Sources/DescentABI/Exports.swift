@@ -215,8 +215,9 @@ public func exportStep(_ opt: OpaquePointer?) -> descent_status {
 public func exportStepWithGrads(_ opt: OpaquePointer?, _ grads: UnsafePointer<UnsafePointer<Float>?>?,
                                 _ count: Int) -> descent_status {
     call(opt) { optimizer in
-        guard count >= 0 else {
-            throw DescentError(.invalidArgument, "count \(count) is negative")
+        // Check the count before reading `count` pointers from the caller's array.
+        guard count == optimizer.parameterCount else {
+            throw DescentError(.invalidArgument, "expected \(optimizer.parameterCount) gradients (one per parameter), got \(count)")
         }
         let gradients = count == 0 ? [] : Array(UnsafeBufferPointer(start: try required(grads, "grads"), count: count))
         try optimizer.step(gradients: gradients)

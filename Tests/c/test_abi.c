@@ -183,6 +183,8 @@ static const Row rows[] = {
     {"group_get_params: out NULL", DESCENT_ERROR_NULL_POINTER, "out is NULL"},
     /* steps */
     {"step_with_grads: count 1 of 2", DESCENT_ERROR_INVALID_ARGUMENT, "expected 2 gradients (one per parameter), got 1"},
+    {"step_with_grads: count huge", DESCENT_ERROR_INVALID_ARGUMENT, "expected 2 gradients (one per parameter), got 1099511627776"},
+    {"step_with_grads: count -1", DESCENT_ERROR_INVALID_ARGUMENT, "expected 2 gradients (one per parameter), got -1"},
     {"step_with_grads: grads NULL", DESCENT_ERROR_NULL_POINTER, "grads is NULL"},
     {"step_with_grads: grad overlaps a parameter", DESCENT_ERROR_OVERLAP, "grad of parameter 1 overlaps registered parameter 0"},
 };
@@ -253,8 +255,10 @@ static descent_status run_row(int i, Fixture *f) {
     case 54: p = with(DESCENT_ADAM, "lr", NAN); return descent_add_group(f->opt, &p, &count);
     case 55: return descent_group_get_params(f->opt, 0, NULL);
     case 56: return descent_step_with_grads(f->opt, grads, 1);
-    case 57: return descent_step_with_grads(f->opt, NULL, 2);
-    case 58: grads[1] = f->p + 1; return descent_step_with_grads(f->opt, grads, 2);
+    case 57: return descent_step_with_grads(f->opt, grads, (size_t)1 << 40);
+    case 58: return descent_step_with_grads(f->opt, grads, (size_t)-1);
+    case 59: return descent_step_with_grads(f->opt, NULL, 2);
+    case 60: grads[1] = f->p + 1; return descent_step_with_grads(f->opt, grads, 2);
     default: (void)steps; return DESCENT_ERROR_INTERNAL;
     }
 }
