@@ -40,6 +40,18 @@ extension UpdateRule {
     static func initialValue(ofSlot slot: Int, initialAccumulator: Float) -> Float { 0 }
 }
 
+/// Where torch's fused kernels switch from vectors to their scalar loop: they run 16
+/// floats at a time (AVX-512) and the last `count % 16` elements of each tensor one by
+/// one. The compiler contracted `x·a + y·b` into an fma differently in that loop
+/// (`fma(x, a, y·b)` instead of `fma(y, b, x·a)`), so rules that have such a sum (SGD's
+/// momentum, Adam's second moment) do the same past this index, to match torch bit for
+/// bit. (torch built for AVX2 has 8-wide vectors and a scalar loop of `count % 8` only;
+/// against it the elements in between may differ by one ulp.)
+@inline(__always)
+func torchScalarTailStart(_ count: Int) -> Int {
+    count - count % 16
+}
+
 /// torch's `lerp(a, b, w)` for a float32 weight: `fma(w, b - a, a)` when |w| < 0.5, else
 /// `fma(w - 1, b - a, b)`, which keeps the result exact at both ends.
 @inline(__always)

@@ -223,6 +223,10 @@ def rmsprop_ieee_step(param, grad, state, group):
 
 PER_STEP_SIZES = [4096, 160, 37]  # multiples of the vector width, and a ragged tail
 
+# Descent follows torch's AVX-512 kernels to the bit, scalar tail included; against a
+# torch that dispatches to other vector widths, the issue's bound of 1 ulp applies.
+ALLOWED_ULPS = 0 if torch.backends.cpu.get_cpu_capability() == "AVX512" else 1
+
 
 class TorchReference:
     """torch's optimizer over `params`; RMSprop runs rmsprop_ieee_step on torch's own
@@ -279,7 +283,7 @@ def test_every_step_within_one_ulp(config):
             for key, value in reference.state(i).items():
                 worst[key] = max(worst.get(key, 0), ulp_distance(value.numpy(), opt.state(i, key)).max())
     opt.close()
-    assert all(v <= 1 for v in worst.values()), f"max ulp distance per step: {worst}"
+    assert all(v <= ALLOWED_ULPS for v in worst.values()), f"max ulp distance per step: {worst}"
 
 
 # ---------------------------------------------------------------- validation

@@ -7,6 +7,8 @@ import Glibc
 /// corrections in double from the step count, each scalar rounded to float32 once,
 /// IEEE square root, a true division by the denominator.
 /// State: `exp_avg`, `exp_avg_sq`, and `max_exp_avg_sq` when amsgrad is on.
+/// In torch's scalar tail the second moment is `fma(v, β2, (1−β2)·g·g)` (see
+/// `torchScalarTailStart`).
 enum AdamRule: UpdateRule {
     struct Scalars {
         let decoupled: Bool
@@ -49,13 +51,16 @@ enum AdamRule: UpdateRule {
         let p = b.param, g = b.grad, m = b.slot0!, v = b.slot1!
         let vmax = s.amsgrad ? b.slot2! : nil
         let hasDecay = s.decoupled && s.decay != 1
+        let scalarTail = torchScalarTailStart(b.count)
         for i in range {
             var grad = s.maximize ? -g[i] : g[i]
             var param = p[i]
             if hasDecay { param *= s.decay }
             if s.weightDecay != 0 { grad = grad.addingProduct(param, s.weightDecay) }
             let mi = lerp(m[i], grad, s.oneMinusBeta1)
-            var vi = (v[i] * s.beta2).addingProduct(s.oneMinusBeta2 * grad, grad)
+            var vi = i < scalarTail
+                ? (v[i] * s.beta2).addingProduct(s.oneMinusBeta2 * grad, grad)
+                : ((s.oneMinusBeta2 * grad) * grad).addingProduct(v[i], s.beta2)
             m[i] = mi
             v[i] = vi
             if let vmax {

@@ -2,13 +2,8 @@
 /// kernel computes it (`aten/src/ATen/native/cpu/FusedSGDKernel.cpp`).
 /// State: `momentum_buffer`, created on the first step with momentum != 0 as a copy of
 /// the (decayed) gradient.
-///
-/// torch's kernel runs 16 floats at a time (AVX-512) and the last `numel % 16` elements
-/// of each tensor in a scalar loop, where the compiler fused the momentum update the
-/// other way round: `fma(b, μ, g·(1−τ))` instead of `fma(g, 1−τ, b·μ)`. Descent does the
-/// same for those elements, so every element matches torch bit for bit. (torch built for
-/// AVX2 runs the scalar loop on `numel % 8` elements only; there the others differ by
-/// at most an ulp or two of the buffer.)
+/// In torch's scalar tail the momentum update is `fma(b, μ, g·(1−τ))` (see
+/// `torchScalarTailStart`).
 enum SGDRule: UpdateRule {
     struct Scalars {
         let negLR: Float
@@ -22,9 +17,6 @@ enum SGDRule: UpdateRule {
 
     static let stateNames = ["momentum_buffer"]
 
-    /// Floats per vector in torch's AVX-512 kernels.
-    static let torchVectorWidth = 16
-
     static func slotsNeeded(_ hp: Hyperparameters) -> UInt8 { hp.momentum != 0 ? 1 : 0 }
 
     static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm) -> Scalars {
@@ -36,7 +28,7 @@ enum SGDRule: UpdateRule {
     static func kernel(_ s: Scalars, _ b: Buffers, _ range: Range<Int>) {
         let p = b.param, g = b.grad
         let firstStep = b.freshSlots & 1 != 0
-        let scalarTail = b.count - b.count % torchVectorWidth
+        let scalarTail = torchScalarTailStart(b.count)
         for i in range {
             var d = s.maximize ? -g[i] : g[i]
             if s.weightDecay != 0 { d = d.addingProduct(p[i], s.weightDecay) }
