@@ -372,6 +372,32 @@ DESCENT_API descent_status descent_param_state(descent_optimizer *opt,
                                                const char *name,
                                                float **out);
 
+/**
+ * Like descent_param_state(), but creates the buffer if it does not exist yet
+ * (zeros; Adagrad's "sum": initial_accumulator_value), so that saved state can
+ * be restored into an optimizer that has not stepped. A buffer created here
+ * counts as existing state: SGD's next step uses a created momentum_buffer
+ * instead of copying the gradient into it.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt`, `name` or `out` NULL),
+ * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
+ * DESCENT_ERROR_UNKNOWN_OPTION, DESCENT_ERROR_OUT_OF_MEMORY.
+ */
+DESCENT_API descent_status descent_param_create_state(descent_optimizer *opt,
+                                                      size_t index,
+                                                      const char *name,
+                                                      float **out);
+
+/**
+ * Sets the step count of parameter `index` (restoring saved state; it drives
+ * Adam's bias corrections and Adagrad's lr decay).
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` NULL),
+ * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
+ * DESCENT_ERROR_INVALID_ARGUMENT (negative count).
+ */
+DESCENT_API descent_status descent_param_set_step_count(descent_optimizer *opt,
+                                                        size_t index,
+                                                        int64_t step);
+
 /* ------------------------------------------------------------------- step */
 
 /**

@@ -133,6 +133,31 @@ public final class Optimizer {
         return parameters[parameter].slots[slot]
     }
 
+    /// Like `state(named:ofParameter:)`, but creates the buffer if no step has yet (filled
+    /// as a first step would find it), so that saved state can be restored into a fresh
+    /// optimizer. A buffer made here counts as written: SGD will not overwrite a restored
+    /// momentum buffer with the next gradient.
+    public func createState(named name: String, ofParameter parameter: Int) throws(DescentError) -> UnsafeMutablePointer<Float> {
+        _ = try state(named: name, ofParameter: parameter)
+        let slot = algorithm.rule.stateNames.firstIndex(of: name)!
+        let p = parameters[parameter]
+        let rule = algorithm.rule
+        try p.allocateSlots(1 << slot) { slot in
+            rule.initialValue(ofSlot: slot, initialAccumulator: p.initialAccumulator)
+        }
+        p.writtenSlots |= 1 << slot
+        return p.slots[slot]!
+    }
+
+    /// Sets the step count of parameter `parameter` (restoring saved state).
+    public func setStepCount(_ step: Int64, ofParameter parameter: Int) throws(DescentError) {
+        try checkParameter(parameter)
+        guard step >= 0 else {
+            throw DescentError(.invalidArgument, "step count must be >= 0, got \(step)")
+        }
+        parameters[parameter].step = step
+    }
+
     private func checkParameter(_ parameter: Int) throws(DescentError) {
         guard parameters.indices.contains(parameter) else {
             throw DescentError(.outOfRange, "parameter index \(parameter) is out of range (the optimizer has \(parameters.count) parameters)")

@@ -204,6 +204,21 @@ public func exportParamState(_ opt: OpaquePointer?, _ index: Int, _ name: Unsafe
     }
 }
 
+@_cdecl("descent_param_create_state")
+public func exportParamCreateState(_ opt: OpaquePointer?, _ index: Int, _ name: UnsafePointer<CChar>?,
+                                   _ out: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?) -> descent_status {
+    call(opt) { optimizer in
+        let out = try required(out, "out")
+        let name = String(cString: try required(name, "name"))
+        out.pointee = try optimizer.createState(named: name, ofParameter: index)
+    }
+}
+
+@_cdecl("descent_param_set_step_count")
+public func exportParamSetStepCount(_ opt: OpaquePointer?, _ index: Int, _ step: Int64) -> descent_status {
+    call(opt) { optimizer in try optimizer.setStepCount(step, ofParameter: index) }
+}
+
 // MARK: Step
 
 @_cdecl("descent_step")

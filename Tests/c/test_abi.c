@@ -170,6 +170,9 @@ static const Row rows[] = {
     {"param_step_count: out NULL", DESCENT_ERROR_NULL_POINTER, "out is NULL"},
     {"param_state: unknown name", DESCENT_ERROR_UNKNOWN_OPTION, "Adam has no state 'momentum_buffer'"},
     {"param_state: name NULL", DESCENT_ERROR_NULL_POINTER, "name is NULL"},
+    {"param_create_state: unknown name", DESCENT_ERROR_UNKNOWN_OPTION, "Adam has no state 'sum'"},
+    {"param_set_step_count: -1", DESCENT_ERROR_INVALID_ARGUMENT, "step count must be >= 0, got -1"},
+    {"param_set_step_count: index 9", DESCENT_ERROR_OUT_OF_RANGE, "parameter index 9 is out of range"},
     /* groups and options */
     {"group_get: option 99", DESCENT_ERROR_UNKNOWN_OPTION, "unknown option id 99"},
     {"group_get: momentum of Adam", DESCENT_ERROR_UNKNOWN_OPTION, "Adam has no hyperparameter 'momentum'"},
@@ -244,21 +247,24 @@ static descent_status run_row(int i, Fixture *f) {
     case 43: return descent_param_step_count(f->opt, 0, NULL);
     case 44: return descent_param_state(f->opt, 0, "momentum_buffer", &state);
     case 45: return descent_param_state(f->opt, 0, NULL, &state);
-    case 46: return descent_group_get(f->opt, 0, (descent_option)99, &value);
-    case 47: return descent_group_get(f->opt, 0, DESCENT_OPTION_MOMENTUM, &value);
-    case 48: return descent_group_get(f->opt, 7, DESCENT_OPTION_LR, &value);
-    case 49: return descent_group_set(f->opt, 0, DESCENT_OPTION_LR, -1.0);
-    case 50: return descent_group_set(f->opt, 0, DESCENT_OPTION_AMSGRAD, 0.5);
-    case 51: return descent_group_set(f->opt, 0, DESCENT_OPTION_EPS, NAN);
-    case 52: return descent_group_set_params(f->opt, 0, NULL);
-    case 53: p = with(DESCENT_ADAM, "beta1", 2.0); return descent_group_set_params(f->opt, 0, &p);
-    case 54: p = with(DESCENT_ADAM, "lr", NAN); return descent_add_group(f->opt, &p, &count);
-    case 55: return descent_group_get_params(f->opt, 0, NULL);
-    case 56: return descent_step_with_grads(f->opt, grads, 1);
-    case 57: return descent_step_with_grads(f->opt, grads, (size_t)1 << 40);
-    case 58: return descent_step_with_grads(f->opt, grads, (size_t)-1);
-    case 59: return descent_step_with_grads(f->opt, NULL, 2);
-    case 60: grads[1] = f->p + 1; return descent_step_with_grads(f->opt, grads, 2);
+    case 46: return descent_param_create_state(f->opt, 0, "sum", &state);
+    case 47: return descent_param_set_step_count(f->opt, 0, -1);
+    case 48: return descent_param_set_step_count(f->opt, 9, 3);
+    case 49: return descent_group_get(f->opt, 0, (descent_option)99, &value);
+    case 50: return descent_group_get(f->opt, 0, DESCENT_OPTION_MOMENTUM, &value);
+    case 51: return descent_group_get(f->opt, 7, DESCENT_OPTION_LR, &value);
+    case 52: return descent_group_set(f->opt, 0, DESCENT_OPTION_LR, -1.0);
+    case 53: return descent_group_set(f->opt, 0, DESCENT_OPTION_AMSGRAD, 0.5);
+    case 54: return descent_group_set(f->opt, 0, DESCENT_OPTION_EPS, NAN);
+    case 55: return descent_group_set_params(f->opt, 0, NULL);
+    case 56: p = with(DESCENT_ADAM, "beta1", 2.0); return descent_group_set_params(f->opt, 0, &p);
+    case 57: p = with(DESCENT_ADAM, "lr", NAN); return descent_add_group(f->opt, &p, &count);
+    case 58: return descent_group_get_params(f->opt, 0, NULL);
+    case 59: return descent_step_with_grads(f->opt, grads, 1);
+    case 60: return descent_step_with_grads(f->opt, grads, (size_t)1 << 40);
+    case 61: return descent_step_with_grads(f->opt, grads, (size_t)-1);
+    case 62: return descent_step_with_grads(f->opt, NULL, 2);
+    case 63: grads[1] = f->p + 1; return descent_step_with_grads(f->opt, grads, 2);
     default: (void)steps; return DESCENT_ERROR_INTERNAL;
     }
 }
@@ -418,6 +424,37 @@ static void test_state_access(void) {
     MUST(descent_free(opt));
 }
 
+/* Saved state restored into a fresh optimizer continues the run exactly. */
+static void test_state_restore(void) {
+    float p[3] = {1, 2, 3}, g[3] = {1, 1, 1}, q[3] = {1, 2, 3};
+    descent_params sgd;
+    descent_optimizer *a, *b;
+    float *buf_a, *buf_b;
+    MUST(descent_default_params(DESCENT_SGD, &sgd));
+    sgd.lr = 0.5;
+    sgd.momentum = 0.5;
+    MUST(descent_create(DESCENT_SGD, &sgd, &a));
+    MUST(descent_create(DESCENT_SGD, &sgd, &b));
+    MUST(descent_add_group(a, NULL, NULL));
+    MUST(descent_add_group(b, NULL, NULL));
+    MUST(descent_add_param(a, 0, p, g, 3, NULL));
+    MUST(descent_step(a));                       /* a: buffer = g, p = p - 0.5 */
+    MUST(descent_add_param(b, 0, q, g, 3, NULL));
+    memcpy(q, p, sizeof q);
+    MUST(descent_param_state(a, 0, "momentum_buffer", &buf_a));
+    MUST(descent_param_create_state(b, 0, "momentum_buffer", &buf_b));
+    if (buf_a && buf_b) memcpy(buf_b, buf_a, sizeof p);
+    MUST(descent_param_set_step_count(b, 0, 1));
+    MUST(descent_step(a));
+    MUST(descent_step(b));                       /* buffer = 0.5 + 1, not a copy of g */
+    EXPECT(!memcmp(p, q, sizeof p) && p[0] == -0.25f, "restored run: %g vs %g", p[0], q[0]);
+    int64_t steps;
+    MUST(descent_param_step_count(b, 0, &steps));
+    EXPECT(steps == 2, "restored step count %lld", (long long)steps);
+    MUST(descent_free(a));
+    MUST(descent_free(b));
+}
+
 /* The thread's message for calls without a live handle. */
 static void test_thread_message(void) {
     descent_optimizer *opt = NULL;
@@ -431,6 +468,7 @@ int main(void) {
     test_bad_input_table();
     test_groups_and_gradients();
     test_state_access();
+    test_state_restore();
     test_thread_message();
     printf("%d checks, %d failed\n", checks, failures);
     return failures != 0;
