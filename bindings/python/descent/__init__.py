@@ -1,0 +1,24 @@
+"""Descent: an optimizer-step engine with torch.optim's numerics.
+
+`descent.SGD`, `descent.Adam`, `descent.AdamW`, `descent.RMSprop`, `descent.Adagrad`
+update numpy float32 arrays in place; `descent.torch` holds drop-in replacements for
+torch.optim's optimizers over CPU float32 tensors.
+"""
+from ._descent import (
+    HEADER_VERSION,
+    DescentError,
+    DescentIndexError,
+    DescentMemoryError,
+    DescentTypeError,
+    DescentValueError,
+    version,
+)
+from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+
+__version__ = version()
+
+__all__ = [
+    "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Optimizer",
+    "DescentError", "DescentValueError", "DescentTypeError", "DescentIndexError",
+    "DescentMemoryError", "version", "HEADER_VERSION",
+]

@@ -1,0 +1,158 @@
+"""Drop-in replacements for torch.optim's SGD, Adam, AdamW, RMSprop and Adagrad.
+
+They are `torch.optim.Optimizer` subclasses with torch's constructor signatures and
+defaults; the update runs in Descent's engine directly on the tensors' memory (CPU,
+float32, contiguous), with no copies. Everything around the step is torch's own:
+`param_groups` (changes take effect at the next step, so torch's LR schedulers work),
+`add_param_group`, `zero_grad`, hooks, `state_dict()`/`load_state_dict()` in torch's
+format (checkpoints move between torch.optim and descent.torch both ways), and
+`torch.amp.GradScaler`.
+"""
+import numpy as np
+import torch
+
+from . import _descent
+from .hyperparameters import DEFAULTS, STATE_NAMES, engine_items
+
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
+
+
+class _EngineOptimizer(torch.optim.Optimizer):
+    _algorithm = ""
+
+    def __init__(self, params, **kwargs):
+        for flag in ("capturable", "differentiable"):
+            if kwargs.get(flag):
+                raise NotImplementedError(f"descent.torch.{self._algorithm} does not support {flag}=True")
+        # torch's own class checks the arguments (with torch's messages) and gives the
+        # defaults and group keys of the installed torch version.
+        reference = getattr(torch.optim, self._algorithm)([torch.zeros(1, requires_grad=True)], **kwargs)
+        defaults = reference.defaults
+        self._core = _descent.Optimizer(self._algorithm, engine_items(self._algorithm, defaults))
+        self._params = []       # registration order = torch's state_dict order
+        self._pushed = []       # per group: the hyperparameters the engine has
+        self._registered = 0    # groups registered with the engine
+        super().__init__(params, defaults)
+
+    # -- groups and parameters
+
+    def add_param_group(self, param_group):
+        super().add_param_group(param_group)
+        if hasattr(self, "_core"):
+            self._register_new_groups()
+
+    def _register_new_groups(self):
+        while self._registered < len(self.param_groups):
+            group = self.param_groups[self._registered]
+            for p in group["params"]:
+                self._check_tensor(p, "parameter")
+            items = engine_items(self._algorithm, group)
+            index = self._core.add_group(items)
+            self._pushed.append(items)
+            for p in group["params"]:
+                self._core.add_param(index, p.detach().numpy())
+                self._params.append(p)
+                if self._algorithm == "Adagrad":  # torch fills Adagrad's state at once
+                    self._mirror_state(len(self._params) - 1)
+            self._registered += 1
+
+    def _check_tensor(self, t, what):
+        if t.device.type != "cpu" or t.dtype != torch.float32 or t.layout != torch.strided or not t.is_contiguous():
+            raise _descent.DescentTypeError(
+                f"descent.torch.{self._algorithm} supports contiguous CPU float32 tensors; got a {what} "
+                f"of dtype {t.dtype} on {t.device}" + ("" if t.is_contiguous() else ", non-contiguous"))
+
+    # -- the step
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One optimizer step over every parameter with a gradient; returns the
+        closure's loss when a closure is given."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self._register_new_groups()
+        self._push_hyperparameters()
+        grads = []
+        for p in self._params:
+            g = p.grad
+            if g is not None:
+                self._check_tensor(g, "gradient")
+                g = g.detach().numpy()
+            grads.append(g)
+        self._core.step(grads)
+        for i, g in enumerate(grads):
+            if g is not None:
+                self._mirror_state(i)
+        return loss
+
+    def _push_hyperparameters(self):
+        """Sends the hyperparameters changed in param_groups since the last step."""
+        for index, group in enumerate(self.param_groups):
+            items = engine_items(self._algorithm, group)
+            if items != self._pushed[index]:
+                self._core.set_group(index, items)
+                self._pushed[index] = items
+
+    def _mirror_state(self, index):
+        """Makes self.state[p] show the engine's state: tensors on its memory, and
+        torch's float32 `step` tensor (SGD has none)."""
+        p = self._params[index]
+        state = self.state[p]
+        for name in STATE_NAMES[self._algorithm]:
+            if name not in state:
+                buffer = self._core.state(index, name, create=self._algorithm == "Adagrad")
+                if buffer is not None:
+                    state[name] = torch.from_numpy(np.frombuffer(buffer, dtype=np.float32)).view_as(p)
+        if self._algorithm != "SGD":
+            steps = float(self._core.step_count(index))
+            if "step" in state:
+                state["step"].fill_(steps)
+            else:
+                state["step"] = torch.tensor(steps, dtype=torch.float32)
+
+    # -- checkpoints in torch's format
+
+    def load_state_dict(self, state_dict):
+        """Loads a state_dict of this class or of the torch.optim class it replaces."""
+        super().load_state_dict(state_dict)
+        for index, p in enumerate(self._params):
+            state = self.state.get(p, {})
+            for name, value in list(state.items()):
+                if name == "step":
+                    self._core.set_step_count(index, int(float(value)))
+                elif name in STATE_NAMES[self._algorithm] and value is not None:
+                    memory = np.frombuffer(self._core.state(index, name, create=True), dtype=np.float32)
+                    memory[:] = value.detach().to(torch.float32).reshape(-1).numpy()
+                    state[name] = torch.from_numpy(memory).view_as(p)
+            if state:
+                self._mirror_state(index)
+        self._pushed = [None] * len(self.param_groups)
+        self._push_hyperparameters()
+
+
+def _drop_in(name):
+    reference = getattr(torch.optim, name)
+
+    class Optimizer(_EngineOptimizer):
+        _algorithm = name
+
+        def __init__(self, params, *args, **kwargs):
+            # torch's positional order: (params, lr, ...) as in the class it replaces.
+            names = [k for k in DEFAULTS[name]]
+            kwargs.update(zip(names, args))
+            super().__init__(params, **kwargs)
+
+    Optimizer.__name__ = Optimizer.__qualname__ = name
+    Optimizer.__module__ = __name__
+    Optimizer.__doc__ = (f"Drop-in for torch.optim.{name} (same signature and defaults), stepping in "
+                         f"Descent's engine on CPU float32 tensors.\n\n" + (reference.__doc__ or "")[:0])
+    return Optimizer
+
+
+SGD = _drop_in("SGD")
+Adam = _drop_in("Adam")
+AdamW = _drop_in("AdamW")
+RMSprop = _drop_in("RMSprop")
+Adagrad = _drop_in("Adagrad")

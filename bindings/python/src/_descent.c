@@ -1,0 +1,702 @@
+/*
+ * descent._descent: the CPython extension over include/descent.h.
+ *
+ * One type, Optimizer, wraps a descent_optimizer. It takes float32 buffers through the
+ * buffer protocol and keeps every buffer whose pointer the engine holds (a Py_buffer
+ * per parameter and per registered gradient), so none can be freed or resized under
+ * it. The GIL is released around the step and zero_grad; a "busy" flag turns a second
+ * thread's call on the same optimizer into an exception instead of a race on buffers.
+ * Every status becomes an exception of the DescentError family, with the engine's
+ * message.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <string.h>
+
+#include "descent.h"
+
+/* ------------------------------------------------------------------ errors */
+
+static PyObject *DescentError, *DescentValueError, *DescentTypeError, *DescentIndexError,
+    *DescentMemoryError;
+
+/* Raises the exception for `status`, with the engine's message for `opt`. */
+static PyObject *raise_status(descent_status status, const descent_optimizer *opt) {
+    PyObject *type;
+    switch (status) {
+    case DESCENT_ERROR_INVALID_ARGUMENT:
+    case DESCENT_ERROR_INVALID_HYPERPARAMETER:
+    case DESCENT_ERROR_UNKNOWN_ALGORITHM:
+    case DESCENT_ERROR_UNKNOWN_OPTION:
+    case DESCENT_ERROR_DUPLICATE_PARAMETER:
+    case DESCENT_ERROR_OVERLAP: type = DescentValueError; break;
+    case DESCENT_ERROR_NULL_POINTER: type = DescentTypeError; break;
+    case DESCENT_ERROR_OUT_OF_RANGE: type = DescentIndexError; break;
+    case DESCENT_ERROR_OUT_OF_MEMORY: type = DescentMemoryError; break;
+    default: type = DescentError; break;
+    }
+    PyObject *args = Py_BuildValue("(s)", descent_last_error(opt));
+    if (!args) return NULL;
+    PyObject *error = PyObject_Call(type, args, NULL);
+    Py_DECREF(args);
+    if (!error) return NULL;
+    PyObject *code = PyLong_FromLong((long)status);
+    if (code) {
+        PyObject_SetAttrString(error, "status", code);
+        Py_DECREF(code);
+    }
+    PyErr_SetObject(type, error);
+    Py_DECREF(error);
+    return NULL;
+}
+
+#define CALL(opt, expr)                                                    \
+    do {                                                                   \
+        descent_status status_ = (expr);                                   \
+        if (status_ != DESCENT_OK) return raise_status(status_, (opt));    \
+    } while (0)
+
+/* ------------------------------------------------------ names and options */
+
+static int algorithm_from_name(PyObject *name, descent_algorithm *out) {
+    const char *text = PyUnicode_AsUTF8(name);
+    if (!text) return -1;
+    for (int id = 1; descent_algorithm_name((descent_algorithm)id); id++) {
+        if (!strcmp(descent_algorithm_name((descent_algorithm)id), text)) {
+            *out = (descent_algorithm)id;
+            return 0;
+        }
+    }
+    PyErr_Format(DescentValueError, "unknown algorithm '%s' (known: SGD, Adam, AdamW, RMSprop, Adagrad)", text);
+    return -1;
+}
+
+/* The engine's option names, with betas split in two: "beta1", "beta2". */
+static const char *option_key(descent_option option) {
+    switch (option) {
+    case DESCENT_OPTION_BETA1: return "beta1";
+    case DESCENT_OPTION_BETA2: return "beta2";
+    default: return descent_option_name(option);
+    }
+}
+
+static int option_from_name(PyObject *name, descent_option *out) {
+    const char *text = PyUnicode_AsUTF8(name);
+    if (!text) return -1;
+    for (int id = 1; descent_option_name((descent_option)id); id++) {
+        if (!strcmp(option_key((descent_option)id), text)) {
+            *out = (descent_option)id;
+            return 0;
+        }
+    }
+    PyErr_Format(DescentValueError, "unknown hyperparameter '%s'", text);
+    return -1;
+}
+
+/* The field of `params` that `option` names; booleans are read and written as 0/1. */
+static double get_field(const descent_params *p, descent_option option) {
+    switch (option) {
+    case DESCENT_OPTION_LR: return p->lr;
+    case DESCENT_OPTION_MOMENTUM: return p->momentum;
+    case DESCENT_OPTION_DAMPENING: return p->dampening;
+    case DESCENT_OPTION_WEIGHT_DECAY: return p->weight_decay;
+    case DESCENT_OPTION_NESTEROV: return p->nesterov;
+    case DESCENT_OPTION_MAXIMIZE: return p->maximize;
+    case DESCENT_OPTION_BETA1: return p->beta1;
+    case DESCENT_OPTION_BETA2: return p->beta2;
+    case DESCENT_OPTION_EPS: return p->eps;
+    case DESCENT_OPTION_AMSGRAD: return p->amsgrad;
+    case DESCENT_OPTION_ALPHA: return p->alpha;
+    case DESCENT_OPTION_CENTERED: return p->centered;
+    case DESCENT_OPTION_LR_DECAY: return p->lr_decay;
+    case DESCENT_OPTION_INITIAL_ACCUMULATOR_VALUE: return p->initial_accumulator_value;
+    }
+    return 0;
+}
+
+static void set_field(descent_params *p, descent_option option, double v) {
+    switch (option) {
+    case DESCENT_OPTION_LR: p->lr = v; break;
+    case DESCENT_OPTION_MOMENTUM: p->momentum = v; break;
+    case DESCENT_OPTION_DAMPENING: p->dampening = v; break;
+    case DESCENT_OPTION_WEIGHT_DECAY: p->weight_decay = v; break;
+    case DESCENT_OPTION_NESTEROV: p->nesterov = v != 0; break;
+    case DESCENT_OPTION_MAXIMIZE: p->maximize = v != 0; break;
+    case DESCENT_OPTION_BETA1: p->beta1 = v; break;
+    case DESCENT_OPTION_BETA2: p->beta2 = v; break;
+    case DESCENT_OPTION_EPS: p->eps = v; break;
+    case DESCENT_OPTION_AMSGRAD: p->amsgrad = v != 0; break;
+    case DESCENT_OPTION_ALPHA: p->alpha = v; break;
+    case DESCENT_OPTION_CENTERED: p->centered = v != 0; break;
+    case DESCENT_OPTION_LR_DECAY: p->lr_decay = v; break;
+    case DESCENT_OPTION_INITIAL_ACCUMULATOR_VALUE: p->initial_accumulator_value = v; break;
+    }
+}
+
+/* Overrides fields of `params` with the items of `dict` ({"lr": 0.1, "beta1": 0.9, …}). */
+static int params_update(descent_params *params, PyObject *dict) {
+    if (!PyDict_Check(dict)) {
+        PyErr_Format(DescentTypeError, "hyperparameters must be a dict, got %s", Py_TYPE(dict)->tp_name);
+        return -1;
+    }
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        descent_option option;
+        if (option_from_name(key, &option) < 0) return -1;
+        double v = PyFloat_AsDouble(value);
+        if (v == -1.0 && PyErr_Occurred()) {
+            PyErr_Format(DescentTypeError, "hyperparameter '%U' must be a number, got %s", key,
+                         Py_TYPE(value)->tp_name);
+            return -1;
+        }
+        set_field(params, option, v);
+    }
+    return 0;
+}
+
+/* Every field as {"lr": …, "beta1": …, "nesterov": bool, …}; the Python layer keeps
+ * those of its algorithm. */
+static PyObject *params_to_dict(const descent_params *params) {
+    static const descent_option all[] = {
+        DESCENT_OPTION_LR, DESCENT_OPTION_MOMENTUM, DESCENT_OPTION_DAMPENING,
+        DESCENT_OPTION_WEIGHT_DECAY, DESCENT_OPTION_NESTEROV, DESCENT_OPTION_MAXIMIZE,
+        DESCENT_OPTION_BETA1, DESCENT_OPTION_BETA2, DESCENT_OPTION_EPS, DESCENT_OPTION_AMSGRAD,
+        DESCENT_OPTION_ALPHA, DESCENT_OPTION_CENTERED, DESCENT_OPTION_LR_DECAY,
+        DESCENT_OPTION_INITIAL_ACCUMULATOR_VALUE};
+    PyObject *dict = PyDict_New();
+    if (!dict) return NULL;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        double v = get_field(params, all[i]);
+        int boolean = all[i] == DESCENT_OPTION_NESTEROV || all[i] == DESCENT_OPTION_MAXIMIZE
+                      || all[i] == DESCENT_OPTION_AMSGRAD || all[i] == DESCENT_OPTION_CENTERED;
+        PyObject *value = boolean ? PyBool_FromLong(v != 0) : PyFloat_FromDouble(v);
+        if (!value || PyDict_SetItemString(dict, option_key(all[i]), value) < 0) {
+            Py_XDECREF(value);
+            Py_DECREF(dict);
+            return NULL;
+        }
+        Py_DECREF(value);
+    }
+    return dict;
+}
+
+/* ----------------------------------------------------------------- buffers */
+
+/* Gets a writable, C-contiguous float32 buffer from `obj`, or raises an exception that
+ * names the argument (`what`) and says what was expected. */
+static int get_float_buffer(PyObject *obj, const char *what, Py_buffer *view) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_FULL_RO) < 0) {
+        PyErr_Clear();
+        PyErr_Format(DescentTypeError,
+                     "%s must be a writable C-contiguous float32 buffer (e.g. a numpy array), got %s",
+                     what, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    const char *format = view->format ? view->format : "B";
+    if ((format[0] == '<' || format[0] == '=' || format[0] == '@') && format[1]) format++;
+    if (strcmp(format, "f") != 0 || view->itemsize != 4) {
+        PyErr_Format(DescentTypeError, "%s must have dtype float32, got buffer format '%s'", what,
+                     view->format ? view->format : "B");
+        goto fail;
+    }
+    if (view->readonly) {
+        PyErr_Format(DescentTypeError, "%s is read-only; Descent updates it in place", what);
+        goto fail;
+    }
+    if (!PyBuffer_IsContiguous(view, 'C')) {
+        PyErr_Format(DescentValueError, "%s must be C-contiguous (use numpy.ascontiguousarray)", what);
+        goto fail;
+    }
+    return 0;
+fail:
+    PyBuffer_Release(view);
+    return -1;
+}
+
+/* ------------------------------------------------------------- the type */
+
+typedef struct {
+    PyObject_HEAD
+    descent_optimizer *opt;
+    descent_algorithm algorithm;
+    Py_ssize_t count, capacity;
+    Py_buffer *params; /* one per parameter */
+    Py_buffer *grads;  /* registered gradient per parameter; .obj NULL when none */
+    int busy;          /* a call is running with the GIL released */
+    Py_ssize_t exports; /* state buffers handed out */
+} OptimizerObject;
+
+static int check_usable(OptimizerObject *self) {
+    if (!self->opt) {
+        PyErr_SetString(DescentError, "the optimizer is closed");
+        return -1;
+    }
+    if (self->busy) {
+        PyErr_SetString(DescentError, "the optimizer is running a step in another thread");
+        return -1;
+    }
+    return 0;
+}
+
+#define USABLE(self) if (check_usable(self) < 0) return NULL
+
+static void release_buffers(OptimizerObject *self) {
+    for (Py_ssize_t i = 0; i < self->count; i++) {
+        PyBuffer_Release(&self->params[i]);
+        if (self->grads[i].obj) PyBuffer_Release(&self->grads[i]);
+    }
+    PyMem_Free(self->params);
+    PyMem_Free(self->grads);
+    self->params = self->grads = NULL;
+    self->count = self->capacity = 0;
+}
+
+static void close_optimizer(OptimizerObject *self) {
+    if (self->opt) {
+        descent_free(self->opt);
+        self->opt = NULL;
+    }
+    release_buffers(self);
+}
+
+static int Optimizer_init(OptimizerObject *self, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"algorithm", "defaults", NULL};
+    PyObject *name, *defaults = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "U|O!:Optimizer", keywords, &name, &PyDict_Type, &defaults))
+        return -1;
+    if (self->opt) {
+        PyErr_SetString(DescentError, "Optimizer.__init__ called twice");
+        return -1;
+    }
+    descent_params params;
+    if (algorithm_from_name(name, &self->algorithm) < 0) return -1;
+    descent_default_params(self->algorithm, &params);
+    if (defaults && params_update(&params, defaults) < 0) return -1;
+    descent_status status = descent_create(self->algorithm, &params, &self->opt);
+    if (status != DESCENT_OK) {
+        raise_status(status, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static void Optimizer_dealloc(OptimizerObject *self) {
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    close_optimizer(self);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type);
+}
+
+static int Optimizer_traverse(OptimizerObject *self, visitproc visit, void *arg) {
+    Py_VISIT(Py_TYPE(self));
+    for (Py_ssize_t i = 0; i < self->count; i++) {
+        Py_VISIT(self->params[i].obj);
+        Py_VISIT(self->grads[i].obj);
+    }
+    return 0;
+}
+
+static PyObject *Optimizer_close(OptimizerObject *self, PyObject *Py_UNUSED(ignored)) {
+    if (self->busy) {
+        PyErr_SetString(DescentError, "the optimizer is running a step in another thread");
+        return NULL;
+    }
+    if (self->exports > 0) {
+        PyErr_SetString(PyExc_BufferError, "state buffers of this optimizer are still in use");
+        return NULL;
+    }
+    close_optimizer(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Optimizer_add_group(OptimizerObject *self, PyObject *hyperparameters) {
+    USABLE(self);
+    descent_params params;
+    descent_default_params(self->algorithm, &params);
+    if (params_update(&params, hyperparameters) < 0) return NULL;
+    size_t index;
+    CALL(self->opt, descent_add_group(self->opt, &params, &index));
+    return PyLong_FromSize_t(index);
+}
+
+static int grow(OptimizerObject *self) {
+    if (self->count < self->capacity) return 0;
+    Py_ssize_t capacity = self->capacity ? 2 * self->capacity : 16;
+    Py_buffer *params = PyMem_Realloc(self->params, (size_t)capacity * sizeof(Py_buffer));
+    if (!params) return PyErr_NoMemory(), -1;
+    self->params = params;
+    Py_buffer *grads = PyMem_Realloc(self->grads, (size_t)capacity * sizeof(Py_buffer));
+    if (!grads) return PyErr_NoMemory(), -1;
+    self->grads = grads;
+    self->capacity = capacity;
+    return 0;
+}
+
+/* Gets `grad` (None allowed: an empty view) for a parameter of `numel` elements. */
+static int get_grad_buffer(PyObject *grad, const char *what, Py_ssize_t numel, Py_buffer *view) {
+    memset(view, 0, sizeof *view);
+    if (grad == Py_None) return 0;
+    if (get_float_buffer(grad, what, view) < 0) return -1;
+    if (view->len / 4 != numel) {
+        PyErr_Format(DescentValueError, "%s has %zd elements, its parameter has %zd", what, view->len / 4, numel);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *Optimizer_add_param(OptimizerObject *self, PyObject *args) {
+    Py_ssize_t group;
+    PyObject *param, *grad = Py_None;
+    if (!PyArg_ParseTuple(args, "nO|O:add_param", &group, &param, &grad)) return NULL;
+    USABLE(self);
+    if (group < 0) {
+        PyErr_Format(DescentIndexError, "group index %zd is negative", group);
+        return NULL;
+    }
+    if (grow(self) < 0) return NULL;
+    Py_buffer *pview = &self->params[self->count], *gview = &self->grads[self->count];
+    if (get_float_buffer(param, "param", pview) < 0) return NULL;
+    if (get_grad_buffer(grad, "grad", pview->len / 4, gview) < 0) {
+        PyBuffer_Release(pview);
+        return NULL;
+    }
+    size_t index;
+    descent_status status = descent_add_param(self->opt, (size_t)group, pview->buf, gview->buf,
+                                              (size_t)(pview->len / 4), &index);
+    if (status != DESCENT_OK) {
+        PyBuffer_Release(pview);
+        if (gview->obj) PyBuffer_Release(gview);
+        return raise_status(status, self->opt);
+    }
+    self->count++;
+    return PyLong_FromSize_t(index);
+}
+
+static int check_index(OptimizerObject *self, Py_ssize_t index) {
+    if (index < 0 || index >= self->count) {
+        PyErr_Format(DescentIndexError, "parameter index %zd is out of range (the optimizer has %zd parameters)",
+                     index, self->count);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *Optimizer_set_grad(OptimizerObject *self, PyObject *args) {
+    Py_ssize_t index;
+    PyObject *grad;
+    if (!PyArg_ParseTuple(args, "nO:set_grad", &index, &grad)) return NULL;
+    USABLE(self);
+    if (check_index(self, index) < 0) return NULL;
+    Py_buffer view;
+    if (get_grad_buffer(grad, "grad", self->params[index].len / 4, &view) < 0) return NULL;
+    descent_status status = descent_set_grad(self->opt, (size_t)index, view.buf);
+    if (status != DESCENT_OK) {
+        if (view.obj) PyBuffer_Release(&view);
+        return raise_status(status, self->opt);
+    }
+    if (self->grads[index].obj) PyBuffer_Release(&self->grads[index]);
+    self->grads[index] = view;
+    Py_RETURN_NONE;
+}
+
+/* Runs `call` with the GIL released and the optimizer marked busy. */
+#define WITHOUT_GIL(self, status, call)  \
+    do {                                 \
+        (self)->busy = 1;                \
+        Py_BEGIN_ALLOW_THREADS           \
+        status = (call);                 \
+        Py_END_ALLOW_THREADS             \
+        (self)->busy = 0;                \
+    } while (0)
+
+static PyObject *Optimizer_step(OptimizerObject *self, PyObject *args) {
+    PyObject *grads = Py_None;
+    if (!PyArg_ParseTuple(args, "|O:step", &grads)) return NULL;
+    USABLE(self);
+    descent_status status;
+    if (grads == Py_None) {
+        WITHOUT_GIL(self, status, descent_step(self->opt));
+        if (status != DESCENT_OK) return raise_status(status, self->opt);
+        Py_RETURN_NONE;
+    }
+    PyObject *seq = PySequence_Fast(grads, "grads must be a sequence of buffers or None");
+    if (!seq) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n != self->count) {
+        Py_DECREF(seq);
+        PyErr_Format(DescentValueError, "expected %zd gradients (one per parameter), got %zd", self->count, n);
+        return NULL;
+    }
+    Py_buffer *views = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Py_buffer));
+    const float **pointers = PyMem_Calloc((size_t)(n ? n : 1), sizeof(float *));
+    Py_ssize_t got = 0;
+    PyObject *result = NULL;
+    if (!views || !pointers) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; got < n; got++) {
+        char what[48];
+        snprintf(what, sizeof what, "grads[%zd]", got);
+        if (get_grad_buffer(PySequence_Fast_GET_ITEM(seq, got), what, self->params[got].len / 4, &views[got]) < 0)
+            goto done;
+        pointers[got] = views[got].buf;
+    }
+    WITHOUT_GIL(self, status, descent_step_with_grads(self->opt, pointers, (size_t)n));
+    if (status != DESCENT_OK) raise_status(status, self->opt);
+    else result = Py_NewRef(Py_None);
+done:
+    for (Py_ssize_t i = 0; i < got; i++)
+        if (views[i].obj) PyBuffer_Release(&views[i]);
+    PyMem_Free(views);
+    PyMem_Free(pointers);
+    Py_DECREF(seq);
+    return result;
+}
+
+static PyObject *Optimizer_zero_grad(OptimizerObject *self, PyObject *Py_UNUSED(ignored)) {
+    USABLE(self);
+    descent_status status;
+    WITHOUT_GIL(self, status, descent_zero_grad(self->opt));
+    if (status != DESCENT_OK) return raise_status(status, self->opt);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Optimizer_get_group(OptimizerObject *self, PyObject *arg) {
+    USABLE(self);
+    Py_ssize_t group = PyLong_AsSsize_t(arg);
+    if (group == -1 && PyErr_Occurred()) return NULL;
+    descent_params params;
+    CALL(self->opt, descent_group_get_params(self->opt, (size_t)group, &params));
+    return params_to_dict(&params);
+}
+
+static PyObject *Optimizer_set_group(OptimizerObject *self, PyObject *args) {
+    Py_ssize_t group;
+    PyObject *changes;
+    if (!PyArg_ParseTuple(args, "nO:set_group", &group, &changes)) return NULL;
+    USABLE(self);
+    descent_params params;
+    CALL(self->opt, descent_group_get_params(self->opt, (size_t)group, &params));
+    if (params_update(&params, changes) < 0) return NULL;
+    CALL(self->opt, descent_group_set_params(self->opt, (size_t)group, &params));
+    Py_RETURN_NONE;
+}
+
+static PyObject *Optimizer_step_count(OptimizerObject *self, PyObject *arg) {
+    USABLE(self);
+    Py_ssize_t index = PyLong_AsSsize_t(arg);
+    if (index == -1 && PyErr_Occurred()) return NULL;
+    int64_t steps;
+    CALL(self->opt, descent_param_step_count(self->opt, (size_t)index, &steps));
+    return PyLong_FromLongLong(steps);
+}
+
+static PyObject *Optimizer_set_step_count(OptimizerObject *self, PyObject *args) {
+    Py_ssize_t index;
+    long long steps;
+    if (!PyArg_ParseTuple(args, "nL:set_step_count", &index, &steps)) return NULL;
+    USABLE(self);
+    CALL(self->opt, descent_param_set_step_count(self->opt, (size_t)index, (int64_t)steps));
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------- state buffers */
+
+/* A view of one state buffer in engine memory. It holds its optimizer, which refuses
+ * close() while any view is exported, so the memory outlives every numpy array on it. */
+typedef struct {
+    PyObject_HEAD
+    OptimizerObject *owner;
+    float *data;
+    Py_ssize_t numel;
+} StateObject;
+
+static PyTypeObject *StateType;
+
+static int State_getbuffer(StateObject *self, Py_buffer *view, int flags) {
+    static char format[] = "f";
+    if (PyBuffer_FillInfo(view, (PyObject *)self, self->data, self->numel * 4, 0, flags) < 0) return -1;
+    view->itemsize = 4;
+    view->format = (flags & PyBUF_FORMAT) ? format : NULL;
+    if (flags & PyBUF_ND) {
+        view->ndim = 1;
+        view->shape = &self->numel;
+    }
+    self->owner->exports++;
+    return 0;
+}
+
+static void State_releasebuffer(StateObject *self, Py_buffer *Py_UNUSED(view)) {
+    self->owner->exports--;
+}
+
+static void State_dealloc(StateObject *self) {
+    PyTypeObject *type = Py_TYPE(self);
+    Py_XDECREF(self->owner);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type);
+}
+
+static PyObject *Optimizer_state(OptimizerObject *self, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"index", "name", "create", NULL};
+    Py_ssize_t index;
+    const char *name;
+    int create = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "ns|p:state", keywords, &index, &name, &create)) return NULL;
+    USABLE(self);
+    if (check_index(self, index) < 0) return NULL;
+    float *data = NULL;
+    if (create) CALL(self->opt, descent_param_create_state(self->opt, (size_t)index, name, &data));
+    else CALL(self->opt, descent_param_state(self->opt, (size_t)index, name, &data));
+    if (!data) Py_RETURN_NONE;
+    StateObject *state = PyObject_New(StateObject, StateType);
+    if (!state) return NULL;
+    state->owner = (OptimizerObject *)Py_NewRef(self);
+    state->data = data;
+    state->numel = self->params[index].len / 4;
+    return (PyObject *)state;
+}
+
+static PyObject *Optimizer_get_param_count(OptimizerObject *self, void *Py_UNUSED(closure)) {
+    return PyLong_FromSsize_t(self->count);
+}
+
+static PyObject *Optimizer_get_group_count(OptimizerObject *self, void *Py_UNUSED(closure)) {
+    USABLE(self);
+    size_t n;
+    CALL(self->opt, descent_group_count(self->opt, &n));
+    return PyLong_FromSize_t(n);
+}
+
+static PyObject *Optimizer_get_algorithm(OptimizerObject *self, void *Py_UNUSED(closure)) {
+    return PyUnicode_FromString(descent_algorithm_name(self->algorithm));
+}
+
+static PyObject *Optimizer_get_closed(OptimizerObject *self, void *Py_UNUSED(closure)) {
+    return PyBool_FromLong(self->opt == NULL);
+}
+
+static PyMethodDef Optimizer_methods[] = {
+    {"add_group", (PyCFunction)Optimizer_add_group, METH_O,
+     "add_group(hyperparameters: dict) -> int\n\nAdds a group; missing hyperparameters take the algorithm's defaults."},
+    {"add_param", (PyCFunction)Optimizer_add_param, METH_VARARGS,
+     "add_param(group, param, grad=None) -> int\n\nRegisters a float32 buffer (and its gradient) into a group."},
+    {"set_grad", (PyCFunction)Optimizer_set_grad, METH_VARARGS,
+     "set_grad(index, grad) -> None\n\nRe-points (or with None removes) the gradient of a parameter."},
+    {"step", (PyCFunction)Optimizer_step, METH_VARARGS,
+     "step(grads=None) -> None\n\nOne step; grads, if given, has one buffer or None per parameter."},
+    {"zero_grad", (PyCFunction)Optimizer_zero_grad, METH_NOARGS, "zero_grad() -> None\n\nFills registered gradients with zeros."},
+    {"get_group", (PyCFunction)Optimizer_get_group, METH_O, "get_group(group) -> dict\n\nAll hyperparameters of a group."},
+    {"set_group", (PyCFunction)Optimizer_set_group, METH_VARARGS,
+     "set_group(group, changes: dict) -> None\n\nChanges hyperparameters of a group atomically (validated first)."},
+    {"step_count", (PyCFunction)Optimizer_step_count, METH_O, "step_count(index) -> int"},
+    {"set_step_count", (PyCFunction)Optimizer_set_step_count, METH_VARARGS, "set_step_count(index, steps) -> None"},
+    {"state", (PyCFunction)(void (*)(void))Optimizer_state, METH_VARARGS | METH_KEYWORDS,
+     "state(index, name, create=False) -> buffer or None\n\nA writable float32 view of a state buffer (torch's key)."},
+    {"close", (PyCFunction)Optimizer_close, METH_NOARGS, "close() -> None\n\nFrees the engine's state and releases all buffers."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Optimizer_getset[] = {
+    {"param_count", (getter)Optimizer_get_param_count, NULL, "number of registered parameters", NULL},
+    {"group_count", (getter)Optimizer_get_group_count, NULL, "number of groups", NULL},
+    {"algorithm", (getter)Optimizer_get_algorithm, NULL, "torch's name of the algorithm", NULL},
+    {"closed", (getter)Optimizer_get_closed, NULL, "whether close() was called", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Optimizer_slots[] = {
+    {Py_tp_doc, "Optimizer(algorithm, defaults=None)\n\nThe engine's optimizer over float32 buffers."},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_init, Optimizer_init},
+    {Py_tp_dealloc, Optimizer_dealloc},
+    {Py_tp_traverse, Optimizer_traverse},
+    {Py_tp_methods, Optimizer_methods},
+    {Py_tp_getset, Optimizer_getset},
+    {0, NULL},
+};
+
+static PyType_Spec Optimizer_spec = {
+    "descent._descent.Optimizer", sizeof(OptimizerObject), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, Optimizer_slots,
+};
+
+static PyType_Slot State_slots[] = {
+    {Py_tp_doc, "A float32 view of one optimizer state buffer (buffer protocol)."},
+    {Py_tp_dealloc, State_dealloc},
+    {Py_bf_getbuffer, State_getbuffer},
+    {Py_bf_releasebuffer, State_releasebuffer},
+    {0, NULL},
+};
+
+static PyType_Spec State_spec = {
+    "descent._descent.State", sizeof(StateObject), 0, Py_TPFLAGS_DEFAULT, State_slots,
+};
+
+/* ------------------------------------------------------------------ module */
+
+static PyObject *module_version(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored)) {
+    return PyUnicode_FromString(descent_version_string());
+}
+
+static PyMethodDef module_methods[] = {
+    {"version", module_version, METH_NOARGS, "version() -> str\n\nThe loaded libdescent's version."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "descent._descent",
+    "The CPython extension over libdescent's C ABI (include/descent.h).", -1, module_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+static PyObject *new_error(PyObject *module, const char *name, PyObject *bases, const char *doc) {
+    char qualified[64];
+    snprintf(qualified, sizeof qualified, "descent.%s", name);
+    PyObject *type = PyErr_NewExceptionWithDoc(qualified, doc, bases, NULL);
+    if (type && PyModule_AddObjectRef(module, name, type) < 0) Py_CLEAR(type);
+    return type;
+}
+
+PyMODINIT_FUNC PyInit__descent(void) {
+    if (descent_version_number() != DESCENT_VERSION_NUMBER) {
+        return PyErr_Format(PyExc_ImportError,
+                            "descent: the extension was built for libdescent %d but loaded %u (%s)",
+                            DESCENT_VERSION_NUMBER, descent_version_number(), descent_version_string());
+    }
+    PyObject *m = PyModule_Create(&module_def);
+    if (!m) return NULL;
+    DescentError = new_error(m, "DescentError", NULL, "Base class of every error Descent raises.");
+    if (!DescentError) goto fail;
+    PyObject *bases;
+    bases = PyTuple_Pack(2, DescentError, PyExc_ValueError);
+    DescentValueError = bases ? new_error(m, "DescentValueError", bases, "An invalid value.") : NULL;
+    Py_XDECREF(bases);
+    bases = PyTuple_Pack(2, DescentError, PyExc_TypeError);
+    DescentTypeError = bases ? new_error(m, "DescentTypeError", bases, "An argument of the wrong type.") : NULL;
+    Py_XDECREF(bases);
+    bases = PyTuple_Pack(2, DescentError, PyExc_IndexError);
+    DescentIndexError = bases ? new_error(m, "DescentIndexError", bases, "A group or parameter index out of range.") : NULL;
+    Py_XDECREF(bases);
+    bases = PyTuple_Pack(2, DescentError, PyExc_MemoryError);
+    DescentMemoryError = bases ? new_error(m, "DescentMemoryError", bases, "Optimizer state could not be allocated.") : NULL;
+    Py_XDECREF(bases);
+    if (!DescentValueError || !DescentTypeError || !DescentIndexError || !DescentMemoryError) goto fail;
+    PyObject *type = PyType_FromSpec(&Optimizer_spec);
+    if (!type || PyModule_AddObject(m, "Optimizer", type) < 0) {
+        Py_XDECREF(type);
+        goto fail;
+    }
+    StateType = (PyTypeObject *)PyType_FromSpec(&State_spec);
+    if (!StateType || PyModule_AddObjectRef(m, "State", (PyObject *)StateType) < 0) goto fail;
+    if (PyModule_AddIntConstant(m, "HEADER_VERSION", DESCENT_VERSION_NUMBER) < 0) goto fail;
+    return m;
+fail:
+    Py_DECREF(m);
+    return NULL;
+}
