@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite: the Swift engine tests, the C tests (ctest: ABI table plain and
-# under ASan+UBSan, the C++ header check, the demo, the self-contained check), and the
-# torch parity tests (pytest, against the torch in .venv, live).
+# under ASan+UBSan, the C++ header check, the demo, the self-contained check), the torch
+# parity tests of the C ABI, and the Python package's tests (pip-installed into .venv).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/build.sh" --tests
@@ -13,5 +13,9 @@ echo "== Swift engine tests"
 echo "== C tests (ctest)"
 "$venv/ctest" --test-dir "$root/build" --output-on-failure
 
-echo "== torch parity tests (pytest)"
+echo "== torch parity tests of the C ABI (pytest)"
 DESCENT_LIB="$root/build/libdescent.so" "$venv/python" -m pytest -q "$root/Tests/parity"
+
+echo "== Python package: pip install, then its tests (pytest)"
+"$venv/python" -m pip install --disable-pip-version-check -q "$root"
+(cd "$root/Tests/python" && "$venv/python" -m pytest -q .)

@@ -28,7 +28,9 @@ class _EngineOptimizer(torch.optim.Optimizer):
         # defaults and group keys of the installed torch version.
         reference = getattr(torch.optim, self._algorithm)([torch.zeros(1, requires_grad=True)], **kwargs)
         defaults = reference.defaults
-        self._core = _descent.Optimizer(self._algorithm, engine_items(self._algorithm, defaults))
+        # torch's Adam(decoupled_weight_decay=True) is AdamW.
+        engine = "AdamW" if defaults.get("decoupled_weight_decay") else self._algorithm
+        self._core = _descent.Optimizer(engine, engine_items(self._algorithm, defaults))
         self._params = []       # registration order = torch's state_dict order
         self._pushed = []       # per group: the hyperparameters the engine has
         self._registered = 0    # groups registered with the engine
@@ -90,6 +92,9 @@ class _EngineOptimizer(torch.optim.Optimizer):
     def _push_hyperparameters(self):
         """Sends the hyperparameters changed in param_groups since the last step."""
         for index, group in enumerate(self.param_groups):
+            if group.get("decoupled_weight_decay", False) != (self._core.algorithm == "AdamW"):
+                raise NotImplementedError("decoupled_weight_decay must be the same in every group "
+                                          "and cannot change after construction")
             items = engine_items(self._algorithm, group)
             if items != self._pushed[index]:
                 self._core.set_group(index, items)
@@ -133,8 +138,6 @@ class _EngineOptimizer(torch.optim.Optimizer):
 
 
 def _drop_in(name):
-    reference = getattr(torch.optim, name)
-
     class Optimizer(_EngineOptimizer):
         _algorithm = name
 
@@ -147,7 +150,7 @@ def _drop_in(name):
     Optimizer.__name__ = Optimizer.__qualname__ = name
     Optimizer.__module__ = __name__
     Optimizer.__doc__ = (f"Drop-in for torch.optim.{name} (same signature and defaults), stepping in "
-                         f"Descent's engine on CPU float32 tensors.\n\n" + (reference.__doc__ or "")[:0])
+                         f"Descent's engine on CPU float32 tensors.")
     return Optimizer
 
 

@@ -1,0 +1,191 @@
+"""descent.torch against torch.optim, live: trajectories, state_dict swaps both ways,
+torch's LR schedulers, GradScaler."""
+import numpy as np
+import pytest
+import torch
+
+import descent.torch as dt
+from problem import CONFIGS, config_id, make_model, objective, relative_error, tolerance
+
+STEPS = 300
+SWAP = 150
+
+
+def reference_optimizer(name, params, kwargs):
+    variant = dict(foreach=False) if name == "RMSprop" else dict(fused=True)
+    return getattr(torch.optim, name)(params, **kwargs, **variant)
+
+
+def descent_optimizer(name, params, kwargs):
+    return getattr(dt, name)(params, **kwargs)
+
+
+def train(model, opt, kwargs, steps, start=0):
+    losses = []
+    for step in range(start, start + steps):
+        opt.zero_grad()
+        loss = objective(model, step, kwargs.get("maximize", False))
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def assert_close_models(a, b, tol):
+    for (label, x), y in zip(a.named_parameters(), b.parameters()):
+        err = relative_error(x.detach(), y.detach())
+        assert err <= tol, f"{label}: relative error {err:.3g}"
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
+def test_matches_torch_with_state_dict_swaps(config):
+    name, kwargs = config
+    tol = tolerance(name)
+    reference = make_model()
+    ref_losses = train(reference, reference_optimizer(name, reference.parameters(), kwargs), kwargs, STEPS)
+
+    # Descent throughout.
+    ours = make_model()
+    losses = train(ours, descent_optimizer(name, ours.parameters(), kwargs), kwargs, STEPS)
+    assert_close_models(ours, reference, tol)
+    np.testing.assert_allclose(losses, ref_losses, rtol=tol, atol=1e-7)
+
+    # torch for half the run, then Descent from torch's state_dict.
+    model = make_model()
+    first = reference_optimizer(name, model.parameters(), kwargs)
+    train(model, first, kwargs, SWAP)
+    second = descent_optimizer(name, model.parameters(), kwargs)
+    second.load_state_dict(first.state_dict())
+    train(model, second, kwargs, STEPS - SWAP, start=SWAP)
+    assert_close_models(model, reference, tol)
+
+    # Descent for half the run, then torch from Descent's state_dict.
+    model = make_model()
+    first = descent_optimizer(name, model.parameters(), kwargs)
+    train(model, first, kwargs, SWAP)
+    second = reference_optimizer(name, model.parameters(), kwargs)
+    second.load_state_dict(first.state_dict())
+    train(model, second, kwargs, STEPS - SWAP, start=SWAP)
+    assert_close_models(model, reference, tol)
+
+
+def test_state_dict_has_torchs_shape():
+    model = make_model()
+    kwargs = dict(lr=1e-3, amsgrad=True)
+    ours, theirs = dt.Adam(model.parameters(), **kwargs), torch.optim.Adam(make_model().parameters(), **kwargs)
+    for opt in (ours, theirs):
+        for p in opt.param_groups[0]["params"]:
+            p.grad = torch.ones_like(p)
+        opt.step()
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert a["param_groups"][0].keys() == b["param_groups"][0].keys()
+    assert a["state"].keys() == b["state"].keys()
+    for index in a["state"]:
+        assert a["state"][index].keys() == b["state"][index].keys()
+        assert a["state"][index]["step"].dtype == b["state"][index]["step"].dtype
+        assert float(a["state"][index]["step"]) == 1.0
+
+
+def test_cosine_schedule_training_curve_matches_torch():
+    def run(make_optimizer):
+        model = make_model()
+        opt = make_optimizer(model.parameters())
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=400, eta_min=1e-5)
+        losses = []
+        for step in range(400):
+            opt.zero_grad()
+            loss = objective(model, step, False)
+            loss.backward()
+            opt.step()
+            schedule.step()
+            losses.append(loss.item())
+        return losses
+    ref = run(lambda p: torch.optim.AdamW(p, lr=3e-3, weight_decay=0.05, fused=True))
+    ours = run(lambda p: dt.AdamW(p, lr=3e-3, weight_decay=0.05))
+    assert ref[-1] < 0.5 * ref[0]
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-6)
+
+
+def test_param_group_changes_and_add_param_group():
+    model = make_model()
+    weights = [model[0].weight, model[2].weight]
+    opt = dt.SGD(weights, lr=0.1, momentum=0.9)
+    reference_model = make_model()
+    ref = torch.optim.SGD([reference_model[0].weight, reference_model[2].weight], lr=0.1, momentum=0.9, fused=True)
+    for step in range(60):
+        if step == 20:
+            opt.add_param_group({"params": [model[0].bias, model[2].bias], "lr": 0.01})
+            ref.add_param_group({"params": [reference_model[0].bias, reference_model[2].bias], "lr": 0.01})
+        if step == 40:
+            for o in (opt, ref):
+                o.param_groups[0]["lr"] = 0.05
+                o.param_groups[1]["momentum"] = 0.5
+        for m, o in ((model, opt), (reference_model, ref)):
+            o.zero_grad()
+            objective(m, step, False).backward()
+            o.step()
+    assert_close_models(model, reference_model, 1e-6)
+
+
+def test_closure_and_skipped_parameters():
+    model = make_model()
+    opt = dt.Adam(model.parameters(), lr=1e-2)
+    frozen = model[2].bias.detach().clone()
+
+    def closure():
+        opt.zero_grad()
+        loss = objective(model, 0, False)
+        loss.backward()
+        model[2].bias.grad = None  # no gradient: skipped, as torch skips it
+        return loss
+
+    loss = opt.step(closure)
+    assert isinstance(loss, torch.Tensor)
+    assert torch.equal(model[2].bias.detach(), frozen)
+    assert "step" not in opt.state[model[2].bias]
+    assert float(opt.state[model[0].weight]["step"]) == 1.0
+
+
+def test_grad_scaler_skips_steps_like_torch():
+    def run(make_optimizer):
+        model = make_model()
+        opt = make_optimizer(model.parameters())
+        scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 10, growth_interval=5)
+        scales = []
+        for step in range(40):
+            opt.zero_grad()
+            loss = objective(model, step, False)
+            scaler.scale(loss).backward()
+            if step in (3, 4, 17):  # an overflow: the step must be skipped
+                model[0].weight.grad[0, 0] = float("inf")
+            scaler.step(opt)
+            scaler.update()
+            scales.append(scaler.get_scale())
+        return model, scales
+    reference, ref_scales = run(lambda p: torch.optim.Adam(p, lr=1e-3))
+    ours, scales = run(lambda p: dt.Adam(p, lr=1e-3))
+    assert scales == ref_scales
+    assert_close_models(ours, reference, 1e-5)
+
+
+@pytest.mark.parametrize("tensor, message", [
+    (torch.zeros(3, dtype=torch.float64, requires_grad=True), "dtype torch.float64"),
+    (torch.zeros(4, 4).t().requires_grad_(), "non-contiguous"),
+])
+def test_unsupported_tensors_get_a_clear_error(tensor, message):
+    with pytest.raises(TypeError, match="supports contiguous CPU float32 tensors") as raised:
+        dt.AdamW([tensor])
+    assert message in str(raised.value)
+
+
+def test_invalid_arguments_get_torchs_errors():
+    with pytest.raises(ValueError, match="Invalid learning rate: -1.0"):
+        dt.AdamW(make_model().parameters(), lr=-1.0)
+    with pytest.raises(NotImplementedError):
+        dt.Adam(make_model().parameters(), capturable=True)
+    opt = dt.SGD(make_model().parameters(), lr=0.1)
+    opt.param_groups[0]["lr"] = -0.5
+    for p in opt.param_groups[0]["params"]:
+        p.grad = torch.ones_like(p)
+    with pytest.raises(ValueError, match="Invalid learning rate: -0.5"):
+        opt.step()
