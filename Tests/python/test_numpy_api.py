@@ -47,7 +47,6 @@ def test_param_groups_are_writable_and_validated():
     assert opt.param_groups[0]["lr"] == 1.0
     with pytest.raises(descent.DescentValueError, match="Nesterov momentum requires"):
         opt.param_groups[0]["nesterov"] = True
-    opt.param_groups[0]["betas"] if False else None
     with pytest.raises(TypeError, match="unexpected keyword argument 'betas'"):
         descent.SGD([w], betas=(0.9, 0.9))
 

@@ -178,6 +178,14 @@ def test_unsupported_tensors_get_a_clear_error(tensor, message):
     assert message in str(raised.value)
 
 
+def test_positional_arguments_follow_torch():
+    model = make_model()
+    opt = dt.SGD(model.parameters(), 0.1, 0.9, 0.0, 1e-4, True)
+    group = opt.param_groups[0]
+    assert (group["lr"], group["momentum"], group["weight_decay"], group["nesterov"]) == (0.1, 0.9, 1e-4, True)
+    assert dt.Adam(model.parameters(), 1e-2, (0.8, 0.9)).param_groups[0]["betas"] == (0.8, 0.9)
+
+
 def test_invalid_arguments_get_torchs_errors():
     with pytest.raises(ValueError, match="Invalid learning rate: -1.0"):
         dt.AdamW(make_model().parameters(), lr=-1.0)

@@ -142,9 +142,14 @@ def _drop_in(name):
         _algorithm = name
 
         def __init__(self, params, *args, **kwargs):
-            # torch's positional order: (params, lr, ...) as in the class it replaces.
-            names = [k for k in DEFAULTS[name]]
-            kwargs.update(zip(names, args))
+            # torch's positional hyperparameters, in its order: (params, lr, ...).
+            names = [k for k in DEFAULTS[name] if k != "maximize"]
+            if len(args) > len(names):
+                raise TypeError(f"{name}() takes at most {len(names) + 1} positional arguments")
+            for key, value in zip(names, args):
+                if key in kwargs:
+                    raise TypeError(f"{name}() got multiple values for argument '{key}'")
+                kwargs[key] = value
             super().__init__(params, **kwargs)
 
     Optimizer.__name__ = Optimizer.__qualname__ = name
