@@ -197,20 +197,22 @@ public func exportParamStepCount(_ opt: OpaquePointer?, _ index: Int,
 @_cdecl("descent_param_state")
 public func exportParamState(_ opt: OpaquePointer?, _ index: Int, _ name: UnsafePointer<CChar>?,
                              _ out: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?) -> descent_status {
-    call(opt) { optimizer in
-        let out = try required(out, "out")
-        let name = String(cString: try required(name, "name"))
-        out.pointee = try optimizer.state(named: name, ofParameter: index)
-    }
+    stateBuffer(opt, index, name, out, create: false)
 }
 
 @_cdecl("descent_param_create_state")
 public func exportParamCreateState(_ opt: OpaquePointer?, _ index: Int, _ name: UnsafePointer<CChar>?,
                                    _ out: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?) -> descent_status {
+    stateBuffer(opt, index, name, out, create: true)
+}
+
+private func stateBuffer(_ opt: OpaquePointer?, _ index: Int, _ name: UnsafePointer<CChar>?,
+                         _ out: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?, create: Bool) -> descent_status {
     call(opt) { optimizer in
         let out = try required(out, "out")
         let name = String(cString: try required(name, "name"))
-        out.pointee = try optimizer.createState(named: name, ofParameter: index)
+        out.pointee = create ? try optimizer.createState(named: name, ofParameter: index)
+                             : try optimizer.state(named: name, ofParameter: index)
     }
 }
 

@@ -50,23 +50,16 @@ def test_matches_torch_with_state_dict_swaps(config):
     assert_close_models(ours, reference, tol)
     np.testing.assert_allclose(losses, ref_losses, rtol=tol, atol=1e-7)
 
-    # torch for half the run, then Descent from torch's state_dict.
-    model = make_model()
-    first = reference_optimizer(name, model.parameters(), kwargs)
-    train(model, first, kwargs, SWAP)
-    second = descent_optimizer(name, model.parameters(), kwargs)
-    second.load_state_dict(first.state_dict())
-    train(model, second, kwargs, STEPS - SWAP, start=SWAP)
-    assert_close_models(model, reference, tol)
-
-    # Descent for half the run, then torch from Descent's state_dict.
-    model = make_model()
-    first = descent_optimizer(name, model.parameters(), kwargs)
-    train(model, first, kwargs, SWAP)
-    second = reference_optimizer(name, model.parameters(), kwargs)
-    second.load_state_dict(first.state_dict())
-    train(model, second, kwargs, STEPS - SWAP, start=SWAP)
-    assert_close_models(model, reference, tol)
+    # Half the run in one, then the other from the first one's state_dict, both ways.
+    for first_kind, second_kind in ((reference_optimizer, descent_optimizer),
+                                    (descent_optimizer, reference_optimizer)):
+        model = make_model()
+        first = first_kind(name, model.parameters(), kwargs)
+        train(model, first, kwargs, SWAP)
+        second = second_kind(name, model.parameters(), kwargs)
+        second.load_state_dict(first.state_dict())
+        train(model, second, kwargs, STEPS - SWAP, start=SWAP)
+        assert_close_models(model, reference, tol)
 
 
 def test_state_dict_has_torchs_shape():
