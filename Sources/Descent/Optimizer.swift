@@ -141,10 +141,7 @@ public final class Optimizer {
         _ = try state(named: name, ofParameter: parameter)
         let slot = algorithm.rule.stateNames.firstIndex(of: name)!
         let p = parameters[parameter]
-        let rule = algorithm.rule
-        try p.allocateSlots(1 << slot) { slot in
-            rule.initialValue(ofSlot: slot, initialAccumulator: p.initialAccumulator)
-        }
+        try p.allocateSlots(1 << slot, for: algorithm.rule)
         p.writtenSlots |= 1 << slot
         return p.slots[slot]!
     }
@@ -207,9 +204,7 @@ public final class Optimizer {
         let rule = algorithm.rule
         // Allocate all state first: if memory runs out, no parameter has been updated.
         for (parameter, grad) in zip(parameters, gradients) where grad != nil {
-            try parameter.allocateSlots(rule.slotsNeeded(groups[parameter.group])) { slot in
-                rule.initialValue(ofSlot: slot, initialAccumulator: parameter.initialAccumulator)
-            }
+            try parameter.allocateSlots(rule.slotsNeeded(groups[parameter.group]), for: rule)
         }
         for (parameter, grad) in zip(parameters, gradients) {
             guard let grad else { continue }

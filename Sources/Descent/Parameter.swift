@@ -31,9 +31,9 @@ final class Parameter {
         for slot in slots { free(slot) }
     }
 
-    /// Allocates the slots in `mask` that do not exist yet, filled with `initialValue`.
+    /// Allocates the slots in `mask` that do not exist yet, filled as `rule` starts them.
     /// Throws (with no slot half-made) when memory runs out.
-    func allocateSlots(_ mask: UInt8, initialValue: (Int) -> Float) throws(DescentError) {
+    func allocateSlots(_ mask: UInt8, for rule: any UpdateRule.Type) throws(DescentError) {
         for slot in 0..<slots.count where mask & (1 << slot) != 0 && slots[slot] == nil {
             var raw: UnsafeMutableRawPointer?
             let bytes = count * MemoryLayout<Float>.stride
@@ -42,7 +42,8 @@ final class Parameter {
                                    "cannot allocate \(bytes) bytes of optimizer state")
             }
             let buffer = raw.bindMemory(to: Float.self, capacity: count)
-            buffer.initialize(repeating: initialValue(slot), count: count)
+            buffer.initialize(repeating: rule.initialValue(ofSlot: slot, initialAccumulator: initialAccumulator),
+                              count: count)
             slots[slot] = buffer
         }
     }
