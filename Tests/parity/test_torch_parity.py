@@ -67,6 +67,7 @@ def one_group(model):
 def assert_same_training(ours, reference, descent_losses, torch_losses, tol):
     for (label, a), b in zip(ours.named_parameters(), reference.parameters()):
         err = relative_error(a.detach(), b.detach())
+        print(f"{label}: relative error {err:.3g} after {len(torch_losses)} steps")  # shown with -rP
         assert err <= tol, f"{label}: relative error {err:.3g} after {len(torch_losses)} steps"
     np.testing.assert_allclose(descent_losses, torch_losses, rtol=tol, atol=1e-7)
 
