@@ -94,7 +94,18 @@ typedef enum descent_status {
     /** Optimizer state could not be allocated. */
     DESCENT_ERROR_OUT_OF_MEMORY = 10,
     /** A bug in Descent; please report it with the message. */
-    DESCENT_ERROR_INTERNAL = 11
+    DESCENT_ERROR_INTERNAL = 11,
+    /** A caller's callback (an lr_lambda) returned non-zero. */
+    DESCENT_ERROR_CALLBACK = 12,
+    /**
+     * The call does not fit the current state: a OneCycleLR stepped past
+     * total_steps, a schedule needing a metric stepped without one, a schedule
+     * that belongs to a composite stepped or freed on its own, a schedule whose
+     * optimizer gained groups since it was created.
+     */
+    DESCENT_ERROR_INVALID_STATE = 13,
+    /** A callback called back into the optimizer that is running it. */
+    DESCENT_ERROR_REENTRANT_CALL = 14
 } descent_status;
 
 /**
@@ -430,6 +441,331 @@ DESCENT_API descent_status descent_step_with_grads(descent_optimizer *opt,
  * DESCENT_ERROR_INVALID_HANDLE.
  */
 DESCENT_API descent_status descent_zero_grad(descent_optimizer *opt);
+
+/* -------------------------------------------------------------- schedules */
+
+/*
+ * Learning-rate schedules with torch.optim.lr_scheduler's names, parameters,
+ * defaults and lr sequences (torch 2.15). A schedule acts on every group of
+ * one optimizer: creating it sets the initial lr (as torch's constructor
+ * does), each descent_schedule_step() call moves every group's lr (and, for
+ * CyclicLR and OneCycleLR with cycle_momentum, its momentum: SGD's and
+ * RMSprop's `momentum`, Adam's and AdamW's `betas[0]`). Call it after
+ * descent_step(), as torch wants scheduler.step() after optimizer.step().
+ *
+ * Every schedule call is all-or-nothing: on failure the groups' hyperparameters
+ * and the schedule's state are as they were. A schedule reports failures on
+ * its optimizer (descent_last_error(opt)); when the schedule handle itself is
+ * invalid, or its optimizer has been freed, the failure goes to
+ * descent_last_error(NULL). Calls on a schedule are serialized with the calls
+ * on its optimizer.
+ *
+ * Deliberate differences from torch: parameters torch does not check are
+ * checked (T_max, step sizes and total_iters must be in range, gamma > 0,
+ * milestones sorted); ReduceLROnPlateau may sit inside SequentialLR and
+ * ChainedScheduler; a schedule refuses to run once its optimizer has a
+ * different number of groups than at its creation (DESCENT_ERROR_INVALID_STATE).
+ */
+
+/** A learning-rate schedule attached to one optimizer. */
+typedef struct descent_schedule descent_schedule;
+
+/** Schedule kinds, with torch's class names. Stable numbering. */
+typedef enum descent_schedule_kind {
+    DESCENT_STEP_LR = 1,
+    DESCENT_MULTI_STEP_LR = 2,
+    DESCENT_CONSTANT_LR = 3,
+    DESCENT_LINEAR_LR = 4,
+    DESCENT_EXPONENTIAL_LR = 5,
+    DESCENT_POLYNOMIAL_LR = 6,
+    DESCENT_COSINE_ANNEALING_LR = 7,
+    DESCENT_COSINE_ANNEALING_WARM_RESTARTS = 8,
+    DESCENT_CYCLIC_LR = 9,
+    DESCENT_ONE_CYCLE_LR = 10,
+    DESCENT_REDUCE_LR_ON_PLATEAU = 11,
+    DESCENT_LAMBDA_LR = 12,
+    DESCENT_MULTIPLICATIVE_LR = 13,
+    DESCENT_SEQUENTIAL_LR = 14,
+    DESCENT_CHAINED_SCHEDULER = 15,
+    DESCENT_WARMUP_COSINE_LR = 16
+} descent_schedule_kind;
+
+/**
+ * The torch class name of a schedule kind as a static string ("StepLR", …;
+ * "WarmupCosineLR" is Descent's own), or NULL for an unknown id. Thread-safe.
+ */
+DESCENT_API const char *descent_schedule_kind_name(descent_schedule_kind kind);
+
+/* All creation functions below: on success `*out` holds the new schedule
+ * (free it with descent_schedule_free()); on failure `*out` is NULL (when
+ * `out` is not NULL), the optimizer is unchanged, and the status is one of
+ * DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE,
+ * DESCENT_ERROR_INVALID_HYPERPARAMETER (torch's message where torch has one,
+ * e.g. "Factor should be < 1.0."), DESCENT_ERROR_INVALID_ARGUMENT. */
+
+/** StepLR: lr · gamma every `step_size` steps. torch: gamma = 0.1. */
+DESCENT_API descent_status descent_schedule_step_lr(descent_optimizer *opt, int64_t step_size,
+                                                    double gamma, descent_schedule **out);
+
+/**
+ * MultiStepLR: lr · gamma at each of `count` milestones (sorted; a repeated
+ * milestone decays twice). `milestones` may be NULL when `count` is 0.
+ * torch: gamma = 0.1.
+ */
+DESCENT_API descent_status descent_schedule_multi_step_lr(descent_optimizer *opt,
+                                                          const int64_t *milestones, size_t count,
+                                                          double gamma, descent_schedule **out);
+
+/** ConstantLR: lr · factor until `total_iters`. torch: factor = 1/3, total_iters = 5. */
+DESCENT_API descent_status descent_schedule_constant_lr(descent_optimizer *opt, double factor,
+                                                        int64_t total_iters, descent_schedule **out);
+
+/**
+ * LinearLR: the factor goes linearly from `start_factor` to `end_factor` over
+ * `total_iters` steps. torch: 1/3, 1.0, 5.
+ */
+DESCENT_API descent_status descent_schedule_linear_lr(descent_optimizer *opt, double start_factor,
+                                                      double end_factor, int64_t total_iters,
+                                                      descent_schedule **out);
+
+/** ExponentialLR: lr · gamma every step. */
+DESCENT_API descent_status descent_schedule_exponential_lr(descent_optimizer *opt, double gamma,
+                                                           descent_schedule **out);
+
+/** PolynomialLR: decays to 0 over `total_iters` steps. torch: total_iters = 5, power = 1.0. */
+DESCENT_API descent_status descent_schedule_polynomial_lr(descent_optimizer *opt, int64_t total_iters,
+                                                          double power, descent_schedule **out);
+
+/**
+ * CosineAnnealingLR in torch's recursive form (what torch's step() computes).
+ * torch: eta_min = 0.0.
+ */
+DESCENT_API descent_status descent_schedule_cosine_annealing_lr(descent_optimizer *opt, int64_t T_max,
+                                                                double eta_min, descent_schedule **out);
+
+/** CosineAnnealingWarmRestarts (SGDR). torch: T_mult = 1, eta_min = 0.0. */
+DESCENT_API descent_status descent_schedule_cosine_annealing_warm_restarts(descent_optimizer *opt,
+                                                                           int64_t T_0, int64_t T_mult,
+                                                                           double eta_min,
+                                                                           descent_schedule **out);
+
+/**
+ * WarmupCosineLR (Descent's own): each group peaks at its lr at creation
+ * (`peak`). At step t:
+ *   t < warmup_steps:               peak · (t + 1) / (warmup_steps + 1)
+ *   warmup_steps <= t < decay_steps: min_lr + (peak − min_lr) · (1 + cos(π·p)) / 2,
+ *                                   p = (t − warmup_steps) / (decay_steps − warmup_steps)
+ *   t >= decay_steps:               min_lr
+ */
+DESCENT_API descent_status descent_schedule_warmup_cosine_lr(descent_optimizer *opt, int64_t warmup_steps,
+                                                             int64_t decay_steps, double min_lr,
+                                                             descent_schedule **out);
+
+typedef enum descent_cyclic_mode {
+    DESCENT_CYCLIC_TRIANGULAR = 0,
+    DESCENT_CYCLIC_TRIANGULAR2 = 1,
+    DESCENT_CYCLIC_EXP_RANGE = 2
+} descent_cyclic_mode;
+
+/**
+ * CyclicLR's parameters. A value with a `_per_group` pointer applies to every
+ * group when the pointer is NULL; otherwise the pointer holds one value per
+ * group (the optimizer's group count). Fill with descent_cyclic_lr_defaults().
+ */
+typedef struct descent_cyclic_lr_options {
+    double base_lr;                        /* required (defaults: 0) */
+    const double *base_lr_per_group;
+    double max_lr;                         /* required (defaults: 0) */
+    const double *max_lr_per_group;
+    int64_t step_size_up;                  /* 2000 */
+    int64_t step_size_down;                /* -1: same as step_size_up (torch's None) */
+    descent_cyclic_mode mode;              /* triangular */
+    double gamma;                          /* 1.0 (exp_range) */
+    bool cycle_momentum;                   /* true */
+    double base_momentum;                  /* 0.8 */
+    const double *base_momentum_per_group;
+    double max_momentum;                   /* 0.9 */
+    const double *max_momentum_per_group;
+} descent_cyclic_lr_options;
+
+/** torch's CyclicLR defaults. Returns DESCENT_OK or DESCENT_ERROR_NULL_POINTER. */
+DESCENT_API descent_status descent_cyclic_lr_defaults(descent_cyclic_lr_options *out);
+
+/** CyclicLR (torch's custom scale_fn is not offered). */
+DESCENT_API descent_status descent_schedule_cyclic_lr(descent_optimizer *opt,
+                                                      const descent_cyclic_lr_options *options,
+                                                      descent_schedule **out);
+
+typedef enum descent_anneal_strategy {
+    DESCENT_ANNEAL_COS = 0,
+    DESCENT_ANNEAL_LINEAR = 1
+} descent_anneal_strategy;
+
+/** OneCycleLR's parameters; `_per_group` pointers as in descent_cyclic_lr_options. */
+typedef struct descent_one_cycle_lr_options {
+    double max_lr;                         /* required (defaults: 0) */
+    const double *max_lr_per_group;
+    int64_t total_steps;                   /* required (torch's epochs * steps_per_epoch) */
+    double pct_start;                      /* 0.3 */
+    descent_anneal_strategy anneal_strategy; /* cos */
+    bool cycle_momentum;                   /* true */
+    double base_momentum;                  /* 0.85 */
+    const double *base_momentum_per_group;
+    double max_momentum;                   /* 0.95 */
+    const double *max_momentum_per_group;
+    double div_factor;                     /* 25.0 */
+    double final_div_factor;               /* 1e4 */
+    bool three_phase;                      /* false */
+} descent_one_cycle_lr_options;
+
+/** torch's OneCycleLR defaults. Returns DESCENT_OK or DESCENT_ERROR_NULL_POINTER. */
+DESCENT_API descent_status descent_one_cycle_lr_defaults(descent_one_cycle_lr_options *out);
+
+/** OneCycleLR. Stepping past total_steps returns DESCENT_ERROR_INVALID_STATE. */
+DESCENT_API descent_status descent_schedule_one_cycle_lr(descent_optimizer *opt,
+                                                         const descent_one_cycle_lr_options *options,
+                                                         descent_schedule **out);
+
+typedef enum descent_plateau_mode {
+    DESCENT_PLATEAU_MIN = 0,
+    DESCENT_PLATEAU_MAX = 1
+} descent_plateau_mode;
+
+typedef enum descent_threshold_mode {
+    DESCENT_THRESHOLD_REL = 0,
+    DESCENT_THRESHOLD_ABS = 1
+} descent_threshold_mode;
+
+/** ReduceLROnPlateau's parameters; `min_lr_per_group` as in descent_cyclic_lr_options. */
+typedef struct descent_reduce_lr_on_plateau_options {
+    descent_plateau_mode mode;             /* min */
+    double factor;                         /* 0.1 */
+    int64_t patience;                      /* 10 */
+    double threshold;                      /* 1e-4 */
+    descent_threshold_mode threshold_mode; /* rel */
+    int64_t cooldown;                      /* 0 */
+    double min_lr;                         /* 0 */
+    const double *min_lr_per_group;
+    double eps;                            /* 1e-8 */
+} descent_reduce_lr_on_plateau_options;
+
+/** torch's ReduceLROnPlateau defaults. Returns DESCENT_OK or DESCENT_ERROR_NULL_POINTER. */
+DESCENT_API descent_status descent_reduce_lr_on_plateau_defaults(descent_reduce_lr_on_plateau_options *out);
+
+/**
+ * ReduceLROnPlateau. Step it with descent_schedule_step_metric(). Inside a
+ * SequentialLR, at its milestone it restarts: counters reset, groups back to
+ * their base lrs, that step's metric not compared.
+ */
+DESCENT_API descent_status descent_schedule_reduce_lr_on_plateau(descent_optimizer *opt,
+                                                                 const descent_reduce_lr_on_plateau_options *options,
+                                                                 descent_schedule **out);
+
+/**
+ * torch's lr_lambda: writes the factor for `group` at `epoch` into `*factor`
+ * and returns 0, or returns non-zero to fail the schedule call
+ * (DESCENT_ERROR_CALLBACK; nothing changes). It runs with the optimizer's lock
+ * held: calling back into the same optimizer or its schedules returns
+ * DESCENT_ERROR_REENTRANT_CALL.
+ */
+typedef int (*descent_lr_lambda)(void *user_data, size_t group, int64_t epoch, double *factor);
+
+/** LambdaLR: lr = base lr · lr_lambda(epoch). `user_data` is passed through. */
+DESCENT_API descent_status descent_schedule_lambda_lr(descent_optimizer *opt, descent_lr_lambda lr_lambda,
+                                                      void *user_data, descent_schedule **out);
+
+/** MultiplicativeLR: lr = previous lr · lr_lambda(epoch). */
+DESCENT_API descent_status descent_schedule_multiplicative_lr(descent_optimizer *opt,
+                                                              descent_lr_lambda lr_lambda,
+                                                              void *user_data, descent_schedule **out);
+
+/**
+ * SequentialLR: runs schedules[i] from milestones[i-1] on (`count` schedules,
+ * `count - 1` strictly increasing milestones; `milestones` may be NULL when
+ * count is 1). The schedules must be on `opt` and belong to no other
+ * composite; from now on they belong to this one: they can be read but not
+ * stepped or freed on their own until it is freed.
+ */
+DESCENT_API descent_status descent_schedule_sequential_lr(descent_optimizer *opt,
+                                                          descent_schedule *const *schedules, size_t count,
+                                                          const int64_t *milestones,
+                                                          descent_schedule **out);
+
+/** ChainedScheduler: each step steps every schedule in order. Ownership as SequentialLR. */
+DESCENT_API descent_status descent_schedule_chained_scheduler(descent_optimizer *opt,
+                                                              descent_schedule *const *schedules,
+                                                              size_t count, descent_schedule **out);
+
+/**
+ * Frees a schedule. The groups keep their current lrs. Freeing a composite lets
+ * its schedules go (they can be stepped and freed again). NULL is accepted.
+ * Returns DESCENT_OK, DESCENT_ERROR_INVALID_HANDLE (already freed),
+ * DESCENT_ERROR_INVALID_STATE (it belongs to a composite; free that first).
+ * Works after the optimizer has been freed.
+ */
+DESCENT_API descent_status descent_schedule_free(descent_schedule *schedule);
+
+/**
+ * Advances the schedule one step and sets the groups' lrs.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE,
+ * DESCENT_ERROR_INVALID_STATE (needs a metric; belongs to a composite; stepped
+ * past OneCycleLR's total_steps; group count changed), DESCENT_ERROR_CALLBACK,
+ * DESCENT_ERROR_INVALID_HYPERPARAMETER (the new lr is invalid for the optimizer,
+ * e.g. a lambda made it negative).
+ */
+DESCENT_API descent_status descent_schedule_step(descent_schedule *schedule);
+
+/**
+ * Like descent_schedule_step(), with the metric ReduceLROnPlateau compares
+ * (alone or inside a composite); other schedules ignore it. A NaN metric
+ * returns DESCENT_ERROR_INVALID_ARGUMENT.
+ */
+DESCENT_API descent_status descent_schedule_step_metric(descent_schedule *schedule, double metric);
+
+/**
+ * Copies the lr of every group after the last step (torch's get_last_lr())
+ * into `out`, which holds `count` doubles; `count` must equal the group count.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE,
+ * DESCENT_ERROR_INVALID_ARGUMENT (wrong count).
+ */
+DESCENT_API descent_status descent_schedule_last_lr(const descent_schedule *schedule, double *out,
+                                                    size_t count);
+
+/** Writes torch's last_epoch (0 after creation, +1 per step) into `*out`. */
+DESCENT_API descent_status descent_schedule_last_epoch(const descent_schedule *schedule, int64_t *out);
+
+/** Writes the schedule's kind into `*out`. */
+DESCENT_API descent_status descent_schedule_get_kind(const descent_schedule *schedule,
+                                                     descent_schedule_kind *out);
+
+/**
+ * Writes the size in bytes of the schedule's saved state into `*out` (it does
+ * not change until the schedule's configuration does).
+ */
+DESCENT_API descent_status descent_schedule_state_size(const descent_schedule *schedule, size_t *out);
+
+/**
+ * Saves the schedule's configuration and progress (with its children's, for a
+ * composite) into `buffer` of `size` bytes; `*written` (may be NULL) receives
+ * the byte count. Lambdas are not saved (the function is the caller's).
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE,
+ * DESCENT_ERROR_INVALID_ARGUMENT (`size` smaller than the state).
+ */
+DESCENT_API descent_status descent_schedule_save_state(const descent_schedule *schedule, void *buffer,
+                                                       size_t size, size_t *written);
+
+/**
+ * Restores a saved state into a schedule of the same kind and shape (for
+ * composites: the same kinds of children in the same order) and sets the
+ * groups' lrs (and cycled momentums) to the saved last values, so that a
+ * resumed run continues on the same lr sequence. Everything is checked before
+ * anything changes. Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER,
+ * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_INVALID_ARGUMENT (not a state,
+ * truncated, another kind, another group count…), DESCENT_ERROR_INVALID_STATE,
+ * DESCENT_ERROR_INVALID_HYPERPARAMETER.
+ */
+DESCENT_API descent_status descent_schedule_load_state(descent_schedule *schedule, const void *buffer,
+                                                       size_t size);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -11,6 +11,11 @@ public struct DescentError: Error, Equatable, CustomStringConvertible {
         case duplicateParameter
         case overlap
         case outOfMemory
+        /// A caller-supplied callback (an lr_lambda) reported failure.
+        case callbackFailed
+        /// The call does not fit the object's current state (a OneCycleLR stepped past
+        /// total_steps, a ReduceLROnPlateau stepped without a metric …).
+        case invalidState
     }
 
     public let kind: Kind

@@ -6,7 +6,11 @@ public final class Optimizer {
     public let algorithm: Algorithm
     /// The hyperparameters a group gets when it is added without its own.
     public let defaults: Hyperparameters
-    private var groups: [Hyperparameters] = []
+    /// Internal so that a schedule can snapshot and restore them (all-or-nothing steps).
+    var groups: [Hyperparameters] = []
+    /// torch's `group["initial_lr"]`: set by the first schedule created on the group and
+    /// read by later ones as their base lr (OneCycleLR overwrites it).
+    var initialLRs: [Double?] = []
     private var parameters: [Parameter] = []
     private var index = BufferIndex()
 
@@ -31,6 +35,7 @@ public final class Optimizer {
         let hp = hyperparameters ?? defaults
         try hp.validate(for: algorithm)
         groups.append(hp)
+        initialLRs.append(nil)
         return groups.count - 1
     }
 

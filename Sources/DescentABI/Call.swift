@@ -13,12 +13,40 @@ func call(_ opt: OpaquePointer?, _ body: (Optimizer) throws -> Void) -> descent_
     guard let opt else {
         return callWithoutHandle { throw ABIError(status: DESCENT_ERROR_NULL_POINTER, message: "opt is NULL") }
     }
-    guard let handle = Registry.lookup(opt) else {
+    guard let handle = Registry.lookup(opt, as: Handle.self) else {
         return callWithoutHandle { throw invalidHandle }
     }
+    return locked(handle) { try body(handle.optimizer) }
+}
+
+/// Runs `body` on the live schedule behind `schedule`, under its optimizer's lock;
+/// failures go to the optimizer's last-error message.
+func callSchedule(_ schedule: OpaquePointer?, _ body: (ScheduleHandle) throws -> Void) -> descent_status {
+    guard let schedule else {
+        return callWithoutHandle { throw ABIError(status: DESCENT_ERROR_NULL_POINTER, message: "schedule is NULL") }
+    }
+    guard let handle = Registry.lookup(schedule, as: ScheduleHandle.self) else {
+        return callWithoutHandle {
+            throw ABIError(status: DESCENT_ERROR_INVALID_HANDLE, message: "schedule is not a live descent schedule (freed, or never created)")
+        }
+    }
+    return locked(handle.owner) { try body(handle) }
+}
+
+/// The common part of `call` and `callSchedule`: refuse a re-entrant call from a
+/// callback, take the lock, run, record the outcome.
+private func locked(_ handle: Handle, _ body: () throws -> Void) -> descent_status {
+    if CallbackScope.isRunning(on: handle) {
+        return callWithoutHandle { throw reentrantCall }
+    }
     return handle.lock.withLock {
+        if handle.isFreed {
+            return callWithoutHandle {
+                throw ABIError(status: DESCENT_ERROR_INVALID_HANDLE, message: "the optimizer of this schedule has been freed")
+            }
+        }
         do {
-            try body(handle.optimizer)
+            try body()
             handle.lastError.clear()
             return DESCENT_OK
         } catch {
@@ -44,6 +72,9 @@ func callWithoutHandle(_ body: () throws -> Void) -> descent_status {
 let invalidHandle = ABIError(status: DESCENT_ERROR_INVALID_HANDLE,
                              message: "opt is not a live descent optimizer (freed, or never created)")
 
+let reentrantCall = ABIError(status: DESCENT_ERROR_REENTRANT_CALL,
+                             message: "called from a callback that this optimizer is running")
+
 private func describe(_ error: any Error) -> (descent_status, String) {
     switch error {
     case let error as DescentError: (descent_status(error.kind), error.message)
@@ -59,6 +90,16 @@ func required<T>(_ pointer: UnsafeMutablePointer<T>?, _ name: String) throws -> 
 }
 
 func required<T>(_ pointer: UnsafePointer<T>?, _ name: String) throws -> UnsafePointer<T> {
+    guard let pointer else { throw ABIError(status: DESCENT_ERROR_NULL_POINTER, message: "\(name) is NULL") }
+    return pointer
+}
+
+func requiredBytes(_ pointer: UnsafeMutableRawPointer?, _ name: String) throws -> UnsafeMutableRawPointer {
+    guard let pointer else { throw ABIError(status: DESCENT_ERROR_NULL_POINTER, message: "\(name) is NULL") }
+    return pointer
+}
+
+func requiredBytes(_ pointer: UnsafeRawPointer?, _ name: String) throws -> UnsafeRawPointer {
     guard let pointer else { throw ABIError(status: DESCENT_ERROR_NULL_POINTER, message: "\(name) is NULL") }
     return pointer
 }

@@ -52,3 +52,26 @@ enum ThreadError {
         return UnsafePointer(message.assumingMemoryBound(to: CChar.self))
     }
 }
+
+/// Which optimizer this thread is running a caller's callback for, if any: a call on
+/// that optimizer from inside the callback would wait for a lock this thread holds, so
+/// it is refused instead. Thread-local, so no other thread is affected.
+enum CallbackScope {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    static func isRunning(on handle: Handle) -> Bool {
+        pthread_getspecific(key) == Unmanaged.passUnretained(handle).toOpaque()
+    }
+
+    /// Runs `body` (which calls the caller's function) marked as running for `handle`.
+    static func run<T>(for handle: Handle, _ body: () -> T) -> T {
+        let previous = pthread_getspecific(key)
+        pthread_setspecific(key, Unmanaged.passUnretained(handle).toOpaque())
+        defer { pthread_setspecific(key, previous) }
+        return body()
+    }
+}

@@ -33,6 +33,9 @@ public func exportStatusName(_ status: descent_status) -> UnsafePointer<CChar> {
     case DESCENT_ERROR_OVERLAP: staticCString("DESCENT_ERROR_OVERLAP")
     case DESCENT_ERROR_OUT_OF_MEMORY: staticCString("DESCENT_ERROR_OUT_OF_MEMORY")
     case DESCENT_ERROR_INTERNAL: staticCString("DESCENT_ERROR_INTERNAL")
+    case DESCENT_ERROR_CALLBACK: staticCString("DESCENT_ERROR_CALLBACK")
+    case DESCENT_ERROR_INVALID_STATE: staticCString("DESCENT_ERROR_INVALID_STATE")
+    case DESCENT_ERROR_REENTRANT_CALL: staticCString("DESCENT_ERROR_REENTRANT_CALL")
     default: staticCString("DESCENT_ERROR_UNKNOWN_STATUS")
     }
 }
@@ -96,13 +99,16 @@ public func exportCreate(_ id: descent_algorithm, _ defaults: UnsafePointer<desc
 public func exportFree(_ opt: OpaquePointer?) -> descent_status {
     guard let opt else { return DESCENT_OK }
     return callWithoutHandle {
-        guard Registry.remove(opt) != nil else { throw invalidHandle }
+        guard let handle = Registry.lookup(opt, as: Handle.self) else { throw invalidHandle }
+        if CallbackScope.isRunning(on: handle) { throw reentrantCall }
+        guard Registry.remove(opt, as: Handle.self) != nil else { throw invalidHandle }
+        handle.lock.withLock { handle.isFreed = true }
     }
 }
 
 @_cdecl("descent_last_error")
 public func exportLastError(_ opt: OpaquePointer?) -> UnsafePointer<CChar> {
-    guard let opt, let handle = Registry.lookup(opt) else { return ThreadError.cString }
+    guard let opt, let handle = Registry.lookup(opt, as: Handle.self) else { return ThreadError.cString }
     return handle.lock.withLock { handle.lastError.cString }
 }
 

@@ -1,42 +1,63 @@
 import Descent
 
 /// A live optimizer behind a C handle, with the lock that serializes calls on it and
-/// the message of its last failed call.
+/// the message of its last failed call (schedule calls report there too).
 final class Handle: @unchecked Sendable {
     let optimizer: Optimizer
     let lock = Lock()
     var lastError = ErrorMessage()
+    /// Set by descent_free, under the lock: its schedules' handles stop working.
+    var isFreed = false
 
     init(_ optimizer: Optimizer) { self.optimizer = optimizer }
 
     deinit { lastError.release() }
 }
 
-/// Maps C handles to live optimizers. A handle is a never-reused id dressed as a
-/// pointer, not an address: Descent never dereferences what the caller passes, so a
-/// freed or forged handle is detected instead of crashing the process.
+/// A live schedule behind a C handle. It keeps its optimizer's handle, whose lock and
+/// last-error message it shares.
+final class ScheduleHandle: @unchecked Sendable {
+    let owner: Handle
+    let schedule: Schedule
+
+    init(_ owner: Handle, _ schedule: Schedule) {
+        self.owner = owner
+        self.schedule = schedule
+    }
+}
+
+/// Maps C handles to live objects. A handle is a never-reused id dressed as a pointer,
+/// not an address: Descent never dereferences what the caller passes, so a freed or
+/// forged handle (or a schedule passed as an optimizer) is detected instead of crashing
+/// the process.
 enum Registry {
     private static let lock = Lock()
-    nonisolated(unsafe) private static var live: [UInt: Handle] = [:]
+    nonisolated(unsafe) private static var live: [UInt: AnyObject] = [:]
     nonisolated(unsafe) private static var nextID: UInt = 1
 
-    static func insert(_ handle: Handle) -> OpaquePointer {
+    static func insert(_ object: AnyObject) -> OpaquePointer {
         lock.withLock {
             let id = nextID
             nextID += 1
-            live[id] = handle
+            live[id] = object
             return OpaquePointer(bitPattern: id << 4)!
         }
     }
 
-    static func lookup(_ pointer: OpaquePointer) -> Handle? {
+    static func lookup<T: AnyObject>(_ pointer: OpaquePointer, as type: T.Type = T.self) -> T? {
         guard let id = id(of: pointer) else { return nil }
-        return lock.withLock { live[id] }
+        return lock.withLock { live[id] as? T }
     }
 
-    static func remove(_ pointer: OpaquePointer) -> Handle? {
+    /// Removes the object if it is a `T`, and returns it. Callers may hold a handle's
+    /// lock here (the lock order is: handle, then registry).
+    static func remove<T: AnyObject>(_ pointer: OpaquePointer, as type: T.Type) -> T? {
         guard let id = id(of: pointer) else { return nil }
-        return lock.withLock { live.removeValue(forKey: id) }
+        return lock.withLock { () -> T? in
+            guard let object = live[id] as? T else { return nil }
+            live[id] = nil
+            return object
+        }
     }
 
     private static func id(of pointer: OpaquePointer) -> UInt? {

@@ -14,6 +14,8 @@ extension descent_status {
         case .duplicateParameter: self = DESCENT_ERROR_DUPLICATE_PARAMETER
         case .overlap: self = DESCENT_ERROR_OVERLAP
         case .outOfMemory: self = DESCENT_ERROR_OUT_OF_MEMORY
+        case .callbackFailed: self = DESCENT_ERROR_CALLBACK
+        case .invalidState: self = DESCENT_ERROR_INVALID_STATE
         }
     }
 }

@@ -1,0 +1,99 @@
+/// Writes or reads a schedule's state in one fixed order, so that a single function per
+/// schedule (`code(_:)`) defines its saved form in both directions.
+///
+/// The bytes: magic "DSCH", format version (little-endian UInt32), then each schedule of
+/// the tree as its kind id followed by its fields, all little-endian 8-byte integers and
+/// IEEE doubles; arrays carry their count first.
+public struct StateCoder {
+    enum Mode { case writing, reading }
+
+    static let magic: [UInt8] = Array("DSCH".utf8)
+    static let version: UInt32 = 1
+
+    let mode: Mode
+    private(set) var bytes: [UInt8]
+    private var offset = 0
+
+    /// A writer, with the header already in place.
+    init() {
+        mode = .writing
+        bytes = Self.magic
+        withUnsafeBytes(of: Self.version.littleEndian) { bytes += $0 }
+    }
+
+    /// A reader over `bytes`; checks the header.
+    init(reading bytes: [UInt8]) throws(DescentError) {
+        mode = .reading
+        self.bytes = bytes
+        guard bytes.count >= 8, Array(bytes[0..<4]) == Self.magic else {
+            throw DescentError(.invalidArgument, "not a Descent schedule state (bad magic)")
+        }
+        var version: UInt32 = 0
+        for i in 0..<4 { version |= UInt32(bytes[4 + i]) << (8 * i) }
+        guard version == Self.version else {
+            throw DescentError(.invalidArgument, "schedule state format version \(version) is not supported (this library reads version \(Self.version))")
+        }
+        offset = 8
+    }
+
+    var isReading: Bool { mode == .reading }
+
+    /// Fails unless every byte has been read.
+    func finish() throws(DescentError) {
+        guard offset == bytes.count else {
+            throw DescentError(.invalidArgument, "schedule state has \(bytes.count - offset) unexpected trailing bytes")
+        }
+    }
+
+    mutating func code(_ value: inout UInt64) throws(DescentError) {
+        if mode == .writing {
+            withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
+            return
+        }
+        guard bytes.count - offset >= 8 else {
+            throw DescentError(.invalidArgument, "schedule state is truncated")
+        }
+        var v: UInt64 = 0
+        for i in 0..<8 { v |= UInt64(bytes[offset + i]) << (8 * UInt64(i)) }
+        offset += 8
+        value = v
+    }
+
+    mutating func code(_ value: inout Int64) throws(DescentError) {
+        var bits = UInt64(bitPattern: value)
+        try code(&bits)
+        value = Int64(bitPattern: bits)
+    }
+
+    mutating func code(_ value: inout Double) throws(DescentError) {
+        var bits = value.bitPattern
+        try code(&bits)
+        value = Double(bitPattern: bits)
+    }
+
+    mutating func code(_ value: inout Bool) throws(DescentError) {
+        var bits: UInt64 = value ? 1 : 0
+        try code(&bits)
+        guard bits <= 1 else { throw DescentError(.invalidArgument, "schedule state holds a bad boolean") }
+        value = bits == 1
+    }
+
+    mutating func code(_ values: inout [Double]) throws(DescentError) {
+        var count = Int64(values.count)
+        try code(&count)
+        if mode == .reading {
+            // Each element takes 8 bytes: a count larger than what is left is corrupt.
+            guard count >= 0, count <= Int64((bytes.count - offset) / 8) else {
+                throw DescentError(.invalidArgument, "schedule state is truncated")
+            }
+            values = Array(repeating: 0, count: Int(count))
+        }
+        for i in values.indices { try code(&values[i]) }
+    }
+
+    mutating func code(_ values: inout [Int64]) throws(DescentError) {
+        var doubles = values.map { Double(bitPattern: UInt64(bitPattern: $0)) }
+        try code(&doubles)
+        values = doubles.map { Int64(bitPattern: $0.bitPattern) }
+    }
+}
