@@ -89,9 +89,8 @@ public final class SequentialLR: CompositeSchedule {
     override func start() throws(DescentError) {
         try atomically(children) { () throws(DescentError) in
             lastEpoch = 0
-            for g in 0..<groupCount {
-                try optimizer.set(.lr, to: optimizer.initialLRs[g] ?? optimizer.groups[g].lr, inGroup: g)
-            }
+            baseLRs = (0..<groupCount).map { optimizer.initialLRs[$0] ?? optimizer.groups[$0].lr }
+            try setLRs(baseLRs)
             undoEpoch()
             let active = children[activeIndex(at: 0)]
             try active.initialStep()
@@ -151,7 +150,8 @@ public final class ChainedScheduler: CompositeSchedule {
     /// torch's constructor takes no step.
     override func start() throws(DescentError) {
         lastEpoch = 0
-        lastLR = lrs()
+        baseLRs = lrs()
+        lastLR = baseLRs
         adoptChildren()
     }
 

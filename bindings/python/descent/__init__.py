@@ -14,11 +14,12 @@ from ._descent import (
     version,
 )
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from . import lr_scheduler
 
 __version__ = version()
 
 __all__ = [
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Optimizer",
     "DescentError", "DescentValueError", "DescentTypeError", "DescentIndexError",
-    "DescentMemoryError", "version", "HEADER_VERSION",
+    "DescentMemoryError", "version", "HEADER_VERSION", "lr_scheduler",
 ]

@@ -9,20 +9,18 @@
  * Every status becomes an exception of the DescentError family, with the engine's
  * message.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
 
 #include <string.h>
 
-#include "descent.h"
+#include "extension.h"
 
 /* ------------------------------------------------------------------ errors */
 
-static PyObject *DescentError, *DescentValueError, *DescentTypeError, *DescentIndexError,
+PyObject *DescentError, *DescentValueError, *DescentTypeError, *DescentIndexError,
     *DescentMemoryError;
 
 /* Raises the exception for `status`, with the engine's message for `opt`. */
-static PyObject *raise_status(descent_status status, const descent_optimizer *opt) {
+PyObject *raise_status(descent_status status, const descent_optimizer *opt) {
     PyObject *type;
     switch (status) {
     case DESCENT_ERROR_INVALID_ARGUMENT:
@@ -30,7 +28,8 @@ static PyObject *raise_status(descent_status status, const descent_optimizer *op
     case DESCENT_ERROR_UNKNOWN_ALGORITHM:
     case DESCENT_ERROR_UNKNOWN_OPTION:
     case DESCENT_ERROR_DUPLICATE_PARAMETER:
-    case DESCENT_ERROR_OVERLAP: type = DescentValueError; break;
+    case DESCENT_ERROR_OVERLAP:
+    case DESCENT_ERROR_INVALID_STATE: type = DescentValueError; break;
     case DESCENT_ERROR_NULL_POINTER: type = DescentTypeError; break;
     case DESCENT_ERROR_OUT_OF_RANGE: type = DescentIndexError; break;
     case DESCENT_ERROR_OUT_OF_MEMORY: type = DescentMemoryError; break;
@@ -51,11 +50,6 @@ static PyObject *raise_status(descent_status status, const descent_optimizer *op
     return NULL;
 }
 
-#define CALL(opt, expr)                                                    \
-    do {                                                                   \
-        descent_status status_ = (expr);                                   \
-        if (status_ != DESCENT_OK) return raise_status(status_, (opt));    \
-    } while (0)
 
 /* ------------------------------------------------------ names and options */
 
@@ -217,18 +211,7 @@ fail:
 
 /* ------------------------------------------------------------- the type */
 
-typedef struct {
-    PyObject_HEAD
-    descent_optimizer *opt;
-    descent_algorithm algorithm;
-    Py_ssize_t count, capacity;
-    Py_buffer *params; /* one per parameter */
-    Py_buffer *grads;  /* registered gradient per parameter; .obj NULL when none */
-    int busy;          /* a call is running with the GIL released */
-    Py_ssize_t exports; /* state buffers handed out */
-} OptimizerObject;
-
-static int check_usable(OptimizerObject *self) {
+int check_usable(OptimizerObject *self) {
     if (!self->opt) {
         PyErr_SetString(DescentError, "the optimizer is closed");
         return -1;
@@ -240,7 +223,6 @@ static int check_usable(OptimizerObject *self) {
     return 0;
 }
 
-#define USABLE(self) if (check_usable(self) < 0) return NULL
 
 static void release_buffers(OptimizerObject *self) {
     for (Py_ssize_t i = 0; i < self->count; i++) {
@@ -517,6 +499,7 @@ typedef struct {
 } StateObject;
 
 static PyTypeObject *StateType;
+PyTypeObject *OptimizerType;
 
 static int State_getbuffer(StateObject *self, Py_buffer *view, int flags) {
     static char format[] = "f";
@@ -694,6 +677,8 @@ PyMODINIT_FUNC PyInit__descent(void) {
     }
     StateType = (PyTypeObject *)PyType_FromSpec(&State_spec);
     if (!StateType || PyModule_AddObjectRef(m, "State", (PyObject *)StateType) < 0) goto fail;
+    OptimizerType = (PyTypeObject *)type;
+    if (add_schedule_type(m) < 0) goto fail;
     if (PyModule_AddIntConstant(m, "HEADER_VERSION", DESCENT_VERSION_NUMBER) < 0) goto fail;
     return m;
 fail:

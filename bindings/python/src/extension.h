@@ -1,0 +1,45 @@
+/*
+ * What the extension's two files share: the optimizer object, the exception family,
+ * and the helpers that turn statuses into exceptions.
+ */
+#ifndef DESCENT_EXTENSION_H
+#define DESCENT_EXTENSION_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "descent.h"
+
+typedef struct {
+    PyObject_HEAD
+    descent_optimizer *opt;
+    descent_algorithm algorithm;
+    Py_ssize_t count, capacity;
+    Py_buffer *params; /* one per parameter */
+    Py_buffer *grads;  /* registered gradient per parameter; .obj NULL when none */
+    int busy;          /* a call is running with the GIL released */
+    Py_ssize_t exports; /* state buffers handed out */
+} OptimizerObject;
+
+extern PyObject *DescentError, *DescentValueError, *DescentTypeError, *DescentIndexError,
+    *DescentMemoryError;
+extern PyTypeObject *OptimizerType;
+
+/* Raises the exception for `status`, with the engine's message for `opt`. */
+PyObject *raise_status(descent_status status, const descent_optimizer *opt);
+
+/* -1 with an exception set when the optimizer is closed or busy in another thread. */
+int check_usable(OptimizerObject *self);
+
+/* Adds the Schedule type (schedule.c) to the module. */
+int add_schedule_type(PyObject *module);
+
+#define CALL(opt, expr)                                                    \
+    do {                                                                   \
+        descent_status status_ = (expr);                                   \
+        if (status_ != DESCENT_OK) return raise_status(status_, (opt));    \
+    } while (0)
+
+#define USABLE(self) if (check_usable(self) < 0) return NULL
+
+#endif
