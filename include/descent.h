@@ -232,7 +232,9 @@ DESCENT_API descent_status descent_free(descent_optimizer *opt);
  * The message of the last failed call on `opt` in this thread or another,
  * or "" if the last call succeeded. With NULL or an invalid handle: the
  * message of the last failed call in this thread that had no valid handle
- * (descent_create, descent_default_params, calls on freed handles).
+ * (descent_create, descent_default_params, calls on freed handles). Inside
+ * an lr_lambda callback, descent_last_error(opt) on the optimizer running it
+ * is this thread's message too (the refused re-entrant call's).
  * Never returns NULL. The string is owned by Descent and stays valid until
  * the next call on the same handle (or, for NULL, the next such call in the
  * same thread).

@@ -109,6 +109,8 @@ public func exportFree(_ opt: OpaquePointer?) -> descent_status {
 @_cdecl("descent_last_error")
 public func exportLastError(_ opt: OpaquePointer?) -> UnsafePointer<CChar> {
     guard let opt, let handle = Registry.lookup(opt, as: Handle.self) else { return ThreadError.cString }
+    // Inside a callback this thread holds the lock; its refused call reported here.
+    if CallbackScope.isRunning(on: handle) { return ThreadError.cString }
     return handle.lock.withLock { handle.lastError.cString }
 }
 

@@ -19,8 +19,8 @@
 PyObject *DescentError, *DescentValueError, *DescentTypeError, *DescentIndexError,
     *DescentMemoryError;
 
-/* Raises the exception for `status`, with the engine's message for `opt`. */
-PyObject *raise_status(descent_status status, const descent_optimizer *opt) {
+/* Raises the exception for `status` with `message`; it carries the status. */
+PyObject *raise_message(descent_status status, const char *message) {
     PyObject *type;
     switch (status) {
     case DESCENT_ERROR_INVALID_ARGUMENT:
@@ -35,7 +35,7 @@ PyObject *raise_status(descent_status status, const descent_optimizer *opt) {
     case DESCENT_ERROR_OUT_OF_MEMORY: type = DescentMemoryError; break;
     default: type = DescentError; break;
     }
-    PyObject *args = Py_BuildValue("(s)", descent_last_error(opt));
+    PyObject *args = Py_BuildValue("(s)", message);
     if (!args) return NULL;
     PyObject *error = PyObject_Call(type, args, NULL);
     Py_DECREF(args);
@@ -48,6 +48,10 @@ PyObject *raise_status(descent_status status, const descent_optimizer *opt) {
     PyErr_SetObject(type, error);
     Py_DECREF(error);
     return NULL;
+}
+
+PyObject *raise_status(descent_status status, const descent_optimizer *opt) {
+    return raise_message(status, descent_last_error(opt));
 }
 
 

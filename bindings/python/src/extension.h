@@ -28,6 +28,9 @@ extern PyTypeObject *OptimizerType;
 /* Raises the exception for `status`, with the engine's message for `opt`. */
 PyObject *raise_status(descent_status status, const descent_optimizer *opt);
 
+/* Raises the exception for `status` with `message` (errors the binding finds itself). */
+PyObject *raise_message(descent_status status, const char *message);
+
 /* -1 with an exception set when the optimizer is closed or busy in another thread. */
 int check_usable(OptimizerObject *self);
 

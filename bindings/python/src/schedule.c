@@ -19,6 +19,19 @@ typedef struct {
 
 static PyTypeObject *ScheduleType;
 
+/* A DescentValueError (INVALID_HYPERPARAMETER) for a check the engine cannot make. */
+static int invalid(const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    PyObject *message = PyUnicode_FromFormatV(format, args);
+    va_end(args);
+    if (message) {
+        raise_message(DESCENT_ERROR_INVALID_HYPERPARAMETER, PyUnicode_AsUTF8(message));
+        Py_DECREF(message);
+    }
+    return -1;
+}
+
 /* ------------------------------------------------------------ arguments */
 
 /* A float or a sequence of floats (one per group) into a scalar and an optional
@@ -34,9 +47,8 @@ static int per_group(PyObject *value, const char *name, size_t groups, double *s
     Py_ssize_t n = PySequence_Size(value);
     if (n < 0) return -1;
     if ((size_t)n != groups) {
-        PyErr_Format(DescentValueError,
-                     "%s must have the same length as optimizer.param_groups. %s has %zd values, param_groups has %zu.",
-                     name, name, n, groups);
+        invalid("%s must have the same length as optimizer.param_groups. %s has %zd values, param_groups has %zu.",
+                name, name, n, groups);
         return -1;
     }
     *array = PyMem_Malloc(sizeof(double) * (size_t)(n ? n : 1));
@@ -194,9 +206,8 @@ static int create(ScheduleObject *self, const char *kind, PyObject *args) {
                 PyMem_Free(handles);
                 return -1;
             }
-            if (milestone_count + 1 != count) {
-                PyErr_Format(DescentValueError,
-                             "Sequential Schedulers expects number of schedulers provided to be one more than the number of milestone points, but got number of schedulers %zu and the number of milestones to be equal to %zu",
+            if (count > 0 && milestone_count + 1 != count) {
+                invalid("Sequential Schedulers expects number of schedulers provided to be one more than the number of milestone points, but got number of schedulers %zu and the number of milestones to be equal to %zu",
                              count, milestone_count);
                 status = -1;
             } else {
@@ -273,8 +284,7 @@ static int create(ScheduleObject *self, const char *kind, PyObject *args) {
         o.threshold_mode = (descent_threshold_mode)threshold_mode;
         o.cooldown = b;
         if (PySequence_Check(min_lr) && PySequence_Size(min_lr) != (Py_ssize_t)groups) {
-            PyErr_Format(DescentValueError, "expected %zu min_lrs, got %zd", groups, PySequence_Size(min_lr));
-            return -1;
+            return invalid("expected %zu min_lrs, got %zd", groups, PySequence_Size(min_lr));
         }
         if (per_group(min_lr, "min_lr", groups, &o.min_lr, &array) < 0) return -1;
         o.min_lr_per_group = array;
