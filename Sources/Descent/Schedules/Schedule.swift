@@ -86,7 +86,9 @@ public class Schedule {
             throw DescentError(.invalidArgument, "metric is nan")
         }
         if metric == nil && needsMetric {
-            throw DescentError(.invalidState, "this \(kind.name) contains a ReduceLROnPlateau: step it with a metric")
+            throw DescentError(.invalidState, kind == .reduceLROnPlateau
+                ? "ReduceLROnPlateau needs a metric: step it with one"
+                : "this \(kind.name) contains a ReduceLROnPlateau: step it with a metric")
         }
         try atomically([self]) { () throws(DescentError) in try advance(metric: metric) }
     }
