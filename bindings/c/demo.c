@@ -2,8 +2,9 @@
  * Descent C demo: trains a two-layer MLP (64 -> 32 tanh -> 10 softmax) on the 8x8
  * handwritten digits, with the forward and backward pass in plain C and Descent doing
  * the optimizer step and zero_grad. It trains twice, with SGD (momentum, Nesterov) and
- * with AdamW (two parameter groups: weights decayed, biases not), prints the loss per
- * epoch and the test accuracy, and exits non-zero if either run misses REQUIRED_ACCURACY.
+ * with AdamW (two parameter groups: weights decayed, biases not), both under a
+ * warmup-then-cosine lr schedule run by Descent, prints the lr and loss per epoch and
+ * the test accuracy, and exits non-zero if either run misses REQUIRED_ACCURACY.
  *
  * Usage: descent_demo [path/to/digits.csv]
  */
@@ -22,6 +23,7 @@
 #define N_TRAIN (N_SAMPLES - N_TEST)
 #define BATCH 32
 #define EPOCHS 30
+#define STEPS_PER_EPOCH ((N_TRAIN + BATCH - 1) / BATCH)
 #define REQUIRED_ACCURACY 0.93
 
 #ifndef DESCENT_DIGITS_PATH
@@ -154,14 +156,14 @@ static double train(descent_optimizer *opt, Model *m, const Dataset *data, int *
     CHECK(opt, descent_add_param(opt, 0, m->w2, m->gw2, N_OUT * N_HIDDEN, NULL));
     CHECK(opt, descent_add_param(opt, 1, m->b2, m->gb2, N_OUT, NULL));
 
-    double lr;
-    CHECK(opt, descent_group_get(opt, 0, DESCENT_OPTION_LR, &lr));
+    /* The lr schedule, stepped after every optimizer step: one epoch of linear warmup
+     * to each group's lr, cosine decay to zero by the last step. */
+    descent_schedule *schedule = NULL;
+    CHECK(opt, descent_schedule_warmup_cosine_lr(opt, STEPS_PER_EPOCH, EPOCHS * STEPS_PER_EPOCH, 0.0, &schedule));
     float hidden[N_HIDDEN], prob[N_OUT];
     for (int epoch = 1; epoch <= EPOCHS; epoch++) {
-        if (epoch == EPOCHS * 4 / 5 + 1) { /* a step decay for the last fifth */
-            CHECK(opt, descent_group_set(opt, 0, DESCENT_OPTION_LR, lr * 0.1));
-            CHECK(opt, descent_group_set(opt, 1, DESCENT_OPTION_LR, lr * 0.1));
-        }
+        double lr[2];
+        CHECK(opt, descent_schedule_last_lr(schedule, lr, 2));
         for (int i = N_TRAIN - 1; i > 0; i--) { /* shuffle the training samples */
             int j = (int)(uniform() * (float)(i + 1)), t = order[i];
             order[i] = order[j];
@@ -177,9 +179,11 @@ static double train(descent_optimizer *opt, Model *m, const Dataset *data, int *
                 backward(m, data->x[s], data->label[s], hidden, prob, 1.0f / (float)(end - start));
             }
             CHECK(opt, descent_step(opt));
+            CHECK(opt, descent_schedule_step(schedule));
         }
-        printf("  epoch %2d  loss %.4f\n", epoch, total / N_TRAIN);
+        printf("  epoch %2d  lr %.2e  loss %.4f\n", epoch, lr[0], total / N_TRAIN);
     }
+    CHECK(opt, descent_schedule_free(schedule));
     return accuracy(m, data, order, N_TRAIN, N_SAMPLES);
 }
 
