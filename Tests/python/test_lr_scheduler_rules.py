@@ -212,7 +212,7 @@ def test_one_cycle_past_total_steps_is_refused_and_changes_nothing():
     assert (scheduler.get_last_lr(), scheduler.last_epoch) == (lr, epoch)
 
 
-@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\(\)` before")
+@pytest.mark.filterwarnings(r"ignore:Detected call of `lr_scheduler.step\(\)` before")
 def test_linear_one_cycle_refuses_torchs_negative_last_lr():
     # Stepped exactly total_steps times, linear annealing extrapolates past min_lr: torch
     # sets a negative lr there; Descent refuses it with torch's own lr message.
