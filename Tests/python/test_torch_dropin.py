@@ -79,11 +79,16 @@ def test_state_dict_has_torchs_shape():
         assert float(a["state"][index]["step"]) == 1.0
 
 
-def test_cosine_schedule_training_curve_matches_torch():
+@pytest.mark.parametrize("make_schedule", [
+    lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=400, eta_min=1e-5),
+    # OneCycleLR also cycles betas[0], which descent.torch must pick up at each step.
+    lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=401),
+], ids=["CosineAnnealingLR", "OneCycleLR"])
+def test_torch_schedule_training_curve_matches_torch(make_schedule):
     def run(make_optimizer):
         model = make_model()
         opt = make_optimizer(model.parameters())
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=400, eta_min=1e-5)
+        schedule = make_schedule(opt)
         losses = []
         for step in range(400):
             opt.zero_grad()
