@@ -14,20 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int failures = 0, checks = 0;
-
-#define EXPECT(cond, ...)                                            \
-    do {                                                             \
-        checks++;                                                    \
-        if (!(cond)) {                                               \
-            failures++;                                              \
-            fprintf(stderr, "%s:%d: FAILED %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                            \
-            fprintf(stderr, "\n");                                   \
-        }                                                            \
-    } while (0)
-
-#define MUST(call) EXPECT((call) == DESCENT_OK, "%s", descent_last_error(NULL))
+#include "expect.h"
 
 /* ------------------------------------------------------------ the fixture */
 

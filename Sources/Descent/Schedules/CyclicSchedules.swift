@@ -34,24 +34,67 @@ extension Schedule {
     }
 }
 
+/// What CyclicLR and OneCycleLR share: a momentum (or beta1) cycled against the lr,
+/// per group, whose last value is saved and restored with the lrs.
+public class MomentumCyclingSchedule: Schedule {
+    var cycleMomentum: Bool
+    var baseMomentums: [Double]
+    var maxMomentums: [Double]
+    /// The momentum of every group after the last step.
+    var lastMomentum: [Double] = []
+
+    init(_ kind: ScheduleKind, _ optimizer: Optimizer, cycleMomentum: Bool, baseMomentum: [Double],
+         maxMomentum: [Double]) throws(DescentError) {
+        let groups = optimizer.groupCount
+        self.cycleMomentum = cycleMomentum
+        baseMomentums = cycleMomentum ? try perGroup(baseMomentum, "base_momentum", groups: groups) : []
+        maxMomentums = cycleMomentum ? try perGroup(maxMomentum, "max_momentum", groups: groups) : []
+        super.init(kind, optimizer)
+    }
+
+    /// Checks the momentum fields (of a loaded state too) and that the optimizer has a
+    /// momentum to cycle.
+    func validateMomentums() throws(DescentError) {
+        guard cycleMomentum else { return }
+        guard baseMomentums.count == groupCount, maxMomentums.count == groupCount, lastMomentum.count <= groupCount else {
+            throw DescentError(.invalidArgument, "schedule state has momentums for the wrong number of param groups")
+        }
+        _ = try momentumOption()
+    }
+
+    /// Sets the groups' momentums to `values` and remembers them.
+    func setCycledMomentums(_ values: [Double]) throws(DescentError) {
+        lastMomentum = values
+        try setMomentums(values)
+    }
+
+    override func writeLastLRs() throws(DescentError) {
+        try super.writeLastLRs()
+        if cycleMomentum { try setMomentums(lastMomentum) }
+    }
+
+    override func code(_ coder: inout StateCoder) throws(DescentError) {
+        try super.code(&coder)
+        try coder.code(&cycleMomentum)
+        try coder.code(&baseMomentums)
+        try coder.code(&maxMomentums)
+        try coder.code(&lastMomentum)
+    }
+}
+
 public enum CyclicMode: Int64, Sendable {
     case triangular = 0
     case triangular2 = 1
     case expRange = 2
 }
 
-public final class CyclicLR: Schedule {
+public final class CyclicLR: MomentumCyclingSchedule {
     var cyclicBaseLRs: [Double]
     var maxLRs: [Double]
     var stepSizeUp: Double
     var stepSizeDown: Double
     var mode: CyclicMode
     var gamma: Double
-    var cycleMomentum: Bool
-    var baseMomentums: [Double]
-    var maxMomentums: [Double]
-    /// The momentum of every group after the last step (restored with the lrs).
-    var lastMomentum: [Double] = []
 
     /// `stepSizeDown` nil means equal to `stepSizeUp` (torch's None). Per-group values
     /// take one value for all groups or one per group.
@@ -68,12 +111,9 @@ public final class CyclicLR: Schedule {
         self.stepSizeDown = Double(stepSizeDown ?? stepSizeUp)
         self.mode = mode
         self.gamma = gamma
-        self.cycleMomentum = cycleMomentum
-        baseMomentums = cycleMomentum ? try perGroup(baseMomentum, "base_momentum", groups: groups) : []
-        maxMomentums = cycleMomentum ? try perGroup(maxMomentum, "max_momentum", groups: groups) : []
-        super.init(.cyclicLR, optimizer)
+        try super.init(.cyclicLR, optimizer, cycleMomentum: cycleMomentum, baseMomentum: baseMomentum,
+                       maxMomentum: maxMomentum)
         try validate()
-        if cycleMomentum { _ = try momentumOption() }
         try start()
     }
 
@@ -85,11 +125,7 @@ public final class CyclicLR: Schedule {
             throw DescentError(.invalidArgument, "schedule state has step sizes \(stepSizeUp), \(stepSizeDown)")
         }
         try requirePositiveGamma(gamma)
-        if cycleMomentum {
-            guard baseMomentums.count == groupCount, maxMomentums.count == groupCount, lastMomentum.count <= groupCount else {
-                throw DescentError(.invalidArgument, "schedule state has momentums for the wrong number of param groups")
-            }
-        }
+        try validateMomentums()
     }
 
     override func prepare() throws(DescentError) {
@@ -113,15 +149,9 @@ public final class CyclicLR: Schedule {
         }
         let lrs = zip(baseLRs, maxLRs).map { base, top in base + (top - base) * scaleFactor * scale }
         if cycleMomentum {
-            lastMomentum = zip(baseMomentums, maxMomentums).map { base, top in top - (top - base) * scaleFactor * scale }
-            try setMomentums(lastMomentum)
+            try setCycledMomentums(zip(baseMomentums, maxMomentums).map { base, top in top - (top - base) * scaleFactor * scale })
         }
         return lrs
-    }
-
-    override func writeLastLRs() throws(DescentError) {
-        try super.writeLastLRs()
-        if cycleMomentum { try setMomentums(lastMomentum) }
     }
 
     override func code(_ coder: inout StateCoder) throws(DescentError) {
@@ -137,10 +167,6 @@ public final class CyclicLR: Schedule {
         }
         self.mode = mode
         try coder.code(&gamma)
-        try coder.code(&cycleMomentum)
-        try coder.code(&baseMomentums)
-        try coder.code(&maxMomentums)
-        try coder.code(&lastMomentum)
     }
 }
 
@@ -149,11 +175,10 @@ public enum AnnealStrategy: Int64, Sendable {
     case linear = 1
 }
 
-public final class OneCycleLR: Schedule {
+public final class OneCycleLR: MomentumCyclingSchedule {
     var totalSteps: Int64
     var pctStart: Double
     var annealStrategy: AnnealStrategy
-    var cycleMomentum: Bool
     var divFactor: Double
     var finalDivFactor: Double
     var threePhase: Bool
@@ -161,9 +186,6 @@ public final class OneCycleLR: Schedule {
     var initialLRs: [Double] = []
     var maxLRs: [Double]
     var minLRs: [Double] = []
-    var baseMomentums: [Double]
-    var maxMomentums: [Double]
-    var lastMomentum: [Double] = []
 
     public init(_ optimizer: Optimizer, maxLR: [Double], totalSteps: Int64, pctStart: Double = 0.3,
                 annealStrategy: AnnealStrategy = .cos, cycleMomentum: Bool = true,
@@ -177,18 +199,15 @@ public final class OneCycleLR: Schedule {
         self.totalSteps = totalSteps
         self.pctStart = pctStart
         self.annealStrategy = annealStrategy
-        self.cycleMomentum = cycleMomentum
         self.divFactor = divFactor
         self.finalDivFactor = finalDivFactor
         self.threePhase = threePhase
         maxLRs = try perGroup(maxLR, "max_lr", groups: groups)
-        baseMomentums = cycleMomentum ? try perGroup(baseMomentum, "base_momentum", groups: groups) : []
-        maxMomentums = cycleMomentum ? try perGroup(maxMomentum, "max_momentum", groups: groups) : []
-        super.init(.oneCycleLR, optimizer)
+        try super.init(.oneCycleLR, optimizer, cycleMomentum: cycleMomentum, baseMomentum: baseMomentum,
+                       maxMomentum: maxMomentum)
         initialLRs = maxLRs.map { $0 / divFactor }
         minLRs = initialLRs.map { $0 / finalDivFactor }
         try validate()
-        if cycleMomentum { _ = try momentumOption() }
         try start()
     }
 
@@ -203,11 +222,7 @@ public final class OneCycleLR: Schedule {
         guard [initialLRs, maxLRs, minLRs].allSatisfy({ $0.count == groupCount }) else {
             throw DescentError(.invalidArgument, "schedule state has lrs for the wrong number of param groups")
         }
-        if cycleMomentum {
-            guard baseMomentums.count == groupCount, maxMomentums.count == groupCount, lastMomentum.count <= groupCount else {
-                throw DescentError(.invalidArgument, "schedule state has momentums for the wrong number of param groups")
-            }
-        }
+        try validateMomentums()
     }
 
     override func prepare() throws(DescentError) {
@@ -260,15 +275,9 @@ public final class OneCycleLR: Schedule {
         let pct = try divide(step - start, phase.endStep - start)
         let lrs = (0..<groupCount).map { anneal(phase.lr.start[$0], phase.lr.end[$0], pct) }
         if cycleMomentum {
-            lastMomentum = (0..<groupCount).map { anneal(phase.momentum.start[$0], phase.momentum.end[$0], pct) }
-            try setMomentums(lastMomentum)
+            try setCycledMomentums((0..<groupCount).map { anneal(phase.momentum.start[$0], phase.momentum.end[$0], pct) })
         }
         return lrs
-    }
-
-    override func writeLastLRs() throws(DescentError) {
-        try super.writeLastLRs()
-        if cycleMomentum { try setMomentums(lastMomentum) }
     }
 
     override func code(_ coder: inout StateCoder) throws(DescentError) {
@@ -281,15 +290,11 @@ public final class OneCycleLR: Schedule {
             throw DescentError(.invalidArgument, "schedule state has unknown anneal strategy \(strategy)")
         }
         self.annealStrategy = annealStrategy
-        try coder.code(&cycleMomentum)
         try coder.code(&divFactor)
         try coder.code(&finalDivFactor)
         try coder.code(&threePhase)
         try coder.code(&initialLRs)
         try coder.code(&maxLRs)
         try coder.code(&minLRs)
-        try coder.code(&baseMomentums)
-        try coder.code(&maxMomentums)
-        try coder.code(&lastMomentum)
     }
 }
