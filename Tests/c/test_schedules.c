@@ -156,6 +156,7 @@ static const Row rows[] = {
     {"free: owned child", DESCENT_ERROR_INVALID_STATE, "belongs to a ChainedScheduler; free that one first"},
     {"free: twice", DESCENT_ERROR_INVALID_HANDLE, "not a live descent schedule"},
     {"descent_step on a schedule handle", DESCENT_ERROR_INVALID_HANDLE, "not a live descent optimizer"},
+    {"cosine: T_max INT64_MAX", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected T_max <= 2**53, but got 9223372036854775807"},
 };
 
 static int failing_lambda(void *user_data, size_t group, int64_t epoch, double *factor) {
@@ -239,6 +240,7 @@ static descent_status run_row(int row, Fixture *f) {
     case 48: return descent_schedule_free(f->child);
     case 49: return descent_schedule_free(f->gone);
     case 50: return descent_step((descent_optimizer *)f->step);
+    case 51: return descent_schedule_cosine_annealing_lr(f->opt, INT64_MAX, 0.0, &out);
     default: (void)epoch; return DESCENT_ERROR_INTERNAL;
     }
 }

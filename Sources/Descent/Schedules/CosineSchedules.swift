@@ -72,7 +72,7 @@ public final class CosineAnnealingWarmRestarts: Schedule {
         }
         try requireFinite(etaMin, "eta_min")
         // A loaded state must describe a reachable point of the schedule.
-        guard tI >= t0, tCur >= -1, tCur < tI else {
+        guard tI >= t0, tI <= maxSteps, tCur >= -1, tCur < tI else {
             throw DescentError(.invalidArgument, "schedule state has T_cur \(tCur) outside a cycle of T_i \(tI)")
         }
     }

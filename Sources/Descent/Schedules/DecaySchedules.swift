@@ -12,11 +12,6 @@ func requirePositiveGamma(_ gamma: Double) throws(DescentError) {
     }
 }
 
-func requireNonNegative(_ value: Int64, _ name: String) throws(DescentError) {
-    guard value >= 0 else {
-        throw DescentError(.invalidHyperparameter, "Expected non-negative integer \(name), but got \(value)")
-    }
-}
 
 public final class StepLR: Schedule {
     var stepSize: Int64

@@ -54,7 +54,7 @@ public final class ReduceLROnPlateau: Schedule {
         for value in minLRs {
             guard value >= 0, value.isFinite else { throw DescentError(.invalidHyperparameter, "Invalid min_lr: \(pythonRepr(value))") }
         }
-        guard numBadEpochs >= 0, cooldownCounter >= 0, !best.isNaN else {
+        guard (0...maxSteps).contains(numBadEpochs), (0...maxSteps).contains(cooldownCounter), !best.isNaN else {
             throw DescentError(.invalidArgument, "schedule state has negative counters or a nan best metric")
         }
     }

@@ -78,8 +78,8 @@ public class Schedule {
     /// Advances the schedule by one step. `metric` is what ReduceLROnPlateau (alone or
     /// inside a composite) compares; other schedules ignore it.
     public func step(metric: Double? = nil) throws(DescentError) {
-        guard owner == nil else {
-            throw DescentError(.invalidState, "this \(kind.name) belongs to a \(owner!.kind.name); step that one")
+        if let owner {
+            throw DescentError(.invalidState, "this \(kind.name) belongs to a \(owner.kind.name); step that one")
         }
         try checkGroups()
         if let metric, metric.isNaN {
@@ -133,7 +133,7 @@ public class Schedule {
             for g in 0..<groupCount where optimizer.initialLRs[g] == nil {
                 optimizer.initialLRs[g] = optimizer.groups[g].lr
             }
-            baseLRs = optimizer.initialLRs.map { $0! }
+            baseLRs = (0..<groupCount).map { optimizer.initialLRs[$0] ?? optimizer.groups[$0].lr }
             try initialStep()
             try afterInitialStep()
         }
@@ -220,6 +220,9 @@ public class Schedule {
         for (name, values) in [("base_lrs", baseLRs), ("last_lr", lastLR)] where values.count != groupCount {
             throw DescentError(.invalidArgument, "schedule state has \(values.count) \(name) for \(groupCount) param groups")
         }
+        guard (-1...maxSteps).contains(lastEpoch), (0...maxSteps).contains(stepCount) else {
+            throw DescentError(.invalidArgument, "schedule state has last_epoch \(lastEpoch) and step count \(stepCount) out of range")
+        }
         try validate()
     }
 
@@ -264,10 +267,28 @@ func divide(_ a: Double, _ b: Double) throws(DescentError) -> Double {
     return a / b
 }
 
+/// The largest step count or period a schedule takes: every one is then exact as a
+/// Double, and no sum or product of two of them overflows.
+let maxSteps: Int64 = 1 << 53
+
 /// The message torch's validators use for a value that must be a positive integer.
 func requirePositive(_ value: Int64, _ name: String) throws(DescentError) {
     guard value > 0 else {
         throw DescentError(.invalidHyperparameter, "Expected positive integer \(name), but got \(value)")
+    }
+    try requireAtMostMaxSteps(value, name)
+}
+
+func requireNonNegative(_ value: Int64, _ name: String) throws(DescentError) {
+    guard value >= 0 else {
+        throw DescentError(.invalidHyperparameter, "Expected non-negative integer \(name), but got \(value)")
+    }
+    try requireAtMostMaxSteps(value, name)
+}
+
+func requireAtMostMaxSteps(_ value: Int64, _ name: String) throws(DescentError) {
+    guard value <= maxSteps else {
+        throw DescentError(.invalidHyperparameter, "Expected \(name) <= 2**53, but got \(value)")
     }
 }
 
