@@ -702,8 +702,9 @@ DESCENT_API descent_status descent_schedule_chained_scheduler(descent_optimizer 
  * Frees a schedule. The groups keep their current lrs. Freeing a composite lets
  * its schedules go (they can be stepped and freed again). NULL is accepted.
  * Returns DESCENT_OK, DESCENT_ERROR_INVALID_HANDLE (already freed),
- * DESCENT_ERROR_INVALID_STATE (it belongs to a composite; free that first).
- * Works after the optimizer has been freed.
+ * DESCENT_ERROR_INVALID_STATE (it belongs to a composite; free that first);
+ * the message of a failure is descent_last_error(NULL). Works after the
+ * optimizer has been freed.
  */
 DESCENT_API descent_status descent_schedule_free(descent_schedule *schedule);
 

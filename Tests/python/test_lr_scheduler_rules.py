@@ -274,3 +274,12 @@ def test_schedules_need_a_descent_optimizer():
         dls.StepLR(sgd("torch"), 3)
     with pytest.raises(ValueError, match="resume a run with load_state_dict"):
         dls.StepLR(sgd(), 3, last_epoch=5)
+
+
+def test_the_extension_checks_what_it_reads_per_group():
+    opt = sgd(groups=2)
+    with pytest.raises(descent.DescentValueError, match="Expected 2 lr_lambdas, but got 3"):
+        descent._descent.Schedule(opt._core, "LambdaLR", (abs, abs, abs))
+    with pytest.raises(descent.DescentValueError, match="max_lr has 3 values, param_groups has 2"):
+        descent._descent.Schedule(opt._core, "OneCycleLR", [1.0, 1.0, 1.0], 10, 0.3, 0, True, 0.85, 0.95,
+                                  25.0, 1e4, False)

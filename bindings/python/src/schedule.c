@@ -183,9 +183,13 @@ static int create(ScheduleObject *self, const char *kind, PyObject *args) {
         PyMem_Free(milestones);
         return status;
     }
+    size_t groups;
+    if (descent_group_count(opt, &groups) != DESCENT_OK) return DESCENT_ERROR_INVALID_HANDLE;
     if (!strcmp(kind, "LambdaLR") || !strcmp(kind, "MultiplicativeLR")) {
         PyObject *lambdas;
         if (!PyArg_ParseTuple(args, "O!", &PyTuple_Type, &lambdas)) return -1;
+        Py_ssize_t n = PyTuple_GET_SIZE(lambdas);
+        if (n != 1 && (size_t)n != groups) return invalid("Expected %zu lr_lambdas, but got %zd", groups, n);
         Py_INCREF(lambdas);
         self->lambdas = lambdas;
         return kind[0] == 'L' ? descent_schedule_lambda_lr(opt, call_lambda, self, out)
@@ -218,8 +222,6 @@ static int create(ScheduleObject *self, const char *kind, PyObject *args) {
         PyMem_Free(handles);
         return status;
     }
-    size_t groups;
-    if (descent_group_count(opt, &groups) != DESCENT_OK) return DESCENT_ERROR_INVALID_HANDLE;
     if (!strcmp(kind, "CyclicLR")) {
         descent_cyclic_lr_options o;
         descent_cyclic_lr_defaults(&o);
