@@ -65,10 +65,6 @@ class LRScheduler:
     def last_epoch(self):
         return self._core.last_epoch
 
-    @property
-    def base_lrs(self):
-        return [group.get("initial_lr", group["lr"]) for group in self.optimizer.param_groups]
-
     def state_dict(self):
         """The schedule's configuration and progress, as engine bytes under one key."""
         return {"descent_schedule": self._core.save_state()}
