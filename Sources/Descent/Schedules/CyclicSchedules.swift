@@ -160,12 +160,7 @@ public final class CyclicLR: MomentumCyclingSchedule {
         try coder.code(&maxLRs)
         try coder.code(&stepSizeUp)
         try coder.code(&stepSizeDown)
-        var modeID = mode.rawValue
-        try coder.code(&modeID)
-        guard let mode = CyclicMode(rawValue: modeID) else {
-            throw DescentError(.invalidArgument, "schedule state has unknown CyclicLR mode \(modeID)")
-        }
-        self.mode = mode
+        try coder.code(&mode, "CyclicLR mode")
         try coder.code(&gamma)
     }
 }
@@ -284,12 +279,7 @@ public final class OneCycleLR: MomentumCyclingSchedule {
         try super.code(&coder)
         try coder.code(&totalSteps)
         try coder.code(&pctStart)
-        var strategy = annealStrategy.rawValue
-        try coder.code(&strategy)
-        guard let annealStrategy = AnnealStrategy(rawValue: strategy) else {
-            throw DescentError(.invalidArgument, "schedule state has unknown anneal strategy \(strategy)")
-        }
-        self.annealStrategy = annealStrategy
+        try coder.code(&annealStrategy, "anneal strategy")
         try coder.code(&divFactor)
         try coder.code(&finalDivFactor)
         try coder.code(&threePhase)

@@ -130,13 +130,8 @@ public final class ReduceLROnPlateau: Schedule {
 
     override func code(_ coder: inout StateCoder) throws(DescentError) {
         try super.code(&coder)
-        var modes = [mode.rawValue, thresholdMode.rawValue]
-        try coder.code(&modes)
-        guard modes.count == 2, let mode = Mode(rawValue: modes[0]), let thresholdMode = ThresholdMode(rawValue: modes[1]) else {
-            throw DescentError(.invalidArgument, "schedule state has an unknown ReduceLROnPlateau mode")
-        }
-        self.mode = mode
-        self.thresholdMode = thresholdMode
+        try coder.code(&mode, "ReduceLROnPlateau mode")
+        try coder.code(&thresholdMode, "ReduceLROnPlateau threshold mode")
         try coder.code(&factor)
         try coder.code(&patience)
         try coder.code(&threshold)

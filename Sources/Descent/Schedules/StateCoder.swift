@@ -78,6 +78,18 @@ public struct StateCoder {
         value = bits == 1
     }
 
+    /// An enum by its raw value; an unknown value in a state being read is an error that
+    /// names `what`.
+    mutating func code<E: RawRepresentable>(_ value: inout E, _ what: String) throws(DescentError)
+    where E.RawValue == Int64 {
+        var raw = value.rawValue
+        try code(&raw)
+        guard let decoded = E(rawValue: raw) else {
+            throw DescentError(.invalidArgument, "schedule state has unknown \(what) \(raw)")
+        }
+        value = decoded
+    }
+
     mutating func code(_ values: inout [Double]) throws(DescentError) {
         var count = Int64(values.count)
         try code(&count)
