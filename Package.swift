@@ -5,6 +5,18 @@ import PackageDescription
 // libm call and blocks vectorization (see shared notes). Descent never reads errno.
 let engineFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-fno-math-errno"])]
 
+/// One kernels module per instruction set: the same source (KernelsPortable/Kernels.swift,
+/// linked into the others) built for a different target CPU. The engine picks one at run
+/// time from the CPU's features, so one binary runs on any x86-64 CPU.
+func kernels(_ name: String, cpu: String?, define: String?, extra: [String] = []) -> Target {
+    var flags = ["-Xcc", "-fno-math-errno"]
+    if let cpu { flags += ["-target-cpu", cpu] }
+    flags += extra
+    var settings: [SwiftSetting] = [.unsafeFlags(flags)]
+    if let define { settings.append(.define(define)) }
+    return .target(name: name, dependencies: ["KernelInterface"], swiftSettings: settings)
+}
+
 let package = Package(
     name: "Descent",
     products: [
@@ -14,11 +26,24 @@ let package = Package(
     ],
     targets: [
         // The engine, pure Swift, no C-ABI concerns.
-        .target(name: "Descent", swiftSettings: engineFlags),
+        .target(name: "Descent",
+                dependencies: ["KernelInterface", "KernelsPortable", "KernelsAVX2", "KernelsAVX512",
+                               "CPUFeatures"],
+                swiftSettings: engineFlags),
+        // What the engine and every kernels module share: spans, per-step scalars, tables.
+        .target(name: "KernelInterface", swiftSettings: engineFlags),
+        kernels("KernelsPortable", cpu: nil, define: nil),
+        kernels("KernelsAVX2", cpu: "haswell", define: "KERNELS_AVX2"),
+        // skylake-avx512 prefers 256-bit vectors; the kernels are memory-bound loops that
+        // gain from 512-bit loads and stores, so ask for them.
+        kernels("KernelsAVX512", cpu: "skylake-avx512", define: "KERNELS_AVX512",
+                extra: ["-Xcc", "-Xclang", "-Xcc", "-target-feature", "-Xcc", "-Xclang", "-Xcc", "-prefer-256-bit"]),
+        // cpuid and the affinity mask (C, as Swift has neither).
+        .target(name: "CPUFeatures"),
         // include/descent.h as a Clang module, so the ABI layer sees the header's own types.
         .systemLibrary(name: "CDescent", path: "Sources/CDescent"),
         // The exported @_cdecl functions: validate, translate, catch, map to statuses.
-        .target(name: "DescentABI", dependencies: ["Descent", "CDescent"],
+        .target(name: "DescentABI", dependencies: ["Descent", "CDescent", "KernelInterface"],
                 linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "-soname=libdescent.so"])]),
         .testTarget(name: "DescentTests", dependencies: ["Descent"], swiftSettings: engineFlags),
     ]

@@ -105,7 +105,9 @@ typedef enum descent_status {
      */
     DESCENT_ERROR_INVALID_STATE = 13,
     /** A callback called back into the optimizer that is running it. */
-    DESCENT_ERROR_REENTRANT_CALL = 14
+    DESCENT_ERROR_REENTRANT_CALL = 14,
+    /** The CPU lacks what the request needs (an instruction set). */
+    DESCENT_ERROR_UNSUPPORTED = 15
 } descent_status;
 
 /**
@@ -443,6 +445,63 @@ DESCENT_API descent_status descent_step_with_grads(descent_optimizer *opt,
  * DESCENT_ERROR_INVALID_HANDLE.
  */
 DESCENT_API descent_status descent_zero_grad(descent_optimizer *opt);
+
+/* -------------------------------------------------------------- execution */
+
+/*
+ * Process-wide settings for how steps run. Neither changes any result: every
+ * instruction set and every thread count give bit-identical parameters and
+ * state. A step splits the elements of all its parameters into fixed chunks
+ * of 16,384 elements that the threads of a persistent pool claim in turn
+ * (small steps use fewer threads). Steps of different optimizers running at
+ * once on different threads share the pool one after the other.
+ */
+
+/** The instruction sets Descent has kernels for. */
+typedef enum descent_isa {
+    /** Baseline x86-64 (SSE2): runs on any x86-64 CPU. */
+    DESCENT_ISA_PORTABLE = 0,
+    /** AVX2 + FMA. */
+    DESCENT_ISA_AVX2 = 1,
+    /** AVX-512 F, BW, DQ and VL. */
+    DESCENT_ISA_AVX512 = 2
+} descent_isa;
+
+/**
+ * Sets the threads a step may use, the calling thread included, for every
+ * optimizer in the process; 0 restores the default. The default is
+ * DESCENT_NUM_THREADS when it is set to a count in 1..1024 (with a warning on
+ * stderr otherwise), else the number of CPUs in the process's affinity mask.
+ * Returns DESCENT_OK, DESCENT_ERROR_INVALID_ARGUMENT (outside 0..1024; the
+ * message: descent_last_error(NULL)).
+ * Thread-safe; takes effect at the next step.
+ */
+DESCENT_API descent_status descent_set_num_threads(int num_threads);
+
+/** The threads a step may use now (at least 1). Thread-safe. */
+DESCENT_API int descent_get_num_threads(void);
+
+/** 1 if this CPU (and its operating system) can run `isa`'s kernels, else 0. */
+DESCENT_API int descent_isa_supported(descent_isa isa);
+
+/**
+ * Makes every later step run `isa`'s kernels. The default is the best the CPU
+ * supports, or the one DESCENT_ISA names ("portable", "avx2", "avx512") when
+ * the CPU supports it (a warning on stderr and the best otherwise).
+ * Returns DESCENT_OK, DESCENT_ERROR_INVALID_ARGUMENT (not a descent_isa),
+ * DESCENT_ERROR_UNSUPPORTED (the CPU cannot run it); the message:
+ * descent_last_error(NULL). Thread-safe.
+ */
+DESCENT_API descent_status descent_set_isa(descent_isa isa);
+
+/** The instruction set whose kernels run now. Thread-safe. */
+DESCENT_API descent_isa descent_get_isa(void);
+
+/**
+ * The name of `isa` as a static string ("portable", "avx2", "avx512"), or
+ * "unknown" for a value outside the enum. Never NULL.
+ */
+DESCENT_API const char *descent_isa_name(descent_isa isa);
 
 /* -------------------------------------------------------------- schedules */
 

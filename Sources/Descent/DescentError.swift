@@ -16,6 +16,8 @@ public struct DescentError: Error, Equatable, CustomStringConvertible {
         /// The call does not fit the object's current state (a OneCycleLR stepped past
         /// total_steps, a ReduceLROnPlateau stepped without a metric …).
         case invalidState
+        /// The CPU lacks what the request needs (an instruction set).
+        case unsupported
     }
 
     public let kind: Kind

@@ -211,19 +211,27 @@ public final class Optimizer {
         for (parameter, grad) in zip(parameters, gradients) where grad != nil {
             try parameter.allocateSlots(rule.slotsNeeded(groups[parameter.group]), for: rule)
         }
-        for (parameter, grad) in zip(parameters, gradients) {
-            guard let grad else { continue }
-            update(parameter, grad: grad, rule: rule)
-        }
+        update(gradients, rule: rule)
     }
 
-    private func update<Rule: UpdateRule>(_ parameter: Parameter, grad: UnsafePointer<Float>, rule: Rule.Type) {
-        let hp = groups[parameter.group]
-        parameter.step += 1
-        let needed = Rule.slotsNeeded(hp)
-        let scalars = Rule.scalars(hp, step: parameter.step, algorithm: algorithm)
-        Rule.kernel(scalars, parameter.buffers(grad: grad, slotsNeeded: needed), 0..<parameter.count)
-        parameter.writtenSlots |= needed
+    /// Counts the step of every parameter with a gradient, computes its scalars (once
+    /// per group and step count) and runs the kernels over all of them together.
+    private func update<Rule: UpdateRule>(_ gradients: [UnsafePointer<Float>?], rule: Rule.Type) {
+        var plan = StepPlan<Rule.Scalars>()
+        var scalarsKey: (group: Int, step: Int64)?
+        for (parameter, grad) in zip(parameters, gradients) {
+            guard let grad else { continue }
+            let hp = groups[parameter.group]
+            parameter.step += 1
+            if scalarsKey?.group != parameter.group || scalarsKey?.step != parameter.step {
+                plan.addScalars(Rule.scalars(hp, step: parameter.step, algorithm: algorithm))
+                scalarsKey = (parameter.group, parameter.step)
+            }
+            let needed = Rule.slotsNeeded(hp)
+            plan.add(parameter.span(grad: grad, slotsNeeded: needed))
+            parameter.writtenSlots |= needed
+        }
+        plan.run(Rule.kernel(in: Runtime.kernels), threads: Runtime.threadCount)
     }
 
     /// Fills every registered gradient with zeros.

@@ -1,3 +1,4 @@
+import KernelInterface
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -48,9 +49,10 @@ final class Parameter {
         }
     }
 
-    func buffers(grad: UnsafePointer<Float>, slotsNeeded: UInt8) -> Buffers {
-        Buffers(param: param, grad: grad, slot0: slots[0], slot1: slots[1], slot2: slots[2], count: count,
-                freshSlots: slotsNeeded & ~writtenSlots)
+    /// All of this parameter's elements, for a step with gradient `grad`.
+    func span(grad: UnsafePointer<Float>, slotsNeeded: UInt8) -> Span {
+        Span(param: param, grad: grad, slot0: slots[0], slot1: slots[1], slot2: slots[2],
+             start: 0, end: count, count: count, freshSlots: slotsNeeded & ~writtenSlots)
     }
 
     var byteRange: Range<UInt> { Parameter.byteRange(param, count) }

@@ -36,6 +36,7 @@ public func exportStatusName(_ status: descent_status) -> UnsafePointer<CChar> {
     case DESCENT_ERROR_CALLBACK: staticCString("DESCENT_ERROR_CALLBACK")
     case DESCENT_ERROR_INVALID_STATE: staticCString("DESCENT_ERROR_INVALID_STATE")
     case DESCENT_ERROR_REENTRANT_CALL: staticCString("DESCENT_ERROR_REENTRANT_CALL")
+    case DESCENT_ERROR_UNSUPPORTED: staticCString("DESCENT_ERROR_UNSUPPORTED")
     default: staticCString("DESCENT_ERROR_UNKNOWN_STATUS")
     }
 }

@@ -16,6 +16,7 @@ extension descent_status {
         case .outOfMemory: self = DESCENT_ERROR_OUT_OF_MEMORY
         case .callbackFailed: self = DESCENT_ERROR_CALLBACK
         case .invalidState: self = DESCENT_ERROR_INVALID_STATE
+        case .unsupported: self = DESCENT_ERROR_UNSUPPORTED
         }
     }
 }

@@ -1,14 +1,10 @@
+import KernelInterface
 /// Adagrad with lr decay and L2 weight decay, as torch's fused CPU kernel computes it
 /// (`aten/src/ATen/native/cpu/FusedAdagradKernel.cpp`).
 /// State: `sum`, filled with initial_accumulator_value when the parameter is registered
 /// (torch fills it in the constructor).
 enum AdagradRule: UpdateRule {
-    struct Scalars {
-        let negClr: Float
-        let eps: Float
-        let weightDecay: Float
-        let maximize: Bool
-    }
+    typealias Scalars = AdagradScalars
 
     static let stateNames = ["sum"]
 
@@ -24,15 +20,5 @@ enum AdagradRule: UpdateRule {
                        weightDecay: Float(hp.weightDecay), maximize: hp.maximize)
     }
 
-    static func kernel(_ s: Scalars, _ b: Buffers, _ range: Range<Int>) {
-        let p = b.param, g = b.grad, sum = b.slot0!
-        for i in range {
-            var grad = s.maximize ? -g[i] : g[i]
-            if s.weightDecay != 0 { grad = grad.addingProduct(p[i], s.weightDecay) }
-            let acc = sum[i].addingProduct(grad, grad)
-            sum[i] = acc
-            let std = acc.squareRoot() + s.eps
-            p[i] = p[i] + (s.negClr * grad) / std
-        }
-    }
+    static func kernel(in table: KernelTable) -> @Sendable (Scalars, Span) -> Void { table.adagrad }
 }

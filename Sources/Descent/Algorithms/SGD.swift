@@ -1,3 +1,4 @@
+import KernelInterface
 /// SGD with momentum, dampening, Nesterov and L2 weight decay, as torch's fused CPU
 /// kernel computes it (`aten/src/ATen/native/cpu/FusedSGDKernel.cpp`).
 /// State: `momentum_buffer`, created on the first step with momentum != 0 as a copy of
@@ -5,15 +6,7 @@
 /// In torch's scalar tail the momentum update is `fma(b, μ, g·(1−τ))` (see
 /// `torchScalarTailStart`).
 enum SGDRule: UpdateRule {
-    struct Scalars {
-        let negLR: Float
-        let weightDecay: Float
-        let momentum: Float
-        let oneMinusDampening: Float
-        let hasMomentum: Bool
-        let nesterov: Bool
-        let maximize: Bool
-    }
+    typealias Scalars = SGDScalars
 
     static let stateNames = ["momentum_buffer"]
 
@@ -25,21 +18,5 @@ enum SGDRule: UpdateRule {
                 hasMomentum: hp.momentum != 0, nesterov: hp.nesterov, maximize: hp.maximize)
     }
 
-    static func kernel(_ s: Scalars, _ b: Buffers, _ range: Range<Int>) {
-        let p = b.param, g = b.grad
-        let firstStep = b.freshSlots & 1 != 0
-        let scalarTail = torchScalarTailStart(b.count)
-        for i in range {
-            var d = s.maximize ? -g[i] : g[i]
-            if s.weightDecay != 0 { d = d.addingProduct(p[i], s.weightDecay) }
-            if s.hasMomentum, let buf = b.slot0 {
-                let m = firstStep ? d
-                    : i < scalarTail ? (buf[i] * s.momentum).addingProduct(d, s.oneMinusDampening)
-                    : (d * s.oneMinusDampening).addingProduct(buf[i], s.momentum)
-                buf[i] = m
-                d = s.nesterov ? d.addingProduct(m, s.momentum) : m
-            }
-            p[i] = p[i].addingProduct(d, s.negLR)
-        }
-    }
+    static func kernel(in table: KernelTable) -> @Sendable (Scalars, Span) -> Void { table.sgd }
 }

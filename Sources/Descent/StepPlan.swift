@@ -1,0 +1,80 @@
+import KernelInterface
+import Synchronization
+
+/// How a step splits its work: the elements of all parameters of all groups, laid end to
+/// end, cut into fixed chunks that the threads claim one after another. A chunk may hold
+/// the tail of one parameter and many small ones whole, so a model with thousands of
+/// small tensors pays per chunk, not per tensor. The cuts depend only on the parameters,
+/// never on the thread count; each parameter starts at a multiple of 16 elements in the
+/// laid-out order, so a cut inside a parameter falls on a 64-byte boundary of it.
+struct StepPlan<Scalars> {
+    /// Elements per chunk: 64 KiB of each buffer, so a chunk's streams stay in L2.
+    static var chunkElements: Int { 16 * 1024 }
+    /// Fewer elements than this per thread, and waking a worker costs more than it saves.
+    static var minElementsPerThread: Int { 64 * 1024 }
+
+    private struct Entry {
+        var span: Span
+        /// Where the parameter starts in the laid-out order.
+        var offset: Int
+        var scalars: Int
+    }
+
+    private var entries: [Entry] = []
+    private var scalars: [Scalars] = []
+    private var laidOut = 0
+    private var elements = 0
+
+    /// Adds the per-step scalars the next spans use.
+    mutating func addScalars(_ s: Scalars) { scalars.append(s) }
+
+    /// Adds a whole parameter (its span covers all its elements), updated with the
+    /// scalars added last.
+    mutating func add(_ span: Span) {
+        entries.append(Entry(span: span, offset: laidOut, scalars: scalars.count - 1))
+        let count = span.end - span.start
+        laidOut += (count + 15) / 16 * 16
+        elements += count
+    }
+
+    /// Runs `kernel` over every element on up to `threads` threads.
+    func run(_ kernel: (Scalars, Span) -> Void, threads: Int) {
+        let chunkCount = (laidOut + Self.chunkElements - 1) / Self.chunkElements
+        let useful = max(1, elements / Self.minElementsPerThread)
+        let next = Atomic<Int>(0)
+        ThreadPool.shared.run(threads: min(threads, useful, chunkCount)) {
+            while true {
+                let chunk = next.add(1, ordering: .relaxed).oldValue
+                guard chunk < chunkCount else { return }
+                run(chunk: chunk, kernel)
+            }
+        }
+    }
+
+    private func run(chunk: Int, _ kernel: (Scalars, Span) -> Void) {
+        let low = chunk * Self.chunkElements, high = low + Self.chunkElements
+        var i = firstEntry(endingAfter: low)
+        while i < entries.count, entries[i].offset < high {
+            let entry = entries[i]
+            var span = entry.span
+            span.start = max(low - entry.offset, 0)
+            span.end = min(high - entry.offset, entry.span.end)
+            if span.start < span.end { kernel(scalars[entry.scalars], span) }
+            i += 1
+        }
+    }
+
+    /// The first entry whose laid-out elements reach past `position` (binary search).
+    private func firstEntry(endingAfter position: Int) -> Int {
+        var low = 0, high = entries.count
+        while low < high {
+            let mid = (low + high) / 2
+            if entries[mid].offset + entries[mid].span.end <= position {
+                low = mid + 1
+            } else {
+                high = mid
+            }
+        }
+        return low
+    }
+}

@@ -1,0 +1,93 @@
+/// Per-step scalars of each algorithm, computed once per parameter and step in double
+/// (as torch does) and rounded to float32 once. The engine fills them; the kernels of
+/// every instruction set read them, so they live here, in the module both see.
+
+public struct SGDScalars {
+    public var negLR: Float
+    public var weightDecay: Float
+    public var momentum: Float
+    public var oneMinusDampening: Float
+    public var hasMomentum: Bool
+    public var nesterov: Bool
+    public var maximize: Bool
+
+    public init(negLR: Float, weightDecay: Float, momentum: Float, oneMinusDampening: Float,
+                hasMomentum: Bool, nesterov: Bool, maximize: Bool) {
+        self.negLR = negLR
+        self.weightDecay = weightDecay
+        self.momentum = momentum
+        self.oneMinusDampening = oneMinusDampening
+        self.hasMomentum = hasMomentum
+        self.nesterov = nesterov
+        self.maximize = maximize
+    }
+}
+
+public struct AdamScalars {
+    /// L2 weight decay (Adam): g += wd * p; 0 for AdamW.
+    public var weightDecay: Float
+    /// Decoupled weight decay (AdamW): p *= 1 - lr * wd; exactly 1 for Adam.
+    public var decay: Float
+    public var oneMinusBeta1: Float
+    public var beta2: Float
+    public var oneMinusBeta2: Float
+    public var negStepSize: Float
+    public var biasCorrection2Sqrt: Float
+    public var eps: Float
+    public var amsgrad: Bool
+    public var maximize: Bool
+
+    public init(weightDecay: Float, decay: Float, oneMinusBeta1: Float, beta2: Float,
+                oneMinusBeta2: Float, negStepSize: Float, biasCorrection2Sqrt: Float, eps: Float,
+                amsgrad: Bool, maximize: Bool) {
+        self.weightDecay = weightDecay
+        self.decay = decay
+        self.oneMinusBeta1 = oneMinusBeta1
+        self.beta2 = beta2
+        self.oneMinusBeta2 = oneMinusBeta2
+        self.negStepSize = negStepSize
+        self.biasCorrection2Sqrt = biasCorrection2Sqrt
+        self.eps = eps
+        self.amsgrad = amsgrad
+        self.maximize = maximize
+    }
+}
+
+public struct RMSpropScalars {
+    public var negLR: Float
+    public var alpha: Float
+    public var oneMinusAlpha: Float
+    public var eps: Float
+    public var weightDecay: Float
+    public var momentum: Float
+    public var hasMomentum: Bool
+    public var centered: Bool
+    public var maximize: Bool
+
+    public init(negLR: Float, alpha: Float, oneMinusAlpha: Float, eps: Float, weightDecay: Float,
+                momentum: Float, hasMomentum: Bool, centered: Bool, maximize: Bool) {
+        self.negLR = negLR
+        self.alpha = alpha
+        self.oneMinusAlpha = oneMinusAlpha
+        self.eps = eps
+        self.weightDecay = weightDecay
+        self.momentum = momentum
+        self.hasMomentum = hasMomentum
+        self.centered = centered
+        self.maximize = maximize
+    }
+}
+
+public struct AdagradScalars {
+    public var negClr: Float
+    public var eps: Float
+    public var weightDecay: Float
+    public var maximize: Bool
+
+    public init(negClr: Float, eps: Float, weightDecay: Float, maximize: Bool) {
+        self.negClr = negClr
+        self.eps = eps
+        self.weightDecay = weightDecay
+        self.maximize = maximize
+    }
+}

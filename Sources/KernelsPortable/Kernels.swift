@@ -1,0 +1,177 @@
+import KernelInterface
+
+// This file is compiled three times, once per instruction set (KernelsAVX2 and
+// KernelsAVX512 hold links to it; Package.swift gives each its target CPU). The loops are
+// plain element loops that LLVM vectorizes for the module's CPU: every operation is an
+// IEEE operation that rounds exactly once (fma included, never contracted or
+// reassociated), so all three builds give the same bits as torch's fused kernels.
+// Each kernel runs its span's vector part and its torch-scalar-tail part as two loops
+// (see `Span.tailRange`), with the options fixed by constant arguments of an inlined
+// loop, so that no branch stays in a loop body.
+
+#if KERNELS_AVX512
+let instructionSet = InstructionSet.avx512
+#elseif KERNELS_AVX2
+let instructionSet = InstructionSet.avx2
+#else
+let instructionSet = InstructionSet.portable
+#endif
+
+/// This module's kernels.
+public let kernelTable = KernelTable(
+    instructionSet: instructionSet, sgd: sgdKernel, adam: adamKernel,
+    rmsprop: rmspropKernel, adagrad: adagradKernel)
+
+// MARK: SGD
+
+@inline(never)
+func sgdKernel(_ s: SGDScalars, _ span: Span) {
+    guard s.hasMomentum, let buf = span.slot0 else {
+        sgdLoop(s, span, span.start ..< span.end, buf: nil, first: false, tail: false)
+        return
+    }
+    if span.freshSlots & 1 != 0 {
+        sgdLoop(s, span, span.start ..< span.end, buf: buf, first: true, tail: false)
+    } else {
+        sgdLoop(s, span, span.bodyRange, buf: buf, first: false, tail: false)
+        sgdLoop(s, span, span.tailRange, buf: buf, first: false, tail: true)
+    }
+}
+
+/// torch's fused SGD: `buf` nil means no momentum; `first` copies the gradient into a
+/// fresh momentum buffer; `tail` uses the scalar loop's fma form.
+@inline(__always)
+func sgdLoop(_ s: SGDScalars, _ span: Span, _ range: Range<Int>,
+             buf: UnsafeMutablePointer<Float>?, first: Bool, tail: Bool) {
+    let p = span.param, g = span.grad
+    let decays = s.weightDecay != 0
+    for i in range {
+        var d = s.maximize ? -g[i] : g[i]
+        d = decays ? d.addingProduct(p[i], s.weightDecay) : d
+        if let buf {
+            let m = first ? d
+                : tail ? (d * s.oneMinusDampening).addingProduct(buf[i], s.momentum)
+                : (buf[i] * s.momentum).addingProduct(d, s.oneMinusDampening)
+            buf[i] = m
+            d = s.nesterov ? d.addingProduct(m, s.momentum) : m
+        }
+        p[i] = p[i].addingProduct(d, s.negLR)
+    }
+}
+
+// MARK: Adam, AdamW
+
+@inline(never)
+func adamKernel(_ s: AdamScalars, _ span: Span) {
+    if s.amsgrad, let vmax = span.slot2 {
+        adamLoop(s, span, span.bodyRange, vmax: vmax, tail: false)
+        adamLoop(s, span, span.tailRange, vmax: vmax, tail: true)
+    } else {
+        adamLoop(s, span, span.bodyRange, vmax: nil, tail: false)
+        adamLoop(s, span, span.tailRange, vmax: nil, tail: true)
+    }
+}
+
+/// torch's fused Adam (decoupled decay for AdamW, exactly 1 for Adam); `vmax` is the
+/// amsgrad maximum, nil without amsgrad.
+@inline(__always)
+func adamLoop(_ s: AdamScalars, _ span: Span, _ range: Range<Int>,
+              vmax: UnsafeMutablePointer<Float>?, tail: Bool) {
+    let p = span.param, g = span.grad, m = span.slot0!, v = span.slot1!
+    let decays = s.weightDecay != 0
+    for i in range {
+        var grad = s.maximize ? -g[i] : g[i]
+        let param = p[i] * s.decay
+        grad = decays ? grad.addingProduct(param, s.weightDecay) : grad
+        let mi = lerp(m[i], grad, s.oneMinusBeta1)
+        var vi = tail
+            ? ((s.oneMinusBeta2 * grad) * grad).addingProduct(v[i], s.beta2)
+            : (v[i] * s.beta2).addingProduct(s.oneMinusBeta2 * grad, grad)
+        m[i] = mi
+        v[i] = vi
+        if let vmax {
+            vi = nanMaximum(vmax[i], vi)
+            vmax[i] = vi
+        }
+        let denom = vi.squareRoot() / s.biasCorrection2Sqrt + s.eps
+        p[i] = param + (s.negStepSize * mi) / denom
+    }
+}
+
+// MARK: RMSprop
+
+@inline(never)
+func rmspropKernel(_ s: RMSpropScalars, _ span: Span) {
+    let range = span.start ..< span.end
+    let gradAvg = s.centered ? span.slot2 : nil
+    let buf = s.hasMomentum ? span.slot1 : nil
+    switch (gradAvg != nil, buf != nil) {
+    case (false, false): rmspropLoop(s, span, range, gradAvg: nil, buf: nil)
+    case (false, true): rmspropLoop(s, span, range, gradAvg: nil, buf: buf)
+    case (true, false): rmspropLoop(s, span, range, gradAvg: gradAvg, buf: nil)
+    case (true, true): rmspropLoop(s, span, range, gradAvg: gradAvg, buf: buf)
+    }
+}
+
+/// torch's single-tensor RMSprop: `gradAvg` when centered, `buf` with momentum.
+@inline(__always)
+func rmspropLoop(_ s: RMSpropScalars, _ span: Span, _ range: Range<Int>,
+                 gradAvg: UnsafeMutablePointer<Float>?, buf: UnsafeMutablePointer<Float>?) {
+    let p = span.param, g = span.grad, squareAvg = span.slot0!
+    let decays = s.weightDecay != 0
+    for i in range {
+        var grad = s.maximize ? -g[i] : g[i]
+        grad = decays ? grad.addingProduct(p[i], s.weightDecay) : grad
+        let sq = (squareAvg[i] * s.alpha).addingProduct(s.oneMinusAlpha * grad, grad)
+        squareAvg[i] = sq
+        var avg: Float
+        if let gradAvg {
+            let ga = lerp(gradAvg[i], grad, s.oneMinusAlpha)
+            gradAvg[i] = ga
+            avg = sq.addingProduct(-ga, ga).squareRoot()
+        } else {
+            avg = sq.squareRoot()
+        }
+        avg += s.eps
+        if let buf {
+            let m = buf[i] * s.momentum + grad / avg
+            buf[i] = m
+            p[i] = p[i].addingProduct(m, s.negLR)
+        } else {
+            p[i] = p[i] + (s.negLR * grad) / avg
+        }
+    }
+}
+
+// MARK: Adagrad
+
+@inline(never)
+func adagradKernel(_ s: AdagradScalars, _ span: Span) {
+    let p = span.param, g = span.grad, sum = span.slot0!
+    let decays = s.weightDecay != 0
+    for i in span.start ..< span.end {
+        var grad = s.maximize ? -g[i] : g[i]
+        grad = decays ? grad.addingProduct(p[i], s.weightDecay) : grad
+        let acc = sum[i].addingProduct(grad, grad)
+        sum[i] = acc
+        let std = acc.squareRoot() + s.eps
+        p[i] = p[i] + (s.negClr * grad) / std
+    }
+}
+
+// MARK: Element helpers
+
+/// torch's `lerp(a, b, w)` for a float32 weight: `fma(w, b - a, a)` when |w| < 0.5, else
+/// `fma(w - 1, b - a, b)`, which keeps the result exact at both ends.
+@inline(__always)
+func lerp(_ a: Float, _ b: Float, _ w: Float) -> Float {
+    let diff = b - a
+    return w.magnitude < 0.5 ? a.addingProduct(w, diff) : b.addingProduct(w - 1, diff)
+}
+
+/// torch's `maximum`: NaN if either side is NaN.
+@inline(__always)
+func nanMaximum(_ a: Float, _ b: Float) -> Float {
+    if a.isNaN || b.isNaN { return a + b }
+    return a > b ? a : b
+}
