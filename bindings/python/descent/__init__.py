@@ -11,6 +11,11 @@ from ._descent import (
     DescentMemoryError,
     DescentTypeError,
     DescentValueError,
+    get_isa,
+    get_num_threads,
+    isa_supported,
+    set_isa,
+    set_num_threads,
     version,
 )
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
@@ -22,4 +27,5 @@ __all__ = [
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Optimizer",
     "DescentError", "DescentValueError", "DescentTypeError", "DescentIndexError",
     "DescentMemoryError", "version", "HEADER_VERSION", "lr_scheduler",
+    "set_num_threads", "get_num_threads", "set_isa", "get_isa", "isa_supported",
 ]

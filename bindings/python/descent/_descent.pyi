@@ -1,5 +1,5 @@
 """Type stubs of descent._descent, the CPython extension over include/descent.h."""
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Literal, Mapping, Optional, Sequence
 
 HEADER_VERSION: int
 
@@ -14,6 +14,20 @@ class DescentMemoryError(DescentError, MemoryError): ...
 
 def version() -> str:
     """The loaded libdescent's version."""
+
+def set_num_threads(n: int) -> None:
+    """Threads a step may use, process-wide (0 restores the default: DESCENT_NUM_THREADS,
+    else the CPUs in the affinity mask). Results do not depend on it."""
+
+def get_num_threads() -> int: ...
+
+def set_isa(name: Literal["portable", "avx2", "avx512"]) -> None:
+    """Runs later steps with this instruction set's kernels (same results, other speed);
+    raises DescentError when the CPU cannot run it."""
+
+def get_isa() -> Literal["portable", "avx2", "avx512"]: ...
+
+def isa_supported(name: Literal["portable", "avx2", "avx512"]) -> bool: ...
 
 class State:
     """A writable float32 view of one optimizer state buffer (buffer protocol)."""

@@ -10,6 +10,7 @@
  * message.
  */
 
+#include <limits.h>
 #include <string.h>
 
 #include "extension.h"
@@ -631,8 +632,61 @@ static PyObject *module_version(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(igno
     return PyUnicode_FromString(descent_version_string());
 }
 
+/* Execution settings (header section "execution"): process-wide, like torch's. */
+
+static PyObject *module_set_num_threads(PyObject *Py_UNUSED(m), PyObject *arg) {
+    int overflow = 0;
+    long count = PyLong_AsLongAndOverflow(arg, &overflow);
+    if (count == -1 && PyErr_Occurred()) return NULL;
+    descent_status status = descent_set_num_threads(overflow || count < INT_MIN || count > INT_MAX ? -1 : (int)count);
+    if (status != DESCENT_OK) return raise_status(status, NULL);
+    Py_RETURN_NONE;
+}
+
+static PyObject *module_get_num_threads(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored)) {
+    return PyLong_FromLong(descent_get_num_threads());
+}
+
+static int isa_from_name(PyObject *name, descent_isa *out) {
+    const char *text = PyUnicode_AsUTF8(name);
+    if (!text) return -1;
+    for (int id = DESCENT_ISA_PORTABLE; id <= DESCENT_ISA_AVX512; id++) {
+        if (!strcmp(descent_isa_name((descent_isa)id), text)) {
+            *out = (descent_isa)id;
+            return 0;
+        }
+    }
+    PyErr_Format(DescentValueError, "unknown instruction set '%s' (known: portable, avx2, avx512)", text);
+    return -1;
+}
+
+static PyObject *module_set_isa(PyObject *Py_UNUSED(m), PyObject *arg) {
+    descent_isa isa;
+    if (isa_from_name(arg, &isa) < 0) return NULL;
+    descent_status status = descent_set_isa(isa);
+    if (status != DESCENT_OK) return raise_status(status, NULL);
+    Py_RETURN_NONE;
+}
+
+static PyObject *module_get_isa(PyObject *Py_UNUSED(m), PyObject *Py_UNUSED(ignored)) {
+    return PyUnicode_FromString(descent_isa_name(descent_get_isa()));
+}
+
+static PyObject *module_isa_supported(PyObject *Py_UNUSED(m), PyObject *arg) {
+    descent_isa isa;
+    if (isa_from_name(arg, &isa) < 0) return NULL;
+    return PyBool_FromLong(descent_isa_supported(isa));
+}
+
 static PyMethodDef module_methods[] = {
     {"version", module_version, METH_NOARGS, "version() -> str\n\nThe loaded libdescent's version."},
+    {"set_num_threads", module_set_num_threads, METH_O,
+     "set_num_threads(n) -> None\n\nThreads a step may use, process-wide; 0 restores the default."},
+    {"get_num_threads", module_get_num_threads, METH_NOARGS, "get_num_threads() -> int"},
+    {"set_isa", module_set_isa, METH_O,
+     "set_isa(name) -> None\n\nRuns later steps with 'portable', 'avx2' or 'avx512' kernels."},
+    {"get_isa", module_get_isa, METH_NOARGS, "get_isa() -> str\n\nThe instruction set whose kernels run."},
+    {"isa_supported", module_isa_supported, METH_O, "isa_supported(name) -> bool"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,0 +1,340 @@
+"""Descent's step benchmark: Descent (C ABI and descent.torch) against torch's AdamW
+(for-loop, foreach, fused), DeepSpeedCPUAdam where it builds, and the roofline (a plain
+kernel that moves the same bytes with no math), all in one run.
+
+Run it with `scripts/bench.sh` (builds everything, installs the extras). It prints a
+table and writes build/bench/benchmark.json and build/bench/benchmark.png. Every figure
+is the median of `--rounds` timed steps; the methods take turns within each round, so
+machine noise hits them alike, and the comparisons are same-run ratios.
+"""
+import argparse
+import ctypes
+import datetime
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "build" / "bench"
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2, help="threads for every method (default 2)")
+    parser.add_argument("--rounds", type=int, default=10, help="timed steps per method (default 10)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per method first (default 2)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test of the script")
+    parser.add_argument("--no-deepspeed", action="store_true", help="leave DeepSpeedCPUAdam out")
+    return parser.parse_args()
+
+
+ARGS = parse_args()
+# Every library reads its thread count at load: set them all before any import.
+for name in ("OMP_NUM_THREADS", "DESCENT_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[name] = str(ARGS.threads)
+
+import torch  # noqa: E402
+
+import descent  # noqa: E402
+import descent.torch  # noqa: E402
+
+torch.set_num_threads(ARGS.threads)
+descent.set_num_threads(ARGS.threads)
+
+
+# ---------------------------------------------------------------- the C ABI
+
+class Library:
+    """The few functions of include/descent.h the benchmark calls, through ctypes: the
+    bare C call that descent.torch's overhead is measured against. It is the library
+    descent's extension loaded (same soname), so settings are shared."""
+
+    def __init__(self):
+        path = Path(descent.__file__).parent / "libdescent.so"
+        lib = ctypes.CDLL(str(path))
+        p, sz = ctypes.c_void_p, ctypes.c_size_t
+        for name, args in {
+            "descent_create": [ctypes.c_int, p, ctypes.POINTER(p)],
+            "descent_add_group": [p, p, ctypes.POINTER(sz)],
+            "descent_add_param": [p, sz, p, p, sz, ctypes.POINTER(sz)],
+            "descent_group_set": [p, sz, ctypes.c_int, ctypes.c_double],
+            "descent_step": [p],
+            "descent_free": [p],
+        }.items():
+            getattr(lib, name).argtypes = args
+            getattr(lib, name).restype = ctypes.c_int
+        lib.descent_last_error.argtypes = [p]
+        lib.descent_last_error.restype = ctypes.c_char_p
+        self.lib = lib
+
+    def check(self, status, handle=None):
+        if status != 0:
+            raise RuntimeError(self.lib.descent_last_error(handle).decode())
+
+    ALGORITHMS = {"SGD": 1, "Adam": 2, "AdamW": 3, "RMSprop": 4, "Adagrad": 5}
+    OPTIONS = {"lr": 1, "momentum": 2, "weight_decay": 4}
+
+    def optimizer(self, algorithm, params, **options):
+        """A descent optimizer over `params` (tensors with .grad), hyperparameters set
+        through descent_group_set; returns its step function."""
+        handle = ctypes.c_void_p()
+        self.check(self.lib.descent_create(self.ALGORITHMS[algorithm], None, ctypes.byref(handle)))
+        self.check(self.lib.descent_add_group(handle, None, None), handle)
+        for name, value in options.items():
+            self.check(self.lib.descent_group_set(handle, 0, self.OPTIONS[name], float(value)), handle)
+        for p in params:
+            self.check(self.lib.descent_add_param(handle, 0, p.data_ptr(), p.grad.data_ptr(), p.numel(), None),
+                       handle)
+
+        def step():
+            self.check(self.lib.descent_step(handle), handle)
+
+        step.close = lambda: self.lib.descent_free(handle)
+        return step
+
+
+LIB = Library()
+
+
+class Roofline:
+    """bench/roofline.c, built here with gcc -O3 -march=native -fopenmp."""
+
+    def __init__(self):
+        OUT.mkdir(parents=True, exist_ok=True)
+        so = OUT / "roofline.so"
+        subprocess.run(["gcc", "-O3", "-march=native", "-fopenmp", "-shared", "-fPIC",
+                        str(ROOT / "bench" / "roofline.c"), "-o", str(so)], check=True)
+        self.lib = ctypes.CDLL(str(so))
+        self.lib.roofline_step.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t,
+                                           ctypes.c_int]
+
+    def step(self, numel, buffers):
+        """A step function that reads a gradient and `buffers` buffers of `numel` floats
+        and writes the buffers back: (4 + 8 * buffers) bytes per element."""
+        grad = torch.randn(numel)
+        arrays = [torch.zeros(numel) for _ in range(buffers)]
+        pointers = (ctypes.c_void_p * buffers)(*[a.data_ptr() for a in arrays])
+
+        def step():
+            self.lib.roofline_step(grad.data_ptr(), pointers, buffers, numel, ARGS.threads)
+
+        step.keep = (grad, arrays)
+        return step
+
+
+ROOFLINE = Roofline()
+
+
+# ---------------------------------------------------------------- layouts
+
+def gpt2_small():
+    """GPT-2 small's parameters (Hugging Face's layout): 148 tensors, 124,439,808 floats."""
+    d, vocab, ctx, layers = 768, 50257, 1024, 12
+    shapes = [(vocab, d), (ctx, d)]
+    for _ in range(layers):
+        shapes += [(d,), (d,), (d, 3 * d), (3 * d,), (d, d), (d,), (d,), (d,), (d, 4 * d), (4 * d,),
+                   (4 * d, d), (d,)]
+    return shapes + [(d,), (d,)]
+
+
+def make_params(shapes):
+    gen = torch.Generator().manual_seed(0)
+    params = []
+    for shape in shapes:
+        p = torch.randn(shape, generator=gen) * 0.02
+        p.grad = torch.randn(shape, generator=gen) * 1e-3
+        params.append(p)
+    return params
+
+
+# ---------------------------------------------------------------- methods
+
+def deepspeed_adamw(params):
+    """DeepSpeedCPUAdam in AdamW mode, or the reason it is not there."""
+    if ARGS.no_deepspeed:
+        return "left out (--no-deepspeed)"
+    try:
+        import logging
+        logging.getLogger("DeepSpeed").setLevel(logging.ERROR)
+        from deepspeed.ops.adam import DeepSpeedCPUAdam
+        opt = DeepSpeedCPUAdam(params, lr=1e-3, weight_decay=0.01, adamw_mode=True)
+    except Exception as error:  # an optional peer: any failure to build it is reported
+        return f"not available: {type(error).__name__}: {str(error).splitlines()[0][:120]}"
+    return opt.step
+
+
+def adamw_methods(params, numel):
+    """Every AdamW implementation over the same parameters (each with its own state)."""
+    methods = {"roofline": ROOFLINE.step(numel, 3),
+               "descent (C ABI)": LIB.optimizer("AdamW", params, lr=1e-3, weight_decay=0.01),
+               "descent.torch": descent.torch.AdamW(params, lr=1e-3, weight_decay=0.01).step}
+    for name, kwargs in (("for-loop", {"foreach": False}), ("foreach", {"foreach": True}),
+                         ("fused", {"fused": True})):
+        methods[f"torch {name}"] = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01, **kwargs).step
+    methods["DeepSpeedCPUAdam"] = deepspeed_adamw(params)
+    return methods
+
+
+# Case (d): each algorithm with the buffers it moves besides the gradient, and torch's
+# fastest CPU implementation of it (RMSprop has no fused CPU kernel).
+ALGORITHMS = {
+    "SGD": ({"lr": 0.01, "momentum": 0.9}, 2, {"fused": True}),
+    "Adam": ({"lr": 1e-3}, 3, {"fused": True}),
+    "AdamW": ({"lr": 1e-3, "weight_decay": 0.01}, 3, {"fused": True}),
+    "RMSprop": ({"lr": 0.01}, 2, {"foreach": True}),
+    "Adagrad": ({"lr": 0.01}, 2, {"fused": True}),
+}
+
+
+def algorithm_methods(algorithm, params, numel):
+    options, buffers, torch_kwargs = ALGORITHMS[algorithm]
+    torch_name = "torch " + next(iter(torch_kwargs))
+    return {"roofline": ROOFLINE.step(numel, buffers),
+            "descent (C ABI)": LIB.optimizer(algorithm, params, **options),
+            torch_name: getattr(torch.optim, algorithm)(params, **options, **torch_kwargs).step}
+
+
+# ---------------------------------------------------------------- timing
+
+def time_methods(methods):
+    """Median seconds per step of every callable method; the methods take turns in each
+    round. Strings (a method that is not there) pass through."""
+    runnable = {name: fn for name, fn in methods.items() if callable(fn)}
+    for fn in runnable.values():
+        for _ in range(ARGS.warmup):
+            fn()
+    times = {name: [] for name in runnable}
+    for _ in range(ARGS.rounds):
+        for name, fn in runnable.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    for fn in runnable.values():
+        getattr(fn, "close", lambda: None)()
+    return {name: statistics.median(times[name]) if name in times else value
+            for name, value in methods.items()}
+
+
+def run_case(key, title, numel, bytes_per_param, methods, reference):
+    """Times one case and returns its rows; `reference` names the method ratios are to."""
+    print(f"\n({key}) {title}: {numel:,} parameters, {bytes_per_param} bytes each", flush=True)
+    medians = time_methods(methods)
+    gc.collect()
+    rows = []
+    for name, value in medians.items():
+        row = {"method": name}
+        if isinstance(value, str):
+            row["note"] = value
+        else:
+            row.update(seconds=value, gparams_per_s=numel / value / 1e9,
+                       gbytes_per_s=numel * bytes_per_param / value / 1e9)
+            if isinstance(medians.get("roofline"), float):
+                row["of_roofline"] = medians["roofline"] / value
+            if isinstance(medians.get(reference), float):
+                row["speedup_vs_" + reference.replace(" ", "_")] = medians[reference] / value
+        rows.append(row)
+    print_rows(rows, reference)
+    return {"case": key, "title": title, "numel": numel, "bytes_per_param": bytes_per_param,
+            "reference": reference, "rows": rows}
+
+
+def print_rows(rows, reference):
+    print(f"  {'method':<22}{'ms/step':>10}{'Gparam/s':>10}{'GB/s':>8}{'roofline':>10}{'vs ' + reference:>18}")
+    for row in rows:
+        if "note" in row:
+            print(f"  {row['method']:<22}{row['note']}")
+            continue
+        ratio = row.get("speedup_vs_" + reference.replace(" ", "_"))
+        print(f"  {row['method']:<22}{row['seconds'] * 1e3:>10.2f}{row['gparams_per_s']:>10.3f}"
+              f"{row['gbytes_per_s']:>8.1f}{row.get('of_roofline', float('nan')):>10.1%}"
+              f"{'' if ratio is None else f'{ratio:.2f}x':>18}")
+
+
+# ---------------------------------------------------------------- the run
+
+def machine():
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    return {"cpu": model, "cpus_in_affinity_mask": len(os.sched_getaffinity(0)),
+            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "descent": descent.version(), "descent_isa": descent.get_isa(), "threads": ARGS.threads}
+
+
+def main():
+    scale = 64 if ARGS.quick else 1
+    cases = []
+    info = machine()
+    print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
+
+    params = make_params([tuple(max(1, d // 8) for d in s) for s in gpt2_small()] if ARGS.quick else gpt2_small())
+    numel = sum(p.numel() for p in params)
+    cases.append(run_case("a", "AdamW, GPT-2 small layout (148 tensors)", numel, 28,
+                          adamw_methods(params, numel), "torch fused"))
+    del params
+    gc.collect()
+
+    params = make_params([(32 * 2**20 // scale,)])
+    cases.append(run_case("b", "AdamW, one 32M-element tensor", params[0].numel(), 28,
+                          adamw_methods(params, params[0].numel()), "torch fused"))
+    del params
+    gc.collect()
+
+    params = make_params([(4096,)] * (4096 // scale))
+    numel = sum(p.numel() for p in params)
+    cases.append(run_case("c", f"AdamW, {len(params):,} tensors of 4,096 elements", numel, 28,
+                          adamw_methods(params, numel), "torch fused"))
+    del params
+    gc.collect()
+
+    for algorithm, (_, buffers, torch_kwargs) in ALGORITHMS.items():
+        params = make_params([(32 * 2**20 // scale,)])
+        numel = params[0].numel()
+        cases.append(run_case(f"d-{algorithm}", f"{algorithm}, one 32M-element tensor", numel,
+                              4 + 8 * buffers, algorithm_methods(algorithm, params, numel),
+                              "torch " + next(iter(torch_kwargs))))
+        del params
+        gc.collect()
+
+    print("\n(e) the optimizer phase (clip + step + zero_grad): not measured yet; it needs the fused "
+          "gradient utilities (issue 6).")
+
+    result = {"date": datetime.date.today().isoformat(), "command": "scripts/bench.sh " + " ".join(sys.argv[1:]),
+              "machine": info, "rounds": ARGS.rounds, "warmup": ARGS.warmup, "cases": cases}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
+    chart(cases, OUT / "benchmark.png")
+    print(f"\nwrote {OUT / 'benchmark.json'} and {OUT / 'benchmark.png'}")
+
+
+def chart(cases, path):
+    """One panel per case: Gparam/s per method, the roofline as a line."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(cases), figsize=(3.2 * len(cases), 4.2), squeeze=False)
+    for ax, case in zip(axes[0], cases):
+        rows = [r for r in case["rows"] if "seconds" in r and r["method"] != "roofline"]
+        names = [r["method"] for r in rows]
+        ax.bar(range(len(rows)), [r["gparams_per_s"] for r in rows],
+               color=["#2a7" if n.startswith("descent") else "#888" for n in names])
+        roof = next((r for r in case["rows"] if r["method"] == "roofline" and "seconds" in r), None)
+        if roof:
+            ax.axhline(roof["gparams_per_s"], color="#c33", linestyle="--", linewidth=1)
+        ax.set_xticks(range(len(rows)), names, rotation=60, ha="right", fontsize=7)
+        ax.set_title(f"({case['case']})", fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+    axes[0][0].set_ylabel("Gparam/s (dashed: roofline)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main()

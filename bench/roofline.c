@@ -1,0 +1,40 @@
+/* The roofline of an optimizer step: a plain kernel that moves the same bytes as the
+ * step (reads the gradient and every read-write buffer, writes the read-write buffers
+ * back) with no math beyond one add, so its speed is the machine's memory bandwidth for
+ * that access pattern. Built by bench/benchmark.py with gcc -O3 -march=native -fopenmp.
+ *
+ *   roofline_step(grad, buffers, nbuffers, n, threads): for every i,
+ *       buffers[k][i] = buffers[k][i] + grad[i]   (k = 0 .. nbuffers-1)
+ *
+ * Adam moves p, m, v (3 buffers) plus g: 28 bytes per element; SGD with momentum p, b
+ * plus g: 20 bytes. */
+#include <stddef.h>
+
+#define ROW(k) b##k[i] = b##k[i] + g[i]
+
+int roofline_step(const float *restrict g, float *const *buffers, int nbuffers, size_t n, int threads) {
+    float *restrict b0 = buffers[0];
+    float *restrict b1 = nbuffers > 1 ? buffers[1] : 0;
+    float *restrict b2 = nbuffers > 2 ? buffers[2] : 0;
+    float *restrict b3 = nbuffers > 3 ? buffers[3] : 0;
+    switch (nbuffers) {
+    case 1:
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t i = 0; i < n; i++) { ROW(0); }
+        return 0;
+    case 2:
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t i = 0; i < n; i++) { ROW(0); ROW(1); }
+        return 0;
+    case 3:
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t i = 0; i < n; i++) { ROW(0); ROW(1); ROW(2); }
+        return 0;
+    case 4:
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (size_t i = 0; i < n; i++) { ROW(0); ROW(1); ROW(2); ROW(3); }
+        return 0;
+    default:
+        return -1;
+    }
+}
