@@ -37,16 +37,30 @@ struct StepPlan<Scalars> {
         elements += count
     }
 
-    /// Runs `kernel` over every element on up to `threads` threads.
+    /// Runs `kernel` over every element on up to `threads` threads. Each thread works
+    /// through its own contiguous share of the chunks, in order (the memory streams stay
+    /// sequential, as the hardware prefetchers like), then helps with the others' rest.
     func run(_ kernel: (Scalars, Span) -> Void, threads: Int) {
         let chunkCount = (laidOut + Self.chunkElements - 1) / Self.chunkElements
         let useful = max(1, elements / Self.minElementsPerThread)
-        let next = Atomic<Int>(0)
-        ThreadPool.shared.run(threads: min(threads, useful, chunkCount)) {
-            while true {
-                let chunk = next.add(1, ordering: .relaxed).oldValue
-                guard chunk < chunkCount else { return }
-                run(chunk: chunk, kernel)
+        let shares = max(1, min(threads, useful, chunkCount))
+        let cursors = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: shares)
+        for share in 0 ..< shares { (cursors + share).initialize(to: Atomic(chunkCount * share / shares)) }
+        defer {
+            _ = cursors.deinitialize(count: shares)
+            cursors.deallocate()
+        }
+        let joined = Atomic<Int>(0)
+        ThreadPool.shared.run(threads: shares) {
+            let first = joined.add(1, ordering: .relaxed).oldValue
+            for k in 0 ..< shares {
+                let share = (first + k) % shares
+                let end = chunkCount * (share + 1) / shares
+                while true {
+                    let chunk = cursors[share].add(1, ordering: .relaxed).oldValue
+                    guard chunk < end else { break }
+                    run(chunk: chunk, kernel)
+                }
             }
         }
     }

@@ -14,7 +14,7 @@ final class ThreadPool: @unchecked Sendable {
     /// Serializes runs, so that two optimizers stepped on two threads share the workers.
     private let runLock = Lock()
     /// Guards everything below; workers wait on its condition.
-    private let state = Lock()
+    private var state = Lock()
     private var workers = 0
     private var generation = 0
     private var participants = 0
@@ -28,12 +28,9 @@ final class ThreadPool: @unchecked Sendable {
     func run(threads: Int, _ body: () -> Void) {
         guard threads > 1 else { return body() }
         runLock.withLock {
+            if owner != getpid() { forgetParentWorkers() }
             withoutActuallyEscaping(body) { body in
                 state.withLock {
-                    if owner != getpid() {
-                        workers = 0   // forked: the parent's workers do not exist here
-                        owner = getpid()
-                    }
                     while workers < threads - 1, startWorker(index: workers + 1) {}
                     job = body
                     participants = min(threads - 1, workers)
@@ -48,6 +45,17 @@ final class ThreadPool: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// In a child made by fork(), which has none of the parent's threads: start afresh.
+    /// The old mutex and condition may still count the parent's workers as waiters, so
+    /// they are left as they are (destroying such a condition blocks), a few bytes once.
+    private func forgetParentWorkers() {
+        _ = Unmanaged.passRetained(state)
+        state = Lock()
+        workers = 0
+        generation = 0
+        owner = getpid()
     }
 
     /// Called with `state` held. False when no thread could be made: the run goes on

@@ -38,13 +38,13 @@ public struct Span {
     public var tailRange: Range<Int> { max(start, min(end, tailStart)) ..< end }
 }
 
-/// Where torch's fused kernels switch from vectors to their scalar loop: they run 16
-/// floats at a time (AVX-512) and the last `count % 16` elements of each tensor one by
-/// one. The compiler contracted `x·a + y·b` into an fma differently in that loop
-/// (`fma(x, a, y·b)` instead of `fma(y, b, x·a)`), so rules that have such a sum (SGD's
-/// momentum, Adam's second moment) do the same past this index, to match torch bit for
-/// bit. (torch built for AVX2 has 8-wide vectors and a scalar loop of `count % 8` only;
-/// against it the elements in between may differ by one ulp.)
+/// Where torch's fused kernels switch to their scalar loop. They run 16 floats at a time
+/// (AVX-512); the compiler vectorized the remainder loop 8 wide, with the vector body's
+/// fma contraction, and left the last `count % 8` elements to scalar code, where it
+/// contracted `x·a + y·b` the other way (`fma(x, a, y·b)` instead of `fma(y, b, x·a)`).
+/// Rules that have such a sum (SGD's momentum, Adam's second moment) switch form at this
+/// index to match torch bit for bit; measured element by element against torch 2.15
+/// (Tests/parity/test_execution.py covers every remainder length).
 public func torchScalarTailStart(_ count: Int) -> Int {
-    count - count % 16
+    count - count % 8
 }

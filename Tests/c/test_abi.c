@@ -7,9 +7,11 @@
  * 2. Behaviour: groups, per-group hyperparameters, skipped parameters, re-pointed and
  *    step-time gradients, zero_grad, state access, messages, names.
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <descent.h>
 
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -439,8 +441,47 @@ static void test_thread_message(void) {
     EXPECT(strstr(descent_last_error(NULL), "unknown algorithm id 7") != NULL, "%s", descent_last_error(NULL));
 }
 
+/* Execution settings: bad values refused with a message and nothing changed; the
+ * default thread count is the affinity mask's CPU count; every ISA the CPU supports
+ * can be chosen and is reported back. */
+static void test_execution_settings(void) {
+    cpu_set_t set;
+    EXPECT(sched_getaffinity(0, sizeof set, &set) == 0, "sched_getaffinity");
+    int before = descent_get_num_threads();
+    EXPECT(descent_set_num_threads(-1) == DESCENT_ERROR_INVALID_ARGUMENT, "-1 threads");
+    EXPECT(strstr(descent_last_error(NULL), "thread count must be in 0...1024") != NULL, "%s",
+           descent_last_error(NULL));
+    EXPECT(descent_set_num_threads(1025) == DESCENT_ERROR_INVALID_ARGUMENT, "1025 threads");
+    EXPECT(descent_get_num_threads() == before, "a refused count changed the setting");
+    MUST(descent_set_num_threads(3));
+    EXPECT(descent_get_num_threads() == 3, "%d", descent_get_num_threads());
+    MUST(descent_set_num_threads(0));
+    EXPECT(descent_get_num_threads() == CPU_COUNT(&set), "default %d, affinity %d", descent_get_num_threads(),
+           CPU_COUNT(&set));
+
+    descent_isa best = descent_get_isa();
+    EXPECT(descent_isa_supported(best), "the running ISA is supported");
+    EXPECT(descent_isa_supported(DESCENT_ISA_PORTABLE), "portable runs everywhere");
+    EXPECT(descent_set_isa((descent_isa)9) == DESCENT_ERROR_INVALID_ARGUMENT, "ISA 9");
+    EXPECT(strstr(descent_last_error(NULL), "unknown instruction set id 9") != NULL, "%s", descent_last_error(NULL));
+    EXPECT(!descent_isa_supported((descent_isa)9), "ISA 9 is not supported");
+    EXPECT(strcmp(descent_isa_name((descent_isa)9), "unknown") == 0, "name of ISA 9");
+    const char *names[] = {"portable", "avx2", "avx512"};
+    for (int id = DESCENT_ISA_PORTABLE; id <= DESCENT_ISA_AVX512; id++) {
+        EXPECT(strcmp(descent_isa_name((descent_isa)id), names[id]) == 0, "name of ISA %d", id);
+        descent_status status = descent_set_isa((descent_isa)id);
+        if (descent_isa_supported((descent_isa)id)) {
+            EXPECT(status == DESCENT_OK && descent_get_isa() == (descent_isa)id, "set %s", names[id]);
+        } else {
+            EXPECT(status == DESCENT_ERROR_UNSUPPORTED && descent_get_isa() != (descent_isa)id, "set %s", names[id]);
+        }
+    }
+    MUST(descent_set_isa(best));
+}
+
 int main(void) {
     test_names_and_version();
+    test_execution_settings();
     test_defaults();
     test_bad_input_table();
     test_groups_and_gradients();

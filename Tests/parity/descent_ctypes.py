@@ -143,3 +143,22 @@ def create_error(algorithm, **kwargs):
         LIB.descent_free(handle)
         return None
     return status, LIB.descent_last_error(None).decode()
+
+
+# Execution settings (header section "execution").
+ISAS = {"portable": 0, "avx2": 1, "avx512": 2}
+LIB.descent_set_num_threads.argtypes = [ctypes.c_int]
+LIB.descent_get_num_threads.restype = ctypes.c_int
+LIB.descent_set_isa.argtypes = [ctypes.c_int]
+LIB.descent_isa_supported.argtypes = [ctypes.c_int]
+LIB.descent_get_isa.restype = ctypes.c_int
+
+
+def set_execution(isa, threads):
+    """Runs later steps with `isa`'s kernels on up to `threads` threads."""
+    check(LIB.descent_set_isa(ISAS[isa]))
+    check(LIB.descent_set_num_threads(threads))
+
+
+def supported_isas():
+    return [name for name, id in ISAS.items() if LIB.descent_isa_supported(id)]
