@@ -187,3 +187,46 @@ def test_installed_package_bundles_its_library():
         loaded = {line.split()[-1] for line in maps if line.rstrip().endswith("libdescent.so")}
     assert loaded == {str(package / "libdescent.so")}
     assert descent.version() == "0.1.0" and descent.HEADER_VERSION == 100
+
+
+# ------------------------------------------------------------ execution settings
+
+def test_execution_settings_round_trip_and_refuse_bad_values():
+    threads, isa = descent.get_num_threads(), descent.get_isa()
+    try:
+        descent.set_num_threads(3)
+        assert descent.get_num_threads() == 3
+        with pytest.raises(descent.DescentValueError, match=r"thread count must be in 0\.\.\.1024"):
+            descent.set_num_threads(-1)
+        with pytest.raises(descent.DescentValueError, match="thread count"):
+            descent.set_num_threads(2**40)
+        assert descent.get_num_threads() == 3
+        assert descent.isa_supported("portable")
+        descent.set_isa("portable")
+        assert descent.get_isa() == "portable"
+        with pytest.raises(descent.DescentValueError, match="unknown instruction set 'sse9'"):
+            descent.set_isa("sse9")
+        with pytest.raises(TypeError):
+            descent.set_isa(2)
+    finally:
+        descent.set_num_threads(threads)
+        descent.set_isa(isa)
+
+
+def test_portable_kernels_give_the_same_step():
+    """The same step on the best and on the portable kernels: identical bits."""
+    results = []
+    for isa in (descent.get_isa(), "portable"):
+        previous = descent.get_isa()
+        descent.set_isa(isa)
+        try:
+            rng = np.random.default_rng(0)
+            p = rng.standard_normal(1000, dtype=np.float32)
+            g = rng.standard_normal(1000, dtype=np.float32)
+            opt = descent.AdamW([p], lr=1e-3, weight_decay=0.1)
+            for _ in range(3):
+                opt.step([g])
+            results.append(p)
+        finally:
+            descent.set_isa(previous)
+    assert np.array_equal(*results)
