@@ -13,6 +13,8 @@ public final class Optimizer {
     var initialLRs: [Double?] = []
     private var parameters: [Parameter] = []
     private var index = BufferIndex()
+    /// The memory of every parameter's state.
+    private var arenas: [StateArena] = []
 
     /// Counts above this are rejected: they are either a negative count converted to an
     /// unsigned type or more memory than any machine has.
@@ -146,7 +148,7 @@ public final class Optimizer {
         _ = try state(named: name, ofParameter: parameter)
         let slot = algorithm.rule.stateNames.firstIndex(of: name)!
         let p = parameters[parameter]
-        try p.allocateSlots(1 << slot, for: algorithm.rule)
+        try allocateState([(p, p.missingSlots(1 << slot))])
         p.writtenSlots |= 1 << slot
         return p.slots[slot]!
     }
@@ -208,10 +210,18 @@ public final class Optimizer {
     private func step(resolvedGradients gradients: [UnsafePointer<Float>?]) throws(DescentError) {
         let rule = algorithm.rule
         // Allocate all state first: if memory runs out, no parameter has been updated.
+        var requests: [(parameter: Parameter, slots: UInt8)] = []
         for (parameter, grad) in zip(parameters, gradients) where grad != nil {
-            try parameter.allocateSlots(rule.slotsNeeded(groups[parameter.group]), for: rule)
+            let missing = parameter.missingSlots(rule.slotsNeeded(groups[parameter.group]))
+            if missing != 0 { requests.append((parameter, missing)) }
         }
+        try allocateState(requests)
         update(gradients, rule: rule)
+    }
+
+    private func allocateState(_ requests: [(parameter: Parameter, slots: UInt8)]) throws(DescentError) {
+        guard !requests.isEmpty, let arena = try StateArena.allocate(requests, rule: algorithm.rule) else { return }
+        arenas.append(arena)
     }
 
     /// Counts the step of every parameter with a gradient, computes its scalars (once

@@ -1,7 +1,4 @@
 import KernelInterface
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// One registered parameter: the caller's buffers (never owned) and the optimizer state
 /// Descent owns for it.
@@ -14,7 +11,7 @@ final class Parameter {
     var step: Int64 = 0
     /// Adagrad's starting accumulator, fixed when the parameter is registered.
     let initialAccumulator: Float
-    /// State slots, allocated on first use; 64-byte aligned.
+    /// State slots, allocated on first use in a `StateArena` the optimizer owns.
     private(set) var slots: [UnsafeMutablePointer<Float>?] = [nil, nil, nil]
     /// Slots that some step has already written (bit i = slot i).
     var writtenSlots: UInt8 = 0
@@ -28,25 +25,18 @@ final class Parameter {
         self.initialAccumulator = initialAccumulator
     }
 
-    deinit {
-        for slot in slots { free(slot) }
+    /// The slots this parameter's next step needs that do not exist yet.
+    func missingSlots(_ needed: UInt8) -> UInt8 {
+        var missing: UInt8 = 0
+        for slot in 0 ..< slots.count where needed & (1 << slot) != 0 && slots[slot] == nil {
+            missing |= 1 << slot
+        }
+        return missing
     }
 
-    /// Allocates the slots in `mask` that do not exist yet, filled as `rule` starts them.
-    /// Throws (with no slot half-made) when memory runs out.
-    func allocateSlots(_ mask: UInt8, for rule: any UpdateRule.Type) throws(DescentError) {
-        for slot in 0..<slots.count where mask & (1 << slot) != 0 && slots[slot] == nil {
-            var raw: UnsafeMutableRawPointer?
-            let bytes = count * MemoryLayout<Float>.stride
-            guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
-                throw DescentError(.outOfMemory,
-                                   "cannot allocate \(bytes) bytes of optimizer state")
-            }
-            let buffer = raw.bindMemory(to: Float.self, capacity: count)
-            buffer.initialize(repeating: rule.initialValue(ofSlot: slot, initialAccumulator: initialAccumulator),
-                              count: count)
-            slots[slot] = buffer
-        }
+    /// Takes `buffer` (owned by a `StateArena`) as slot `slot`.
+    func adopt(_ buffer: UnsafeMutablePointer<Float>, asSlot slot: Int) {
+        slots[slot] = buffer
     }
 
     /// All of this parameter's elements, for a step with gradient `grad`.
