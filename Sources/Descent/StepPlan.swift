@@ -2,7 +2,7 @@ import KernelInterface
 import Synchronization
 
 /// How a step splits its work: the elements of all parameters of all groups, laid end to
-/// end, cut into fixed chunks that the threads claim one after another. A chunk may hold
+/// end, cut into fixed chunks that the threads claim (see `run`). A chunk may hold
 /// the tail of one parameter and many small ones whole, so a model with thousands of
 /// small tensors pays per chunk, not per tensor. The cuts depend only on the parameters,
 /// never on the thread count; each parameter starts at a multiple of 16 elements in the
