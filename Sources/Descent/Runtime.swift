@@ -15,7 +15,9 @@ import KernelsPortable
 public enum Runtime {
     private static let lock = Lock()
     nonisolated(unsafe) private static var table = initialKernels()
-    nonisolated(unsafe) private static var threads = initialThreadCount()
+    /// DESCENT_NUM_THREADS, else the affinity mask's CPU count: read once, at load.
+    private static let defaultThreads = initialThreadCount()
+    nonisolated(unsafe) private static var threads = defaultThreads
 
     /// Explicit thread counts above this are refused.
     public static let maxThreads = 1024
@@ -78,13 +80,13 @@ public enum Runtime {
     /// The threads a step may use (the calling thread included).
     public static var threadCount: Int { lock.withLock { threads } }
 
-    /// Sets the threads later steps may use; 0 restores the default (the affinity mask's
-    /// CPU count).
+    /// Sets the threads later steps may use; 0 restores the default (DESCENT_NUM_THREADS,
+    /// else the affinity mask's CPU count), as the header documents.
     public static func setThreadCount(_ count: Int) throws(DescentError) {
         guard (0...maxThreads).contains(count) else {
-            throw DescentError(.invalidArgument, "thread count must be in 0...\(maxThreads) (0 = one per CPU in the affinity mask), got \(count)")
+            throw DescentError(.invalidArgument, "thread count must be in 0...\(maxThreads) (0 = the default), got \(count)")
         }
-        let resolved = count == 0 ? affinityCPUCount : count
+        let resolved = count == 0 ? defaultThreads : count
         lock.withLock { threads = resolved }
     }
 

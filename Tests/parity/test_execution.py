@@ -111,13 +111,16 @@ def test_optimizers_stepped_on_two_threads_at_once():
 
 PROBE = ("import ctypes, sys; lib = ctypes.CDLL(sys.argv[1]); "
          "print(lib.descent_get_isa(), lib.descent_get_num_threads())")
+# Sets 3 threads, then 0 (the default) again.
+PROBE_RESET = ("import ctypes, sys; lib = ctypes.CDLL(sys.argv[1]); lib.descent_set_num_threads(3); "
+               "lib.descent_set_num_threads(0); print(lib.descent_get_isa(), lib.descent_get_num_threads())")
 
 
-def probe(env, preexec_fn=None):
+def probe(env, preexec_fn=None, script=PROBE):
     """(isa id, thread count, stderr) of a fresh process loading the library."""
     path = os.environ.get("DESCENT_LIB", str(Path(__file__).resolve().parents[2] / "build" / "libdescent.so"))
     clean = {k: v for k, v in os.environ.items() if k not in ("DESCENT_ISA", "DESCENT_NUM_THREADS")}
-    done = subprocess.run([sys.executable, "-c", PROBE, path], env={**clean, **env}, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", script, path], env={**clean, **env}, capture_output=True,
                           text=True, check=True, preexec_fn=preexec_fn)
     isa, threads = map(int, done.stdout.split())
     return isa, threads, done.stderr
@@ -135,6 +138,8 @@ def test_environment_forces_each_isa():
 
 def test_environment_sets_thread_count():
     assert probe({"DESCENT_NUM_THREADS": "5"})[1] == 5
+    assert probe({"DESCENT_NUM_THREADS": "5"}, script=PROBE_RESET)[1] == 5  # 0 restores the env's count
+    assert probe({}, script=PROBE_RESET)[1] == len(os.sched_getaffinity(0))
     _, threads, err = probe({"DESCENT_NUM_THREADS": "lots"})
     assert threads == len(os.sched_getaffinity(0))
     assert "DESCENT_NUM_THREADS=lots is not a thread count in 1...1024" in err

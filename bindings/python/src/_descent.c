@@ -638,7 +638,11 @@ static PyObject *module_set_num_threads(PyObject *Py_UNUSED(m), PyObject *arg) {
     int overflow = 0;
     long count = PyLong_AsLongAndOverflow(arg, &overflow);
     if (count == -1 && PyErr_Occurred()) return NULL;
-    descent_status status = descent_set_num_threads(overflow || count < INT_MIN || count > INT_MAX ? -1 : (int)count);
+    if (overflow || count < INT_MIN || count > INT_MAX) {
+        /* Too large for the C call: the engine's message, with the number given. */
+        return PyErr_Format(DescentValueError, "thread count must be in 0...1024 (0 = the default), got %S", arg);
+    }
+    descent_status status = descent_set_num_threads((int)count);
     if (status != DESCENT_OK) return raise_status(status, NULL);
     Py_RETURN_NONE;
 }
