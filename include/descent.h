@@ -107,7 +107,12 @@ typedef enum descent_status {
     /** A callback called back into the optimizer that is running it. */
     DESCENT_ERROR_REENTRANT_CALL = 14,
     /** The CPU lacks what the request needs (an instruction set). */
-    DESCENT_ERROR_UNSUPPORTED = 15
+    DESCENT_ERROR_UNSUPPORTED = 15,
+    /**
+     * A gradient (or a gradient norm) is inf or NaN where the caller asked for
+     * an error: DESCENT_NONFINITE_ERROR, or error_if_nonfinite of a clip.
+     */
+    DESCENT_ERROR_NONFINITE = 16
 } descent_status;
 
 /**
@@ -445,6 +450,158 @@ DESCENT_API descent_status descent_step_with_grads(descent_optimizer *opt,
  * DESCENT_ERROR_INVALID_HANDLE.
  */
 DESCENT_API descent_status descent_zero_grad(descent_optimizer *opt);
+
+/* ------------------------------------------ gradient utilities, the phase */
+
+/*
+ * The optimizer phase of a training step is more than the update: loss-scale
+ * unscaling, the inf/NaN check that skips a step, clipping, the update,
+ * zeroing the gradients. torch runs each as its own pass over memory;
+ * descent_step_phase() does all of them in at most two: one reduction pass
+ * over the gradients (only when a norm or a check is asked for) and the update
+ * pass, which rewrites each gradient element just before the step reads it
+ * and zeroes it just after, while it is in cache.
+ *
+ * Norms are reduced in double in a fixed order (fixed chunks of the
+ * gradients, fixed lanes, fixed folding), so they are bit-identical for any
+ * thread count and instruction set. They agree with torch's float32 norms to
+ * within about 1e-6 relative (torch's own order of summation differs).
+ */
+
+/** What a phase does when a gradient holds inf or NaN (and found_inf is false). */
+typedef enum descent_nonfinite_policy {
+    /** Step anyway, as torch does without a GradScaler; no check is made. */
+    DESCENT_NONFINITE_PROPAGATE = 0,
+    /** Skip the step, as GradScaler does: parameters, state and step counts untouched. */
+    DESCENT_NONFINITE_SKIP = 1,
+    /** Return DESCENT_ERROR_NONFINITE and change nothing. */
+    DESCENT_NONFINITE_ERROR = 2
+} descent_nonfinite_policy;
+
+/** How a phase clips the gradients. */
+typedef enum descent_clip_mode {
+    DESCENT_CLIP_NONE = 0,
+    /** By the global norm of all gradients the step uses (clip_grad_norm_). */
+    DESCENT_CLIP_NORM = 1,
+    /** Each element to [-clip_value, clip_value] (clip_grad_value_). */
+    DESCENT_CLIP_VALUE = 2
+} descent_clip_mode;
+
+/**
+ * The parts of a phase, each off by default (descent_step_options_default()):
+ * with the defaults a phase is a plain descent_step(). Applied in torch's
+ * order: unscale, inf/NaN check, clip, step, zero.
+ */
+typedef struct descent_step_options {
+    /**
+     * Gradients are divided by this before anything else, as torch's fused
+     * optimizers do with GradScaler's grad_scale (1: no unscaling). Finite
+     * and > 0. For dynamic loss scaling, also set nonfinite to
+     * DESCENT_NONFINITE_SKIP and shrink the scale when the report says
+     * found_inf.
+     */
+    double grad_scale;
+    /** The caller's own inf verdict (GradScaler's found_inf): true skips the step. */
+    bool found_inf;
+    descent_nonfinite_policy nonfinite;
+    descent_clip_mode clip;
+    /** DESCENT_CLIP_NORM: the largest total norm kept (>= 0; inf: never clip). */
+    double max_norm;
+    /** DESCENT_CLIP_NORM: the norm's order p, >= 1 or INFINITY (default 2). */
+    double norm_type;
+    /** DESCENT_CLIP_NORM: an inf/NaN total norm fails with DESCENT_ERROR_NONFINITE. */
+    bool error_if_nonfinite;
+    /** DESCENT_CLIP_VALUE: the bound (>= 0). */
+    double clip_value;
+    /**
+     * Fill the gradients with zeros after the step, in the update pass (also
+     * when the step is skipped, so that the next backward starts clean).
+     */
+    bool zero_grad;
+} descent_step_options;
+
+/** Why a phase did not step. */
+typedef enum descent_skip_reason {
+    DESCENT_SKIP_NONE = 0,
+    /** The caller's found_inf was true. */
+    DESCENT_SKIP_FOUND_INF = 1,
+    /** A gradient held inf or NaN under DESCENT_NONFINITE_SKIP. */
+    DESCENT_SKIP_NONFINITE = 2
+} descent_skip_reason;
+
+/** What a phase did. */
+typedef struct descent_step_report {
+    /** Total norm of the unscaled gradients before clipping (float32 value); NaN without DESCENT_CLIP_NORM. */
+    double total_norm;
+    /** The factor clip by norm applied (torch's clamped clip_coef); 1 without. */
+    double clip_coef;
+    /** Whether a gradient held inf or NaN (the check's finding, or found_inf). */
+    bool found_inf;
+    descent_skip_reason skipped;
+    /** Parameters and elements updated (0 when skipped). */
+    size_t params_updated;
+    size_t elements_updated;
+} descent_step_report;
+
+/**
+ * Fills `*out` with the default options: grad_scale 1, found_inf false,
+ * DESCENT_NONFINITE_PROPAGATE, DESCENT_CLIP_NONE (max_norm inf, norm_type 2,
+ * clip_value inf), error_if_nonfinite false, zero_grad false.
+ * Returns DESCENT_OK or DESCENT_ERROR_NULL_POINTER. Thread-safe.
+ */
+DESCENT_API descent_status descent_step_options_default(descent_step_options *out);
+
+/**
+ * The whole optimizer phase: unscale, inf/NaN check, clip, step and zero as
+ * `options` asks (NULL: the defaults). `grads` NULL uses the registered
+ * gradients (then `count` must be 0); otherwise `grads[i]` is the gradient of
+ * parameter i, NULL to skip it, and `count` equals the number of parameters.
+ * Unscaled, clipped and zeroed gradients are written back to the gradient
+ * buffers, as torch leaves them. When the step is skipped, parameters, state
+ * and step counts are untouched. `report` (may be NULL) says what happened.
+ * On failure nothing has changed (gradients included).
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE,
+ * DESCENT_ERROR_INVALID_ARGUMENT (bad option: grad_scale not finite and > 0,
+ * max_norm < 0, norm_type < 1, clip_value < 0, unknown enum value; wrong
+ * count), DESCENT_ERROR_OVERLAP, DESCENT_ERROR_NONFINITE,
+ * DESCENT_ERROR_OUT_OF_MEMORY.
+ */
+DESCENT_API descent_status descent_step_phase(descent_optimizer *opt,
+                                              const descent_step_options *options,
+                                              float *const *grads, size_t count,
+                                              descent_step_report *report);
+
+/**
+ * torch.nn.utils.get_total_norm over `count` gradient buffers (`grads[i]` has
+ * `numels[i]` floats; a buffer with 0 elements may be NULL): the norm of all
+ * of them as one vector, of order `norm_type` (>= 1 or INFINITY), as a
+ * float32 in `*total_norm`. Buffers must not overlap. With
+ * `error_if_nonfinite`, an inf/NaN norm returns DESCENT_ERROR_NONFINITE.
+ * Thread-safe; errors in descent_last_error(NULL).
+ */
+DESCENT_API descent_status descent_grad_norm(float *const *grads, const size_t *numels,
+                                             size_t count, double norm_type,
+                                             bool error_if_nonfinite, float *total_norm);
+
+/**
+ * torch.nn.utils.clip_grad_norm_: the total norm as descent_grad_norm(), then
+ * every gradient multiplied by min(max_norm / (total_norm + 1e-6), 1) in
+ * torch's float32 arithmetic. `*total_norm` (may be NULL) receives the norm
+ * before clipping. max_norm must be >= 0. Two passes (a norm, a scale).
+ * Thread-safe; errors in descent_last_error(NULL).
+ */
+DESCENT_API descent_status descent_clip_grad_norm(float *const *grads, const size_t *numels,
+                                                  size_t count, double max_norm,
+                                                  double norm_type, bool error_if_nonfinite,
+                                                  float *total_norm);
+
+/**
+ * torch.nn.utils.clip_grad_value_: clamps every element to
+ * [-clip_value, clip_value] (NaN stays NaN). clip_value must be >= 0.
+ * Thread-safe; errors in descent_last_error(NULL).
+ */
+DESCENT_API descent_status descent_clip_grad_value(float *const *grads, const size_t *numels,
+                                                   size_t count, double clip_value);
 
 /* -------------------------------------------------------------- execution */
 

@@ -18,6 +18,8 @@ public struct DescentError: Error, Equatable, CustomStringConvertible {
         case invalidState
         /// The CPU lacks what the request needs (an instruction set).
         case unsupported
+        /// A gradient or its norm is inf or NaN where the caller asked for an error.
+        case nonfinite
     }
 
     public let kind: Kind

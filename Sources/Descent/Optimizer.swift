@@ -1,3 +1,5 @@
+import KernelInterface
+
 /// An optimizer: one algorithm, its parameter groups (each with its own
 /// hyperparameters), the caller's parameter and gradient buffers, and the state Descent
 /// keeps for them. Every mutating call validates first and then applies, so a call that
@@ -168,16 +170,6 @@ public final class Optimizer {
         }
     }
 
-    private func checkBuffer(_ pointer: UnsafePointer<Float>, _ count: Int, name: String) throws(DescentError) {
-        let address = UInt(bitPattern: pointer)
-        guard address % UInt(MemoryLayout<Float>.alignment) == 0 else {
-            throw DescentError(.invalidArgument, "\(name) is not aligned to \(MemoryLayout<Float>.alignment) bytes")
-        }
-        guard UInt.max - address >= UInt(count) * UInt(MemoryLayout<Float>.stride) else {
-            throw DescentError(.invalidArgument, "\(name) with \(count) elements wraps around the address space")
-        }
-    }
-
     private func checkGradient(_ grad: UnsafePointer<Float>, _ count: Int, of parameter: Int) throws(DescentError) {
         if let other = index.overlapping(Parameter.byteRange(grad, count)) {
             let whose = other.index == parameter ? "its own param" : "registered parameter \(other.index)"
@@ -189,12 +181,28 @@ public final class Optimizer {
 
     /// One step over every parameter that has a gradient, with the registered gradients.
     public func step() throws(DescentError) {
-        try step(resolvedGradients: parameters.map { $0.grad.map { UnsafePointer($0) } })
+        _ = try step(options: StepOptions())
     }
 
     /// One step with this step's gradients, one per parameter in registration order
     /// (nil skips the parameter). The registered gradients are not used.
     public func step(gradients: [UnsafePointer<Float>?]) throws(DescentError) {
+        // Default options never write a gradient, so read-only buffers are safe here.
+        _ = try step(gradients: gradients.map { $0.map(UnsafeMutablePointer.init(mutating:)) },
+                     options: StepOptions())
+    }
+
+    /// The whole optimizer phase with the registered gradients: unscale, inf/NaN check,
+    /// clip, step and zero as `options` ask (see `StepOptions`). Throws, having changed
+    /// nothing, on bad options, on inf/NaN under the `.error` policy or
+    /// `errorIfNonfinite`, or when state memory runs out.
+    public func step(options: StepOptions) throws(DescentError) -> StepReport {
+        try options.validate()
+        return try phase(parameters.map(\.grad), options, rule: algorithm.rule)
+    }
+
+    /// Like `step(options:)` with this step's gradients, one per parameter (nil skips it).
+    public func step(gradients: [UnsafeMutablePointer<Float>?], options: StepOptions) throws(DescentError) -> StepReport {
         guard gradients.count == parameters.count else {
             throw DescentError(.invalidArgument, "expected \(parameters.count) gradients (one per parameter), got \(gradients.count)")
         }
@@ -204,19 +212,66 @@ public final class Optimizer {
                 try checkGradient(grad, parameters[i].count, of: i)
             }
         }
-        try step(resolvedGradients: gradients)
+        try options.validate()
+        return try phase(gradients, options, rule: algorithm.rule)
     }
 
-    private func step(resolvedGradients gradients: [UnsafePointer<Float>?]) throws(DescentError) {
-        let rule = algorithm.rule
-        // Allocate all state first: if memory runs out, no parameter has been updated.
+    /// Decides from the reduction pass (when one is needed) whether and how to step, then
+    /// allocates state and runs the update pass.
+    private func phase<Rule: UpdateRule>(_ gradients: [UnsafeMutablePointer<Float>?], _ options: StepOptions,
+                                         rule: Rule.Type) throws(DescentError) -> StepReport {
+        var report = StepReport()
+        var transform = options.gradScale == 1 ? nil : GradientTransform(scale: Float(options.gradScale))
+        if options.foundInf {
+            report.foundNonfinite = true
+            return skip(.foundInf, gradients, options, report)
+        }
+        if options.needsReduction {
+            var normType = try! NormType(2)
+            if case let .norm(_, p, _) = options.clip { normType = try NormType(p) }
+            let (norm, nonfinite) = gradientBuffers(gradients).plan.gradientNorm(
+                normType, scale: Float(options.gradScale), threads: Runtime.threadCount)
+            report.foundNonfinite = nonfinite
+            if nonfinite, options.nonfinite == .error {
+                throw DescentError(.nonfinite, "a gradient holds inf or NaN (nonfinite policy: error); nothing was changed")
+            }
+            if case let .norm(maxNorm, p, errorIfNonfinite) = options.clip {
+                if errorIfNonfinite, !norm.isFinite { throw nonfiniteNorm(p) }
+                let coefficient = clipCoefficient(maxNorm: maxNorm, totalNorm: norm)
+                report.totalNorm = Double(norm)
+                report.clipCoefficient = Double(coefficient)
+                transform = GradientTransform(scale: Float(options.gradScale), coefficient: coefficient)
+            }
+            if nonfinite, options.nonfinite == .skip {
+                return skip(.nonfinite, gradients, options, report)
+            }
+        }
+        if case let .value(limit) = options.clip {
+            transform = GradientTransform(scale: Float(options.gradScale), clipValue: Float(limit))
+        }
+        try allocateState(for: gradients, rule: rule)
+        let plan = update(gradients, rule: rule, transform: transform, zero: options.zeroGradients)
+        report.parametersUpdated = gradients.count { $0 != nil }
+        report.elementsUpdated = plan.elementCount
+        return report
+    }
+
+    private func skip(_ reason: StepReport.Skip, _ gradients: [UnsafeMutablePointer<Float>?],
+                      _ options: StepOptions, _ report: StepReport) -> StepReport {
+        var report = report
+        report.skip = reason
+        if options.zeroGradients { gradientBuffers(gradients).zero() }
+        return report
+    }
+
+    /// Allocates the state this step needs: if memory runs out, nothing has changed.
+    private func allocateState(for gradients: [UnsafeMutablePointer<Float>?], rule: any UpdateRule.Type) throws(DescentError) {
         var requests: [(parameter: Parameter, slots: UInt8)] = []
         for (parameter, grad) in zip(parameters, gradients) where grad != nil {
             let missing = parameter.missingSlots(rule.slotsNeeded(groups[parameter.group]))
             if missing != 0 { requests.append((parameter, missing)) }
         }
         try allocateState(requests)
-        update(gradients, rule: rule)
     }
 
     private func allocateState(_ requests: [(parameter: Parameter, slots: UInt8)]) throws(DescentError) {
@@ -225,8 +280,10 @@ public final class Optimizer {
     }
 
     /// Counts the step of every parameter with a gradient, computes its scalars (once
-    /// per group and step count) and runs the kernels over all of them together.
-    private func update<Rule: UpdateRule>(_ gradients: [UnsafePointer<Float>?], rule: Rule.Type) {
+    /// per group and step count) and runs the kernels over all of them together, each
+    /// span's gradient rewritten just before (`transform`) and zeroed just after.
+    private func update<Rule: UpdateRule>(_ gradients: [UnsafeMutablePointer<Float>?], rule: Rule.Type,
+                                          transform: GradientTransform?, zero: Bool) -> StepPlan<Rule.Scalars> {
         var plan = StepPlan<Rule.Scalars>()
         var scalarsKey: (group: Int, step: Int64)?
         for (parameter, grad) in zip(parameters, gradients) {
@@ -241,13 +298,30 @@ public final class Optimizer {
             plan.add(parameter.span(grad: grad, slotsNeeded: needed))
             parameter.writtenSlots |= needed
         }
-        plan.run(Rule.kernel(in: Runtime.kernels), threads: Runtime.threadCount)
+        let table = Runtime.kernels
+        let kernel = Rule.kernel(in: table)
+        if transform == nil, !zero {
+            plan.run(kernel, threads: Runtime.threadCount)
+        } else {
+            plan.run({ scalars, span in
+                let g = UnsafeMutablePointer(mutating: span.grad) + span.start, count = span.end - span.start
+                if let transform { table.transform(g, count, transform) }
+                kernel(scalars, span)
+                if zero { g.update(repeating: 0, count: count) }
+            }, threads: Runtime.threadCount)
+        }
+        return plan
     }
 
-    /// Fills every registered gradient with zeros.
+    /// The gradients of the parameters that have one, for the gradient passes.
+    private func gradientBuffers(_ gradients: [UnsafeMutablePointer<Float>?]) -> GradientBuffers {
+        GradientBuffers(validated: zip(parameters, gradients).compactMap { parameter, grad in
+            grad.map { ($0, parameter.count) }
+        })
+    }
+
+    /// Fills every registered gradient with zeros (on the step's threads).
     public func zeroGrad() {
-        for parameter in parameters {
-            parameter.grad?.update(repeating: 0, count: parameter.count)
-        }
+        gradientBuffers(parameters.map(\.grad)).zero()
     }
 }

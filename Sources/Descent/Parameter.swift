@@ -52,3 +52,15 @@ final class Parameter {
         return start..<(start + UInt(count) * UInt(MemoryLayout<Float>.stride))
     }
 }
+
+/// Checks a caller's buffer of `count` floats: aligned, and not wrapping around the
+/// address space.
+func checkBuffer(_ pointer: UnsafePointer<Float>, _ count: Int, name: String) throws(DescentError) {
+    let address = UInt(bitPattern: pointer)
+    guard address % UInt(MemoryLayout<Float>.alignment) == 0 else {
+        throw DescentError(.invalidArgument, "\(name) is not aligned to \(MemoryLayout<Float>.alignment) bytes")
+    }
+    guard UInt.max - address >= UInt(count) * UInt(MemoryLayout<Float>.stride) else {
+        throw DescentError(.invalidArgument, "\(name) with \(count) elements wraps around the address space")
+    }
+}

@@ -37,11 +37,22 @@ struct StepPlan<Scalars> {
         elements += count
     }
 
-    /// Runs `kernel` over every element on up to `threads` threads. Each thread works
+    /// Elements of all parameters together.
+    var elementCount: Int { elements }
+
+    /// The number of chunks: cuts that depend only on the parameters, never on threads.
+    var chunkCount: Int { (laidOut + Self.chunkElements - 1) / Self.chunkElements }
+
+    /// Runs `kernel` over every element on up to `threads` threads.
+    func run(_ kernel: (Scalars, Span) -> Void, threads: Int) {
+        runChunks(threads: threads) { chunk in forEachSpan(inChunk: chunk, kernel) }
+    }
+
+    /// Calls `body` once for every chunk, on up to `threads` threads. Each thread works
     /// through its own contiguous share of the chunks, in order (the memory streams stay
     /// sequential, as the hardware prefetchers like), then helps with the others' rest.
-    func run(_ kernel: (Scalars, Span) -> Void, threads: Int) {
-        let chunkCount = (laidOut + Self.chunkElements - 1) / Self.chunkElements
+    func runChunks(threads: Int, _ body: (Int) -> Void) {
+        let chunkCount = self.chunkCount
         let useful = max(1, elements / Self.minElementsPerThread)
         let shares = max(1, min(threads, useful, chunkCount))
         let cursors = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: shares)
@@ -59,13 +70,14 @@ struct StepPlan<Scalars> {
                 while true {
                     let chunk = cursors[share].add(1, ordering: .relaxed).oldValue
                     guard chunk < end else { break }
-                    run(chunk: chunk, kernel)
+                    body(chunk)
                 }
             }
         }
     }
 
-    private func run(chunk: Int, _ kernel: (Scalars, Span) -> Void) {
+    /// Calls `body` with each span of `chunk`, in the laid-out order.
+    func forEachSpan(inChunk chunk: Int, _ body: (Scalars, Span) -> Void) {
         let low = chunk * Self.chunkElements, high = low + Self.chunkElements
         var i = firstEntry(endingAfter: low)
         while i < entries.count, entries[i].offset < high {
@@ -73,7 +85,7 @@ struct StepPlan<Scalars> {
             var span = entry.span
             span.start = max(low - entry.offset, 0)
             span.end = min(high - entry.offset, entry.span.end)
-            if span.start < span.end { kernel(scalars[entry.scalars], span) }
+            if span.start < span.end { body(scalars[entry.scalars], span) }
             i += 1
         }
     }

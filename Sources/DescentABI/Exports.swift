@@ -37,6 +37,7 @@ public func exportStatusName(_ status: descent_status) -> UnsafePointer<CChar> {
     case DESCENT_ERROR_INVALID_STATE: staticCString("DESCENT_ERROR_INVALID_STATE")
     case DESCENT_ERROR_REENTRANT_CALL: staticCString("DESCENT_ERROR_REENTRANT_CALL")
     case DESCENT_ERROR_UNSUPPORTED: staticCString("DESCENT_ERROR_UNSUPPORTED")
+    case DESCENT_ERROR_NONFINITE: staticCString("DESCENT_ERROR_NONFINITE")
     default: staticCString("DESCENT_ERROR_UNKNOWN_STATUS")
     }
 }

@@ -17,6 +17,7 @@ extension descent_status {
         case .callbackFailed: self = DESCENT_ERROR_CALLBACK
         case .invalidState: self = DESCENT_ERROR_INVALID_STATE
         case .unsupported: self = DESCENT_ERROR_UNSUPPORTED
+        case .nonfinite: self = DESCENT_ERROR_NONFINITE
         }
     }
 }

@@ -27,16 +27,24 @@ public struct KernelTable: Sendable {
     public let adam: @Sendable (AdamScalars, Span) -> Void
     public let rmsprop: @Sendable (RMSpropScalars, Span) -> Void
     public let adagrad: @Sendable (AdagradScalars, Span) -> Void
+    /// The norm partial of `count` gradient elements, each divided by `scale` first.
+    public let norm: @Sendable (UnsafePointer<Float>, Int, Float, NormKind) -> NormPartial
+    /// Rewrites `count` gradient elements in place.
+    public let transform: @Sendable (UnsafeMutablePointer<Float>, Int, GradientTransform) -> Void
 
     public init(instructionSet: InstructionSet,
                 sgd: @escaping @Sendable (SGDScalars, Span) -> Void,
                 adam: @escaping @Sendable (AdamScalars, Span) -> Void,
                 rmsprop: @escaping @Sendable (RMSpropScalars, Span) -> Void,
-                adagrad: @escaping @Sendable (AdagradScalars, Span) -> Void) {
+                adagrad: @escaping @Sendable (AdagradScalars, Span) -> Void,
+                norm: @escaping @Sendable (UnsafePointer<Float>, Int, Float, NormKind) -> NormPartial,
+                transform: @escaping @Sendable (UnsafeMutablePointer<Float>, Int, GradientTransform) -> Void) {
         self.instructionSet = instructionSet
         self.sgd = sgd
         self.adam = adam
         self.rmsprop = rmsprop
         self.adagrad = adagrad
+        self.norm = norm
+        self.transform = transform
     }
 }

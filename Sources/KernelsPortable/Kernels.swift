@@ -20,7 +20,7 @@ let instructionSet = InstructionSet.portable
 /// This module's kernels.
 public let kernelTable = KernelTable(
     instructionSet: instructionSet, sgd: sgdKernel, adam: adamKernel,
-    rmsprop: rmspropKernel, adagrad: adagradKernel)
+    rmsprop: rmspropKernel, adagrad: adagradKernel, norm: normKernel, transform: transformKernel)
 
 // MARK: SGD
 
