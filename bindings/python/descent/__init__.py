@@ -9,6 +9,7 @@ from ._descent import (
     DescentError,
     DescentIndexError,
     DescentMemoryError,
+    DescentNonfiniteError,
     DescentTypeError,
     DescentValueError,
     get_isa,
@@ -18,6 +19,7 @@ from ._descent import (
     set_num_threads,
     version,
 )
+from .gradients import StepReport, clip_grad_norm_, clip_grad_value_, get_total_norm
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from . import lr_scheduler
 
@@ -26,6 +28,7 @@ __version__ = version()
 __all__ = [
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Optimizer",
     "DescentError", "DescentValueError", "DescentTypeError", "DescentIndexError",
-    "DescentMemoryError", "version", "HEADER_VERSION", "lr_scheduler",
+    "DescentMemoryError", "DescentNonfiniteError", "version", "HEADER_VERSION", "lr_scheduler",
     "set_num_threads", "get_num_threads", "set_isa", "get_isa", "isa_supported",
+    "StepReport", "clip_grad_norm_", "clip_grad_value_", "get_total_norm",
 ]

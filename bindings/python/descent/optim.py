@@ -2,6 +2,7 @@
 float32 buffer works). Parameters and gradients are updated in place; Descent keeps a
 reference to every array whose memory it holds."""
 from . import _descent
+from .gradients import StepReport
 from .hyperparameters import DEFAULTS, engine_items
 
 
@@ -65,11 +66,24 @@ class Optimizer:
             self._core.add_param(index, param, None if grads is None else grads[i])
         self.param_groups.append(ParamGroup(self, index, {"params": params, **items}))
 
-    def step(self, grads=None):
-        """One step. `grads`: one array (or None to skip) per parameter, in the order
-        the parameters were given; None uses the gradients registered with the groups
-        or with `set_grad`. The GIL is released while the engine runs."""
-        self._core.step(grads)
+    def step(self, grads=None, *, grad_scale=1.0, found_inf=False, nonfinite="propagate", max_norm=None,
+             norm_type=2.0, error_if_nonfinite=False, clip_value=None, zero_grad=False):
+        """One step, and with the keyword options the whole optimizer phase around it, in
+        at most two passes over the gradients. `grads`: one array (or None to skip) per
+        parameter, in the order the parameters were given; None uses the gradients
+        registered with the groups or with `set_grad`.
+
+        grad_scale: gradients are divided by it first (a loss scale); found_inf=True
+        skips the step; nonfinite: what a gradient with inf/NaN does, "propagate"
+        (torch's behaviour), "skip" (as GradScaler) or "error" (DescentNonfiniteError);
+        max_norm, norm_type, error_if_nonfinite: clip_grad_norm_ over all gradients;
+        clip_value: clip_grad_value_ instead; zero_grad: zero the gradients after the
+        step (also a skipped one). Rewritten gradients are written back, as torch leaves
+        them. Returns a StepReport. The GIL is released while the engine runs."""
+        return StepReport(**self._core.step(
+            grads, grad_scale=grad_scale, found_inf=found_inf, nonfinite=nonfinite, max_norm=max_norm,
+            norm_type=norm_type, error_if_nonfinite=error_if_nonfinite, clip_value=clip_value,
+            zero_grad=zero_grad))
 
     def zero_grad(self):
         """Fills the registered gradients with zeros."""

@@ -6,19 +6,38 @@ float32, contiguous), with no copies. Everything around the step is torch's own:
 `param_groups` (changes take effect at the next step, so torch's LR schedulers work),
 `add_param_group`, `zero_grad`, hooks, `state_dict()`/`load_state_dict()` in torch's
 format (checkpoints move between torch.optim and descent.torch both ways), and
-`torch.amp.GradScaler`.
+`torch.amp.GradScaler`, through the protocol of torch's fused optimizers: the scaler
+hands over `grad_scale` and `found_inf`, and the step unscales (dividing, as the fused
+kernels do) inside its update pass and skips itself on inf/NaN.
+
+`step()` also takes the rest of the optimizer phase as keyword options, fused into at
+most two passes over the gradients: `max_norm`/`norm_type`/`error_if_nonfinite`
+(clip_grad_norm_ over every gradient it steps, after unscaling), `clip_value`
+(clip_grad_value_), `nonfinite` ("propagate", "skip", "error") and `zero_grad`. What
+the last step did is in `last_step_report` (a descent.StepReport).
+`clip_grad_norm_`, `clip_grad_value_` and `get_total_norm` here are drop-ins for
+torch.nn.utils' (torch's own run for tensors Descent does not take).
 """
 import numpy as np
 import torch
 
 from . import _descent
+from .gradients import StepReport
 from .hyperparameters import DEFAULTS, STATE_NAMES, engine_items
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "clip_grad_norm_", "clip_grad_value_",
+           "get_total_norm"]
+
+
+def _engine_tensor(t):
+    return t.device.type == "cpu" and t.dtype == torch.float32 and t.layout == torch.strided and t.is_contiguous()
 
 
 class _EngineOptimizer(torch.optim.Optimizer):
     _algorithm = ""
+    # GradScaler's fused-optimizer protocol: scaler.step() sets `grad_scale` and
+    # `found_inf` on the optimizer instead of unscaling the gradients itself.
+    _step_supports_amp_scaling = True
 
     def __init__(self, params, **kwargs):
         for flag in ("capturable", "differentiable"):
@@ -59,7 +78,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
             self._registered += 1
 
     def _check_tensor(self, t, what):
-        if t.device.type != "cpu" or t.dtype != torch.float32 or t.layout != torch.strided or not t.is_contiguous():
+        if not _engine_tensor(t):
             raise _descent.DescentTypeError(
                 f"descent.torch.{self._algorithm} supports contiguous CPU float32 tensors; got a {what} "
                 f"of dtype {t.dtype} on {t.device}" + ("" if t.is_contiguous() else ", non-contiguous"))
@@ -67,9 +86,12 @@ class _EngineOptimizer(torch.optim.Optimizer):
     # -- the step
 
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure=None, *, max_norm=None, norm_type=2.0, error_if_nonfinite=False, clip_value=None,
+             nonfinite="propagate", zero_grad=False):
         """One optimizer step over every parameter with a gradient; returns the
-        closure's loss when a closure is given."""
+        closure's loss when a closure is given. The keyword options fuse the rest of
+        the optimizer phase into the step (see the module's doc); `grad_scale` and
+        `found_inf`, when GradScaler has set them, unscale and skip."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -83,7 +105,15 @@ class _EngineOptimizer(torch.optim.Optimizer):
                 self._check_tensor(g, "gradient")
                 g = g.detach().numpy()
             grads.append(g)
-        self._core.step(grads)
+        options = dict(max_norm=max_norm, norm_type=float(norm_type), error_if_nonfinite=error_if_nonfinite,
+                       clip_value=clip_value, nonfinite=nonfinite, zero_grad=zero_grad)
+        grad_scale = getattr(self, "grad_scale", None)
+        if grad_scale is not None:
+            options["grad_scale"] = float(grad_scale)
+        found_inf = getattr(self, "found_inf", None)
+        if found_inf is not None:
+            options["found_inf"] = float(found_inf) != 0
+        self.last_step_report = StepReport(**self._core.step(grads, **options))
         for i, g in enumerate(grads):
             if g is not None:
                 self._mirror_state(i)
@@ -135,6 +165,54 @@ class _EngineOptimizer(torch.optim.Optimizer):
                 self._mirror_state(index)
         self._pushed = [None] * len(self.param_groups)
         self._push_hyperparameters()
+
+
+# -- torch.nn.utils' gradient utilities
+
+def _gradients(parameters):
+    if isinstance(parameters, torch.Tensor):
+        parameters = [parameters]
+    parameters = list(parameters)
+    return parameters, [p.grad for p in parameters if p.grad is not None]
+
+
+def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """Drop-in for torch.nn.utils.get_total_norm: the norm of all tensors as one vector,
+    as a float32 tensor, reduced in double in a fixed order (the same bits for any thread
+    count; within ~1e-6 relative of torch's)."""
+    tensors = [tensors] if isinstance(tensors, torch.Tensor) else list(tensors)
+    if not all(_engine_tensor(t) for t in tensors):
+        return torch.nn.utils.get_total_norm(tensors, norm_type, error_if_nonfinite, foreach)
+    if not tensors:
+        return torch.tensor(0.0)
+    arrays = [t.detach().numpy() for t in tensors]
+    return torch.tensor(_descent.grad_norm(arrays, float(norm_type), error_if_nonfinite), dtype=torch.float32)
+
+
+@torch.no_grad()
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """Drop-in for torch.nn.utils.clip_grad_norm_ on CPU float32 gradients (torch's own
+    runs for others): scales the gradients in place by torch's clamped coefficient and
+    returns the total norm before clipping. Unlike torch, a negative max_norm or a
+    norm_type below 1 raises DescentValueError."""
+    parameters, grads = _gradients(parameters)
+    if not all(_engine_tensor(g) for g in grads):
+        return torch.nn.utils.clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
+    if not grads:
+        return torch.tensor(0.0)
+    arrays = [g.numpy() for g in grads]
+    total = _descent.clip_grad_norm(arrays, float(max_norm), float(norm_type), error_if_nonfinite)
+    return torch.tensor(total, dtype=torch.float32)
+
+
+@torch.no_grad()
+def clip_grad_value_(parameters, clip_value, foreach=None):
+    """Drop-in for torch.nn.utils.clip_grad_value_ on CPU float32 gradients (torch's own
+    runs for others). Unlike torch, a negative clip_value raises DescentValueError."""
+    parameters, grads = _gradients(parameters)
+    if not all(_engine_tensor(g) for g in grads):
+        return torch.nn.utils.clip_grad_value_(parameters, clip_value, foreach)
+    _descent.clip_grad_value([g.numpy() for g in grads], float(clip_value))
 
 
 def _drop_in(name):

@@ -18,7 +18,7 @@
 /* ------------------------------------------------------------------ errors */
 
 PyObject *DescentError, *DescentValueError, *DescentTypeError, *DescentIndexError,
-    *DescentMemoryError;
+    *DescentMemoryError, *DescentNonfiniteError;
 
 /* Raises the exception for `status` with `message`; it carries the status. */
 PyObject *raise_message(descent_status status, const char *message) {
@@ -34,6 +34,7 @@ PyObject *raise_message(descent_status status, const char *message) {
     case DESCENT_ERROR_NULL_POINTER: type = DescentTypeError; break;
     case DESCENT_ERROR_OUT_OF_RANGE: type = DescentIndexError; break;
     case DESCENT_ERROR_OUT_OF_MEMORY: type = DescentMemoryError; break;
+    case DESCENT_ERROR_NONFINITE: type = DescentNonfiniteError; break;
     default: type = DescentError; break;
     }
     PyObject *args = Py_BuildValue("(s)", message);
@@ -185,7 +186,7 @@ static PyObject *params_to_dict(const descent_params *params) {
 
 /* Gets a writable, C-contiguous float32 buffer from `obj`, or raises an exception that
  * names the argument (`what`) and says what was expected. */
-static int get_float_buffer(PyObject *obj, const char *what, Py_buffer *view) {
+int get_float_buffer(PyObject *obj, const char *what, Py_buffer *view) {
     if (PyObject_GetBuffer(obj, view, PyBUF_FULL_RO) < 0) {
         PyErr_Clear();
         PyErr_Format(DescentTypeError,
@@ -400,15 +401,17 @@ static PyObject *Optimizer_set_grad(OptimizerObject *self, PyObject *args) {
         (self)->busy = 0;                \
     } while (0)
 
-static PyObject *Optimizer_step(OptimizerObject *self, PyObject *args) {
+static PyObject *Optimizer_step(OptimizerObject *self, PyObject *args, PyObject *kwargs) {
     PyObject *grads = Py_None;
-    if (!PyArg_ParseTuple(args, "|O:step", &grads)) return NULL;
+    descent_step_options options;
+    if (!PyArg_ParseTuple(args, "|O:step", &grads) || parse_step_options(kwargs, &options) < 0) return NULL;
     USABLE(self);
     descent_status status;
+    descent_step_report report;
     if (grads == Py_None) {
-        WITHOUT_GIL(self, status, descent_step(self->opt));
+        WITHOUT_GIL(self, status, descent_step_phase(self->opt, &options, NULL, 0, &report));
         if (status != DESCENT_OK) return raise_status(status, self->opt);
-        Py_RETURN_NONE;
+        return step_report_to_dict(&report);
     }
     PyObject *seq = PySequence_Fast(grads, "grads must be a sequence of buffers or None");
     if (!seq) return NULL;
@@ -419,7 +422,7 @@ static PyObject *Optimizer_step(OptimizerObject *self, PyObject *args) {
         return NULL;
     }
     Py_buffer *views = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Py_buffer));
-    const float **pointers = PyMem_Calloc((size_t)(n ? n : 1), sizeof(float *));
+    float **pointers = PyMem_Calloc((size_t)(n ? n : 1), sizeof(float *));
     Py_ssize_t got = 0;
     PyObject *result = NULL;
     if (!views || !pointers) {
@@ -433,9 +436,9 @@ static PyObject *Optimizer_step(OptimizerObject *self, PyObject *args) {
             goto done;
         pointers[got] = views[got].buf;
     }
-    WITHOUT_GIL(self, status, descent_step_with_grads(self->opt, pointers, (size_t)n));
+    WITHOUT_GIL(self, status, descent_step_phase(self->opt, &options, pointers, (size_t)n, &report));
     if (status != DESCENT_OK) raise_status(status, self->opt);
-    else result = Py_NewRef(Py_None);
+    else result = step_report_to_dict(&report);
 done:
     for (Py_ssize_t i = 0; i < got; i++)
         if (views[i].obj) PyBuffer_Release(&views[i]);
@@ -576,8 +579,11 @@ static PyMethodDef Optimizer_methods[] = {
      "add_param(group, param, grad=None) -> int\n\nRegisters a float32 buffer (and its gradient) into a group."},
     {"set_grad", (PyCFunction)Optimizer_set_grad, METH_VARARGS,
      "set_grad(index, grad) -> None\n\nRe-points (or with None removes) the gradient of a parameter."},
-    {"step", (PyCFunction)Optimizer_step, METH_VARARGS,
-     "step(grads=None) -> None\n\nOne step; grads, if given, has one buffer or None per parameter."},
+    {"step", (PyCFunction)(void (*)(void))Optimizer_step, METH_VARARGS | METH_KEYWORDS,
+     "step(grads=None, *, grad_scale=1.0, found_inf=False, nonfinite='propagate', max_norm=None,\n"
+     "     norm_type=2.0, error_if_nonfinite=False, clip_value=None, zero_grad=False) -> dict\n\n"
+     "One step (the whole phase: unscale, inf/NaN check, clip, step, zero); grads, if given, has\n"
+     "one buffer or None per parameter. Returns the step report as a dict."},
     {"zero_grad", (PyCFunction)Optimizer_zero_grad, METH_NOARGS, "zero_grad() -> None\n\nFills registered gradients with zeros."},
     {"get_group", (PyCFunction)Optimizer_get_group, METH_O, "get_group(group) -> dict\n\nAll hyperparameters of a group."},
     {"set_group", (PyCFunction)Optimizer_set_group, METH_VARARGS,
@@ -731,7 +737,12 @@ PyMODINIT_FUNC PyInit__descent(void) {
     bases = PyTuple_Pack(2, DescentError, PyExc_MemoryError);
     DescentMemoryError = bases ? new_error(m, "DescentMemoryError", bases, "Optimizer state could not be allocated.") : NULL;
     Py_XDECREF(bases);
-    if (!DescentValueError || !DescentTypeError || !DescentIndexError || !DescentMemoryError) goto fail;
+    bases = PyTuple_Pack(2, DescentError, PyExc_RuntimeError);
+    DescentNonfiniteError = bases ? new_error(m, "DescentNonfiniteError", bases,
+                                              "A gradient or gradient norm is inf or NaN where an error was asked for.") : NULL;
+    Py_XDECREF(bases);
+    if (!DescentValueError || !DescentTypeError || !DescentIndexError || !DescentMemoryError || !DescentNonfiniteError)
+        goto fail;
     PyObject *type = PyType_FromSpec(&Optimizer_spec);
     if (!type || PyModule_AddObject(m, "Optimizer", type) < 0) {
         Py_XDECREF(type);
@@ -741,6 +752,7 @@ PyMODINIT_FUNC PyInit__descent(void) {
     if (!StateType || PyModule_AddObjectRef(m, "State", (PyObject *)StateType) < 0) goto fail;
     OptimizerType = (PyTypeObject *)type;
     if (add_schedule_type(m) < 0) goto fail;
+    if (PyModule_AddFunctions(m, gradient_functions) < 0) goto fail;
     if (PyModule_AddIntConstant(m, "HEADER_VERSION", DESCENT_VERSION_NUMBER) < 0) goto fail;
     return m;
 fail:

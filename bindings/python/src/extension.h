@@ -22,7 +22,7 @@ typedef struct {
 } OptimizerObject;
 
 extern PyObject *DescentError, *DescentValueError, *DescentTypeError, *DescentIndexError,
-    *DescentMemoryError;
+    *DescentMemoryError, *DescentNonfiniteError;
 extern PyTypeObject *OptimizerType;
 
 /* Raises the exception for `status`, with the engine's message for `opt`. */
@@ -33,6 +33,15 @@ PyObject *raise_message(descent_status status, const char *message);
 
 /* -1 with an exception set when the optimizer is closed or busy in another thread. */
 int check_usable(OptimizerObject *self);
+
+/* Gets a writable C-contiguous float32 buffer; -1 with an exception naming `what`. */
+int get_float_buffer(PyObject *obj, const char *what, Py_buffer *view);
+
+/* gradients.c: the keyword options of Optimizer.step, its report, and the module's
+ * clip_grad_norm / clip_grad_value / grad_norm. */
+int parse_step_options(PyObject *kwargs, descent_step_options *out);
+PyObject *step_report_to_dict(const descent_step_report *report);
+extern PyMethodDef gradient_functions[];
 
 /* Adds the Schedule type (schedule.c) to the module. */
 int add_schedule_type(PyObject *module);
