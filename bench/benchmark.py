@@ -31,6 +31,7 @@ def parse_args():
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per method first (default 2)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test of the script")
     parser.add_argument("--no-deepspeed", action="store_true", help="leave DeepSpeedCPUAdam out")
+    parser.add_argument("--cases", default="abcde", help="which cases to run (default abcde)")
     return parser.parse_args()
 
 
@@ -66,6 +67,10 @@ class Library:
             "descent_group_set": [p, sz, ctypes.c_int, ctypes.c_double],
             "descent_step": [p],
             "descent_free": [p],
+            "descent_zero_grad": [p],
+            "descent_step_options_default": [p],
+            "descent_step_phase": [p, p, p, sz, p],
+            "descent_clip_grad_norm": [p, p, sz, ctypes.c_double, ctypes.c_double, ctypes.c_bool, p],
         }.items():
             getattr(lib, name).argtypes = args
             getattr(lib, name).restype = ctypes.c_int
@@ -96,7 +101,42 @@ class Library:
             self.check(self.lib.descent_step(handle), handle)
 
         step.close = lambda: self.lib.descent_free(handle)
+        step.handle = handle
         return step
+
+    class StepOptions(ctypes.Structure):
+        _fields_ = [("grad_scale", ctypes.c_double), ("found_inf", ctypes.c_bool), ("nonfinite", ctypes.c_int),
+                    ("clip", ctypes.c_int), ("max_norm", ctypes.c_double), ("norm_type", ctypes.c_double),
+                    ("error_if_nonfinite", ctypes.c_bool), ("clip_value", ctypes.c_double),
+                    ("zero_grad", ctypes.c_bool)]
+
+    def phase(self, params, max_norm):
+        """The fused phase through descent_step_phase: clip by norm + AdamW + zero_grad."""
+        step = self.optimizer("AdamW", params, lr=1e-3, weight_decay=0.01)
+        options = self.StepOptions()
+        self.check(self.lib.descent_step_options_default(ctypes.byref(options)))
+        options.clip, options.max_norm, options.zero_grad = 1, max_norm, True
+
+        def phase():
+            self.check(self.lib.descent_step_phase(step.handle, ctypes.byref(options), None, 0, None), step.handle)
+
+        phase.close = step.close
+        return phase
+
+    def separate(self, params, max_norm):
+        """The same phase as three calls: descent_clip_grad_norm, descent_step,
+        descent_zero_grad (four passes over the gradients instead of two)."""
+        step = self.optimizer("AdamW", params, lr=1e-3, weight_decay=0.01)
+        grads = (ctypes.c_void_p * len(params))(*[p.grad.data_ptr() for p in params])
+        numels = (ctypes.c_size_t * len(params))(*[p.numel() for p in params])
+
+        def phase():
+            self.check(self.lib.descent_clip_grad_norm(grads, numels, len(params), max_norm, 2.0, False, None))
+            step()
+            self.check(self.lib.descent_zero_grad(step.handle), step.handle)
+
+        phase.close = step.close
+        return phase
 
 
 LIB = Library()
@@ -113,6 +153,8 @@ class Roofline:
         self.lib = ctypes.CDLL(str(so))
         self.lib.roofline_step.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t,
                                            ctypes.c_int]
+        self.lib.roofline_phase.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_size_t, ctypes.c_int]
+        self.lib.roofline_phase.restype = ctypes.c_double
 
     def step(self, numel, buffers):
         """A step function that reads a gradient and `buffers` buffers of `numel` floats
@@ -126,6 +168,16 @@ class Roofline:
 
         step.keep = (grad, arrays)
         return step
+
+    def phase(self, numel):
+        """The optimizer phase's two passes: 36 bytes per element (see roofline.c)."""
+        arrays = [torch.zeros(numel) for _ in range(4)]
+
+        def phase():
+            self.lib.roofline_phase(*[a.data_ptr() for a in arrays], numel, ARGS.threads)
+
+        phase.keep = arrays
+        return phase
 
 
 ROOFLINE = Roofline()
@@ -179,6 +231,26 @@ def adamw_methods(params, numel):
         methods[f"torch {name}"] = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01, **kwargs).step
     methods["DeepSpeedCPUAdam"] = deepspeed_adamw(params)
     return methods
+
+
+def phase_methods(params, numel, max_norm=1.0):
+    """Case (e): clip by global norm + AdamW step + zero_grad, each method with its own
+    state over the same gradients (zeroed after each call, as in training)."""
+    def torch_phase():
+        opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01, fused=True)
+
+        def phase():
+            torch.nn.utils.clip_grad_norm_(params, max_norm)
+            opt.step()
+            opt.zero_grad(set_to_none=False)  # the gradients stay, as the other methods leave them
+        return phase
+
+    ours = descent.torch.AdamW(params, lr=1e-3, weight_decay=0.01)
+    return {"roofline": ROOFLINE.phase(numel),
+            "descent (C ABI)": LIB.phase(params, max_norm),
+            "descent.torch": lambda: ours.step(max_norm=max_norm, zero_grad=True),
+            "descent, 3 calls": LIB.separate(params, max_norm),
+            "torch fused": torch_phase()}
 
 
 # Case (d): each algorithm with the buffers it moves besides the gradient, and torch's
@@ -268,43 +340,35 @@ def machine():
             "descent": descent.version(), "descent_isa": descent.get_isa(), "threads": ARGS.threads}
 
 
-def main():
+def case_specs():
+    """Every case as (key, title, shapes, bytes per parameter, methods(params, numel),
+    reference method), in the order they run."""
     scale = 64 if ARGS.quick else 1
+    gpt2 = [tuple(max(1, d // 8) for d in s) for s in gpt2_small()] if ARGS.quick else gpt2_small()
+    big = [(32 * 2**20 // scale,)]
+    specs = [("a", "AdamW, GPT-2 small layout (148 tensors)", gpt2, 28, adamw_methods, "torch fused"),
+             ("b", "AdamW, one 32M-element tensor", big, 28, adamw_methods, "torch fused"),
+             ("c", f"AdamW, {4096 // scale:,} tensors of 4,096 elements", [(4096,)] * (4096 // scale), 28,
+              adamw_methods, "torch fused")]
+    for algorithm, (_, buffers, torch_kwargs) in ALGORITHMS.items():
+        specs.append((f"d-{algorithm}", f"{algorithm}, one 32M-element tensor", big, 4 + 8 * buffers,
+                      lambda params, numel, a=algorithm: algorithm_methods(a, params, numel),
+                      "torch " + next(iter(torch_kwargs))))
+    specs.append(("e", "optimizer phase: clip_grad_norm_ + AdamW + zero_grad, GPT-2 small layout", gpt2, 36,
+                  phase_methods, "torch fused"))
+    return [spec for spec in specs if spec[0][0] in ARGS.cases]
+
+
+def main():
     cases = []
     info = machine()
     print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
-
-    params = make_params([tuple(max(1, d // 8) for d in s) for s in gpt2_small()] if ARGS.quick else gpt2_small())
-    numel = sum(p.numel() for p in params)
-    cases.append(run_case("a", "AdamW, GPT-2 small layout (148 tensors)", numel, 28,
-                          adamw_methods(params, numel), "torch fused"))
-    del params
-    gc.collect()
-
-    params = make_params([(32 * 2**20 // scale,)])
-    cases.append(run_case("b", "AdamW, one 32M-element tensor", params[0].numel(), 28,
-                          adamw_methods(params, params[0].numel()), "torch fused"))
-    del params
-    gc.collect()
-
-    params = make_params([(4096,)] * (4096 // scale))
-    numel = sum(p.numel() for p in params)
-    cases.append(run_case("c", f"AdamW, {len(params):,} tensors of 4,096 elements", numel, 28,
-                          adamw_methods(params, numel), "torch fused"))
-    del params
-    gc.collect()
-
-    for algorithm, (_, buffers, torch_kwargs) in ALGORITHMS.items():
-        params = make_params([(32 * 2**20 // scale,)])
-        numel = params[0].numel()
-        cases.append(run_case(f"d-{algorithm}", f"{algorithm}, one 32M-element tensor", numel,
-                              4 + 8 * buffers, algorithm_methods(algorithm, params, numel),
-                              "torch " + next(iter(torch_kwargs))))
+    for key, title, shapes, bytes_per_param, methods, reference in case_specs():
+        params = make_params(shapes)
+        numel = sum(p.numel() for p in params)
+        cases.append(run_case(key, title, numel, bytes_per_param, methods(params, numel), reference))
         del params
         gc.collect()
-
-    print("\n(e) the optimizer phase (clip + step + zero_grad): not measured yet; it needs the fused "
-          "gradient utilities (issue 6).")
 
     result = {"date": datetime.date.today().isoformat(), "command": "scripts/bench.sh " + " ".join(sys.argv[1:]),
               "machine": info, "rounds": ARGS.rounds, "warmup": ARGS.warmup, "cases": cases}

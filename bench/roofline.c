@@ -7,7 +7,11 @@
  *       buffers[k][i] = buffers[k][i] + grad[i]   (k = 0 .. nbuffers-1)
  *
  * Adam moves p, m, v (3 buffers) plus g: 28 bytes per element; SGD with momentum p, b
- * plus g: 20 bytes. */
+ * plus g: 20 bytes.
+ *
+ *   roofline_phase(g, p, m, v, n, threads): the optimizer phase's two passes, a
+ *       reduction that reads g (the norm) and a pass that reads g, p, m, v and writes
+ *       p, m, v and g (zeroed): 36 bytes per element. Returns the reduction. */
 #include <stddef.h>
 
 #define ROW(k) b##k[i] = b##k[i] + g[i]
@@ -37,4 +41,19 @@ int roofline_step(const float *restrict g, float *const *buffers, int nbuffers, 
     default:
         return -1;
     }
+}
+
+double roofline_phase(float *restrict g, float *restrict p, float *restrict m, float *restrict v, size_t n,
+                      int threads) {
+    double sum = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : sum)
+    for (size_t i = 0; i < n; i++) sum += g[i];
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        p[i] = p[i] + g[i];
+        m[i] = m[i] + g[i];
+        v[i] = v[i] + g[i];
+        g[i] = 0;
+    }
+    return sum;
 }
