@@ -222,14 +222,22 @@ public final class Optimizer {
                                          rule: Rule.Type) throws(DescentError) -> StepReport {
         var report = StepReport()
         var transform = options.gradScale == 1 ? nil : GradientTransform(scale: Float(options.gradScale))
+        // Gradients that the phase writes must not share memory: a shared element would
+        // be unscaled twice, or zeroed before its second reader.
+        var buffers: GradientBuffers?
+        if options.rewritesGradients {
+            buffers = try GradientBuffers(gradients.enumerated().map { i, grad in (grad, grad == nil ? 0 : parameters[i].count) })
+        } else if options.needsReduction {
+            buffers = gradientBuffers(gradients)
+        }
         if options.foundInf {
             report.foundNonfinite = true
-            return skip(.foundInf, gradients, options, report)
+            return skip(.foundInf, buffers, options, report)
         }
         if options.needsReduction {
-            var normType = try! NormType(2)
+            var normType = try NormType(2)
             if case let .norm(_, p, _) = options.clip { normType = try NormType(p) }
-            let (norm, nonfinite) = gradientBuffers(gradients).plan.gradientNorm(
+            let (norm, nonfinite) = buffers!.plan.gradientNorm(
                 normType, scale: Float(options.gradScale), threads: Runtime.threadCount)
             report.foundNonfinite = nonfinite
             if nonfinite, options.nonfinite == .error {
@@ -243,7 +251,7 @@ public final class Optimizer {
                 transform = GradientTransform(scale: Float(options.gradScale), coefficient: coefficient)
             }
             if nonfinite, options.nonfinite == .skip {
-                return skip(.nonfinite, gradients, options, report)
+                return skip(.nonfinite, buffers, options, report)
             }
         }
         if case let .value(limit) = options.clip {
@@ -256,11 +264,12 @@ public final class Optimizer {
         return report
     }
 
-    private func skip(_ reason: StepReport.Skip, _ gradients: [UnsafeMutablePointer<Float>?],
+    /// A skipped step: only the gradients are zeroed, when asked (`buffers` is then set).
+    private func skip(_ reason: StepReport.Skip, _ buffers: GradientBuffers?,
                       _ options: StepOptions, _ report: StepReport) -> StepReport {
         var report = report
         report.skip = reason
-        if options.zeroGradients { gradientBuffers(gradients).zero() }
+        if options.zeroGradients { buffers?.zero() }
         return report
     }
 

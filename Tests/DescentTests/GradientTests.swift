@@ -126,6 +126,17 @@ import KernelInterface
         #expect(try opt.stepCount(ofParameter: 0) == 0 && g[0] == 1)
     }
 
+    @Test func aPhaseThatWritesGradientsRefusesSharedOnes() throws {
+        let buffers = Buffers()
+        let (opt, _, g) = try adam(buffers, values: [1, 2, 3])
+        try opt.addParameter(group: 0, param: buffers.make([4, 5, 6]), grad: g, count: 3)
+        try opt.step()  // reading a shared gradient twice is fine
+        var options = StepOptions()
+        options.zeroGradients = true
+        #expect(throws: DescentError(.overlap, "grads[0] and grads[1] overlap")) { try opt.step(options: options) }
+        #expect(try opt.stepCount(ofParameter: 0) == 1 && g[0] == 0.5)
+    }
+
     @Test func errorPolicyChangesNothing() throws {
         let buffers = Buffers()
         let (opt, p, g) = try adam(buffers, values: [1, 2])

@@ -59,6 +59,9 @@ public struct StepOptions: Sendable {
         }
     }
 
+    /// Whether the phase writes to the gradients.
+    var rewritesGradients: Bool { gradScale != 1 || clip != .none || zeroGradients }
+
     /// Whether the reduction pass must run before the update.
     var needsReduction: Bool {
         if case .norm = clip { return true }
