@@ -28,7 +28,7 @@ let package = Package(
         // The engine, pure Swift, no C-ABI concerns.
         .target(name: "Descent",
                 dependencies: ["KernelInterface", "KernelsPortable", "KernelsAVX2", "KernelsAVX512",
-                               "CPUFeatures"],
+                               "CPUFeatures", "Checksum"],
                 swiftSettings: engineFlags),
         // What the engine and every kernels module share: spans, per-step scalars, tables.
         .target(name: "KernelInterface", swiftSettings: engineFlags),
@@ -40,6 +40,8 @@ let package = Package(
                 extra: ["-Xcc", "-Xclang", "-Xcc", "-target-feature", "-Xcc", "-Xclang", "-Xcc", "-prefer-256-bit"]),
         // cpuid and the affinity mask (C, as Swift has neither).
         .target(name: "CPUFeatures"),
+        // CRC-32C of checkpoint sections, with the SSE4.2 instruction where there is one.
+        .target(name: "Checksum"),
         // include/descent.h as a Clang module, so the ABI layer sees the header's own types.
         .systemLibrary(name: "CDescent", path: "Sources/CDescent"),
         // The exported @_cdecl functions: validate, translate, catch, map to statuses.

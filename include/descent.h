@@ -112,7 +112,21 @@ typedef enum descent_status {
      * A gradient (or a gradient norm) is inf or NaN where the caller asked for
      * an error: DESCENT_NONFINITE_ERROR, or error_if_nonfinite of a clip.
      */
-    DESCENT_ERROR_NONFINITE = 16
+    DESCENT_ERROR_NONFINITE = 16,
+    /**
+     * The bytes are not a valid checkpoint: bad magic, an unsupported format
+     * version or byte order, a section failing its CRC-32C, truncated or
+     * inconsistent contents.
+     */
+    DESCENT_ERROR_CORRUPT_CHECKPOINT = 17,
+    /**
+     * A valid checkpoint of a different optimizer: another algorithm, group
+     * count, parameter count or size, or other schedules. The message says
+     * what differs.
+     */
+    DESCENT_ERROR_MISMATCH = 18,
+    /** The operating system refused a file operation (the message has errno's text). */
+    DESCENT_ERROR_IO = 19
 } descent_status;
 
 /**
@@ -985,6 +999,79 @@ DESCENT_API descent_status descent_schedule_save_state(const descent_schedule *s
  */
 DESCENT_API descent_status descent_schedule_load_state(descent_schedule *schedule, const void *buffer,
                                                        size_t size);
+
+/* ------------------------------------------------------------ checkpoints */
+
+/*
+ * A checkpoint holds an optimizer's complete state: its algorithm, every
+ * group's hyperparameters, every parameter's state buffers and step count,
+ * and the state of the schedules created on it (those no composite owns, in
+ * creation order). It does not hold the parameters' values or the gradients:
+ * they are the caller's (as in torch, where the model's state_dict holds the
+ * weights). The format is versioned, self-describing and checksummed per
+ * section with CRC-32C; docs/checkpoint-format.md describes it byte by byte.
+ *
+ * To resume, build the optimizer as before (same algorithm, groups, parameter
+ * sizes in the same order, the same schedules created in the same order) over
+ * the parameter buffers, then load: the steps that follow give bit-identical
+ * parameters and state to a run that never stopped. Lambdas of LambdaLR and
+ * MultiplicativeLR are not saved; pass the same functions again.
+ *
+ * Loading checks everything (framing, checksums, every field's range, the fit
+ * with this optimizer) before changing anything: a failed load leaves the
+ * optimizer and its schedules exactly as they were.
+ */
+
+/**
+ * Writes into `*out` the size in bytes of a checkpoint of `opt` taken now. It
+ * changes when state is first allocated (a parameter's first step) and when
+ * schedules are created or freed.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE.
+ */
+DESCENT_API descent_status descent_checkpoint_size(descent_optimizer *opt, size_t *out);
+
+/**
+ * Saves a checkpoint of `opt` into `buffer` of `capacity` bytes and writes its
+ * size into `*written` (may be NULL). When `capacity` is too small, nothing is
+ * written into `buffer`, `*written` receives the size needed and the call
+ * returns DESCENT_ERROR_INVALID_ARGUMENT.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt`, or `buffer` with a
+ * capacity large enough), DESCENT_ERROR_INVALID_HANDLE,
+ * DESCENT_ERROR_INVALID_ARGUMENT.
+ */
+DESCENT_API descent_status descent_checkpoint_save(descent_optimizer *opt, void *buffer, size_t capacity,
+                                                   size_t *written);
+
+/**
+ * Saves a checkpoint of `opt` to the file `path` atomically: the bytes go to a
+ * new temporary file in the same directory ("<path>.tmp-XXXXXX"), which is
+ * fsynced, renamed over `path`, and the directory is fsynced. A crash or kill
+ * at any moment leaves `path` holding the old checkpoint or the new one, never
+ * a mix (a crash before the rename may leave the temporary file behind).
+ * Calls on `opt` wait while the file is written.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE,
+ * DESCENT_ERROR_INVALID_ARGUMENT (empty path), DESCENT_ERROR_IO (the temporary
+ * file is removed).
+ */
+DESCENT_API descent_status descent_checkpoint_save_file(descent_optimizer *opt, const char *path);
+
+/**
+ * Restores a checkpoint from `size` bytes at `buffer` into `opt`, which must
+ * have the checkpoint's algorithm, group count, parameter count and sizes (in
+ * registration order, each in the same group) and schedules. The groups'
+ * hyperparameters become the checkpoint's. All-or-nothing.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE,
+ * DESCENT_ERROR_CORRUPT_CHECKPOINT, DESCENT_ERROR_MISMATCH,
+ * DESCENT_ERROR_OUT_OF_MEMORY.
+ */
+DESCENT_API descent_status descent_checkpoint_load(descent_optimizer *opt, const void *buffer, size_t size);
+
+/**
+ * Reads the file `path` and loads it as descent_checkpoint_load() does.
+ * Returns its statuses and DESCENT_ERROR_IO (missing, unreadable, not a
+ * regular file).
+ */
+DESCENT_API descent_status descent_checkpoint_load_file(descent_optimizer *opt, const char *path);
 
 #ifdef __cplusplus
 } /* extern "C" */

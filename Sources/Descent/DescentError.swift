@@ -20,6 +20,14 @@ public struct DescentError: Error, Equatable, CustomStringConvertible {
         case unsupported
         /// A gradient or its norm is inf or NaN where the caller asked for an error.
         case nonfinite
+        /// Bytes that are not a valid checkpoint: bad magic, unknown version, a failed
+        /// checksum, a truncated or inconsistent section.
+        case corruptCheckpoint
+        /// A valid checkpoint of a different optimizer: another algorithm, other group
+        /// count, parameter sizes or schedules.
+        case mismatch
+        /// The operating system refused a file operation.
+        case io
     }
 
     public let kind: Kind

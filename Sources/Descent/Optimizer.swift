@@ -13,10 +13,13 @@ public final class Optimizer {
     /// torch's `group["initial_lr"]`: set by the first schedule created on the group and
     /// read by later ones as their base lr (OneCycleLR overwrites it).
     var initialLRs: [Double?] = []
-    private var parameters: [Parameter] = []
+    var parameters: [Parameter] = []
     private var index = BufferIndex()
     /// The memory of every parameter's state.
     private var arenas: [StateArena] = []
+    /// The schedules created on this optimizer, in creation order; a schedule that is
+    /// freed drops out. Checkpoints save the ones that no composite owns.
+    private var schedules: [WeakSchedule] = []
 
     /// Counts above this are rejected: they are either a negative count converted to an
     /// unsigned type or more memory than any machine has.
@@ -74,6 +77,39 @@ public final class Optimizer {
     private func checkOption(_ option: Option) throws(DescentError) {
         guard algorithm.options.contains(option) else {
             throw DescentError(.unknownOption, "\(algorithm.name) has no hyperparameter '\(option.name)'")
+        }
+    }
+
+    // MARK: Schedules
+
+    /// Called by every schedule as it is created.
+    func attach(_ schedule: Schedule) {
+        schedules.removeAll { $0.schedule == nil }
+        schedules.append(WeakSchedule(schedule: schedule))
+    }
+
+    /// The live schedules on this optimizer that no composite owns, in creation order.
+    var attachedSchedules: [Schedule] {
+        schedules.compactMap(\.schedule).filter { $0.owner == nil }
+    }
+
+    /// Runs `body`; if it throws, puts back the groups' hyperparameters and initial lrs
+    /// and the saved state of `schedules` as they were.
+    func transaction(restoring schedules: [Schedule], _ body: () throws(DescentError) -> Void) throws(DescentError) {
+        let groups = self.groups
+        let initialLRs = self.initialLRs
+        let states = schedules.map { $0.saveState() }
+        do {
+            try body()
+        } catch {
+            self.groups = groups
+            self.initialLRs = initialLRs
+            for (schedule, state) in zip(schedules, states) {
+                // The bytes are the schedule's own: reading them back cannot fail.
+                guard var coder = try? StateCoder(reading: state) else { continue }
+                try? schedule.codeTree(&coder)
+            }
+            throw error
         }
     }
 
@@ -283,7 +319,7 @@ public final class Optimizer {
         try allocateState(requests)
     }
 
-    private func allocateState(_ requests: [(parameter: Parameter, slots: UInt8)]) throws(DescentError) {
+    func allocateState(_ requests: [(parameter: Parameter, slots: UInt8)]) throws(DescentError) {
         guard !requests.isEmpty, let arena = try StateArena.allocate(requests, rule: algorithm.rule) else { return }
         arenas.append(arena)
     }

@@ -38,6 +38,9 @@ public func exportStatusName(_ status: descent_status) -> UnsafePointer<CChar> {
     case DESCENT_ERROR_REENTRANT_CALL: staticCString("DESCENT_ERROR_REENTRANT_CALL")
     case DESCENT_ERROR_UNSUPPORTED: staticCString("DESCENT_ERROR_UNSUPPORTED")
     case DESCENT_ERROR_NONFINITE: staticCString("DESCENT_ERROR_NONFINITE")
+    case DESCENT_ERROR_CORRUPT_CHECKPOINT: staticCString("DESCENT_ERROR_CORRUPT_CHECKPOINT")
+    case DESCENT_ERROR_MISMATCH: staticCString("DESCENT_ERROR_MISMATCH")
+    case DESCENT_ERROR_IO: staticCString("DESCENT_ERROR_IO")
     default: staticCString("DESCENT_ERROR_UNKNOWN_STATUS")
     }
 }

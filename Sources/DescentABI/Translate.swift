@@ -18,6 +18,9 @@ extension descent_status {
         case .invalidState: self = DESCENT_ERROR_INVALID_STATE
         case .unsupported: self = DESCENT_ERROR_UNSUPPORTED
         case .nonfinite: self = DESCENT_ERROR_NONFINITE
+        case .corruptCheckpoint: self = DESCENT_ERROR_CORRUPT_CHECKPOINT
+        case .mismatch: self = DESCENT_ERROR_MISMATCH
+        case .io: self = DESCENT_ERROR_IO
         }
     }
 }

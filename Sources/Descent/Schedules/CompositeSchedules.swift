@@ -31,6 +31,10 @@ public class CompositeSchedule: Schedule {
 
     public override var needsMetric: Bool { children.contains { $0.needsMetric } }
 
+    override var treeDescription: String {
+        kind.name + "(" + children.map(\.treeDescription).joined(separator: ", ") + ")"
+    }
+
     override func undoEpoch() {
         for child in children { child.undoEpoch() }
     }

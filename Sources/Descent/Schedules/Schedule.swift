@@ -71,7 +71,12 @@ public class Schedule {
         self.kind = kind
         self.optimizer = optimizer
         groupCount = optimizer.groupCount
+        optimizer.attach(self)
     }
+
+    /// The kind and, for composites, the children's kinds: "SequentialLR(LinearLR,
+    /// StepLR)". A checkpoint's schedules must match the optimizer's by this.
+    var treeDescription: String { kind.name }
 
     // MARK: Public calls
 
@@ -232,22 +237,13 @@ public class Schedule {
     /// Runs `body`; if it throws, puts back the optimizer's hyperparameters and the saved
     /// state of `schedules` as they were.
     func atomically(_ schedules: [Schedule], _ body: () throws(DescentError) -> Void) throws(DescentError) {
-        let groups = optimizer.groups
-        let initialLRs = optimizer.initialLRs
-        let states = schedules.map { $0.saveState() }
-        do {
-            try body()
-        } catch {
-            optimizer.groups = groups
-            optimizer.initialLRs = initialLRs
-            for (schedule, state) in zip(schedules, states) {
-                // The bytes are the schedule's own: reading them back cannot fail.
-                guard var coder = try? StateCoder(reading: state) else { continue }
-                try? schedule.codeTree(&coder)
-            }
-            throw error
-        }
+        try optimizer.transaction(restoring: schedules, body)
     }
+}
+
+/// A schedule an optimizer lists without keeping it alive.
+struct WeakSchedule {
+    weak var schedule: Schedule?
 }
 
 /// Python's `%` for a positive divisor (floor modulo).

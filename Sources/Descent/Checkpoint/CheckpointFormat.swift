@@ -1,0 +1,111 @@
+import Checksum
+
+#if !_endian(little)
+#error("the checkpoint code writes and reads little-endian memory directly")
+#endif
+
+/// The layout of a checkpoint (documented for readers in docs/checkpoint-format.md):
+///
+///     file header   magic "DSCNTCKP", format version, byte-order mark, section count,
+///                   CRC-32C of the header
+///     sections      OPTM, GRPS, PARM, STAT, SCHD, in this order, each framed as
+///                   tag (4 ASCII bytes), reserved u32 (0), payload length u64,
+///                   payload, CRC-32C of tag + reserved + length + payload
+///
+/// Every integer is little-endian; state is IEEE-754 binary32, little-endian.
+enum CheckpointFormat {
+    static let magic: [UInt8] = Array("DSCNTCKP".utf8)
+    static let version: UInt32 = 1
+    /// Written as a little-endian u32: a reader on either byte order sees whether the
+    /// writer agreed with it.
+    static let byteOrderMark: UInt32 = 0x0A0B_0C0D
+    static let headerSize = 24
+    /// Tag, reserved word and payload length before each payload; the CRC after it.
+    static let sectionFraming = 16 + 4
+    /// The element type code of state buffers: IEEE-754 binary32, little-endian.
+    static let float32: UInt32 = 1
+
+    enum Section: String, CaseIterable {
+        /// algorithm, element type, slots per parameter, group and parameter counts
+        case optimizer = "OPTM"
+        /// per group: its hyperparameters and torch's initial_lr
+        case groups = "GRPS"
+        /// per parameter: group, element count, step count, state slot masks
+        case parameters = "PARM"
+        /// every parameter's present state slots, in order, as float32
+        case state = "STAT"
+        /// the attached schedules' states
+        case schedules = "SCHD"
+
+        var tag: UInt32 {
+            rawValue.utf8.reversed().reduce(0) { $0 << 8 | UInt32($1) }
+        }
+    }
+
+    static let optimizerPayloadSize = 32
+    static let parameterRecordSize = 32
+    /// Per group: initial_lr presence (u64), initial_lr (f64), one f64 per option.
+    static let groupRecordSize = 16 + 8 * Option.allCases.count
+
+    static func crc(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        descent_crc32c(crc, bytes.baseAddress, bytes.count)
+    }
+}
+
+/// Little-endian encoding into a growing byte array (the small sections).
+struct ByteWriter {
+    private(set) var bytes: [UInt8] = []
+
+    mutating func u8(_ value: UInt8) { bytes.append(value) }
+    mutating func u32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+    mutating func u64(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+    mutating func i64(_ value: Int64) { u64(UInt64(bitPattern: value)) }
+    mutating func f64(_ value: Double) { u64(value.bitPattern) }
+    mutating func raw(_ value: [UInt8]) { bytes += value }
+    mutating func zeros(_ count: Int) { bytes += repeatElement(0, count: count) }
+}
+
+/// Bounds-checked little-endian decoding of untrusted bytes: every read that would run
+/// past the end throws a corrupt-checkpoint error naming `context`.
+struct ByteReader {
+    let bytes: UnsafeRawBufferPointer
+    private(set) var offset = 0
+    /// What is being read, for messages.
+    var context: String
+
+    init(_ bytes: UnsafeRawBufferPointer, context: String) {
+        self.bytes = bytes
+        self.context = context
+    }
+
+    var remaining: Int { bytes.count - offset }
+
+    mutating func take(_ count: Int) throws(DescentError) -> UnsafeRawBufferPointer {
+        guard count >= 0, count <= remaining else {
+            throw DescentError(.corruptCheckpoint, "checkpoint is truncated: \(context) needs \(count) more bytes, \(remaining) remain")
+        }
+        defer { offset += count }
+        return UnsafeRawBufferPointer(rebasing: bytes[offset ..< offset + count])
+    }
+
+    mutating func u8() throws(DescentError) -> UInt8 { try take(1)[0] }
+    mutating func u32() throws(DescentError) -> UInt32 { UInt32(littleEndian: try take(4).loadUnaligned(as: UInt32.self)) }
+    mutating func u64() throws(DescentError) -> UInt64 { UInt64(littleEndian: try take(8).loadUnaligned(as: UInt64.self)) }
+    mutating func i64() throws(DescentError) -> Int64 { Int64(bitPattern: try u64()) }
+    mutating func f64() throws(DescentError) -> Double { Double(bitPattern: try u64()) }
+
+    /// A count or size field: at most `limit`, else the checkpoint is corrupt.
+    mutating func count(_ what: String, limit: Int) throws(DescentError) -> Int {
+        let value = try u64()
+        guard value <= UInt64(limit) else {
+            throw DescentError(.corruptCheckpoint, "checkpoint \(context) has \(what) \(value), more than its bytes can hold")
+        }
+        return Int(value)
+    }
+
+    func finish() throws(DescentError) {
+        guard remaining == 0 else {
+            throw DescentError(.corruptCheckpoint, "checkpoint \(context) has \(remaining) unexpected trailing bytes")
+        }
+    }
+}

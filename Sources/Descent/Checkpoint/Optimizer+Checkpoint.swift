@@ -1,0 +1,220 @@
+/// Saving and loading an optimizer's complete state: its groups' hyperparameters, every
+/// parameter's state and step count, and the schedules attached to it. The parameters'
+/// values are the caller's and are not saved (as in torch's optimizer state_dict).
+extension Optimizer {
+    typealias Format = CheckpointFormat
+
+    /// The size in bytes of a checkpoint taken now.
+    public func checkpointSize() -> Int {
+        let schedules = scheduleRecords()
+        var size = Format.headerSize + Format.Section.allCases.count * Format.sectionFraming
+        size += Format.optimizerPayloadSize + groupsPayload().count + parametersPayload().count
+        size += stateSize + schedulesPayload(schedules).count
+        return size
+    }
+
+    /// The checkpoint as bytes.
+    public func checkpoint() -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(checkpointSize())
+        writeCheckpoint { piece in bytes += piece }
+        return bytes
+    }
+
+    /// Writes the checkpoint to the start of `buffer`; returns its size. Fails, having
+    /// written nothing, when the buffer is too small.
+    public func saveCheckpoint(into buffer: UnsafeMutableRawBufferPointer) throws(DescentError) -> Int {
+        let size = checkpointSize()
+        guard buffer.count >= size else {
+            throw DescentError(.invalidArgument, "buffer of \(buffer.count) bytes is too small for the checkpoint (\(size) bytes)")
+        }
+        var offset = 0
+        writeCheckpoint { piece in
+            UnsafeMutableRawBufferPointer(rebasing: buffer[offset ..< offset + piece.count]).copyMemory(from: piece)
+            offset += piece.count
+        }
+        return offset
+    }
+
+    /// Streams the checkpoint to `sink` piece by piece: the state is not copied first.
+    func writeCheckpoint(_ sink: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        var header = ByteWriter()
+        header.raw(Format.magic)
+        header.u32(Format.version)
+        header.u32(Format.byteOrderMark)
+        header.u32(UInt32(Format.Section.allCases.count))
+        header.bytes.withUnsafeBytes { header.u32(Format.crc(0, $0)) }
+        var optimizer = ByteWriter()
+        optimizer.u32(UInt32(algorithm.rawValue))
+        optimizer.u32(Format.float32)
+        optimizer.u32(UInt32(algorithm.rule.stateNames.count))
+        optimizer.u32(0)
+        optimizer.u64(UInt64(groups.count))
+        optimizer.u64(UInt64(parameters.count))
+        let payloads: [(Format.Section, [UInt8])] = [
+            (.optimizer, optimizer.bytes), (.groups, groupsPayload()), (.parameters, parametersPayload()),
+        ]
+
+        try header.bytes.withUnsafeBytes { bytes in try sink(bytes) }
+        for (section, payload) in payloads {
+            try payload.withUnsafeBytes { bytes in try emit(section, [bytes], sink) }
+        }
+        let state = parameters.flatMap { parameter in
+            parameter.presentSlots.map { UnsafeRawBufferPointer(start: parameter.slots[$0], count: parameter.count * 4) }
+        }
+        try emit(.state, state, sink)
+        try schedulesPayload(scheduleRecords()).withUnsafeBytes { bytes in
+            try emit(.schedules, [bytes], sink)
+        }
+    }
+
+    /// Frames one section: its header, the payload pieces, the CRC of both.
+    private func emit(_ section: Format.Section, _ pieces: [UnsafeRawBufferPointer],
+                      _ sink: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        var framing = ByteWriter()
+        framing.u32(section.tag)
+        framing.u32(0)
+        framing.u64(UInt64(pieces.reduce(0) { $0 + $1.count }))
+        var crc: UInt32 = 0
+        try framing.bytes.withUnsafeBytes { bytes in
+            crc = Format.crc(0, bytes)
+            try sink(bytes)
+        }
+        for piece in pieces {
+            crc = Format.crc(crc, piece)
+            try sink(piece)
+        }
+        try withUnsafeBytes(of: crc.littleEndian) { bytes in try sink(bytes) }
+    }
+
+    private func groupsPayload() -> [UInt8] {
+        var writer = ByteWriter()
+        writer.u32(UInt32(Option.allCases.count))
+        writer.u32(0)
+        for (hp, initialLR) in zip(groups, initialLRs) {
+            writer.u64(initialLR == nil ? 0 : 1)
+            writer.f64(initialLR ?? 0)
+            for option in Option.allCases { writer.f64(hp[option]) }
+        }
+        return writer.bytes
+    }
+
+    private func parametersPayload() -> [UInt8] {
+        var writer = ByteWriter()
+        for parameter in parameters {
+            writer.u64(UInt64(parameter.group))
+            writer.u64(UInt64(parameter.count))
+            writer.i64(parameter.step)
+            writer.u8(parameter.presentMask)
+            writer.u8(parameter.writtenSlots & parameter.presentMask)
+            writer.zeros(6)
+        }
+        return writer.bytes
+    }
+
+    private var stateSize: Int {
+        parameters.reduce(0) { $0 + $1.presentSlots.count * $1.count * MemoryLayout<Float>.stride }
+    }
+
+    private func scheduleRecords() -> [CheckpointContents.ScheduleRecord] {
+        attachedSchedules.map { .init(description: $0.treeDescription, state: $0.saveState()) }
+    }
+
+    private func schedulesPayload(_ records: [CheckpointContents.ScheduleRecord]) -> [UInt8] {
+        var writer = ByteWriter()
+        writer.u64(UInt64(records.count))
+        for record in records {
+            let description = Array(record.description.utf8)
+            writer.u64(UInt64(description.count))
+            writer.raw(description)
+            writer.u64(UInt64(record.state.count))
+            writer.raw(record.state)
+        }
+        return writer.bytes
+    }
+
+    // MARK: Loading
+
+    /// Restores a checkpoint of an optimizer like this one: the same algorithm, groups,
+    /// parameter sizes (in registration order) and schedules (created in the same order).
+    /// Everything is checked before anything changes: on failure the optimizer and its
+    /// schedules are as they were. Kinds: `.corruptCheckpoint` (not a valid checkpoint),
+    /// `.mismatch` (a valid one of a different optimizer), `.outOfMemory`.
+    public func loadCheckpoint(_ bytes: UnsafeRawBufferPointer) throws(DescentError) {
+        let contents = try CheckpointContents(parsing: bytes)
+        try check(contents)
+        let schedules = attachedSchedules
+        var requests: [(parameter: Parameter, slots: UInt8)] = []
+        for (parameter, record) in zip(parameters, contents.parameters) {
+            let missing = parameter.missingSlots(record.present)
+            if missing != 0 { requests.append((parameter, missing)) }
+        }
+        try transaction(restoring: schedules) { () throws(DescentError) in
+            for (i, (schedule, record)) in zip(schedules, contents.schedules).enumerated() {
+                do throws(DescentError) {
+                    var coder = try StateCoder(reading: record.state)
+                    try schedule.codeTree(&coder)
+                    try coder.finish()
+                    try schedule.validateTree()
+                } catch {
+                    throw DescentError(.corruptCheckpoint, "checkpoint schedule \(i) (\(record.description)): \(error.message)")
+                }
+            }
+            groups = contents.groups
+            initialLRs = contents.initialLRs
+            try allocateState(requests)
+        }
+        // Nothing below can fail.
+        var offset = 0
+        for (parameter, record) in zip(parameters, contents.parameters) {
+            for slot in 0 ..< algorithm.rule.stateNames.count {
+                guard let buffer = parameter.slots[slot] else { continue }
+                if record.present & (1 << slot) != 0 {
+                    let bytes = parameter.count * MemoryLayout<Float>.stride
+                    UnsafeMutableRawPointer(buffer).copyMemory(from: contents.state.baseAddress! + offset, byteCount: bytes)
+                    offset += bytes
+                } else {
+                    // The checkpoint has no such state: make it as a first step finds it.
+                    let value = algorithm.rule.initialValue(ofSlot: slot, initialAccumulator: parameter.initialAccumulator)
+                    buffer.update(repeating: value, count: parameter.count)
+                }
+            }
+            parameter.writtenSlots = record.written
+            parameter.step = record.step
+        }
+    }
+
+    /// Checks that a valid checkpoint belongs to an optimizer like this one.
+    private func check(_ contents: CheckpointContents) throws(DescentError) {
+        guard contents.algorithm == algorithm else {
+            throw DescentError(.mismatch, "checkpoint is of a \(contents.algorithm.name) optimizer, this one is \(algorithm.name)")
+        }
+        guard contents.groups.count == groups.count else {
+            throw DescentError(.mismatch, "checkpoint has \(contents.groups.count) param groups, this optimizer has \(groups.count)")
+        }
+        guard contents.parameters.count == parameters.count else {
+            throw DescentError(.mismatch, "checkpoint has \(contents.parameters.count) parameters, this optimizer has \(parameters.count)")
+        }
+        for (i, (parameter, record)) in zip(parameters, contents.parameters).enumerated() {
+            guard record.count == parameter.count else {
+                throw DescentError(.mismatch, "parameter \(i) has \(record.count) elements in the checkpoint, \(parameter.count) in this optimizer")
+            }
+            guard record.group == parameter.group else {
+                throw DescentError(.mismatch, "parameter \(i) is in group \(record.group) in the checkpoint, in group \(parameter.group) in this optimizer")
+            }
+        }
+        let schedules = attachedSchedules.map(\.treeDescription)
+        let saved = contents.schedules.map(\.description)
+        guard schedules == saved else {
+            func list(_ names: [String]) -> String { names.isEmpty ? "none" : names.joined(separator: ", ") }
+            throw DescentError(.mismatch, "checkpoint has schedules [\(list(saved))], this optimizer has [\(list(schedules))] (create the same schedules, in the same order, before loading)")
+        }
+    }
+}
+
+extension Parameter {
+    /// The slots that exist, in slot order.
+    var presentSlots: [Int] { slots.indices.filter { slots[$0] != nil } }
+
+    var presentMask: UInt8 { presentSlots.reduce(0) { $0 | 1 << $1 } }
+}
