@@ -33,7 +33,7 @@ typedef struct {
 
 /* Checks row `i`'s status and message, right after its call: the message is the first
  * of `messages` (the places a failure can report to) that holds the expected piece. */
-static void check_row(int i, const Row *row, descent_status status, const char *const *messages, int count) {
+static inline void check_row(int i, const Row *row, descent_status status, const char *const *messages, int count) {
     const char *message = messages[count - 1];
     for (int k = 0; k < count; k++) {
         if (strstr(messages[k], row->message)) {
