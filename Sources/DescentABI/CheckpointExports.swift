@@ -18,7 +18,9 @@ public func exportCheckpointSave(_ opt: OpaquePointer?, _ buffer: UnsafeMutableR
             throw ABIError(status: DESCENT_ERROR_INVALID_ARGUMENT, message: "buffer of \(capacity) bytes is too small for the checkpoint (\(size) bytes; *written holds the size)")
         }
         let buffer = UnsafeMutableRawBufferPointer(start: try requiredBytes(buffer, "buffer"), count: size)
-        written?.pointee = try optimizer.saveCheckpoint(into: buffer)
+        // Not `written?.pointee = try …`: optional chaining would skip the save when NULL.
+        let count = try optimizer.saveCheckpoint(into: buffer)
+        written?.pointee = count
     }
 }
 
