@@ -95,7 +95,7 @@ public func exportCreate(_ id: descent_algorithm, _ defaults: UnsafePointer<desc
     return callWithoutHandle {
         let out = try required(out, "out")
         let optimizer = try Optimizer(algorithm: try algorithm(id),
-                                      defaults: defaults.map { Hyperparameters($0.pointee) })
+                                      defaults: defaults.map { try Hyperparameters(checking: $0) })
         out.pointee = Registry.insert(Handle(optimizer))
     }
 }
@@ -132,7 +132,7 @@ public func exportGetAlgorithm(_ opt: OpaquePointer?, _ out: UnsafeMutablePointe
 public func exportAddGroup(_ opt: OpaquePointer?, _ params: UnsafePointer<descent_params>?,
                            _ indexOut: UnsafeMutablePointer<Int>?) -> descent_status {
     call(opt) { optimizer in
-        let group = try optimizer.addGroup(params.map { Hyperparameters($0.pointee) })
+        let group = try optimizer.addGroup(params.map { try Hyperparameters(checking: $0) })
         indexOut?.pointee = group
     }
 }
@@ -156,7 +156,7 @@ public func exportGroupSetParams(_ opt: OpaquePointer?, _ group: Int,
                                  _ params: UnsafePointer<descent_params>?) -> descent_status {
     call(opt) { optimizer in
         let params = try required(params, "params")
-        try optimizer.setHyperparameters(Hyperparameters(params.pointee), ofGroup: group)
+        try optimizer.setHyperparameters(Hyperparameters(checking: params), ofGroup: group)
     }
 }
 

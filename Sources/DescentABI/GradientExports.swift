@@ -13,7 +13,11 @@ public func exportStepPhase(_ opt: OpaquePointer?, _ options: UnsafePointer<desc
                             _ grads: UnsafePointer<UnsafeMutablePointer<Float>?>?, _ count: Int,
                             _ report: UnsafeMutablePointer<descent_step_report>?) -> descent_status {
     call(opt) { optimizer in
-        let options = try StepOptions(options?.pointee ?? defaultStepOptions)
+        let options = try StepOptions(options.map {
+            try load($0, "descent_step_options", flags: [
+                (\.found_inf, "found_inf"), (\.error_if_nonfinite, "error_if_nonfinite"), (\.zero_grad, "zero_grad"),
+            ])
+        } ?? defaultStepOptions)
         let result: StepReport
         if let grads {
             // Check the count before reading `count` pointers from the caller's array.

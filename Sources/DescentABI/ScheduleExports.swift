@@ -147,7 +147,8 @@ public func exportWarmupCosineLR(_ opt: OpaquePointer?, _ warmupSteps: Int64, _ 
 public func exportCyclicLR(_ opt: OpaquePointer?, _ options: UnsafePointer<descent_cyclic_lr_options>?,
                            _ out: UnsafeMutablePointer<OpaquePointer?>?) -> descent_status {
     create(opt, out) { optimizer, _ in
-        let o = try required(options, "options").pointee
+        let o = try load(try required(options, "options"), "descent_cyclic_lr_options",
+                         flags: [(\.cycle_momentum, "cycle_momentum")])
         guard let mode = CyclicMode(rawValue: Int64(o.mode.rawValue)) else {
             throw DescentError(.invalidHyperparameter, "mode \(o.mode.rawValue) is invalid and scale_fn is None")
         }
@@ -167,7 +168,8 @@ public func exportCyclicLR(_ opt: OpaquePointer?, _ options: UnsafePointer<desce
 public func exportOneCycleLR(_ opt: OpaquePointer?, _ options: UnsafePointer<descent_one_cycle_lr_options>?,
                              _ out: UnsafeMutablePointer<OpaquePointer?>?) -> descent_status {
     create(opt, out) { optimizer, _ in
-        let o = try required(options, "options").pointee
+        let o = try load(try required(options, "options"), "descent_one_cycle_lr_options",
+                         flags: [(\.cycle_momentum, "cycle_momentum"), (\.three_phase, "three_phase")])
         guard let strategy = AnnealStrategy(rawValue: Int64(o.anneal_strategy.rawValue)) else {
             throw DescentError(.invalidHyperparameter, "anneal_strategy must be one of 'cos' or 'linear', instead got \(o.anneal_strategy.rawValue)")
         }

@@ -69,3 +69,27 @@ func option(_ id: descent_option) throws(DescentError) -> Option {
     }
     return option
 }
+
+/// Reads a caller's struct after checking its C `bool` fields byte by byte. A bool that
+/// holds a byte other than 0 or 1 (written through memset, memcpy or a cast) would be
+/// undefined behaviour once Swift reads it as Bool, so it is refused instead.
+func load<T>(_ pointer: UnsafePointer<T>, _ type: String, flags: [(KeyPath<T, Bool>, String)]) throws -> T {
+    for (field, name) in flags {
+        guard let offset = MemoryLayout<T>.offset(of: field) else { continue }
+        let byte = UnsafeRawPointer(pointer).load(fromByteOffset: offset, as: UInt8.self)
+        guard byte <= 1 else {
+            throw ABIError(status: DESCENT_ERROR_INVALID_ARGUMENT,
+                           message: "\(type).\(name) holds the byte \(byte); a bool must be 0 (false) or 1 (true)")
+        }
+    }
+    return pointer.pointee
+}
+
+extension Hyperparameters {
+    /// `*pointer`, its flags checked (see `load`).
+    init(checking pointer: UnsafePointer<descent_params>) throws {
+        self.init(try load(pointer, "descent_params", flags: [
+            (\.nesterov, "nesterov"), (\.maximize, "maximize"), (\.amsgrad, "amsgrad"), (\.centered, "centered"),
+        ]))
+    }
+}

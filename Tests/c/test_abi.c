@@ -173,6 +173,9 @@ static const Row rows[] = {
     {"step_with_grads: count -1", DESCENT_ERROR_INVALID_ARGUMENT, "expected 2 gradients (one per parameter), got -1"},
     {"step_with_grads: grads NULL", DESCENT_ERROR_NULL_POINTER, "grads is NULL"},
     {"step_with_grads: grad overlaps a parameter", DESCENT_ERROR_OVERLAP, "grad of parameter 1 overlaps registered parameter 0"},
+    /* C bools holding bytes other than 0 or 1 */
+    {"group_set_params: amsgrad byte 2", DESCENT_ERROR_INVALID_ARGUMENT, "descent_params.amsgrad holds the byte 2"},
+    {"add_group: maximize byte 255", DESCENT_ERROR_INVALID_ARGUMENT, "descent_params.maximize holds the byte 255"},
 };
 
 static descent_status run_row(int i, Fixture *f) {
@@ -248,6 +251,8 @@ static descent_status run_row(int i, Fixture *f) {
     case 61: return descent_step_with_grads(f->opt, grads, (size_t)-1);
     case 62: return descent_step_with_grads(f->opt, NULL, 2);
     case 63: grads[1] = f->p + 1; return descent_step_with_grads(f->opt, grads, 2);
+    case 64: descent_group_get_params(f->opt, 0, &p); memset(&p.amsgrad, 2, 1); return descent_group_set_params(f->opt, 0, &p);
+    case 65: descent_group_get_params(f->opt, 0, &p); memset(&p.maximize, 255, 1); return descent_add_group(f->opt, &p, &count);
     default: (void)steps; return DESCENT_ERROR_INTERNAL;
     }
 }

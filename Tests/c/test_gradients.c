@@ -62,6 +62,7 @@ static const Row rows[] = {
     {"grad_norm: total_norm NULL", DESCENT_ERROR_NULL_POINTER, "total_norm is NULL"},
     {"grad_norm: norm_type 0", DESCENT_ERROR_INVALID_ARGUMENT, "norm_type must be >= 1 or inf, got 0.0"},
     {"step_options_default: NULL", DESCENT_ERROR_NULL_POINTER, "out is NULL"},
+    {"phase: zero_grad holds byte 7", DESCENT_ERROR_INVALID_ARGUMENT, "descent_step_options.zero_grad holds the byte 7"},
 };
 
 static descent_status run_row(int i, Fixture *f) {
@@ -101,6 +102,7 @@ static descent_status run_row(int i, Fixture *f) {
     case 27: return descent_grad_norm(grads, numels, 2, 2.0, false, NULL);
     case 28: return descent_grad_norm(grads, numels, 2, 0.0, false, &total);
     case 29: return descent_step_options_default(NULL);
+    case 30: memset(&o.zero_grad, 7, 1); break; /* a C bool with a byte no bool can hold */
     default: return DESCENT_ERROR_INTERNAL;
     }
     return descent_step_phase(f->opt, &o, NULL, 0, NULL);
