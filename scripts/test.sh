@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite: the Swift engine tests, the C tests (ctest: ABI table plain and
-# under ASan+UBSan, the C++ header check, the demo, the self-contained check), the torch
+# under ASan+UBSan, the C++ header check, the demo, the self-contained check), 40 s of
+# fuzzing per libFuzzer harness, the torch
 # parity tests of the C ABI, and the Python package's tests (pip-installed into .venv).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,6 +13,9 @@ echo "== Swift engine tests"
 
 echo "== C tests (ctest)"
 "$venv/ctest" --test-dir "$root/build" --output-on-failure
+
+echo "== fuzzing: a short bounded run of each libFuzzer harness (scripts/fuzz.sh)"
+"$root/scripts/fuzz.sh" 40
 
 echo "== torch parity tests of the C ABI (pytest)"
 DESCENT_LIB="$root/build/libdescent.so" "$venv/python" -m pytest -q "$root/Tests/parity"

@@ -1,0 +1,293 @@
+/*
+ * libFuzzer harness: random sequences of ABI calls with random arguments.
+ *
+ * The input is a program: each operation byte picks a call, the bytes after it its
+ * arguments (indices, counts, raw doubles that may be NaN or inf, C bools holding any
+ * byte, NULL, misaligned, forged and freed handles). Buffers come from a static pool that
+ * outlives every optimizer, so every call is one a careless caller could make without
+ * itself corrupting memory. Invariants, beyond "no crash and no sanitizer report": every
+ * failed call leaves a message. Everything left alive is freed at the end of the input.
+ */
+#include <descent.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { SLOTS = 4, BUFFERS = 8, FLOATS = 256, CHECKPOINT = 64 * 1024 };
+
+static float pool[BUFFERS][FLOATS], grad_pool[BUFFERS][FLOATS];
+static unsigned char checkpoint[CHECKPOINT];
+static size_t checkpoint_size;
+
+typedef struct {
+    const uint8_t *data;
+    size_t size, at;
+} Input;
+
+static uint8_t byte(Input *in) { return in->at < in->size ? in->data[in->at++] : 0; }
+
+static uint64_t u64(Input *in) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | byte(in);
+    return v;
+}
+
+/* A double: mostly small ordinary values, sometimes any bit pattern. */
+static double number(Input *in) {
+    uint8_t kind = byte(in);
+    if (kind < 200) return (double)(int8_t)byte(in) / 16.0;
+    if (kind < 230) {
+        const double special[] = {0.0, -0.0, 1.0, NAN, INFINITY, -INFINITY, 1e308, 5e-324};
+        return special[byte(in) % 8];
+    }
+    uint64_t bits = u64(in);
+    double d;
+    memcpy(&d, &bits, 8);
+    return d;
+}
+
+/* A count: small, or any size_t. */
+static size_t count(Input *in) {
+    uint8_t kind = byte(in);
+    return kind < 240 ? (size_t)byte(in) : (size_t)u64(in);
+}
+
+static descent_optimizer *opts[SLOTS];
+static descent_schedule *scheds[SLOTS];
+static descent_optimizer *stale_opt;
+static descent_schedule *stale_sched;
+
+static descent_optimizer *pick_opt(Input *in) {
+    uint8_t k = byte(in);
+    if (k < 224) return opts[k % SLOTS];
+    if (k < 236) return stale_opt;
+    if (k < 246) return NULL;
+    return (descent_optimizer *)(uintptr_t)(k < 251 ? 0x10 * (uintptr_t)byte(in) : (uintptr_t)pool[0]);
+}
+
+static descent_schedule *pick_sched(Input *in) {
+    uint8_t k = byte(in);
+    if (k < 224) return scheds[k % SLOTS];
+    if (k < 240) return stale_sched;
+    return NULL;
+}
+
+/* A float buffer of at least `n` floats from the pool (n clamped so it fits), or a bad one. */
+static float *buffer(Input *in, float (*from)[FLOATS], size_t *n) {
+    uint8_t k = byte(in);
+    size_t offset = byte(in) % FLOATS;
+    if (*n > FLOATS - offset) *n = FLOATS - offset;
+    if (k < 230) return from[k % BUFFERS] + offset;
+    if (k < 240) return NULL;
+    *n = *n > 8 ? 8 : *n;
+    return (float *)((char *)from[k % BUFFERS] + 1); /* misaligned */
+}
+
+static void random_params(Input *in, descent_params *p) {
+    descent_default_params((descent_algorithm)(1 + byte(in) % 5), p);
+    uint8_t fields = byte(in);
+    if (fields & 1) p->lr = number(in);
+    if (fields & 2) p->momentum = number(in);
+    if (fields & 4) p->weight_decay = number(in);
+    if (fields & 8) p->beta1 = number(in);
+    if (fields & 16) p->eps = number(in);
+    if (fields & 32) memset(&p->nesterov, byte(in), 1);
+    if (fields & 64) memset(&p->amsgrad, byte(in) % 3, 1);
+    if (fields & 128) memset(&p->centered, byte(in) % 3, 1);
+}
+
+static int lambda(void *user_data, size_t group, int64_t epoch, double *factor) {
+    (void)group;
+    uint8_t mood = *(const uint8_t *)user_data;
+    *factor = mood < 200 ? 1.0 / (1.0 + (double)epoch) : (mood < 230 ? NAN : -1.0);
+    return mood > 245;
+}
+
+static void check(descent_status status, descent_optimizer *opt) {
+    if (status == DESCENT_OK) return;
+    const char *message = descent_last_error(opt);
+    const char *other = descent_last_error(NULL);
+    if ((!message || !*message) && (!other || !*other)) abort();
+}
+
+static descent_schedule **free_sched_slot(Input *in) {
+    descent_schedule **slot = &scheds[byte(in) % SLOTS];
+    if (*slot && descent_schedule_free(*slot) == DESCENT_OK) stale_sched = *slot;
+    *slot = NULL;
+    return slot;
+}
+
+static void run(Input *in) {
+    static uint8_t moods[256];
+    uint8_t op = byte(in) % 24;
+    descent_optimizer *opt = pick_opt(in);
+    descent_params p;
+    descent_status s = DESCENT_OK;
+    size_t n, index, out_size;
+    double value;
+    float *f, *g;
+    switch (op) {
+    case 0: {
+        descent_optimizer **slot = &opts[byte(in) % SLOTS];
+        if (*slot && descent_free(*slot) == DESCENT_OK) stale_opt = *slot;
+        *slot = NULL;
+        random_params(in, &p);
+        s = descent_create((descent_algorithm)(byte(in) % 7), byte(in) & 1 ? &p : NULL, slot);
+        opt = *slot;
+        break;
+    }
+    case 1: {
+        uint8_t k = byte(in) % SLOTS;
+        s = descent_free(opts[k]);
+        if (s == DESCENT_OK && opts[k]) stale_opt = opts[k];
+        opts[k] = NULL;
+        break;
+    }
+    case 2: random_params(in, &p); s = descent_add_group(opt, byte(in) & 1 ? &p : NULL, &index); break;
+    case 3:
+        n = count(in);
+        f = buffer(in, pool, &n);
+        g = byte(in) & 1 ? buffer(in, grad_pool, &n) : NULL;
+        s = descent_add_param(opt, count(in), f, g, n, &index);
+        break;
+    case 4: s = descent_step(opt); break;
+    case 5: s = descent_zero_grad(opt); break;
+    case 6: random_params(in, &p); s = descent_group_set_params(opt, count(in), &p); break;
+    case 7: s = descent_group_set(opt, count(in), (descent_option)byte(in), number(in)); break;
+    case 8: s = descent_group_get(opt, count(in), (descent_option)byte(in), &value); break;
+    case 9: {
+        descent_step_options o;
+        descent_step_options_default(&o);
+        o.grad_scale = byte(in) & 1 ? number(in) : 1.0;
+        memset(&o.found_inf, byte(in) % 3, 1);
+        o.nonfinite = (descent_nonfinite_policy)(byte(in) % 4);
+        o.clip = (descent_clip_mode)(byte(in) % 4);
+        o.max_norm = number(in);
+        o.norm_type = number(in);
+        memset(&o.error_if_nonfinite, byte(in) % 3, 1);
+        o.clip_value = number(in);
+        memset(&o.zero_grad, byte(in) % 3, 1);
+        descent_step_report report;
+        s = descent_step_phase(opt, &o, NULL, 0, byte(in) & 1 ? &report : NULL);
+        break;
+    }
+    case 10: {
+        n = count(in);
+        float *bufs[2] = {buffer(in, grad_pool, &n), buffer(in, grad_pool, &n)};
+        size_t numels[2] = {n, n};
+        float total;
+        s = descent_clip_grad_norm(bufs, numels, byte(in) % 3, number(in), number(in), byte(in) & 1, &total);
+        break;
+    }
+    case 11: {
+        const float *bufs[4];
+        size_t k = byte(in) % 4;
+        for (size_t i = 0; i < k; i++) {
+            n = FLOATS;
+            bufs[i] = buffer(in, grad_pool, &n);
+        }
+        s = descent_step_with_grads(opt, bufs, byte(in) & 1 ? k : count(in));
+        break;
+    }
+    case 12: n = count(in); g = byte(in) & 1 ? buffer(in, grad_pool, &n) : NULL; s = descent_set_grad(opt, count(in), g); break;
+    case 13: {
+        float *state;
+        const char *names[] = {"exp_avg", "momentum_buffer", "sum", "nope", "square_avg", "grad_avg"};
+        s = byte(in) & 1 ? descent_param_state(opt, count(in), names[byte(in) % 6], &state)
+                         : descent_param_create_state(opt, count(in), names[byte(in) % 6], &state);
+        break;
+    }
+    case 14: s = descent_param_set_step_count(opt, count(in), (int64_t)u64(in)); break;
+    case 15: {
+        descent_schedule **slot = free_sched_slot(in);
+        switch (byte(in) % 6) {
+        case 0: s = descent_schedule_step_lr(opt, (int64_t)count(in), number(in), slot); break;
+        case 1: s = descent_schedule_cosine_annealing_lr(opt, (int64_t)count(in), number(in), slot); break;
+        case 2: s = descent_schedule_warmup_cosine_lr(opt, (int64_t)count(in), (int64_t)count(in), number(in), slot); break;
+        case 3: {
+            descent_one_cycle_lr_options o;
+            descent_one_cycle_lr_defaults(&o);
+            o.max_lr = number(in);
+            o.total_steps = (int64_t)count(in);
+            memset(&o.three_phase, byte(in) % 3, 1);
+            memset(&o.cycle_momentum, byte(in) % 3, 1);
+            s = descent_schedule_one_cycle_lr(opt, &o, slot);
+            break;
+        }
+        case 4: {
+            uint8_t *mood = &moods[byte(in)];
+            *mood = byte(in);
+            s = descent_schedule_lambda_lr(opt, lambda, mood, slot);
+            break;
+        }
+        default: {
+            descent_reduce_lr_on_plateau_options o;
+            descent_reduce_lr_on_plateau_defaults(&o);
+            o.patience = (int64_t)count(in);
+            o.factor = number(in);
+            s = descent_schedule_reduce_lr_on_plateau(opt, &o, slot);
+        }
+        }
+        break;
+    }
+    case 16: {
+        descent_schedule *children[2] = {pick_sched(in), pick_sched(in)};
+        descent_schedule **slot = free_sched_slot(in);
+        int64_t milestones[1] = {(int64_t)count(in)};
+        s = byte(in) & 1 ? descent_schedule_sequential_lr(opt, children, byte(in) % 3, milestones, slot)
+                         : descent_schedule_chained_scheduler(opt, children, byte(in) % 3, slot);
+        break;
+    }
+    case 17: {
+        descent_schedule *sched = pick_sched(in);
+        s = byte(in) & 1 ? descent_schedule_step(sched) : descent_schedule_step_metric(sched, number(in));
+        break;
+    }
+    case 18: {
+        uint8_t k = byte(in) % SLOTS;
+        s = descent_schedule_free(scheds[k]);
+        if (s == DESCENT_OK && scheds[k]) stale_sched = scheds[k];
+        if (s == DESCENT_OK) scheds[k] = NULL;
+        break;
+    }
+    case 19: {
+        size_t written = 0;
+        s = descent_checkpoint_save(opt, checkpoint, byte(in) & 1 ? CHECKPOINT : count(in), &written);
+        if (s == DESCENT_OK) checkpoint_size = written;
+        break;
+    }
+    case 20: {
+        size_t size = byte(in) & 1 ? checkpoint_size : count(in) % (CHECKPOINT + 1);
+        if (byte(in) & 1 && size) checkpoint[byte(in) % size] ^= (uint8_t)(1u << (byte(in) % 8));
+        s = descent_checkpoint_load(opt, checkpoint, size);
+        break;
+    }
+    case 21: s = descent_checkpoint_size(opt, &out_size); break;
+    case 22: {
+        double lrs[4];
+        s = descent_schedule_last_lr(pick_sched(in), lrs, byte(in) % 5);
+        break;
+    }
+    default: s = descent_set_num_threads(1 + byte(in) % 3); break;
+    }
+    check(s, opt);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    Input in = {data, size, 0};
+    for (int ops = 0; in.at < in.size && ops < 64; ops++) run(&in);
+    for (int k = 0; k < SLOTS; k++) {
+        /* Composites first: a child cannot be freed while its composite lives. */
+        for (int j = 0; j < SLOTS; j++)
+            if (scheds[j] && descent_schedule_free(scheds[j]) == DESCENT_OK) scheds[j] = NULL;
+    }
+    for (int k = 0; k < SLOTS; k++) {
+        if (scheds[k]) abort(); /* a schedule that can never be freed */
+        if (opts[k] && descent_free(opts[k]) != DESCENT_OK) abort();
+        opts[k] = NULL;
+    }
+    descent_set_num_threads(0);
+    return 0;
+}
