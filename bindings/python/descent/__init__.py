@@ -6,10 +6,12 @@ torch.optim's optimizers over CPU float32 tensors.
 """
 from ._descent import (
     HEADER_VERSION,
+    DescentCheckpointError,
     DescentError,
     DescentIndexError,
     DescentMemoryError,
     DescentNonfiniteError,
+    DescentOSError,
     DescentTypeError,
     DescentValueError,
     get_isa,
@@ -28,7 +30,7 @@ __version__ = version()
 __all__ = [
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Optimizer",
     "DescentError", "DescentValueError", "DescentTypeError", "DescentIndexError",
-    "DescentMemoryError", "DescentNonfiniteError", "version", "HEADER_VERSION", "lr_scheduler",
+    "DescentMemoryError", "DescentNonfiniteError", "DescentCheckpointError", "DescentOSError", "version", "HEADER_VERSION", "lr_scheduler",
     "set_num_threads", "get_num_threads", "set_isa", "get_isa", "isa_supported",
     "StepReport", "clip_grad_norm_", "clip_grad_value_", "get_total_norm",
 ]

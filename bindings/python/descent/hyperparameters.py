@@ -28,6 +28,19 @@ def engine_items(algorithm, items):
             out[key] = float(value)
     return out
 
+
+def torch_items(algorithm, engine):
+    """The inverse of engine_items: `algorithm`'s hyperparameters under torch's names,
+    from the engine's {name: value} of a group (Optimizer.get_group)."""
+    out = {}
+    for key, default in DEFAULTS[algorithm].items():
+        if key == "betas":
+            out[key] = (engine["beta1"], engine["beta2"])
+        else:
+            out[key] = bool(engine[key]) if isinstance(default, bool) else engine[key]
+    return out
+
+
 # The optimizer state each algorithm keeps per parameter, under torch's state keys.
 STATE_NAMES = {
     "SGD": ("momentum_buffer",),

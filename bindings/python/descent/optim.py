@@ -3,7 +3,7 @@ float32 buffer works). Parameters and gradients are updated in place; Descent ke
 reference to every array whose memory it holds."""
 from . import _descent
 from .gradients import StepReport
-from .hyperparameters import DEFAULTS, engine_items
+from .hyperparameters import DEFAULTS, engine_items, torch_items
 
 
 class ParamGroup(dict):
@@ -103,6 +103,38 @@ class Optimizer:
 
     def step_count(self, index):
         return self._core.step_count(index)
+
+    # -- checkpoints (the C ABI's format, docs/checkpoint-format.md)
+
+    def checkpoint(self):
+        """The optimizer's complete state as bytes: every group's hyperparameters, every
+        parameter's state and step count, and the state of the descent.lr_scheduler
+        schedules alive on it. Parameter values are not included (they are yours)."""
+        return self._core.checkpoint()
+
+    def load_checkpoint(self, data):
+        """Restores `checkpoint()` bytes (any bytes-like object) into an optimizer built
+        the same way: same algorithm, groups, parameter sizes in the same order, and the
+        same schedules created in the same order. All-or-nothing: on
+        DescentCheckpointError (corrupt, or of a different optimizer: the message says
+        what differs) nothing has changed."""
+        self._core.load_checkpoint(data)
+        self._sync_from_engine()
+
+    def save(self, path):
+        """Writes `checkpoint()` to `path` atomically: a crash at any moment leaves the
+        old file or the new one, never a torn one."""
+        self._core.save_checkpoint_file(path)
+
+    def load(self, path):
+        """Restores a file written by `save()`, as `load_checkpoint()` does."""
+        self._core.load_checkpoint_file(path)
+        self._sync_from_engine()
+
+    def _sync_from_engine(self):
+        for index, group in enumerate(self.param_groups):
+            for key, value in torch_items(self.algorithm, self._core.get_group(index)).items():
+                dict.__setitem__(group, key, value)
 
     def close(self):
         """Frees the engine's state now (otherwise done when the optimizer is collected)."""

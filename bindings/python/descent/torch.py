@@ -23,7 +23,7 @@ import torch
 
 from . import _descent
 from .gradients import StepReport
-from .hyperparameters import DEFAULTS, STATE_NAMES, engine_items
+from .hyperparameters import DEFAULTS, STATE_NAMES, engine_items, torch_items
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "clip_grad_norm_", "clip_grad_value_",
            "get_total_norm"]
@@ -165,6 +165,44 @@ class _EngineOptimizer(torch.optim.Optimizer):
                 self._mirror_state(index)
         self._pushed = [None] * len(self.param_groups)
         self._push_hyperparameters()
+
+    # -- checkpoints in Descent's format (docs/checkpoint-format.md)
+
+    def checkpoint(self):
+        """The optimizer's complete state as Descent checkpoint bytes (the C ABI's
+        format, CRC-checked; parameter values are not included). state_dict() gives
+        torch's format instead."""
+        self._register_new_groups()
+        self._push_hyperparameters()
+        return self._core.checkpoint()
+
+    def load_checkpoint(self, data):
+        """Restores `checkpoint()` bytes into an optimizer over the same parameter
+        shapes and groups; all-or-nothing (DescentCheckpointError says what differs)."""
+        self._register_new_groups()
+        self._core.load_checkpoint(data)
+        self._sync_from_engine()
+
+    def save(self, path):
+        """Writes `checkpoint()` to `path` atomically (temporary file, fsync, rename)."""
+        self._register_new_groups()
+        self._push_hyperparameters()
+        self._core.save_checkpoint_file(path)
+
+    def load(self, path):
+        """Restores a file written by `save()`, as `load_checkpoint()` does."""
+        self._register_new_groups()
+        self._core.load_checkpoint_file(path)
+        self._sync_from_engine()
+
+    def _sync_from_engine(self):
+        """After a load: param_groups and self.state show the engine's."""
+        for index, group in enumerate(self.param_groups):
+            group.update(torch_items(self._algorithm, self._core.get_group(index)))
+            self._pushed[index] = engine_items(self._algorithm, group)
+        for index, p in enumerate(self._params):
+            if p in self.state or self._core.step_count(index) > 0:
+                self._mirror_state(index)
 
 
 # -- torch.nn.utils' gradient utilities

@@ -18,7 +18,7 @@
 /* ------------------------------------------------------------------ errors */
 
 PyObject *DescentError, *DescentValueError, *DescentTypeError, *DescentIndexError,
-    *DescentMemoryError, *DescentNonfiniteError;
+    *DescentMemoryError, *DescentNonfiniteError, *DescentCheckpointError, *DescentOSError;
 
 /* Raises the exception for `status` with `message`; it carries the status. */
 PyObject *raise_message(descent_status status, const char *message) {
@@ -35,6 +35,9 @@ PyObject *raise_message(descent_status status, const char *message) {
     case DESCENT_ERROR_OUT_OF_RANGE: type = DescentIndexError; break;
     case DESCENT_ERROR_OUT_OF_MEMORY: type = DescentMemoryError; break;
     case DESCENT_ERROR_NONFINITE: type = DescentNonfiniteError; break;
+    case DESCENT_ERROR_CORRUPT_CHECKPOINT:
+    case DESCENT_ERROR_MISMATCH: type = DescentCheckpointError; break;
+    case DESCENT_ERROR_IO: type = DescentOSError; break;
     default: type = DescentError; break;
     }
     PyObject *args = Py_BuildValue("(s)", message);
@@ -391,16 +394,6 @@ static PyObject *Optimizer_set_grad(OptimizerObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* Runs `call` with the GIL released and the optimizer marked busy. */
-#define WITHOUT_GIL(self, status, call)  \
-    do {                                 \
-        (self)->busy = 1;                \
-        Py_BEGIN_ALLOW_THREADS           \
-        status = (call);                 \
-        Py_END_ALLOW_THREADS             \
-        (self)->busy = 0;                \
-    } while (0)
-
 static PyObject *Optimizer_step(OptimizerObject *self, PyObject *args, PyObject *kwargs) {
     PyObject *grads = Py_None;
     descent_step_options options;
@@ -592,6 +585,14 @@ static PyMethodDef Optimizer_methods[] = {
     {"set_step_count", (PyCFunction)Optimizer_set_step_count, METH_VARARGS, "set_step_count(index, steps) -> None"},
     {"state", (PyCFunction)(void (*)(void))Optimizer_state, METH_VARARGS | METH_KEYWORDS,
      "state(index, name, create=False) -> buffer or None\n\nA writable float32 view of a state buffer (torch's key)."},
+    {"checkpoint", (PyCFunction)Optimizer_checkpoint, METH_NOARGS,
+     "checkpoint() -> bytes\n\nThe optimizer's complete state (groups, state, step counts, schedules) as a checkpoint."},
+    {"load_checkpoint", (PyCFunction)Optimizer_load_checkpoint, METH_O,
+     "load_checkpoint(data) -> None\n\nRestores a checkpoint (any bytes-like object); all-or-nothing."},
+    {"save_checkpoint_file", (PyCFunction)Optimizer_save_checkpoint_file, METH_O,
+     "save_checkpoint_file(path) -> None\n\nWrites a checkpoint file atomically (temporary file, fsync, rename)."},
+    {"load_checkpoint_file", (PyCFunction)Optimizer_load_checkpoint_file, METH_O,
+     "load_checkpoint_file(path) -> None\n\nRestores a checkpoint file; all-or-nothing."},
     {"close", (PyCFunction)Optimizer_close, METH_NOARGS, "close() -> None\n\nFrees the engine's state and releases all buffers."},
     {NULL, NULL, 0, NULL},
 };
@@ -741,7 +742,15 @@ PyMODINIT_FUNC PyInit__descent(void) {
     DescentNonfiniteError = bases ? new_error(m, "DescentNonfiniteError", bases,
                                               "A gradient or gradient norm is inf or NaN where an error was asked for.") : NULL;
     Py_XDECREF(bases);
-    if (!DescentValueError || !DescentTypeError || !DescentIndexError || !DescentMemoryError || !DescentNonfiniteError)
+    bases = PyTuple_Pack(2, DescentError, PyExc_ValueError);
+    DescentCheckpointError = bases ? new_error(m, "DescentCheckpointError", bases,
+                                               "A corrupt checkpoint, or one of a different optimizer (status says which).") : NULL;
+    Py_XDECREF(bases);
+    bases = PyTuple_Pack(2, DescentError, PyExc_OSError);
+    DescentOSError = bases ? new_error(m, "DescentOSError", bases, "A checkpoint file could not be written or read.") : NULL;
+    Py_XDECREF(bases);
+    if (!DescentValueError || !DescentTypeError || !DescentIndexError || !DescentMemoryError || !DescentNonfiniteError ||
+        !DescentCheckpointError || !DescentOSError)
         goto fail;
     PyObject *type = PyType_FromSpec(&Optimizer_spec);
     if (!type || PyModule_AddObject(m, "Optimizer", type) < 0) {

@@ -22,7 +22,7 @@ typedef struct {
 } OptimizerObject;
 
 extern PyObject *DescentError, *DescentValueError, *DescentTypeError, *DescentIndexError,
-    *DescentMemoryError, *DescentNonfiniteError;
+    *DescentMemoryError, *DescentNonfiniteError, *DescentCheckpointError, *DescentOSError;
 extern PyTypeObject *OptimizerType;
 
 /* Raises the exception for `status`, with the engine's message for `opt`. */
@@ -43,6 +43,13 @@ int parse_step_options(PyObject *kwargs, descent_step_options *out);
 PyObject *step_report_to_dict(const descent_step_report *report);
 extern PyMethodDef gradient_functions[];
 
+/* checkpoint.c: Optimizer.checkpoint, load_checkpoint, save_checkpoint_file and
+ * load_checkpoint_file. */
+PyObject *Optimizer_checkpoint(OptimizerObject *self, PyObject *unused);
+PyObject *Optimizer_load_checkpoint(OptimizerObject *self, PyObject *data);
+PyObject *Optimizer_save_checkpoint_file(OptimizerObject *self, PyObject *path);
+PyObject *Optimizer_load_checkpoint_file(OptimizerObject *self, PyObject *path);
+
 /* Adds the Schedule type (schedule.c) to the module. */
 int add_schedule_type(PyObject *module);
 
@@ -53,5 +60,15 @@ int add_schedule_type(PyObject *module);
     } while (0)
 
 #define USABLE(self) if (check_usable(self) < 0) return NULL
+
+/* Runs `call` with the GIL released and the optimizer marked busy. */
+#define WITHOUT_GIL(self, status, call)  \
+    do {                                 \
+        (self)->busy = 1;                \
+        Py_BEGIN_ALLOW_THREADS           \
+        status = (call);                 \
+        Py_END_ALLOW_THREADS             \
+        (self)->busy = 0;                \
+    } while (0)
 
 #endif
