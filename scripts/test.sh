@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test suite: the Swift engine tests, the C tests (ctest: ABI table plain and
-# under ASan+UBSan, the C++ header check, the demo, the self-contained check), 40 s of
-# fuzzing per libFuzzer harness, the torch
-# parity tests of the C ABI, and the Python package's tests (pip-installed into .venv).
+# Runs every test suite: the Swift engine tests, the C tests (ctest: ABI tables and
+# checkpoints plain and under ASan+UBSan, the leak check, the concurrency test also under
+# TSan, the fuzz corpus replayed, the C++ header check, the demo, the self-contained
+# check), 40 s of fuzzing per libFuzzer harness, the torch parity tests of the C ABI, and
+# the Python package's tests (pip-installed into .venv).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/build.sh" --tests
