@@ -58,6 +58,9 @@ static descent_optimizer *opts[SLOTS];
 static descent_schedule *scheds[SLOTS];
 static descent_optimizer *stale_opt;
 static descent_schedule *stale_sched;
+/* Every schedule created by this input: freed at the end, children after composites. */
+static descent_schedule *created[512];
+static int created_count;
 
 static descent_optimizer *pick_opt(Input *in) {
     uint8_t k = byte(in);
@@ -272,19 +275,34 @@ static void run(Input *in) {
     }
     default: s = descent_set_num_threads(1 + byte(in) % 3); break;
     }
+    if (op >= 15 && op <= 16 && s == DESCENT_OK && created_count < 512) {
+        for (int k = 0; k < SLOTS; k++)
+            if (scheds[k] && (created_count == 0 || created[created_count - 1] != scheds[k])) {
+                int known = 0;
+                for (int j = 0; j < created_count; j++) known |= created[j] == scheds[k];
+                if (!known) created[created_count++] = scheds[k];
+            }
+    }
     check(s, opt);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Input in = {data, size, 0};
     for (int ops = 0; in.at < in.size && ops < 64; ops++) run(&in);
-    for (int k = 0; k < SLOTS; k++) {
-        /* Composites first: a child cannot be freed while its composite lives. */
-        for (int j = 0; j < SLOTS; j++)
-            if (scheds[j] && descent_schedule_free(scheds[j]) == DESCENT_OK) scheds[j] = NULL;
+    /* Every schedule created, composites before their children (a child cannot be freed
+     * while its composite lives): passes until none is left. A handle the input freed
+     * already answers INVALID_HANDLE. */
+    for (int pass = 0; pass <= created_count; pass++) {
+        for (int j = 0; j < created_count; j++) {
+            descent_status status = created[j] ? descent_schedule_free(created[j]) : DESCENT_OK;
+            if (status == DESCENT_OK || status == DESCENT_ERROR_INVALID_HANDLE) created[j] = NULL;
+        }
     }
+    for (int j = 0; j < created_count; j++)
+        if (created[j]) abort(); /* a schedule that can never be freed */
+    created_count = 0;
+    memset(scheds, 0, sizeof scheds);
     for (int k = 0; k < SLOTS; k++) {
-        if (scheds[k]) abort(); /* a schedule that can never be freed */
         if (opts[k] && descent_free(opts[k]) != DESCENT_OK) abort();
         opts[k] = NULL;
     }
