@@ -87,6 +87,12 @@ def test_read_only_and_mismatched_gradients():
         opt.step([np.ones(4, np.float32)])
     with pytest.raises(ValueError, match="expected 1 gradients"):
         opt.step([])
+    with pytest.raises(ValueError, match="expected 1 parameters"):
+        opt._core.step_tensors([])
+    with pytest.raises(ValueError, match="out has 2 elements, the optimizer has 1 parameters"):
+        opt._core.step_counts_into(np.zeros(2, np.float32))
+    with pytest.raises(TypeError, match="out must have dtype float32"):
+        opt._core.step_counts_into(np.zeros(1, np.float64))
     with pytest.raises(ValueError, match="grad of parameter 0 overlaps its own param"):
         opt.set_grad(0, w)
     with pytest.raises(IndexError, match="parameter index 3 is out of range"):

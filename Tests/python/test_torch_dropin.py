@@ -195,3 +195,85 @@ def test_invalid_arguments_get_torchs_errors():
         p.grad = torch.ones_like(p)
     with pytest.raises(ValueError, match="Invalid learning rate: -0.5"):
         opt.step()
+
+
+def float64_gradient(p):
+    p.grad_dtype = None  # torch refuses a gradient of another dtype unless told
+    p.grad = torch.ones(p.shape, dtype=torch.float64)
+
+
+def transposed_gradient(p):
+    p.grad = torch.ones(p.shape[::-1]).t()
+
+
+def resized_gradient(p):
+    p.grad = torch.ones(p.shape)
+    p.grad.resize_(p.numel() + 1)  # torch checks the size on assignment only
+
+
+@pytest.mark.parametrize("set_bad_grad, error, message", [
+    (float64_gradient, TypeError, "got a gradient of dtype torch.float64"),
+    (transposed_gradient, TypeError, "non-contiguous"),
+    (resized_gradient, ValueError, "gradient of parameter 0 has 13 elements, its parameter has 12"),
+], ids=["float64", "non-contiguous", "wrong-size"])
+def test_unsupported_gradients_get_a_clear_error_and_change_nothing(set_bad_grad, error, message):
+    a, b = torch.ones(3, 4, requires_grad=True), torch.ones(5, requires_grad=True)
+    opt = dt.AdamW([a, b], lr=0.1)
+    b.grad = torch.ones(5)
+    set_bad_grad(a)
+    with pytest.raises(error, match=message):
+        opt.step()
+    assert torch.equal(a, torch.ones(3, 4)) and torch.equal(b, torch.ones(5))
+    assert not opt.state  # no step was taken, no state shown
+
+
+def test_a_parameter_whose_memory_moved_is_refused():
+    p = torch.ones(4, requires_grad=True)
+    opt = dt.SGD([p], lr=0.1)
+    old = p.data
+    p.data = torch.ones(4)  # what module.to() and module.half() do to parameters
+    p.grad = torch.ones(4)
+    with pytest.raises(ValueError, match="no longer uses the memory it was registered with"):
+        opt.step()
+    assert torch.equal(old, torch.ones(4)) and torch.equal(p, torch.ones(4))
+
+
+def test_step_tensors_count_each_parameters_steps_like_torch():
+    def run(make):
+        params = [torch.ones(3, requires_grad=True) for _ in range(3)]
+        opt = make(params[:2])
+        for step in range(5):
+            if step == 2:
+                opt.add_param_group({"params": [params[2]]})
+            for i, p in enumerate(params):
+                p.grad = None if (i == 1 and step % 2) else torch.full((3,), 0.5)
+            opt.step()
+        return opt, params
+    ours, ours_params = run(lambda p: dt.Adam(p, lr=0.1))
+    theirs, their_params = run(lambda p: torch.optim.Adam(p, lr=0.1, fused=True))
+    for p, q in zip(ours_params, their_params):
+        step, expected = ours.state[p]["step"], theirs.state[q]["step"]
+        assert (step.dtype, step.shape, float(step)) == (torch.float32, torch.Size([]), float(expected))
+
+
+def test_loading_another_optimizers_state_dict_does_not_share_its_step_tensors():
+    a_params = [torch.ones(3, requires_grad=True)]
+    b_params = [torch.ones(3, requires_grad=True)]
+    a, b = dt.AdamW(a_params, lr=0.1), dt.AdamW(b_params, lr=0.1)
+    for opt, params in ((a, a_params), (b, b_params)):
+        params[0].grad = torch.ones(3)
+        opt.step()
+    b.load_state_dict(a.state_dict())
+    for _ in range(3):
+        b.step()
+    assert float(a.state[a_params[0]]["step"]) == 1.0
+    assert float(b.state[b_params[0]]["step"]) == 4.0
+
+
+def test_sgd_without_momentum_keeps_no_state_like_torch():
+    ours, theirs = dt.SGD(make_model().parameters(), lr=0.1), torch.optim.SGD(make_model().parameters(), lr=0.1)
+    for opt in (ours, theirs):
+        for p in opt.param_groups[0]["params"]:
+            p.grad = torch.ones_like(p)
+        opt.step()
+    assert ours.state_dict()["state"] == theirs.state_dict()["state"] == {}

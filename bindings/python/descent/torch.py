@@ -53,6 +53,11 @@ class _EngineOptimizer(torch.optim.Optimizer):
         self._params = []       # registration order = torch's state_dict order
         self._pushed = []       # per group: the hyperparameters the engine has
         self._registered = 0    # groups registered with the engine
+        # Every parameter's step count, filled by the engine after each step in one call;
+        # state["step"] is a 0-d float32 view of its element (torch's type and shape).
+        self._step_counts = np.zeros(0, dtype=np.float32)
+        self._step_views = []
+        self._unmirrored = np.zeros(0, dtype=np.intp)  # parameters whose state is not shown yet
         super().__init__(params, defaults)
 
     # -- groups and parameters
@@ -70,12 +75,27 @@ class _EngineOptimizer(torch.optim.Optimizer):
             items = engine_items(self._algorithm, group)
             index = self._core.add_group(items)
             self._pushed.append(items)
+            first = len(self._params)
             for p in group["params"]:
                 self._core.add_param(index, p.detach().numpy())
                 self._params.append(p)
-                if self._algorithm == "Adagrad":  # torch fills Adagrad's state at once
-                    self._mirror_state(len(self._params) - 1)
+            self._grow_step_counts(first)
+            if self._algorithm == "Adagrad":  # torch fills Adagrad's state at once
+                for i in range(first, len(self._params)):
+                    self._mirror_state(i)
             self._registered += 1
+
+    def _grow_step_counts(self, first):
+        """Makes room for the step counts of parameters `first`… (just registered); the
+        step tensors already shown move to the new buffer."""
+        counts = np.zeros(len(self._params), dtype=np.float32)
+        counts[:first] = self._step_counts
+        self._step_counts = counts
+        self._step_views = list(torch.from_numpy(counts).unbind())
+        self._unmirrored = np.concatenate([self._unmirrored, np.arange(first, len(self._params))])
+        for index, p in enumerate(self._params[:first]):
+            if "step" in self.state.get(p, {}):
+                self.state[p]["step"] = self._step_views[index]
 
     def _check_tensor(self, t, what):
         if not _engine_tensor(t):
@@ -98,13 +118,6 @@ class _EngineOptimizer(torch.optim.Optimizer):
                 loss = closure()
         self._register_new_groups()
         self._push_hyperparameters()
-        grads = []
-        for p in self._params:
-            g = p.grad
-            if g is not None:
-                self._check_tensor(g, "gradient")
-                g = g.detach().numpy()
-            grads.append(g)
         options = dict(max_norm=max_norm, norm_type=float(norm_type), error_if_nonfinite=error_if_nonfinite,
                        clip_value=clip_value, nonfinite=nonfinite, zero_grad=zero_grad)
         grad_scale = getattr(self, "grad_scale", None)
@@ -113,10 +126,15 @@ class _EngineOptimizer(torch.optim.Optimizer):
         found_inf = getattr(self, "found_inf", None)
         if found_inf is not None:
             options["found_inf"] = float(found_inf) != 0
-        self.last_step_report = StepReport(**self._core.step(grads, **options))
-        for i, g in enumerate(grads):
-            if g is not None:
-                self._mirror_state(i)
+        try:
+            report = self._core.step_tensors(self._params, **options)
+        except _descent.DescentTypeError:
+            for p in self._params:  # say which kind of tensor it was, as for parameters
+                if p.grad is not None:
+                    self._check_tensor(p.grad, "gradient")
+            raise
+        self.last_step_report = StepReport(**report)
+        self._show_engine_state()
         return loss
 
     def _push_hyperparameters(self):
@@ -130,22 +148,37 @@ class _EngineOptimizer(torch.optim.Optimizer):
                 self._core.set_group(index, items)
                 self._pushed[index] = items
 
+    def _show_engine_state(self):
+        """After a step or a load: the step tensors show the engine's counts (one call for
+        all parameters), and parameters stepped for the first time get their state shown."""
+        self._core.step_counts_into(self._step_counts)
+        pending = self._unmirrored
+        if len(pending):
+            stepped = self._step_counts[pending] > 0
+            for index in pending[stepped]:
+                self._mirror_state(int(index))
+            self._unmirrored = pending[~stepped]
+
+    def _show_all_engine_state(self):
+        """_show_engine_state for every parameter with steps, not only the new ones (a
+        load replaced self.state or the engine's state)."""
+        self._unmirrored = np.arange(len(self._params))
+        self._show_engine_state()
+
     def _mirror_state(self, index):
         """Makes self.state[p] show the engine's state: tensors on its memory, and
-        torch's float32 `step` tensor (SGD has none)."""
+        torch's float32 `step` tensor (SGD has none), a view of the step count buffer."""
         p = self._params[index]
-        state = self.state[p]
+        shown = {}
         for name in STATE_NAMES[self._algorithm]:
-            if name not in state:
+            if name not in self.state.get(p, {}):
                 buffer = self._core.state(index, name, create=self._algorithm == "Adagrad")
                 if buffer is not None:
-                    state[name] = torch.from_numpy(np.frombuffer(buffer, dtype=np.float32)).view_as(p)
+                    shown[name] = torch.from_numpy(np.frombuffer(buffer, dtype=np.float32)).view_as(p)
         if self._algorithm != "SGD":
-            steps = float(self._core.step_count(index))
-            if "step" in state:
-                state["step"].fill_(steps)
-            else:
-                state["step"] = torch.tensor(steps, dtype=torch.float32)
+            shown["step"] = self._step_views[index]
+        if shown:  # torch keeps no entry for a parameter without state (SGD, no momentum)
+            self.state[p].update(shown)
 
     # -- checkpoints in torch's format
 
@@ -163,6 +196,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
                     state[name] = torch.from_numpy(memory).view_as(p)
             if state:
                 self._mirror_state(index)
+        self._show_all_engine_state()
         self._pushed = [None] * len(self.param_groups)
         self._push_hyperparameters()
 
@@ -201,8 +235,9 @@ class _EngineOptimizer(torch.optim.Optimizer):
             group.update(torch_items(self._algorithm, self._core.get_group(index)))
             self._pushed[index] = engine_items(self._algorithm, group)
         for index, p in enumerate(self._params):
-            if p in self.state or self._core.step_count(index) > 0:
+            if p in self.state:
                 self._mirror_state(index)
+        self._show_all_engine_state()
 
 
 # -- torch.nn.utils' gradient utilities

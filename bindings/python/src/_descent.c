@@ -577,12 +577,18 @@ static PyMethodDef Optimizer_methods[] = {
      "     norm_type=2.0, error_if_nonfinite=False, clip_value=None, zero_grad=False) -> dict\n\n"
      "One step (the whole phase: unscale, inf/NaN check, clip, step, zero); grads, if given, has\n"
      "one buffer or None per parameter. Returns the step report as a dict."},
+    {"step_tensors", (PyCFunction)(void (*)(void))Optimizer_step_tensors, METH_VARARGS | METH_KEYWORDS,
+     "step_tensors(params, **options) -> dict\n\n"
+     "step() with each parameter's gradient read from `params[i].grad` (torch tensors in registration\n"
+     "order; None = no gradient): descent.torch's step. Same options and report as step()."},
     {"zero_grad", (PyCFunction)Optimizer_zero_grad, METH_NOARGS, "zero_grad() -> None\n\nFills registered gradients with zeros."},
     {"get_group", (PyCFunction)Optimizer_get_group, METH_O, "get_group(group) -> dict\n\nAll hyperparameters of a group."},
     {"set_group", (PyCFunction)Optimizer_set_group, METH_VARARGS,
      "set_group(group, changes: dict) -> None\n\nChanges hyperparameters of a group atomically (validated first)."},
     {"step_count", (PyCFunction)Optimizer_step_count, METH_O, "step_count(index) -> int"},
     {"set_step_count", (PyCFunction)Optimizer_set_step_count, METH_VARARGS, "set_step_count(index, steps) -> None"},
+    {"step_counts_into", (PyCFunction)Optimizer_step_counts_into, METH_O,
+     "step_counts_into(out) -> None\n\nWrites every parameter's step count into a float32 buffer of param_count elements."},
     {"state", (PyCFunction)(void (*)(void))Optimizer_state, METH_VARARGS | METH_KEYWORDS,
      "state(index, name, create=False) -> buffer or None\n\nA writable float32 view of a state buffer (torch's key)."},
     {"checkpoint", (PyCFunction)Optimizer_checkpoint, METH_NOARGS,

@@ -50,6 +50,10 @@ PyObject *Optimizer_load_checkpoint(OptimizerObject *self, PyObject *data);
 PyObject *Optimizer_save_checkpoint_file(OptimizerObject *self, PyObject *path);
 PyObject *Optimizer_load_checkpoint_file(OptimizerObject *self, PyObject *path);
 
+/* torch_step.c: Optimizer.step_tensors and step_counts_into, for descent.torch. */
+PyObject *Optimizer_step_tensors(OptimizerObject *self, PyObject *args, PyObject *kwargs);
+PyObject *Optimizer_step_counts_into(OptimizerObject *self, PyObject *out);
+
 /* Adds the Schedule type (schedule.c) to the module. */
 int add_schedule_type(PyObject *module);
 
