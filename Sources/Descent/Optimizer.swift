@@ -234,7 +234,7 @@ public final class Optimizer {
     /// `errorIfNonfinite`, or when state memory runs out.
     public func step(options: StepOptions) throws(DescentError) -> StepReport {
         try options.validate()
-        return try phase(parameters.map(\.grad), options, rule: algorithm.rule)
+        return try phase(parameters.map(\.grad), options)
     }
 
     /// Like `step(options:)` with this step's gradients, one per parameter (nil skips it).
@@ -249,7 +249,20 @@ public final class Optimizer {
             }
         }
         try options.validate()
-        return try phase(gradients, options, rule: algorithm.rule)
+        return try phase(gradients, options)
+    }
+
+    /// The phase with the algorithm's rule as a concrete type, so that the compiler
+    /// specializes it (and `update`, `StepPlan`) for each rule. Called through
+    /// `any UpdateRule.Type`, they ran as unspecialized generics that looked up type
+    /// metadata for every parameter: half of a small tensor's step.
+    private func phase(_ gradients: [UnsafeMutablePointer<Float>?], _ options: StepOptions) throws(DescentError) -> StepReport {
+        switch algorithm {
+        case .sgd: try phase(gradients, options, rule: SGDRule.self)
+        case .adam, .adamW: try phase(gradients, options, rule: AdamRule.self)
+        case .rmsprop: try phase(gradients, options, rule: RMSpropRule.self)
+        case .adagrad: try phase(gradients, options, rule: AdagradRule.self)
+        }
     }
 
     /// Decides from the reduction pass (when one is needed) whether and how to step, then
@@ -310,7 +323,8 @@ public final class Optimizer {
     }
 
     /// Allocates the state this step needs: if memory runs out, nothing has changed.
-    private func allocateState(for gradients: [UnsafeMutablePointer<Float>?], rule: any UpdateRule.Type) throws(DescentError) {
+    private func allocateState<Rule: UpdateRule>(for gradients: [UnsafeMutablePointer<Float>?],
+                                                 rule: Rule.Type) throws(DescentError) {
         var requests: [(parameter: Parameter, slots: UInt8)] = []
         for (parameter, grad) in zip(parameters, gradients) where grad != nil {
             let missing = parameter.missingSlots(rule.slotsNeeded(groups[parameter.group]))
