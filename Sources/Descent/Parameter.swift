@@ -54,13 +54,14 @@ final class Parameter {
 }
 
 /// Checks a caller's buffer of `count` floats: aligned, and not wrapping around the
-/// address space.
-func checkBuffer(_ pointer: UnsafePointer<Float>, _ count: Int, name: String) throws(DescentError) {
+/// address space. `name` is built only for an error: a step checks every gradient, and
+/// formatting "grads[i]" each time cost more than the check.
+func checkBuffer(_ pointer: UnsafePointer<Float>, _ count: Int, name: @autoclosure () -> String) throws(DescentError) {
     let address = UInt(bitPattern: pointer)
     guard address % UInt(MemoryLayout<Float>.alignment) == 0 else {
-        throw DescentError(.invalidArgument, "\(name) is not aligned to \(MemoryLayout<Float>.alignment) bytes")
+        throw DescentError(.invalidArgument, "\(name()) is not aligned to \(MemoryLayout<Float>.alignment) bytes")
     }
     guard UInt.max - address >= UInt(count) * UInt(MemoryLayout<Float>.stride) else {
-        throw DescentError(.invalidArgument, "\(name) with \(count) elements wraps around the address space")
+        throw DescentError(.invalidArgument, "\(name()) with \(count) elements wraps around the address space")
     }
 }
