@@ -5,7 +5,11 @@ kernel that moves the same bytes with no math), all in one run.
 Run it with `scripts/bench.sh` (builds everything, installs the extras). It prints a
 table and writes build/bench/benchmark.json and build/bench/benchmark.png. Every figure
 is the median of `--rounds` timed steps; the methods take turns within each round, so
-machine noise hits them alike, and the comparisons are same-run ratios.
+machine noise hits them alike, and the comparisons are same-run ratios. Each timed step
+starts after a short pause (--settle), so that no method runs while the threads of the
+one before still spin: OpenMP runtimes (torch's, DeepSpeed's and the roofline's libgomp)
+busy-wait for milliseconds after each parallel region, and on two cores that took a core
+from whichever method came next (Descent's workers sleep when a step ends).
 """
 import argparse
 import ctypes
@@ -32,6 +36,8 @@ def parse_args():
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test of the script")
     parser.add_argument("--no-deepspeed", action="store_true", help="leave DeepSpeedCPUAdam out")
     parser.add_argument("--cases", default="abcde", help="which cases to run (default abcde)")
+    parser.add_argument("--settle", type=float, default=0.02,
+                        help="seconds of pause before each timed step (default 0.02)")
     return parser.parse_args()
 
 
@@ -155,6 +161,8 @@ class Roofline:
                                            ctypes.c_int]
         self.lib.roofline_phase.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_size_t, ctypes.c_int]
         self.lib.roofline_phase.restype = ctypes.c_double
+        self.lib.roofline_tensors.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_size_t] + [ctypes.c_void_p] * 2 + [
+            ctypes.c_int]
 
     def step(self, numel, buffers):
         """A step function that reads a gradient and `buffers` buffers of `numel` floats
@@ -167,6 +175,22 @@ class Roofline:
             self.lib.roofline_step(grad.data_ptr(), pointers, buffers, numel, ARGS.threads)
 
         step.keep = (grad, arrays)
+        return step
+
+    def tensors(self, params):
+        """roofline_step's 28 bytes per element over `params` and their gradients where
+        they are (m and v contiguous, as Descent's state): the roofline of this layout."""
+        count = len(params)
+        grads = (ctypes.c_void_p * count)(*[p.grad.data_ptr() for p in params])
+        values = (ctypes.c_void_p * count)(*[p.data_ptr() for p in params])
+        sizes = (ctypes.c_size_t * count)(*[p.numel() for p in params])
+        numel = sum(sizes)
+        m, v = torch.zeros(numel), torch.zeros(numel)
+
+        def step():
+            self.lib.roofline_tensors(grads, values, sizes, count, m.data_ptr(), v.data_ptr(), ARGS.threads)
+
+        step.keep = (params, grads, values, sizes, m, v)
         return step
 
     def phase(self, numel):
@@ -223,9 +247,11 @@ def deepspeed_adamw(params):
 
 def adamw_methods(params, numel):
     """Every AdamW implementation over the same parameters (each with its own state)."""
-    methods = {"roofline": ROOFLINE.step(numel, 3),
-               "descent (C ABI)": LIB.optimizer("AdamW", params, lr=1e-3, weight_decay=0.01),
-               "descent.torch": descent.torch.AdamW(params, lr=1e-3, weight_decay=0.01).step}
+    methods = {"roofline": ROOFLINE.step(numel, 3)}
+    if len(params) > 1:
+        methods["roofline, these tensors"] = ROOFLINE.tensors(params)
+    methods["descent (C ABI)"] = LIB.optimizer("AdamW", params, lr=1e-3, weight_decay=0.01)
+    methods["descent.torch"] = descent.torch.AdamW(params, lr=1e-3, weight_decay=0.01).step
     for name, kwargs in (("for-loop", {"foreach": False}), ("foreach", {"foreach": True}),
                          ("fused", {"fused": True})):
         methods[f"torch {name}"] = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01, **kwargs).step
@@ -284,6 +310,7 @@ def time_methods(methods):
     times = {name: [] for name in runnable}
     for _ in range(ARGS.rounds):
         for name, fn in runnable.items():
+            time.sleep(ARGS.settle)
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
@@ -317,13 +344,13 @@ def run_case(key, title, numel, bytes_per_param, methods, reference):
 
 
 def print_rows(rows, reference):
-    print(f"  {'method':<22}{'ms/step':>10}{'Gparam/s':>10}{'GB/s':>8}{'roofline':>10}{'vs ' + reference:>18}")
+    print(f"  {'method':<25}{'ms/step':>10}{'Gparam/s':>10}{'GB/s':>8}{'roofline':>10}{'vs ' + reference:>18}")
     for row in rows:
         if "note" in row:
-            print(f"  {row['method']:<22}{row['note']}")
+            print(f"  {row['method']:<25}{row['note']}")
             continue
         ratio = row.get("speedup_vs_" + reference.replace(" ", "_"))
-        print(f"  {row['method']:<22}{row['seconds'] * 1e3:>10.2f}{row['gparams_per_s']:>10.3f}"
+        print(f"  {row['method']:<25}{row['seconds'] * 1e3:>10.2f}{row['gparams_per_s']:>10.3f}"
               f"{row['gbytes_per_s']:>8.1f}{row.get('of_roofline', float('nan')):>10.1%}"
               f"{'' if ratio is None else f'{ratio:.2f}x':>18}")
 
@@ -371,7 +398,7 @@ def main():
         gc.collect()
 
     result = {"date": datetime.date.today().isoformat(), "command": "scripts/bench.sh " + " ".join(sys.argv[1:]),
-              "machine": info, "rounds": ARGS.rounds, "warmup": ARGS.warmup, "cases": cases}
+              "machine": info, "rounds": ARGS.rounds, "warmup": ARGS.warmup, "settle_s": ARGS.settle, "cases": cases}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
     chart(cases, OUT / "benchmark.png")

@@ -11,8 +11,16 @@
  *
  *   roofline_phase(g, p, m, v, n, threads): the optimizer phase's two passes, a
  *       reduction that reads g (the norm) and a pass that reads g, p, m, v and writes
- *       p, m, v and g (zeroed): 36 bytes per element. Returns the reduction. */
+ *       p, m, v and g (zeroed): 36 bytes per element. Returns the reduction.
+ *
+ *   roofline_tensors(g, p, sizes, ntensors, m, v, threads): roofline_step's 3-buffer
+ *       pattern over the caller's tensors where they are (g[t] and p[t] of sizes[t]
+ *       floats each), with m and v end to end as Descent's state arena keeps them. The
+ *       elements are split evenly over the threads, as a step splits them. Its speed
+ *       against roofline_step's is what the caller's memory layout costs (thousands of
+ *       small allocations scattered over the heap against one contiguous buffer). */
 #include <stddef.h>
+#include <omp.h>
 
 #define ROW(k) b##k[i] = b##k[i] + g[i]
 
@@ -57,4 +65,28 @@ double roofline_phase(float *restrict g, float *restrict p, float *restrict m, f
         g[i] = 0;
     }
     return sum;
+}
+
+int roofline_tensors(const float *const *g, float *const *p, const size_t *sizes, size_t ntensors,
+                     float *restrict m, float *restrict v, int threads) {
+    size_t total = 0;
+    for (size_t t = 0; t < ntensors; t++) total += sizes[t];
+#pragma omp parallel num_threads(threads)
+    {
+        size_t id = (size_t)omp_get_thread_num(), count = (size_t)omp_get_num_threads();
+        size_t low = total * id / count, high = total * (id + 1) / count, start = 0;
+        for (size_t t = 0; t < ntensors && start < high; start += sizes[t], t++) {
+            size_t end = start + sizes[t];
+            if (end <= low) continue;
+            size_t a = low > start ? low - start : 0, b = (high < end ? high : end) - start;
+            const float *restrict gt = g[t];
+            float *restrict pt = p[t], *restrict mt = m + start, *restrict vt = v + start;
+            for (size_t i = a; i < b; i++) {
+                pt[i] = pt[i] + gt[i];
+                mt[i] = mt[i] + gt[i];
+                vt[i] = vt[i] + gt[i];
+            }
+        }
+    }
+    return 0;
 }
