@@ -20,10 +20,16 @@
  *     A NULL handle returns DESCENT_ERROR_NULL_POINTER.
  *   - Thread-safety: separate optimizers may be used from separate threads at
  *     once. Calls on one optimizer from several threads are serialized by an
- *     internal lock (they are safe, and run one at a time).
+ *     internal lock (they are safe, and run one at a time). Each thread reads
+ *     the message of its own last call (descent_last_error()).
  *   - Buffers: the caller owns every float buffer it registers, and must keep
  *     it alive and unmoved until the optimizer is freed or the buffer is
- *     replaced (descent_set_grad).
+ *     replaced (descent_set_grad). A buffer must be aligned to 4 bytes (a
+ *     float's alignment) and hold at most DESCENT_MAX_NUMEL elements.
+ *   - Lifetimes: descent_free() frees an optimizer, not its schedules; free
+ *     each schedule with descent_schedule_free(), before or after its
+ *     optimizer (a schedule whose optimizer is gone only refuses calls).
+ *   - Paths are UTF-8, NUL-terminated; bytes that are not UTF-8 are refused.
  */
 #ifndef DESCENT_H
 #define DESCENT_H
@@ -35,6 +41,13 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/**
+ * The most elements a parameter or gradient buffer may hold: 2^57 - 1 (a
+ * larger count is a negative count converted to size_t, or more memory than
+ * a 64-bit address space has). Larger counts get DESCENT_ERROR_INVALID_ARGUMENT.
+ */
+#define DESCENT_MAX_NUMEL ((size_t)(((uint64_t)1 << 57) - 1))
 
 #ifndef DESCENT_API
 #  if defined(_WIN32)
@@ -104,7 +117,10 @@ typedef enum descent_status {
      * optimizer gained groups since it was created.
      */
     DESCENT_ERROR_INVALID_STATE = 13,
-    /** A callback called back into the optimizer that is running it. */
+    /**
+     * A callback called back into the optimizer that is running it, or into
+     * another optimizer where waiting would deadlock (see descent_lr_lambda).
+     */
     DESCENT_ERROR_REENTRANT_CALL = 14,
     /** The CPU lacks what the request needs (an instruction set). */
     DESCENT_ERROR_UNSUPPORTED = 15,
@@ -233,8 +249,9 @@ typedef struct descent_optimizer descent_optimizer;
  * Returns DESCENT_OK; DESCENT_ERROR_NULL_POINTER (`out` NULL);
  * DESCENT_ERROR_UNKNOWN_ALGORITHM; DESCENT_ERROR_INVALID_HYPERPARAMETER
  * (message as torch's, e.g. "Invalid learning rate: -1.0");
- * DESCENT_ERROR_OUT_OF_MEMORY. On failure `*out` is set to NULL (when `out`
- * is not NULL) and the message is descent_last_error(NULL).
+ * DESCENT_ERROR_INVALID_ARGUMENT (a bool field of `defaults` holds a byte
+ * other than 0 or 1); DESCENT_ERROR_OUT_OF_MEMORY. On failure `*out` is set
+ * to NULL (when `out` is not NULL) and the message is descent_last_error(NULL).
  * Thread-safe.
  */
 DESCENT_API descent_status descent_create(descent_algorithm algorithm,
@@ -243,22 +260,30 @@ DESCENT_API descent_status descent_create(descent_algorithm algorithm,
 
 /**
  * Frees an optimizer and all its state. The caller's buffers are untouched.
- * NULL is accepted and does nothing (returns DESCENT_OK). Freeing a handle
- * twice returns DESCENT_ERROR_INVALID_HANDLE and does nothing else.
- * Must not race with other calls on the same handle.
+ * Its schedules are not freed: their handles stay valid (calls on them return
+ * DESCENT_ERROR_INVALID_HANDLE, "the optimizer of this schedule has been
+ * freed") until each is passed to descent_schedule_free(), which may come
+ * before or after this call. NULL is accepted and does nothing (returns
+ * DESCENT_OK). Freeing a handle twice returns DESCENT_ERROR_INVALID_HANDLE and
+ * does nothing else. Must not race with other calls on the same handle.
  */
 DESCENT_API descent_status descent_free(descent_optimizer *opt);
 
 /**
- * The message of the last failed call on `opt` in this thread or another,
- * or "" if the last call succeeded. With NULL or an invalid handle: the
- * message of the last failed call in this thread that had no valid handle
- * (descent_create, descent_default_params, calls on freed handles). Inside
- * an lr_lambda callback, descent_last_error(opt) on the optimizer running it
- * is this thread's message too (the refused re-entrant call's).
+ * The message of this thread's last call on `opt` (or on one of its
+ * schedules) if it failed, or "" if it succeeded or this thread made none.
+ * Each thread has its own message per optimizer, like errno: a thread never
+ * reads, nor frees, the message of another thread's call, so any number of
+ * threads may share an optimizer and read their errors safely.
+ * With NULL or an invalid handle: the message of the last failed call in this
+ * thread that had no valid handle (descent_create, descent_default_params,
+ * calls on freed handles, calls refused inside a callback). Inside an
+ * lr_lambda callback, descent_last_error() on an optimizer this thread may
+ * not wait for (see descent_lr_lambda) returns that thread message too.
  * Never returns NULL. The string is owned by Descent and stays valid until
- * the next call on the same handle (or, for NULL, the next such call in the
- * same thread).
+ * this thread's next call on the same optimizer or its schedules, or until
+ * the optimizer is freed (for NULL: this thread's next call without a valid
+ * handle).
  */
 DESCENT_API const char *descent_last_error(const descent_optimizer *opt);
 
@@ -396,7 +421,9 @@ DESCENT_API descent_status descent_param_step_count(const descent_optimizer *opt
  * created on the parameter's first step that uses it). The buffer is owned
  * by the optimizer and lives until descent_free(); the caller may read and
  * write it between steps (this is how state is saved and restored), never
- * during one.
+ * during one. After loading a checkpoint that holds no state of that name
+ * for the parameter, a buffer that existed is kept, not freed: it holds what
+ * a first step finds (zeros; Adagrad's "sum": initial_accumulator_value).
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`name` or `out` NULL),
  * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
  * DESCENT_ERROR_UNKNOWN_OPTION (the algorithm has no state of that name).
@@ -422,11 +449,20 @@ DESCENT_API descent_status descent_param_create_state(descent_optimizer *opt,
                                                       float **out);
 
 /**
+ * The largest step count a parameter holds: 2^53, as for schedules (every
+ * count is then exact as a double, which the per-step scalars read it as).
+ * Setting or loading a larger count is refused, and so is a step that would
+ * count past it.
+ */
+#define DESCENT_MAX_STEP_COUNT ((int64_t)1 << 53)
+
+/**
  * Sets the step count of parameter `index` (restoring saved state; it drives
  * Adam's bias corrections and Adagrad's lr decay).
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` NULL),
  * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
- * DESCENT_ERROR_INVALID_ARGUMENT (negative count).
+ * DESCENT_ERROR_INVALID_ARGUMENT (`step` negative or above
+ * DESCENT_MAX_STEP_COUNT).
  */
 DESCENT_API descent_status descent_param_set_step_count(descent_optimizer *opt,
                                                         size_t index,
@@ -439,9 +475,11 @@ DESCENT_API descent_status descent_param_set_step_count(descent_optimizer *opt,
  * gradient, with each group's current hyperparameters. Parameters without a
  * gradient are skipped and their step count does not advance. Optimizer
  * state is allocated on a parameter's first step; if that fails, nothing is
- * updated.
+ * updated. It writes the parameters and the state, never the gradients.
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` NULL),
- * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_MEMORY.
+ * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_MEMORY,
+ * DESCENT_ERROR_INVALID_STATE (a parameter with a gradient is at
+ * DESCENT_MAX_STEP_COUNT: nothing is updated).
  */
 DESCENT_API descent_status descent_step(descent_optimizer *opt);
 
@@ -449,10 +487,13 @@ DESCENT_API descent_status descent_step(descent_optimizer *opt);
  * Like descent_step(), with this step's gradients passed in: `grads[i]` is
  * the gradient of parameter i (registration order), NULL to skip it; `count`
  * must equal the number of parameters. The registered gradients are neither
- * used nor changed. Each non-NULL `grads[i]` must not overlap a parameter.
+ * used nor changed, and `grads` are only read: the step writes the
+ * parameters and the state. Each non-NULL `grads[i]` must not overlap a
+ * parameter.
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`grads` NULL with count > 0),
  * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_INVALID_ARGUMENT (wrong count),
- * DESCENT_ERROR_OVERLAP, DESCENT_ERROR_OUT_OF_MEMORY.
+ * DESCENT_ERROR_OVERLAP, DESCENT_ERROR_OUT_OF_MEMORY,
+ * DESCENT_ERROR_INVALID_STATE (as descent_step()).
  */
 DESCENT_API descent_status descent_step_with_grads(descent_optimizer *opt,
                                                    const float *const *grads,
@@ -591,6 +632,10 @@ DESCENT_API descent_status descent_step_phase(descent_optimizer *opt,
  * of them as one vector, of order `norm_type` (>= 1 or INFINITY), as a
  * float32 in `*total_norm`. Buffers must not overlap. With
  * `error_if_nonfinite`, an inf/NaN norm returns DESCENT_ERROR_NONFINITE.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`total_norm` NULL; `grads`
+ * or `numels` NULL with count > 0), DESCENT_ERROR_INVALID_ARGUMENT (a count
+ * above DESCENT_MAX_NUMEL, a NULL or misaligned buffer with elements,
+ * norm_type below 1 or NaN), DESCENT_ERROR_OVERLAP, DESCENT_ERROR_NONFINITE.
  * Thread-safe; errors in descent_last_error(NULL).
  */
 DESCENT_API descent_status descent_grad_norm(float *const *grads, const size_t *numels,
@@ -602,6 +647,9 @@ DESCENT_API descent_status descent_grad_norm(float *const *grads, const size_t *
  * every gradient multiplied by min(max_norm / (total_norm + 1e-6), 1) in
  * torch's float32 arithmetic. `*total_norm` (may be NULL) receives the norm
  * before clipping. max_norm must be >= 0. Two passes (a norm, a scale).
+ * Returns the statuses of descent_grad_norm() (`total_norm` may be NULL
+ * here), and DESCENT_ERROR_INVALID_ARGUMENT for a max_norm that is negative
+ * or NaN; on failure no gradient has changed.
  * Thread-safe; errors in descent_last_error(NULL).
  */
 DESCENT_API descent_status descent_clip_grad_norm(float *const *grads, const size_t *numels,
@@ -612,6 +660,10 @@ DESCENT_API descent_status descent_clip_grad_norm(float *const *grads, const siz
 /**
  * torch.nn.utils.clip_grad_value_: clamps every element to
  * [-clip_value, clip_value] (NaN stays NaN). clip_value must be >= 0.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`grads` or `numels` NULL
+ * with count > 0), DESCENT_ERROR_INVALID_ARGUMENT (a count above
+ * DESCENT_MAX_NUMEL, a NULL or misaligned buffer with elements, clip_value
+ * negative or NaN), DESCENT_ERROR_OVERLAP; on failure no gradient has changed.
  * Thread-safe; errors in descent_last_error(NULL).
  */
 DESCENT_API descent_status descent_clip_grad_value(float *const *grads, const size_t *numels,
@@ -770,12 +822,13 @@ DESCENT_API descent_status descent_schedule_polynomial_lr(descent_optimizer *opt
 
 /**
  * CosineAnnealingLR in torch's recursive form (what torch's step() computes).
- * torch: eta_min = 0.0.
+ * torch: eta_min = 0.0. eta_min must be finite and >= 0 (torch takes a
+ * negative one; every optimizer then refuses the lr below 0 it leads to).
  */
 DESCENT_API descent_status descent_schedule_cosine_annealing_lr(descent_optimizer *opt, int64_t T_max,
                                                                 double eta_min, descent_schedule **out);
 
-/** CosineAnnealingWarmRestarts (SGDR). torch: T_mult = 1, eta_min = 0.0. */
+/** CosineAnnealingWarmRestarts (SGDR). torch: T_mult = 1, eta_min = 0.0 (finite, >= 0). */
 DESCENT_API descent_status descent_schedule_cosine_annealing_warm_restarts(descent_optimizer *opt,
                                                                            int64_t T_0, int64_t T_mult,
                                                                            double eta_min,
@@ -788,6 +841,10 @@ DESCENT_API descent_status descent_schedule_cosine_annealing_warm_restarts(desce
  *   warmup_steps <= t < decay_steps: min_lr + (peak − min_lr) · (1 + cos(π·p)) / 2,
  *                                   p = (t − warmup_steps) / (decay_steps − warmup_steps)
  *   t >= decay_steps:               min_lr
+ * t counts steps from creation (0 at creation, +1 per descent_schedule_step),
+ * so `decay_steps` is an absolute step, not a length after the warmup; it must
+ * be >= warmup_steps >= 0. `min_lr` (finite, >= 0) is one value for every
+ * group; it may exceed a group's peak (its lr then rises during the "decay").
  */
 DESCENT_API descent_status descent_schedule_warmup_cosine_lr(descent_optimizer *opt, int64_t warmup_steps,
                                                              int64_t decay_steps, double min_lr,
@@ -895,10 +952,21 @@ DESCENT_API descent_status descent_schedule_reduce_lr_on_plateau(descent_optimiz
 
 /**
  * torch's lr_lambda: writes the factor for `group` at `epoch` into `*factor`
- * and returns 0, or returns non-zero to fail the schedule call
- * (DESCENT_ERROR_CALLBACK; nothing changes). It runs with the optimizer's lock
- * held: calling back into the same optimizer or its schedules returns
- * DESCENT_ERROR_REENTRANT_CALL.
+ * (which holds 0.0 when called) and returns 0, or returns non-zero to fail the
+ * schedule call (DESCENT_ERROR_CALLBACK; nothing changes).
+ *
+ * It runs on the thread that called into the schedule, with the optimizer's
+ * lock held. From inside it:
+ *   - a call on the same optimizer or its schedules (also through a callback
+ *     nested inside this one) returns DESCENT_ERROR_REENTRANT_CALL;
+ *   - a call on another optimizer is allowed and waits for that optimizer as
+ *     any call does, except when waiting would deadlock: when the other
+ *     optimizer's lock is held by a thread whose own callback waits, directly
+ *     or through others, for this optimizer. That call returns
+ *     DESCENT_ERROR_REENTRANT_CALL ("waiting would deadlock") instead: of two
+ *     callbacks calling each other's optimizers at once, one is refused and
+ *     the other proceeds once the first one's call has returned.
+ * A refused call's message is this thread's descent_last_error(NULL).
  */
 typedef int (*descent_lr_lambda)(void *user_data, size_t group, int64_t epoch, double *factor);
 
@@ -991,10 +1059,16 @@ DESCENT_API descent_status descent_schedule_save_state(const descent_schedule *s
  * Restores a saved state into a schedule of the same kind and shape (for
  * composites: the same kinds of children in the same order) and sets the
  * groups' lrs (and cycled momentums) to the saved last values, so that a
- * resumed run continues on the same lr sequence. Everything is checked before
- * anything changes. Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER,
+ * resumed run continues on the same lr sequence. The state carries the
+ * schedule's settings too (T_max, gamma, milestones…): they replace the
+ * schedule's own, as torch's load_state_dict does. The state ends with a
+ * CRC-32C of its bytes, checked first (states saved before it had one, format
+ * version 1, still load); then every value is checked as creation checks it
+ * (an lr that is NaN, infinite or negative is refused), all before anything
+ * changes. Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER,
  * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_INVALID_ARGUMENT (not a state,
- * truncated, another kind, another group count…), DESCENT_ERROR_INVALID_STATE,
+ * a failed checksum, truncated, another kind, another group count, a value
+ * out of range…), DESCENT_ERROR_INVALID_STATE,
  * DESCENT_ERROR_INVALID_HYPERPARAMETER.
  */
 DESCENT_API descent_status descent_schedule_load_state(descent_schedule *schedule, const void *buffer,
@@ -1015,7 +1089,9 @@ DESCENT_API descent_status descent_schedule_load_state(descent_schedule *schedul
  * sizes in the same order, the same schedules created in the same order) over
  * the parameter buffers, then load: the steps that follow give bit-identical
  * parameters and state to a run that never stopped. Lambdas of LambdaLR and
- * MultiplicativeLR are not saved; pass the same functions again.
+ * MultiplicativeLR are not saved; pass the same functions again. A schedule
+ * of the same kind created with other settings takes the checkpoint's (as
+ * descent_schedule_load_state() does).
  *
  * Loading checks everything (framing, checksums, every field's range, the fit
  * with this optimizer) before changing anything: a failed load leaves the
@@ -1044,14 +1120,19 @@ DESCENT_API descent_status descent_checkpoint_save(descent_optimizer *opt, void 
 
 /**
  * Saves a checkpoint of `opt` to the file `path` atomically: the bytes go to a
- * new temporary file in the same directory ("<path>.tmp-XXXXXX"), which is
- * fsynced, renamed over `path`, and the directory is fsynced. A crash or kill
- * at any moment leaves `path` holding the old checkpoint or the new one, never
- * a mix (a crash before the rename may leave the temporary file behind).
+ * new temporary file in the same directory ("<path>.tmp-XXXXXX": the path
+ * plus 11 bytes, which must fit the system's path limit), which is fsynced,
+ * renamed over `path`, and the directory is fsynced. A crash or kill at any
+ * moment leaves `path` holding the old checkpoint or the new one, never a mix
+ * (a crash before the rename may leave the temporary file behind).
+ * What may be at `path`: nothing, or a regular file (replaced); a symlink to
+ * a regular file: that file is replaced and the link kept (the temporary file
+ * goes next to the file). Anything else (a directory, FIFO, socket, device
+ * node, a symlink to one, a dangling symlink) is refused and left as it is.
  * Calls on `opt` wait while the file is written.
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE,
- * DESCENT_ERROR_INVALID_ARGUMENT (empty path), DESCENT_ERROR_IO (the temporary
- * file is removed).
+ * DESCENT_ERROR_INVALID_ARGUMENT (empty path, not UTF-8), DESCENT_ERROR_IO
+ * (not a regular file; or the system refused: the temporary file is removed).
  */
 DESCENT_API descent_status descent_checkpoint_save_file(descent_optimizer *opt, const char *path);
 
@@ -1067,9 +1148,13 @@ DESCENT_API descent_status descent_checkpoint_save_file(descent_optimizer *opt, 
 DESCENT_API descent_status descent_checkpoint_load(descent_optimizer *opt, const void *buffer, size_t size);
 
 /**
- * Reads the file `path` and loads it as descent_checkpoint_load() does.
- * Returns its statuses and DESCENT_ERROR_IO (missing, unreadable, not a
- * regular file).
+ * Reads the file `path` and loads it as descent_checkpoint_load() does. A
+ * FIFO, directory, socket or device is refused without blocking or reading.
+ * The header and section lengths are checked against the file's size before
+ * any payload is read, and only the bytes they declare are read: a file with
+ * bytes after the last section is refused unread.
+ * Returns its statuses, DESCENT_ERROR_INVALID_ARGUMENT (not UTF-8) and
+ * DESCENT_ERROR_IO (missing, unreadable, not a regular file).
  */
 DESCENT_API descent_status descent_checkpoint_load_file(descent_optimizer *opt, const char *path);
 

@@ -194,11 +194,15 @@ public final class Optimizer {
     /// Sets the step count of parameter `parameter` (restoring saved state).
     public func setStepCount(_ step: Int64, ofParameter parameter: Int) throws(DescentError) {
         try checkParameter(parameter)
-        guard step >= 0 else {
-            throw DescentError(.invalidArgument, "step count must be >= 0, got \(step)")
+        guard (0...Self.maxStepCount).contains(step) else {
+            throw DescentError(.invalidArgument, "step count must be in 0...2**53, got \(step)")
         }
         parameters[parameter].step = step
     }
+
+    /// The largest step count a parameter holds, as schedules bound theirs: exact as a
+    /// Double (the per-step scalars read it as one), and far from Int64's overflow.
+    public static let maxStepCount = maxSteps
 
     private func checkParameter(_ parameter: Int) throws(DescentError) {
         guard parameters.indices.contains(parameter) else {
@@ -234,7 +238,9 @@ public final class Optimizer {
     /// `errorIfNonfinite`, or when state memory runs out.
     public func step(options: StepOptions) throws(DescentError) -> StepReport {
         try options.validate()
-        return try phase(parameters.map(\.grad), options)
+        let gradients = parameters.map(\.grad)
+        try checkStepCounts(gradients)
+        return try phase(gradients, options)
     }
 
     /// Like `step(options:)` with this step's gradients, one per parameter (nil skips it).
@@ -249,7 +255,17 @@ public final class Optimizer {
             }
         }
         try options.validate()
+        try checkStepCounts(gradients)
         return try phase(gradients, options)
+    }
+
+    /// A step would count one more step for every parameter with a gradient: refused,
+    /// before anything changes, where that passes `maxStepCount`.
+    private func checkStepCounts(_ gradients: [UnsafeMutablePointer<Float>?]) throws(DescentError) {
+        for (i, (parameter, grad)) in zip(parameters, gradients).enumerated()
+        where grad != nil && parameter.step >= Self.maxStepCount {
+            throw DescentError(.invalidState, "parameter \(i) has taken \(parameter.step) steps, the most a step count holds (2**53)")
+        }
     }
 
     /// The phase with the algorithm's rule as a concrete type, so that the compiler

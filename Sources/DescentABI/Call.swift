@@ -33,27 +33,41 @@ func callSchedule(_ schedule: OpaquePointer?, _ body: (ScheduleHandle) throws ->
     return locked(handle.owner) { try body(handle) }
 }
 
-/// The common part of `call` and `callSchedule`: refuse a re-entrant call from a
-/// callback, take the lock, run, record the outcome.
+/// The common part of `call` and `callSchedule`: take the lock (unless this thread must
+/// not wait for it), run, record the outcome.
 private func locked(_ handle: Handle, _ body: () throws -> Void) -> descent_status {
-    if CallbackScope.isRunning(on: handle) {
-        return callWithoutHandle { throw reentrantCall }
-    }
-    return handle.lock.withLock {
-        if handle.isFreed {
-            return callWithoutHandle {
-                throw ABIError(status: DESCENT_ERROR_INVALID_HANDLE, message: "the optimizer of this schedule has been freed")
+    do {
+        return try withHandleLock(handle) {
+            if handle.isFreed {
+                return callWithoutHandle {
+                    throw ABIError(status: DESCENT_ERROR_INVALID_HANDLE, message: "the optimizer of this schedule has been freed")
+                }
+            }
+            do {
+                try body()
+                handle.lastError.clear()
+                return DESCENT_OK
+            } catch {
+                let (status, message) = describe(error)
+                handle.lastError.set(message)
+                return status
             }
         }
-        do {
-            try body()
-            handle.lastError.clear()
-            return DESCENT_OK
-        } catch {
-            let (status, message) = describe(error)
-            handle.lastError.set(message)
-            return status
-        }
+    } catch {
+        return callWithoutHandle { throw error }
+    }
+}
+
+/// Runs `body` holding `handle`'s lock. Throws instead of waiting when this thread runs
+/// a callback of that optimizer (it holds the lock itself), or when the lock's holder
+/// waits, through a chain of callbacks, for a lock this thread holds (`LockGraph`).
+func withHandleLock<T>(_ handle: Handle, _ body: () throws -> T) throws -> T {
+    if CallbackScope.isRunning(on: handle) { throw reentrantCall }
+    guard CallbackScope.isActive else { return try handle.lock.withLock(body) }
+    guard LockGraph.beginWait(for: handle) else { throw wouldDeadlock }
+    return try handle.lock.withLock {
+        LockGraph.endWait()
+        return try body()
     }
 }
 
@@ -74,6 +88,9 @@ let invalidHandle = ABIError(status: DESCENT_ERROR_INVALID_HANDLE,
 
 let reentrantCall = ABIError(status: DESCENT_ERROR_REENTRANT_CALL,
                              message: "called from a callback that this optimizer is running")
+
+let wouldDeadlock = ABIError(status: DESCENT_ERROR_REENTRANT_CALL,
+                             message: "called from a callback, on an optimizer whose lock is held by a thread that waits for this thread's optimizer: waiting would deadlock")
 
 private func describe(_ error: any Error) -> (descent_status, String) {
     switch error {

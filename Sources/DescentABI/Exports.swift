@@ -105,18 +105,19 @@ public func exportFree(_ opt: OpaquePointer?) -> descent_status {
     guard let opt else { return DESCENT_OK }
     return callWithoutHandle {
         guard let handle = Registry.lookup(opt, as: Handle.self) else { throw invalidHandle }
-        if CallbackScope.isRunning(on: handle) { throw reentrantCall }
-        guard Registry.remove(opt, as: Handle.self) != nil else { throw invalidHandle }
-        handle.lock.withLock { handle.isFreed = true }
+        try withHandleLock(handle) {
+            guard Registry.remove(opt, as: Handle.self) != nil else { throw invalidHandle }
+            handle.isFreed = true
+        }
     }
 }
 
 @_cdecl("descent_last_error")
 public func exportLastError(_ opt: OpaquePointer?) -> UnsafePointer<CChar> {
     guard let opt, let handle = Registry.lookup(opt, as: Handle.self) else { return ThreadError.cString }
-    // Inside a callback this thread holds the lock; its refused call reported here.
-    if CallbackScope.isRunning(on: handle) { return ThreadError.cString }
-    return handle.lock.withLock { handle.lastError.cString }
+    // Inside a callback, a call this thread could not make on `opt` (its lock is held
+    // by this thread, or by one waiting for it) reported to the thread's message.
+    return (try? withHandleLock(handle) { handle.lastError.cString }) ?? ThreadError.cString
 }
 
 @_cdecl("descent_get_algorithm")

@@ -1,11 +1,11 @@
 import Descent
 
 /// A live optimizer behind a C handle, with the lock that serializes calls on it and
-/// the message of its last failed call (schedule calls report there too).
+/// each thread's message of its last failed call (schedule calls report there too).
 final class Handle: @unchecked Sendable {
     let optimizer: Optimizer
     let lock = Lock()
-    var lastError = ErrorMessage()
+    var lastError = ErrorMessages()
     /// Set by descent_free, under the lock: its schedules' handles stop working.
     var isFreed = false
 

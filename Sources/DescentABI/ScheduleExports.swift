@@ -282,12 +282,9 @@ public func exportScheduleFree(_ schedule: OpaquePointer?) -> descent_status {
             throw ABIError(status: DESCENT_ERROR_INVALID_HANDLE, message: "schedule is not a live descent schedule (freed, or never created)")
         }
     }
-    if CallbackScope.isRunning(on: handle.owner) {
-        return callWithoutHandle { throw reentrantCall }
-    }
     // Works after the optimizer is gone: only its lock is needed, not the optimizer.
-    return handle.owner.lock.withLock {
-        callWithoutHandle {
+    return callWithoutHandle {
+        try withHandleLock(handle.owner) {
             if let owner = handle.schedule.owner {
                 throw ABIError(status: DESCENT_ERROR_INVALID_STATE, message: "this \(handle.schedule.kind.name) belongs to a \(owner.kind.name); free that one first")
             }

@@ -154,7 +154,7 @@ static const Row rows[] = {
     {"param_state: unknown name", DESCENT_ERROR_UNKNOWN_OPTION, "Adam has no state 'momentum_buffer'"},
     {"param_state: name NULL", DESCENT_ERROR_NULL_POINTER, "name is NULL"},
     {"param_create_state: unknown name", DESCENT_ERROR_UNKNOWN_OPTION, "Adam has no state 'sum'"},
-    {"param_set_step_count: -1", DESCENT_ERROR_INVALID_ARGUMENT, "step count must be >= 0, got -1"},
+    {"param_set_step_count: -1", DESCENT_ERROR_INVALID_ARGUMENT, "step count must be in 0...2**53, got -1"},
     {"param_set_step_count: index 9", DESCENT_ERROR_OUT_OF_RANGE, "parameter index 9 is out of range"},
     /* groups and options */
     {"group_get: option 99", DESCENT_ERROR_UNKNOWN_OPTION, "unknown option id 99"},

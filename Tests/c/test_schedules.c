@@ -146,7 +146,7 @@ static const Row rows[] = {
     {"load_state: garbage", DESCENT_ERROR_INVALID_ARGUMENT, "bad magic"},
     {"load_state: NULL buffer", DESCENT_ERROR_NULL_POINTER, "buffer is NULL"},
     {"load_state: another kind", DESCENT_ERROR_INVALID_ARGUMENT, "schedule state is for StepLR, this schedule is a ReduceLROnPlateau"},
-    {"load_state: truncated", DESCENT_ERROR_INVALID_ARGUMENT, "schedule state is truncated"},
+    {"load_state: truncated", DESCENT_ERROR_INVALID_ARGUMENT, "schedule state fails its CRC-32C check"},
     {"free: owned child", DESCENT_ERROR_INVALID_STATE, "belongs to a ChainedScheduler; free that one first"},
     {"free: twice", DESCENT_ERROR_INVALID_HANDLE, "not a live descent schedule"},
     {"descent_step on a schedule handle", DESCENT_ERROR_INVALID_HANDLE, "not a live descent optimizer"},

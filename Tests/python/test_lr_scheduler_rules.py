@@ -247,6 +247,28 @@ def test_a_lambda_calling_back_into_its_optimizer_is_refused_not_deadlocked():
     assert scheduler.last_epoch == 0
 
 
+def sealed(fields):
+    """Schedule state fields with their CRC-32C (Castagnoli, bitwise) appended."""
+    crc = 0xFFFFFFFF
+    for byte in fields:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return fields + (crc ^ 0xFFFFFFFF).to_bytes(4, "little")
+
+
+def test_a_saved_state_is_checksummed():
+    scheduler = dls.StepLR(sgd(lr=1.0), 2, gamma=0.5)
+    scheduler.step()
+    saved = scheduler.state_dict()["descent_schedule"]
+    assert sealed(saved[:-4]) == saved
+    flipped = bytearray(saved)
+    flipped[20] ^= 4
+    with pytest.raises(descent.DescentValueError, match="schedule state fails its CRC-32C check"):
+        scheduler.load_state_dict({"descent_schedule": bytes(flipped)})
+    scheduler.load_state_dict({"descent_schedule": saved})
+
+
 def test_loading_a_state_that_does_not_fit_changes_nothing():
     opt = sgd(lr=1.0, groups=2)
     scheduler = dls.StepLR(opt, 2, gamma=0.5)
@@ -255,11 +277,13 @@ def test_loading_a_state_that_does_not_fit_changes_nothing():
     saved = scheduler.state_dict()["descent_schedule"]
     cosine = dls.CosineAnnealingLR(sgd(groups=2), T_max=10)
     one_group = dls.StepLR(sgd(), 2)
+    fields = saved[:-4]  # a state ends with the CRC-32C of the bytes before it
     cases = [
         (cosine, saved, "schedule state is for StepLR, this schedule is a CosineAnnealingLR"),
         (one_group, saved, "schedule state has 2 base_lrs for 1 param groups"),
-        (scheduler, saved[:-3], "schedule state is truncated"),
-        (scheduler, saved + b"\0", "schedule state has 1 unexpected trailing bytes"),
+        (scheduler, saved[:-3], "schedule state fails its CRC-32C check"),
+        (scheduler, sealed(fields[:-3]), "schedule state is truncated"),
+        (scheduler, sealed(fields + b"\0"), "schedule state has 1 unexpected trailing bytes"),
         (scheduler, b"PK\3\4" + saved[4:], "not a Descent schedule state (bad magic)"),
     ]
     for target, state, message in cases:

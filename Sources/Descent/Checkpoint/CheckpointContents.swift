@@ -95,10 +95,56 @@ struct CheckpointContents {
     /// Checks the file header and every section's framing and CRC; returns the payloads
     /// in `Section.allCases` order.
     private static func sections(_ reader: inout ByteReader) throws(DescentError) -> [UnsafeRawBufferPointer] {
-        guard reader.remaining >= Format.headerSize else {
-            throw DescentError(.corruptCheckpoint, "not a Descent checkpoint: \(reader.remaining) bytes, shorter than the \(Format.headerSize)-byte header")
+        try checkHeader(try reader.take(headerSizeOrFail(reader.remaining)))
+        var payloads: [UnsafeRawBufferPointer] = []
+        for section in Format.Section.allCases {
+            reader.context = "section \(section.rawValue)"
+            let start = reader.offset
+            let tag = try reader.u32(), reserved = try reader.u32()
+            let length = try reader.count("payload length", limit: max(reader.remaining - 4, 0))
+            try checkFraming(section, index: payloads.count, tag: tag, reserved: reserved)
+            let payload = try reader.take(length)
+            let stored = try reader.u32()
+            let computed = Format.crc(0, UnsafeRawBufferPointer(rebasing: reader.bytes[start ..< start + 16 + length]))
+            guard stored == computed else {
+                throw DescentError(.corruptCheckpoint, "checkpoint section \(section.rawValue) fails its CRC-32C check (stored \(hex(stored)), computed \(hex(computed)))")
+            }
+            payloads.append(payload)
         }
-        let header = try reader.take(Format.headerSize)
+        try checkNothingAfter(reader.remaining)
+        return payloads
+    }
+
+    /// The size of a checkpoint of `size` bytes that its header and section lengths
+    /// declare, reading only those (`read(offset, count)`): a file loader reads no more
+    /// than that, and refuses a file with bytes after the last section before reading
+    /// them. Throws what parsing the bytes would; where the framing runs out of bytes,
+    /// returns `size` and leaves the message to the parser.
+    static func declaredSize(_ size: Int, read: (Int, Int) throws(DescentError) -> UnsafeRawBufferPointer) throws(DescentError) -> Int {
+        guard size >= Format.headerSize else { return size }
+        try checkHeader(try read(0, Format.headerSize))
+        var offset = Format.headerSize
+        for (index, section) in Format.Section.allCases.enumerated() {
+            guard size - offset >= 16 else { return size }
+            var framing = ByteReader(try read(offset, 16), context: "section \(section.rawValue)")
+            let tag = try framing.u32(), reserved = try framing.u32()
+            let length = try framing.count("payload length", limit: max(size - offset - Format.sectionFraming, 0))
+            try checkFraming(section, index: index, tag: tag, reserved: reserved)
+            offset += Format.sectionFraming + length
+        }
+        try checkNothingAfter(size - offset)
+        return offset
+    }
+
+    private static func headerSizeOrFail(_ remaining: Int) throws(DescentError) -> Int {
+        guard remaining >= Format.headerSize else {
+            throw DescentError(.corruptCheckpoint, "not a Descent checkpoint: \(remaining) bytes, shorter than the \(Format.headerSize)-byte header")
+        }
+        return Format.headerSize
+    }
+
+    /// Magic, CRC, version, byte order and section count of the 24-byte file header.
+    private static func checkHeader(_ header: UnsafeRawBufferPointer) throws(DescentError) {
         var fields = ByteReader(header, context: "header")
         guard Array(try fields.take(8)) == Format.magic else {
             throw DescentError(.corruptCheckpoint, "not a Descent checkpoint (bad magic)")
@@ -117,30 +163,21 @@ struct CheckpointContents {
         guard count == Format.Section.allCases.count else {
             throw DescentError(.corruptCheckpoint, "checkpoint has \(count) sections, format version 1 has \(Format.Section.allCases.count)")
         }
-        var payloads: [UnsafeRawBufferPointer] = []
-        for section in Format.Section.allCases {
-            reader.context = "section \(section.rawValue)"
-            let start = reader.offset
-            let tag = try reader.u32(), reserved = try reader.u32()
-            let length = try reader.count("payload length", limit: max(reader.remaining - 4, 0))
-            guard tag == section.tag else {
-                throw DescentError(.corruptCheckpoint, "checkpoint section \(payloads.count) is \(tagName(tag)), expected '\(section.rawValue)'")
-            }
-            guard reserved == 0 else {
-                throw DescentError(.corruptCheckpoint, "checkpoint section \(section.rawValue) has reserved word \(hex(reserved)), expected 0")
-            }
-            let payload = try reader.take(length)
-            let stored = try reader.u32()
-            let computed = Format.crc(0, UnsafeRawBufferPointer(rebasing: reader.bytes[start ..< start + 16 + length]))
-            guard stored == computed else {
-                throw DescentError(.corruptCheckpoint, "checkpoint section \(section.rawValue) fails its CRC-32C check (stored \(hex(stored)), computed \(hex(computed)))")
-            }
-            payloads.append(payload)
+    }
+
+    private static func checkFraming(_ section: Format.Section, index: Int, tag: UInt32, reserved: UInt32) throws(DescentError) {
+        guard tag == section.tag else {
+            throw DescentError(.corruptCheckpoint, "checkpoint section \(index) is \(tagName(tag)), expected '\(section.rawValue)'")
         }
-        guard reader.remaining == 0 else {
-            throw DescentError(.corruptCheckpoint, "checkpoint has \(reader.remaining) unexpected bytes after its last section")
+        guard reserved == 0 else {
+            throw DescentError(.corruptCheckpoint, "checkpoint section \(section.rawValue) has reserved word \(hex(reserved)), expected 0")
         }
-        return payloads
+    }
+
+    private static func checkNothingAfter(_ remaining: Int) throws(DescentError) {
+        guard remaining == 0 else {
+            throw DescentError(.corruptCheckpoint, "checkpoint has \(remaining) unexpected bytes after its last section")
+        }
     }
 
     private static func group(_ reader: inout ByteReader, _ g: Int,
@@ -177,7 +214,7 @@ struct CheckpointContents {
         guard count > 0, count <= UInt64(Optimizer.maxCount) else {
             throw DescentError(.corruptCheckpoint, "checkpoint parameter \(i) has \(count) elements")
         }
-        guard step >= 0 else {
+        guard (0...Optimizer.maxStepCount).contains(step) else {
             throw DescentError(.corruptCheckpoint, "checkpoint parameter \(i) has step count \(step)")
         }
         guard present >> slots == 0, written & ~present == 0, padding.allSatisfy({ $0 == 0 }) else {

@@ -19,7 +19,7 @@ public final class CosineAnnealingLR: Schedule {
 
     override func validate() throws(DescentError) {
         try requirePositive(tMax, "T_max")
-        try requireFinite(etaMin, "eta_min")
+        try requireLR(etaMin, "eta_min")
     }
 
     override func computeLR() throws(DescentError) -> [Double] {
@@ -70,7 +70,7 @@ public final class CosineAnnealingWarmRestarts: Schedule {
         guard tMult >= 1 else {
             throw DescentError(.invalidHyperparameter, "Expected integer T_mult >= 1, but got \(tMult)")
         }
-        try requireFinite(etaMin, "eta_min")
+        try requireLR(etaMin, "eta_min")
         // A loaded state must describe a reachable point of the schedule.
         guard tI >= t0, tI <= maxSteps, tCur >= -1, tCur < tI else {
             throw DescentError(.invalidArgument, "schedule state has T_cur \(tCur) outside a cycle of T_i \(tI)")

@@ -102,7 +102,7 @@ public class Schedule {
     public func saveState() -> [UInt8] {
         var coder = StateCoder()
         try? codeTree(&coder)
-        return coder.bytes
+        return coder.finished
     }
 
     /// Restores a state from `saveState()` of a schedule of the same kind and shape,
@@ -228,6 +228,12 @@ public class Schedule {
         guard (-1...maxSteps).contains(lastEpoch), (0...maxSteps).contains(stepCount) else {
             throw DescentError(.invalidArgument, "schedule state has last_epoch \(lastEpoch) and step count \(stepCount) out of range")
         }
+        // An optimizer takes no other lr: a state holding one would fail every later step.
+        for (name, values) in [("base_lrs", baseLRs), ("last_lr", lastLR)] {
+            for (g, lr) in values.enumerated() where !(lr.isFinite && lr >= 0) {
+                throw DescentError(.invalidArgument, "schedule state has \(name)[\(g)] = \(pythonRepr(lr)); an lr must be finite and >= 0")
+            }
+        }
         try validate()
     }
 
@@ -291,5 +297,14 @@ func requireAtMostMaxSteps(_ value: Int64, _ name: String) throws(DescentError) 
 func requireFinite(_ value: Double, _ name: String) throws(DescentError) {
     guard value.isFinite else {
         throw DescentError(.invalidHyperparameter, "Expected finite \(name), but got \(pythonRepr(value))")
+    }
+}
+
+/// A value the schedule sets as an lr: finite and >= 0, as every optimizer requires (torch
+/// takes a negative eta_min, and its optimizer then fails at the step that reaches it).
+func requireLR(_ value: Double, _ name: String) throws(DescentError) {
+    try requireFinite(value, name)
+    guard value >= 0 else {
+        throw DescentError(.invalidHyperparameter, "Expected non-negative \(name), but got \(pythonRepr(value)) (an lr must be >= 0)")
     }
 }

@@ -1,39 +1,67 @@
+import Checksum
+
 /// Writes or reads a schedule's state in one fixed order, so that a single function per
 /// schedule (`code(_:)`) defines its saved form in both directions.
 ///
 /// The bytes: magic "DSCH", format version (little-endian UInt32), then each schedule of
 /// the tree as its kind id followed by its fields, all little-endian 8-byte integers and
-/// IEEE doubles; arrays carry their count first.
+/// IEEE doubles; arrays carry their count first. Version 2 ends with the CRC-32C of
+/// everything before it (a standalone state travels without a checkpoint's checksums:
+/// without one, most single-bit flips loaded); version 1, without it, is still read.
 public struct StateCoder {
     enum Mode { case writing, reading }
 
     static let magic: [UInt8] = Array("DSCH".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
+    static let checksummedSince: UInt32 = 2
 
     let mode: Mode
     private(set) var bytes: [UInt8]
     private var offset = 0
 
-    /// A writer, with the header already in place.
+    /// A writer, with the header already in place; `finished` has the checksum.
     init() {
         mode = .writing
         bytes = Self.magic
         withUnsafeBytes(of: Self.version.littleEndian) { bytes += $0 }
     }
 
-    /// A reader over `bytes`; checks the header.
+    /// A reader over `bytes`; checks the header and, from version 2, the checksum.
     init(reading bytes: [UInt8]) throws(DescentError) {
         mode = .reading
-        self.bytes = bytes
         guard bytes.count >= 8, Array(bytes[0..<4]) == Self.magic else {
             throw DescentError(.invalidArgument, "not a Descent schedule state (bad magic)")
         }
-        var version: UInt32 = 0
-        for i in 0..<4 { version |= UInt32(bytes[4 + i]) << (8 * i) }
-        guard version == Self.version else {
-            throw DescentError(.invalidArgument, "schedule state format version \(version) is not supported (this library reads version \(Self.version))")
+        let version = Self.littleEndian(bytes, at: 4)
+        guard (1...Self.version).contains(version) else {
+            throw DescentError(.invalidArgument, "schedule state format version \(version) is not supported (this library reads versions 1 to \(Self.version))")
         }
+        var fields = bytes
+        if version >= Self.checksummedSince {
+            guard bytes.count >= 12 else { throw DescentError(.invalidArgument, "schedule state is truncated") }
+            fields.removeLast(4)
+            let stored = Self.littleEndian(bytes, at: bytes.count - 4), computed = Self.crc(fields)
+            guard stored == computed else {
+                throw DescentError(.invalidArgument, "schedule state fails its CRC-32C check (stored \(hex(stored)), computed \(hex(computed)))")
+            }
+        }
+        self.bytes = fields
         offset = 8
+    }
+
+    /// The written state with its checksum.
+    var finished: [UInt8] {
+        var result = bytes
+        withUnsafeBytes(of: Self.crc(bytes).littleEndian) { result += $0 }
+        return result
+    }
+
+    private static func crc(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBytes { descent_crc32c(0, $0.baseAddress, $0.count) }
+    }
+
+    private static func littleEndian(_ bytes: [UInt8], at offset: Int) -> UInt32 {
+        (0..<4).reduce(0) { $0 | UInt32(bytes[offset + $1]) << (8 * $1) }
     }
 
     var isReading: Bool { mode == .reading }
