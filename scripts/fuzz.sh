@@ -33,6 +33,6 @@ for harness in $harnesses; do
     cp -n "$root/Tests/fuzz/corpus/$harness/"* "$out/corpus/$harness/"
     ASAN_OPTIONS=detect_leaks=1 "$out/fuzz_$harness" -max_total_time="$seconds" -rss_limit_mb=4096 \
         -artifact_prefix="$out/crashes/$harness-" -print_final_stats=1 "$out/corpus/$harness" 2>&1 |
-        grep -v -E '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)' | tail -n 25
+        grep -v -E '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)|# Uses: [0-9]+$|recommended dictionary' | tail -n 25
     [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz_$harness found a crash: see build/fuzz/crashes/"; exit 1; }
 done

@@ -7,13 +7,23 @@
  * outlives every optimizer, so every call is one a careless caller could make without
  * itself corrupting memory. Invariants, beyond "no crash and no sanitizer report": every
  * failed call leaves a message. Everything left alive is freed at the end of the input.
+ *
+ * What found the bugs of hardening round 2 is in the vocabulary: step counts and sizes at
+ * and around their bounds, special files (FIFO, directory, symlinks, a device) as
+ * checkpoint paths, lr callbacks that call into other optimizers and step other
+ * schedules (nested callbacks), and messages read on a second thread while calls fail.
  */
+#define _XOPEN_SOURCE 700
 #include <descent.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 enum { SLOTS = 4, BUFFERS = 8, FLOATS = 256, CHECKPOINT = 64 * 1024 };
 
@@ -48,10 +58,28 @@ static double number(Input *in) {
     return d;
 }
 
-/* A count: small, or any size_t. */
+/* A count: small, one at or around a bound, or any size_t. */
 static size_t count(Input *in) {
     uint8_t kind = byte(in);
-    return kind < 240 ? (size_t)byte(in) : (size_t)u64(in);
+    if (kind < 230) return (size_t)byte(in);
+    if (kind < 240) {
+        const size_t bounds[] = {DESCENT_MAX_NUMEL, DESCENT_MAX_NUMEL + 1, SIZE_MAX, SIZE_MAX / 4, (size_t)INT64_MAX,
+                                 (size_t)INT64_MAX + 1, (size_t)DESCENT_MAX_STEP_COUNT, 0};
+        return bounds[byte(in) % 8];
+    }
+    return (size_t)u64(in);
+}
+
+/* A step count: small, at or around DESCENT_MAX_STEP_COUNT, INT64's extremes, or any. */
+static int64_t step_count(Input *in) {
+    uint8_t kind = byte(in);
+    if (kind < 128) return (int64_t)byte(in);
+    if (kind < 240) {
+        const int64_t bounds[] = {DESCENT_MAX_STEP_COUNT, DESCENT_MAX_STEP_COUNT - 1, DESCENT_MAX_STEP_COUNT + 1,
+                                  INT64_MAX, INT64_MAX - 1, INT64_MIN, -1, 0};
+        return bounds[byte(in) % 8];
+    }
+    return (int64_t)u64(in);
 }
 
 static descent_optimizer *opts[SLOTS];
@@ -101,11 +129,61 @@ static void random_params(Input *in, descent_params *p) {
     if (fields & 128) memset(&p->centered, byte(in) % 3, 1);
 }
 
+/* An lr_lambda whose mood (its user data) decides what it does: a factor, a NaN or
+ * negative one, a failure, or calls into some optimizer (its own is refused) and steps of
+ * some schedule (nested callbacks) before answering. */
 static int lambda(void *user_data, size_t group, int64_t epoch, double *factor) {
-    (void)group;
     uint8_t mood = *(const uint8_t *)user_data;
+    if (mood >= 150 && mood < 200) {
+        descent_optimizer *other = opts[mood % SLOTS];
+        size_t groups = 0;
+        double lr = 0;
+        descent_status status = descent_group_count(other, &groups);
+        if (status == DESCENT_OK) status = descent_group_get(other, group, DESCENT_OPTION_LR, &lr);
+        if (status != DESCENT_OK && !*descent_last_error(other) && !*descent_last_error(NULL)) abort();
+        if (mood % 3 == 0) descent_schedule_step(scheds[mood / 4 % SLOTS]);
+    }
     *factor = mood < 200 ? 1.0 / (1.0 + (double)epoch) : (mood < 230 ? NAN : -1.0);
     return mood > 245;
+}
+
+/* Special files as checkpoint paths, made once in a directory of their own. Saving to a
+ * device is never tried (a regression would replace it); loading from one is. */
+static char files[] = "/tmp/descent-fuzz-XXXXXX";
+static const char *paths[8];
+
+static void remove_files(void) {
+    for (int i = 0; i < 7; i++) {
+        if (i == 2) rmdir(paths[i]);
+        else unlink(paths[i]);
+    }
+    rmdir(files);
+}
+
+static void make_files(void) {
+    static char names[8][64];
+    if (paths[0] || !mkdtemp(files)) return;
+    const char *leaves[] = {"regular", "fifo", "dir", "link-to-regular", "link-to-fifo", "dangling", "missing"};
+    for (int i = 0; i < 7; i++) {
+        snprintf(names[i], sizeof names[i], "%s/%s", files, leaves[i]);
+        paths[i] = names[i];
+    }
+    FILE *file = fopen(paths[0], "wb");
+    if (!file) abort();
+    fclose(file);
+    mkfifo(paths[1], 0600);
+    mkdir(paths[2], 0700);
+    if (symlink("regular", paths[3]) || symlink("fifo", paths[4]) || symlink("nowhere", paths[5])) abort();
+    paths[7] = "/dev/zero";
+    atexit(remove_files);
+}
+
+/* Reads an optimizer's message many times while the main thread's calls on it fail. */
+static void *read_messages(void *arg) {
+    descent_optimizer *opt = arg;
+    size_t total = 0;
+    for (int i = 0; i < 200; i++) total += strlen(descent_last_error(opt));
+    return (void *)(uintptr_t)total;
 }
 
 static void check(descent_status status, descent_optimizer *opt) {
@@ -124,7 +202,7 @@ static descent_schedule **free_sched_slot(Input *in) {
 
 static void run(Input *in) {
     static uint8_t moods[256];
-    uint8_t op = byte(in) % 24;
+    uint8_t op = byte(in) % 27;
     descent_optimizer *opt = pick_opt(in);
     descent_params p;
     descent_status s = DESCENT_OK;
@@ -202,7 +280,7 @@ static void run(Input *in) {
                          : descent_param_create_state(opt, count(in), names[byte(in) % 6], &state);
         break;
     }
-    case 14: s = descent_param_set_step_count(opt, count(in), (int64_t)u64(in)); break;
+    case 14: s = descent_param_set_step_count(opt, count(in), step_count(in)); break;
     case 15: {
         descent_schedule **slot = free_sched_slot(in);
         switch (byte(in) % 6) {
@@ -271,6 +349,31 @@ static void run(Input *in) {
     case 22: {
         double lrs[4];
         s = descent_schedule_last_lr(pick_sched(in), lrs, byte(in) % 5);
+        break;
+    }
+    case 23: {
+        make_files();
+        uint8_t k = byte(in);
+        /* Saving writes and fsyncs a file: rarer than the other calls. */
+        if (k < 64 && paths[k % 7]) s = descent_checkpoint_save_file(opt, paths[k % 7]);
+        else if (paths[k % 8]) s = descent_checkpoint_load_file(opt, paths[k % 8]);
+        break;
+    }
+    case 24: {
+        /* A second thread reads messages while this one's calls fail and succeed. */
+        pthread_t reader;
+        if (pthread_create(&reader, NULL, read_messages, opt)) break;
+        for (int i = 0; i < 20; i++) {
+            s = descent_group_set(opt, 1000 + (size_t)i, DESCENT_OPTION_LR, 0.1);
+            check(s, opt);
+            s = descent_group_count(opt, &out_size);
+        }
+        pthread_join(reader, NULL);
+        break;
+    }
+    case 25: {
+        int64_t steps = 0;
+        s = descent_param_step_count(opt, count(in), &steps);
         break;
     }
     default: s = descent_set_num_threads(1 + byte(in) % 3); break;
