@@ -373,8 +373,9 @@ DESCENT_API descent_status descent_group_set(descent_optimizer *opt,
  *
  * Returns DESCENT_OK; DESCENT_ERROR_NULL_POINTER (`param` NULL);
  * DESCENT_ERROR_INVALID_HANDLE; DESCENT_ERROR_OUT_OF_RANGE (no such group);
- * DESCENT_ERROR_INVALID_ARGUMENT (`numel` zero, or too large — a negative
- * count converted to size_t lands here); DESCENT_ERROR_DUPLICATE_PARAMETER
+ * DESCENT_ERROR_INVALID_ARGUMENT (`numel` zero, or above DESCENT_MAX_NUMEL: a
+ * negative count converted to size_t lands here; a buffer not aligned to 4
+ * bytes); DESCENT_ERROR_DUPLICATE_PARAMETER
  * (this buffer is already registered); DESCENT_ERROR_OVERLAP (`param`
  * overlaps a registered parameter, or `grad` overlaps `param` or a
  * registered parameter).
@@ -619,7 +620,7 @@ DESCENT_API descent_status descent_step_options_default(descent_step_options *ou
  * DESCENT_ERROR_INVALID_ARGUMENT (bad option: grad_scale not finite and > 0,
  * max_norm < 0, norm_type < 1, clip_value < 0, unknown enum value; wrong
  * count), DESCENT_ERROR_OVERLAP, DESCENT_ERROR_NONFINITE,
- * DESCENT_ERROR_OUT_OF_MEMORY.
+ * DESCENT_ERROR_OUT_OF_MEMORY, DESCENT_ERROR_INVALID_STATE (as descent_step()).
  */
 DESCENT_API descent_status descent_step_phase(descent_optimizer *opt,
                                               const descent_step_options *options,

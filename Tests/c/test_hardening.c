@@ -180,6 +180,22 @@ static void test_step_count_bounds(void) {
     }
 }
 
+/* The element bound the header states is the library's. */
+static void test_numel_bound(void) {
+    start("numel bound");
+    descent_optimizer *opt;
+    static float big[4];
+    MUST(descent_create(DESCENT_SGD, NULL, &opt));
+    MUST(descent_add_group(opt, NULL, NULL));
+    EXPECT(descent_add_param(opt, 0, big, NULL, DESCENT_MAX_NUMEL + 1, NULL) == DESCENT_ERROR_INVALID_ARGUMENT,
+           "%s", descent_last_error(opt));
+    EXPECT(has(descent_last_error(opt), "is too large"), "%s", descent_last_error(opt));
+    /* Registering touches no element: the largest count is taken. */
+    EXPECT(descent_add_param(opt, 0, big, NULL, DESCENT_MAX_NUMEL, NULL) == DESCENT_OK, "%s",
+           descent_last_error(opt));
+    MUST(descent_free(opt));
+}
+
 /* ---------------------------------------------------- 2. loading files */
 
 static long max_resident_kib(void) {
@@ -518,7 +534,8 @@ static const struct {
     const char *name;
     void (*run)(void);
 } tests[] = {
-    {"step_counts", test_step_count_bounds},     {"load_files", test_load_special_files},
+    {"step_counts", test_step_count_bounds},     {"numel", test_numel_bound},
+    {"load_files", test_load_special_files},
     {"callbacks", test_callbacks_across_optimizers}, {"messages", test_messages_per_thread},
     {"save_files", test_save_targets},           {"schedule_states", test_schedule_states},
 };
