@@ -20,25 +20,7 @@ public struct Hyperparameters: Equatable, Sendable {
 
     /// torch.optim's constructor defaults (torch 2.15).
     public static func defaults(for algorithm: Algorithm) -> Hyperparameters {
-        var hp = Hyperparameters()
-        switch algorithm {
-        case .sgd:
-            hp.lr = 1e-3
-        case .adam, .adamW:
-            hp.lr = 1e-3
-            hp.beta1 = 0.9
-            hp.beta2 = 0.999
-            hp.eps = 1e-8
-            hp.weightDecay = algorithm == .adamW ? 1e-2 : 0
-        case .rmsprop:
-            hp.lr = 1e-2
-            hp.alpha = 0.99
-            hp.eps = 1e-8
-        case .adagrad:
-            hp.lr = 1e-2
-            hp.eps = 1e-10
-        }
-        return hp
+        algorithm.description.defaults
     }
 }
 

@@ -144,8 +144,11 @@ public final class Optimizer {
             }
             try checkGradient(grad, count, of: parameters.count)
         }
+        let description = algorithm.description
         let parameter = Parameter(param: param, grad: grad, count: count, group: group,
-                                  initialAccumulator: Float(groups[group].initialAccumulatorValue))
+                                  initialValues: description.state.indices.map {
+                                      description.initialValue(ofSlot: $0, registeredWith: groups[group])
+                                  })
         parameters.append(parameter)
         index.insert(range, index: parameters.count - 1)
         return parameters.count - 1
@@ -171,8 +174,8 @@ public final class Optimizer {
     /// step has needed it yet. It lives until the optimizer does.
     public func state(named name: String, ofParameter parameter: Int) throws(DescentError) -> UnsafeMutablePointer<Float>? {
         try checkParameter(parameter)
-        guard let slot = algorithm.rule.stateNames.firstIndex(of: name) else {
-            let names = algorithm.rule.stateNames.joined(separator: ", ")
+        guard let slot = algorithm.description.stateNames.firstIndex(of: name) else {
+            let names = algorithm.description.stateNames.joined(separator: ", ")
             throw DescentError(.unknownOption, "\(algorithm.name) has no state '\(name)' (it has: \(names))")
         }
         return parameters[parameter].slots[slot]
@@ -184,7 +187,7 @@ public final class Optimizer {
     /// momentum buffer with the next gradient.
     public func createState(named name: String, ofParameter parameter: Int) throws(DescentError) -> UnsafeMutablePointer<Float> {
         _ = try state(named: name, ofParameter: parameter)
-        let slot = algorithm.rule.stateNames.firstIndex(of: name)!
+        let slot = algorithm.description.stateNames.firstIndex(of: name)!
         let p = parameters[parameter]
         try allocateState([(p, p.missingSlots(1 << slot))])
         p.writtenSlots |= 1 << slot
@@ -342,15 +345,16 @@ public final class Optimizer {
     private func allocateState<Rule: UpdateRule>(for gradients: [UnsafeMutablePointer<Float>?],
                                                  rule: Rule.Type) throws(DescentError) {
         var requests: [(parameter: Parameter, slots: UInt8)] = []
+        let description = algorithm.description
         for (parameter, grad) in zip(parameters, gradients) where grad != nil {
-            let missing = parameter.missingSlots(rule.slotsNeeded(groups[parameter.group]))
+            let missing = parameter.missingSlots(description.slotsNeeded(groups[parameter.group]))
             if missing != 0 { requests.append((parameter, missing)) }
         }
         try allocateState(requests)
     }
 
     func allocateState(_ requests: [(parameter: Parameter, slots: UInt8)]) throws(DescentError) {
-        guard !requests.isEmpty, let arena = try StateArena.allocate(requests, rule: algorithm.rule) else { return }
+        guard !requests.isEmpty, let arena = try StateArena.allocate(requests) else { return }
         arenas.append(arena)
     }
 
@@ -361,6 +365,10 @@ public final class Optimizer {
                                           transform: GradientTransform?, zero: Bool) -> StepPlan<Rule.Scalars> {
         var plan = StepPlan<Rule.Scalars>()
         var scalarsKey: (group: Int, step: Int64)?
+        // The slots of the group of the parameter before: groups change rarely in the
+        // registration order, so the description is read once per run of a group.
+        var needed: (group: Int, slots: UInt8)?
+        let description = algorithm.description
         for (parameter, grad) in zip(parameters, gradients) {
             guard let grad else { continue }
             let hp = groups[parameter.group]
@@ -369,9 +377,9 @@ public final class Optimizer {
                 plan.addScalars(Rule.scalars(hp, step: parameter.step, algorithm: algorithm))
                 scalarsKey = (parameter.group, parameter.step)
             }
-            let needed = Rule.slotsNeeded(hp)
-            plan.add(parameter.span(grad: grad, slotsNeeded: needed))
-            parameter.writtenSlots |= needed
+            if needed?.group != parameter.group { needed = (parameter.group, description.slotsNeeded(hp)) }
+            plan.add(parameter.span(grad: grad, slotsNeeded: needed!.slots))
+            parameter.writtenSlots |= needed!.slots
         }
         let table = Runtime.kernels
         let kernel = Rule.kernel(in: table)

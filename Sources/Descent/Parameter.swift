@@ -9,20 +9,21 @@ final class Parameter {
     let group: Int
     /// Steps that updated this parameter (torch's `state["step"]`).
     var step: Int64 = 0
-    /// Adagrad's starting accumulator, fixed when the parameter is registered.
-    let initialAccumulator: Float
+    /// The value each state slot starts with, fixed when the parameter is registered
+    /// (Adagrad's `sum` starts at its group's initial_accumulator_value).
+    let initialValues: [Float]
     /// State slots, allocated on first use in a `StateArena` the optimizer owns.
     private(set) var slots: [UnsafeMutablePointer<Float>?] = [nil, nil, nil]
     /// Slots that some step has already written (bit i = slot i).
     var writtenSlots: UInt8 = 0
 
     init(param: UnsafeMutablePointer<Float>, grad: UnsafeMutablePointer<Float>?, count: Int,
-         group: Int, initialAccumulator: Float) {
+         group: Int, initialValues: [Float]) {
         self.param = param
         self.grad = grad
         self.count = count
         self.group = group
-        self.initialAccumulator = initialAccumulator
+        self.initialValues = initialValues
     }
 
     /// The slots this parameter's next step needs that do not exist yet.

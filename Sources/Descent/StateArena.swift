@@ -17,8 +17,7 @@ final class StateArena {
     /// Allocates and fills the slots `requests` ask for (a parameter and a slot mask each)
     /// and hands each parameter its buffers; throws, with nothing handed out, when memory
     /// runs out. Returns nil when nothing was asked for.
-    static func allocate(_ requests: [(parameter: Parameter, slots: UInt8)],
-                         rule: any UpdateRule.Type) throws(DescentError) -> StateArena? {
+    static func allocate(_ requests: [(parameter: Parameter, slots: UInt8)]) throws(DescentError) -> StateArena? {
         var layout: [(parameter: Parameter, slot: Int, offset: Int)] = []
         var bytes = 0
         for slot in 0 ..< 3 {
@@ -36,8 +35,7 @@ final class StateArena {
         if alignment == hugePage { _ = madvise(raw, bytes, MADV_HUGEPAGE) }
         for (parameter, slot, offset) in layout {
             let buffer = (raw + offset).bindMemory(to: Float.self, capacity: parameter.count)
-            let value = rule.initialValue(ofSlot: slot, initialAccumulator: parameter.initialAccumulator)
-            buffer.initialize(repeating: value, count: parameter.count)
+            buffer.initialize(repeating: parameter.initialValues[slot], count: parameter.count)
             parameter.adopt(buffer, asSlot: slot)
         }
         return StateArena(base: raw)

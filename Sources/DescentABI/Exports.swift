@@ -1,5 +1,8 @@
 import CDescent
 import Descent
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // The exported C functions of include/descent.h. Each one validates its arguments,
 // calls the engine, and maps every failure to a status; none of them traps on caller
@@ -47,15 +50,12 @@ public func exportStatusName(_ status: descent_status) -> UnsafePointer<CChar> {
 
 @_cdecl("descent_algorithm_name")
 public func exportAlgorithmName(_ id: descent_algorithm) -> UnsafePointer<CChar>? {
-    switch try? algorithm(id) {
-    case .sgd: staticCString("SGD")
-    case .adam: staticCString("Adam")
-    case .adamW: staticCString("AdamW")
-    case .rmsprop: staticCString("RMSprop")
-    case .adagrad: staticCString("Adagrad")
-    case nil: nil
-    }
+    (try? algorithm(id)).flatMap { algorithmNames[$0] }
 }
+
+/// Each algorithm's torch name as a C string that lives as long as the process.
+nonisolated(unsafe) private let algorithmNames: [Algorithm: UnsafePointer<CChar>] = Dictionary(
+    uniqueKeysWithValues: Algorithm.allCases.map { ($0, UnsafePointer(strdup($0.name)!)) })
 
 @_cdecl("descent_option_name")
 public func exportOptionName(_ id: descent_option) -> UnsafePointer<CChar>? {

@@ -1,18 +1,24 @@
 import KernelInterface
-/// Adagrad with lr decay and L2 weight decay, as torch's fused CPU kernel computes it
-/// (`aten/src/ATen/native/cpu/FusedAdagradKernel.cpp`).
-/// State: `sum`, filled with initial_accumulator_value when the parameter is registered
-/// (torch fills it in the constructor).
+
+extension AlgorithmDescription {
+    static let adagrad = AlgorithmDescription(
+        algorithm: .adagrad, torchName: "Adagrad",
+        hyperparameters: [.init(.lr, 1e-2), .init(.lrDecay, 0), .init(.weightDecay, 0),
+                          .init(.initialAccumulatorValue, 0), .init(.eps, 1e-10), .init(.maximize, 0)],
+        checks: [.nonNegative(.lr, prefix: "Invalid learning rate"),
+                 .nonNegative(.lrDecay, prefix: "Invalid lr_decay value"),
+                 .nonNegative(.weightDecay, prefix: "Invalid weight_decay value"),
+                 .nonNegative(.initialAccumulatorValue, prefix: "Invalid initial_accumulator_value value"),
+                 .nonNegative(.eps, prefix: "Invalid epsilon value")],
+        state: [StateSlot("sum", initialValue: .option(.initialAccumulatorValue))],
+        traits: [.stateAtRegistration, .keepsStepCount], cycledMomentum: nil,
+        reference: "torch's fused CPU kernel, aten/src/ATen/native/cpu/FusedAdagradKernel.cpp")
+}
+
+/// Adagrad with lr decay and L2 weight decay, in the arithmetic of its description's
+/// `reference`.
 enum AdagradRule: UpdateRule {
     typealias Scalars = AdagradScalars
-
-    static let stateNames = ["sum"]
-
-    static func slotsNeeded(_ hp: Hyperparameters) -> UInt8 { 1 }
-
-    static func initialValue(ofSlot slot: Int, initialAccumulator: Float) -> Float {
-        initialAccumulator
-    }
 
     static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm) -> Scalars {
         let clr = hp.lr / (1 + (Double(step) - 1) * hp.lrDecay)

@@ -3,22 +3,39 @@ import KernelInterface
 import Glibc
 #endif
 
-/// Adam and AdamW (decoupled weight decay), with amsgrad and maximize, as torch's fused
-/// CPU kernel computes them (`aten/src/ATen/native/cpu/FusedAdamKernel.cpp`): bias
-/// corrections in double from the step count, each scalar rounded to float32 once,
-/// IEEE square root, a true division by the denominator.
-/// State: `exp_avg`, `exp_avg_sq`, and `max_exp_avg_sq` when amsgrad is on.
+extension AlgorithmDescription {
+    static let adam = adam(.adam, "Adam", weightDecay: 0, traits: [.keepsStepCount])
+    static let adamW = adam(.adamW, "AdamW", weightDecay: 1e-2, traits: [.keepsStepCount, .decoupledWeightDecay])
+
+    /// Adam and AdamW differ in weight_decay's default and in what it decays.
+    private static func adam(_ algorithm: Algorithm, _ name: String, weightDecay: Double,
+                             traits: AlgorithmTraits) -> AlgorithmDescription {
+        AlgorithmDescription(
+            algorithm: algorithm, torchName: name,
+            hyperparameters: [.init(.lr, 1e-3), .init(.beta1, 0.9), .init(.beta2, 0.999), .init(.eps, 1e-8),
+                              .init(.weightDecay, weightDecay), .init(.amsgrad, 0), .init(.maximize, 0)],
+            checks: [.nonNegative(.lr, prefix: "Invalid learning rate"),
+                     .nonNegative(.eps, prefix: "Invalid epsilon value"),
+                     .beta(.beta1, index: 0), .beta(.beta2, index: 1),
+                     .nonNegative(.weightDecay, prefix: "Invalid weight_decay value")],
+            state: [StateSlot("exp_avg"), StateSlot("exp_avg_sq"),
+                    StateSlot("max_exp_avg_sq", needed: .whenSet(.amsgrad))],
+            traits: traits, cycledMomentum: .beta1,
+            reference: "torch's fused CPU kernel, aten/src/ATen/native/cpu/FusedAdamKernel.cpp")
+    }
+}
+
+/// Adam and AdamW (decoupled weight decay), with amsgrad and maximize, in the arithmetic
+/// of their descriptions' `reference`: bias corrections in double from the step count,
+/// each scalar rounded to float32 once, IEEE square root, a true division by the
+/// denominator.
 /// In torch's scalar tail the second moment is `fma(v, β2, (1−β2)·g·g)` (see
 /// `torchScalarTailStart`).
 enum AdamRule: UpdateRule {
     typealias Scalars = AdamScalars
 
-    static let stateNames = ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
-
-    static func slotsNeeded(_ hp: Hyperparameters) -> UInt8 { hp.amsgrad ? 0b111 : 0b011 }
-
     static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm) -> Scalars {
-        let decoupled = algorithm == .adamW
+        let decoupled = algorithm.description.traits.contains(.decoupledWeightDecay)
         let t = Double(step)
         let biasCorrection1 = 1 - pow(hp.beta1, t)
         let biasCorrection2 = 1 - pow(hp.beta2, t)

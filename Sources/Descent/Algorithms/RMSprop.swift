@@ -1,16 +1,26 @@
 import KernelInterface
-/// RMSprop with momentum, centering and L2 weight decay, as torch's single-tensor path
-/// computes it (torch has no fused CPU RMSprop): `addcmul` contracted to one fma,
-/// `addcdiv` as a multiplication and a true division.
-/// State: `square_avg`, `momentum_buffer` when momentum > 0, `grad_avg` when centered.
+
+extension AlgorithmDescription {
+    static let rmsprop = AlgorithmDescription(
+        algorithm: .rmsprop, torchName: "RMSprop",
+        hyperparameters: [.init(.lr, 1e-2), .init(.alpha, 0.99), .init(.eps, 1e-8), .init(.weightDecay, 0),
+                          .init(.momentum, 0), .init(.centered, 0), .init(.maximize, 0)],
+        checks: [.nonNegative(.lr, prefix: "Invalid learning rate"),
+                 .nonNegative(.eps, prefix: "Invalid epsilon value"),
+                 .nonNegative(.momentum, prefix: "Invalid momentum value"),
+                 .nonNegative(.weightDecay, prefix: "Invalid weight_decay value"),
+                 .nonNegative(.alpha, prefix: "Invalid alpha value")],
+        state: [StateSlot("square_avg"), StateSlot("momentum_buffer", needed: .whenPositive(.momentum)),
+                StateSlot("grad_avg", needed: .whenSet(.centered))],
+        traits: [.keepsStepCount], cycledMomentum: .momentum,
+        reference: "torch's single-tensor path, torch/optim/rmsprop.py (torch has no fused CPU RMSprop)")
+}
+
+/// RMSprop with momentum, centering and L2 weight decay, in the arithmetic of its
+/// description's `reference`: `addcmul` contracted to one fma, `addcdiv` as a
+/// multiplication and a true division.
 enum RMSpropRule: UpdateRule {
     typealias Scalars = RMSpropScalars
-
-    static let stateNames = ["square_avg", "momentum_buffer", "grad_avg"]
-
-    static func slotsNeeded(_ hp: Hyperparameters) -> UInt8 {
-        0b001 | (hp.momentum > 0 ? 0b010 : 0) | (hp.centered ? 0b100 : 0)
-    }
 
     static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm) -> Scalars {
         Scalars(negLR: Float(-hp.lr), alpha: Float(hp.alpha), oneMinusAlpha: Float(1 - hp.alpha),

@@ -43,8 +43,8 @@ struct CheckpointContents {
             throw DescentError(.corruptCheckpoint, "checkpoint state has element type code \(elementType); this library reads \(Format.float32) (float32)")
         }
         let slots = try optimizer.u32()
-        guard slots == algorithm.rule.stateNames.count else {
-            throw DescentError(.corruptCheckpoint, "checkpoint has \(slots) state slots per parameter; \(algorithm.name) has \(algorithm.rule.stateNames.count)")
+        guard slots == algorithm.description.state.count else {
+            throw DescentError(.corruptCheckpoint, "checkpoint has \(slots) state slots per parameter; \(algorithm.name) has \(algorithm.description.state.count)")
         }
         _ = try optimizer.u32()
         let groupCount = try optimizer.count("group count", limit: payloads[1].count / Format.groupRecordSize)

@@ -47,7 +47,7 @@ extension Optimizer {
         var optimizer = ByteWriter()
         optimizer.u32(UInt32(algorithm.rawValue))
         optimizer.u32(Format.float32)
-        optimizer.u32(UInt32(algorithm.rule.stateNames.count))
+        optimizer.u32(UInt32(algorithm.description.state.count))
         optimizer.u32(0)
         optimizer.u64(UInt64(groups.count))
         optimizer.u64(UInt64(parameters.count))
@@ -167,7 +167,7 @@ extension Optimizer {
         // Nothing below can fail.
         var offset = 0
         for (parameter, record) in zip(parameters, contents.parameters) {
-            for slot in 0 ..< algorithm.rule.stateNames.count {
+            for slot in algorithm.description.state.indices {
                 guard let buffer = parameter.slots[slot] else { continue }
                 if record.present & (1 << slot) != 0 {
                     let bytes = parameter.count * MemoryLayout<Float>.stride
@@ -175,8 +175,7 @@ extension Optimizer {
                     offset += bytes
                 } else {
                     // The checkpoint has no such state: make it as a first step finds it.
-                    let value = algorithm.rule.initialValue(ofSlot: slot, initialAccumulator: parameter.initialAccumulator)
-                    buffer.update(repeating: value, count: parameter.count)
+                    buffer.update(repeating: parameter.initialValues[slot], count: parameter.count)
                 }
             }
             parameter.writtenSlots = record.written

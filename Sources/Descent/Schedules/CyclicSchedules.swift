@@ -18,12 +18,10 @@ func perGroup(_ values: [Double], _ name: String, groups: Int) throws(DescentErr
 extension Schedule {
     /// The option a schedule cycles as momentum.
     func momentumOption() throws(DescentError) -> Option {
-        switch optimizer.algorithm {
-        case .sgd, .rmsprop: return .momentum
-        case .adam, .adamW: return .beta1
-        case .adagrad:
+        guard let option = optimizer.algorithm.description.cycledMomentum else {
             throw DescentError(.invalidHyperparameter, "optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
         }
+        return option
     }
 
     func setMomentums(_ values: [Double]) throws(DescentError) {

@@ -1,0 +1,157 @@
+/// What one algorithm is, as data: its id and torch name, its hyperparameters with
+/// torch's defaults and checks, its state slots, and the facts other layers used to test
+/// by name. Each is declared next to its update rule (Algorithms/*.swift); defaults,
+/// validation, state names and allocation, schedules' momentum cycling and the ABI's
+/// names derive from it, so that an algorithm's facts are written once.
+public struct AlgorithmDescription: Sendable {
+    public let algorithm: Algorithm
+    /// torch.optim's class name.
+    public let torchName: String
+    /// In torch's constructor order, with torch's defaults.
+    public let hyperparameters: [HyperparameterDescription]
+    /// In the order torch's constructor checks them (not always the argument order), with
+    /// its messages.
+    public let checks: [HyperparameterCheck]
+    /// By slot index, in torch's order of state keys.
+    public let state: [StateSlot]
+    public let traits: AlgorithmTraits
+    /// The option CyclicLR and OneCycleLR cycle as momentum (torch: `momentum`, or
+    /// `betas[0]` where there is no momentum); nil where there is none.
+    public let cycledMomentum: Option?
+    /// The torch code whose arithmetic the update follows, for readers and messages.
+    public let reference: String
+
+    public var options: [Option] { hyperparameters.map(\.option) }
+    public var stateNames: [String] { state.map(\.name) }
+
+    /// torch's defaults; options the algorithm does not have are 0 / false.
+    public var defaults: Hyperparameters {
+        var hp = Hyperparameters()
+        for parameter in hyperparameters {
+            // Every default is a valid value of its option (a test checks it).
+            hp = try! hp.setting(parameter.option, to: parameter.defaultValue)
+        }
+        return hp
+    }
+
+    /// The slots a step with `hp` uses, as a bit mask (bit i = slot i).
+    func slotsNeeded(_ hp: Hyperparameters) -> UInt8 {
+        var mask: UInt8 = 0
+        for (i, slot) in state.enumerated() where slot.needed.holds(for: hp) { mask |= 1 << i }
+        return mask
+    }
+
+    /// The value slot `slot` starts with, for a parameter registered with `hp`.
+    func initialValue(ofSlot slot: Int, registeredWith hp: Hyperparameters) -> Float {
+        switch state[slot].initialValue {
+        case .zero: 0
+        case let .option(option): Float(hp[option])
+        }
+    }
+}
+
+/// One hyperparameter of an algorithm.
+public struct HyperparameterDescription: Sendable {
+    public let option: Option
+    public let defaultValue: Double
+
+    public init(_ option: Option, _ defaultValue: Double) {
+        self.option = option
+        self.defaultValue = defaultValue
+    }
+}
+
+/// One of torch's constructor checks. NaN fails every check: where torch compares with
+/// `<` and lets NaN through, Descent refuses it with the same message, since a NaN
+/// hyperparameter can only poison the parameters.
+public enum HyperparameterCheck: Sendable {
+    /// torch's `if not 0.0 <= value: raise ValueError(f"{prefix}: {value}")`.
+    case nonNegative(Option, prefix: String)
+    /// Any value but NaN (torch checks nothing; SGD's dampening).
+    case notNaN(Option, prefix: String)
+    /// torch's `if not 0.0 <= betas[index] < 1.0`.
+    case beta(Option, index: Int)
+    /// SGD's `if nesterov and (momentum <= 0 or dampening != 0)`.
+    case nesterovNeedsMomentumWithoutDampening
+
+    func validate(_ hp: Hyperparameters) throws(DescentError) {
+        switch self {
+        case let .nonNegative(option, prefix):
+            guard 0 <= hp[option] else { throw invalid(prefix, hp[option]) }
+        case let .notNaN(option, prefix):
+            guard !hp[option].isNaN else { throw invalid(prefix, hp[option]) }
+        case let .beta(option, index):
+            guard 0 <= hp[option] && hp[option] < 1 else {
+                throw invalid("Invalid beta parameter at index \(index)", hp[option])
+            }
+        case .nesterovNeedsMomentumWithoutDampening:
+            if hp.nesterov && (hp.momentum <= 0 || hp.dampening != 0) {
+                throw DescentError(.invalidHyperparameter, "Nesterov momentum requires a momentum and zero dampening")
+            }
+        }
+    }
+
+    private func invalid(_ prefix: String, _ value: Double) -> DescentError {
+        DescentError(.invalidHyperparameter, "\(prefix): \(pythonRepr(value))")
+    }
+}
+
+/// One state slot: torch's key, its shape and element format, how it starts and when a
+/// step needs it. Only element-wise float32 slots exist so far; scalar and factored
+/// slots and other formats are the next cases.
+public struct StateSlot: Sendable {
+    public enum Shape: Sendable { case elementwise }
+    public enum Format: Sendable { case float32 }
+    public enum InitialValue: Sendable {
+        case zero
+        /// The value of an option of the parameter's group at registration (Adagrad's
+        /// `sum`: initial_accumulator_value).
+        case option(Option)
+    }
+
+    /// When a step needs the slot (it is created on the first step that does).
+    public enum Need: Sendable {
+        case always
+        case whenNonZero(Option)
+        case whenPositive(Option)
+        case whenSet(Option)
+
+        func holds(for hp: Hyperparameters) -> Bool {
+            switch self {
+            case .always: true
+            case let .whenNonZero(option): hp[option] != 0
+            case let .whenPositive(option): hp[option] > 0
+            case let .whenSet(option): hp[option] == 1
+            }
+        }
+    }
+
+    public let name: String
+    public let shape: Shape
+    public let format: Format
+    public let initialValue: InitialValue
+    public let needed: Need
+
+    public init(_ name: String, shape: Shape = .elementwise, format: Format = .float32,
+                initialValue: InitialValue = .zero, needed: Need = .always) {
+        self.name = name
+        self.shape = shape
+        self.format = format
+        self.initialValue = initialValue
+        self.needed = needed
+    }
+}
+
+/// Facts about an algorithm that other layers act on.
+public struct AlgorithmTraits: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// torch makes the state when a parameter is registered, not at its first step
+    /// (Adagrad's `sum`).
+    public static let stateAtRegistration = AlgorithmTraits(rawValue: 1 << 0)
+    /// torch keeps `state["step"]` (all but SGD).
+    public static let keepsStepCount = AlgorithmTraits(rawValue: 1 << 1)
+    /// weight_decay decays the parameter (AdamW), not the gradient.
+    public static let decoupledWeightDecay = AlgorithmTraits(rawValue: 1 << 2)
+}

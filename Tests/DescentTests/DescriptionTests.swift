@@ -1,0 +1,79 @@
+import Testing
+@testable import Descent
+
+/// The algorithm descriptions are consistent with themselves: what every layer derives
+/// from them (defaults, checks, state allocation, momentum cycling) can only refer to
+/// the algorithm's own options. Their agreement with torch is tested against torch
+/// (Tests/python, Tests/parity).
+@Suite struct DescriptionTests {
+    @Test func eachAlgorithmHasItsOwnDescription() {
+        for algorithm in Algorithm.allCases {
+            #expect(algorithm.description.algorithm == algorithm)
+        }
+        let names = Algorithm.allCases.map(\.name)
+        #expect(Set(names).count == names.count)
+    }
+
+    @Test func everythingReferredToIsAnOptionOfTheAlgorithm() {
+        for algorithm in Algorithm.allCases {
+            let description = algorithm.description
+            let options = Set(description.options)
+            #expect(options.count == description.options.count, "\(algorithm.name) lists an option twice")
+            #expect(options.contains(.lr))
+            for check in description.checks {
+                switch check {
+                case let .nonNegative(option, _), let .notNaN(option, _), let .beta(option, _):
+                    #expect(options.contains(option), "\(algorithm.name) checks \(option.name)")
+                case .nesterovNeedsMomentumWithoutDampening:
+                    #expect(options.isSuperset(of: [.nesterov, .momentum, .dampening]))
+                }
+            }
+            for slot in description.state {
+                switch slot.needed {
+                case .always: break
+                case let .whenNonZero(option), let .whenPositive(option), let .whenSet(option):
+                    #expect(options.contains(option), "\(algorithm.name)'s \(slot.name) depends on \(option.name)")
+                }
+                if case let .option(option) = slot.initialValue { #expect(options.contains(option)) }
+            }
+            if let momentum = description.cycledMomentum { #expect(options.contains(momentum)) }
+            #expect(description.state.count <= 3, "a span carries three slots")
+        }
+    }
+
+    @Test func defaultsHoldOnlyTheAlgorithmsOptions() throws {
+        for algorithm in Algorithm.allCases {
+            let description = algorithm.description
+            let defaults = description.defaults
+            try defaults.validate(for: algorithm)
+            for option in Option.allCases where !description.options.contains(option) {
+                #expect(defaults[option] == 0, "\(algorithm.name) has a default for \(option.name)")
+            }
+            for parameter in description.hyperparameters {
+                #expect(defaults[parameter.option] == parameter.defaultValue)
+                #expect(!parameter.option.isBoolean || [0, 1].contains(parameter.defaultValue))
+            }
+        }
+    }
+
+    @Test func slotsFollowTheirConditions() throws {
+        var hp = Hyperparameters.defaults(for: .rmsprop)
+        #expect(Algorithm.rmsprop.description.slotsNeeded(hp) == 0b001)
+        hp.momentum = 0.5
+        hp.centered = true
+        #expect(Algorithm.rmsprop.description.slotsNeeded(hp) == 0b111)
+        var sgd = Hyperparameters.defaults(for: .sgd)
+        #expect(Algorithm.sgd.description.slotsNeeded(sgd) == 0)
+        sgd.momentum = -0.0
+        #expect(Algorithm.sgd.description.slotsNeeded(sgd) == 0)
+        sgd.momentum = 0.9
+        #expect(Algorithm.sgd.description.slotsNeeded(sgd) == 1)
+        var adam = Hyperparameters.defaults(for: .adamW)
+        #expect(Algorithm.adamW.description.slotsNeeded(adam) == 0b011)
+        adam.amsgrad = true
+        #expect(Algorithm.adamW.description.slotsNeeded(adam) == 0b111)
+        var adagrad = Hyperparameters.defaults(for: .adagrad)
+        adagrad.initialAccumulatorValue = 0.25
+        #expect(Algorithm.adagrad.description.initialValue(ofSlot: 0, registeredWith: adagrad) == 0.25)
+    }
+}
