@@ -199,7 +199,13 @@ typedef struct descent_params {
     bool centered;
 } descent_params;
 
-/** Ids for reading and writing one hyperparameter of a group. Stable numbering. */
+/**
+ * Ids for reading and writing one hyperparameter of a group. Stable numbering:
+ * an id is never reused. Ids 1-255 are hyperparameters; a hyperparameter of a
+ * later algorithm takes the next free id in that range (it does not grow
+ * descent_params, which stays as it is for these fourteen). Ids from 256 on are
+ * reserved for settings that are not torch hyperparameters.
+ */
 typedef enum descent_option {
     DESCENT_OPTION_LR = 1,
     DESCENT_OPTION_MOMENTUM = 2,
@@ -235,6 +241,67 @@ DESCENT_API const char *descent_option_name(descent_option option);
 DESCENT_API descent_status descent_default_params(descent_algorithm algorithm,
                                                   descent_params *out);
 
+/* ---------------------------------------------------------- introspection */
+
+/*
+ * What the library's algorithms are, read from the library itself rather than
+ * copied into the caller: each algorithm's hyperparameters in torch's
+ * constructor order with torch's defaults, its state names and traits. With
+ * descent_create_with() and descent_add_group_with(), a caller (the Python
+ * package does) handles every algorithm, also one added after it was
+ * written, without a per-algorithm table.
+ */
+
+/** The number of algorithms this library has (thread-safe, never fails). */
+DESCENT_API size_t descent_algorithm_count(void);
+
+/**
+ * The id of algorithm `index`, 0 <= index < descent_algorithm_count(), in id
+ * order; 0 (no algorithm) for an index out of range. Thread-safe.
+ */
+DESCENT_API descent_algorithm descent_algorithm_at(size_t index);
+
+/** One hyperparameter of an algorithm. */
+typedef struct descent_option_info {
+    descent_option option;  /* its id */
+    const char *name;       /* torch's name, e.g. "betas[0]": static, never freed */
+    double default_value;   /* torch's default (a flag's is 0.0 or 1.0) */
+    bool is_flag;           /* a boolean: it takes exactly 0.0 or 1.0 */
+} descent_option_info;
+
+/**
+ * The hyperparameters of `algorithm`, in torch's constructor order: `*count`
+ * receives how many there are, and the first min(capacity, *count) are written
+ * into `out` (NULL when `capacity` is 0: asks for the count alone).
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`count` NULL, or `out` with
+ * capacity > 0), DESCENT_ERROR_UNKNOWN_ALGORITHM, DESCENT_ERROR_INVALID_ARGUMENT
+ * (capacity above DESCENT_MAX_NUMEL). Thread-safe; errors in
+ * descent_last_error(NULL).
+ */
+DESCENT_API descent_status descent_algorithm_options(descent_algorithm algorithm, descent_option_info *out,
+                                                     size_t capacity, size_t *count);
+
+/**
+ * The names of `algorithm`'s state buffers, by slot, in torch's order of
+ * state keys (those descent_param_state() takes): static strings, filled in as
+ * descent_algorithm_options() fills its array. Statuses as there.
+ */
+DESCENT_API descent_status descent_algorithm_state_names(descent_algorithm algorithm, const char **out,
+                                                         size_t capacity, size_t *count);
+
+/** Traits of an algorithm (descent_algorithm_traits), as bits. */
+enum {
+    /** torch makes the state when a parameter is registered (Adagrad's "sum"). */
+    DESCENT_TRAIT_STATE_AT_REGISTRATION = 1 << 0,
+    /** torch keeps state["step"] (all but SGD; Descent counts steps for all). */
+    DESCENT_TRAIT_STEP_COUNT = 1 << 1,
+    /** weight_decay decays the parameter, not the gradient (AdamW). */
+    DESCENT_TRAIT_DECOUPLED_WEIGHT_DECAY = 1 << 2
+};
+
+/** The DESCENT_TRAIT_* bits of `algorithm`; 0 for an unknown id. Thread-safe. */
+DESCENT_API unsigned descent_algorithm_traits(descent_algorithm algorithm);
+
 /* -------------------------------------------------------------- optimizer */
 
 /** An optimizer: an algorithm, its groups, its parameters and their state. */
@@ -257,6 +324,19 @@ typedef struct descent_optimizer descent_optimizer;
 DESCENT_API descent_status descent_create(descent_algorithm algorithm,
                                           const descent_params *defaults,
                                           descent_optimizer **out);
+
+/**
+ * Like descent_create(), with the defaults given as `count` (option id, value)
+ * pairs over torch's defaults of `algorithm` instead of a descent_params. Each
+ * id must be one of the algorithm's (descent_algorithm_options()) and appear
+ * once; flags take exactly 0.0 or 1.0. `options` and `values` may be NULL when
+ * `count` is 0.
+ * Returns the statuses of descent_create(), and DESCENT_ERROR_UNKNOWN_OPTION
+ * (an unknown id, or one the algorithm does not have) and
+ * DESCENT_ERROR_INVALID_ARGUMENT (an id given twice, count too large).
+ */
+DESCENT_API descent_status descent_create_with(descent_algorithm algorithm, const descent_option *options,
+                                               const double *values, size_t count, descent_optimizer **out);
 
 /**
  * Frees an optimizer and all its state. The caller's buffers are untouched.
@@ -309,6 +389,17 @@ DESCENT_API descent_status descent_get_algorithm(const descent_optimizer *opt,
 DESCENT_API descent_status descent_add_group(descent_optimizer *opt,
                                              const descent_params *params,
                                              size_t *index_out);
+
+/**
+ * Like descent_add_group(), with the group's hyperparameters given as `count`
+ * (option id, value) pairs over the optimizer's defaults (as passed to
+ * descent_create() or descent_create_with()). Pairs as descent_create_with()
+ * takes them. Returns the statuses of descent_add_group(), and
+ * DESCENT_ERROR_UNKNOWN_OPTION and DESCENT_ERROR_INVALID_ARGUMENT as
+ * descent_create_with().
+ */
+DESCENT_API descent_status descent_add_group_with(descent_optimizer *opt, const descent_option *options,
+                                                  const double *values, size_t count, size_t *index_out);
 
 /**
  * Writes the number of groups into `*out`.

@@ -102,6 +102,23 @@ extension Hyperparameters {
         return self[keyPath: option.keyPath!]
     }
 
+    /// A copy with each (option, value) of `values` set, for `algorithm`: every option must
+    /// be one of the algorithm's, given once. Not validated as a whole (see `validate`).
+    public func setting(_ values: [(Option, Double)], for algorithm: Algorithm) throws(DescentError) -> Hyperparameters {
+        var copy = self
+        var seen: Set<Option> = []
+        for (option, value) in values {
+            guard algorithm.options.contains(option) else {
+                throw DescentError(.unknownOption, "\(algorithm.name) has no hyperparameter '\(option.name)'")
+            }
+            guard seen.insert(option).inserted else {
+                throw DescentError(.invalidArgument, "hyperparameter '\(option.name)' is given twice")
+            }
+            copy = try copy.setting(option, to: value)
+        }
+        return copy
+    }
+
     /// A copy with `option` set to `value`. Booleans accept exactly 0 or 1.
     public func setting(_ option: Option, to value: Double) throws(DescentError) -> Hyperparameters {
         var copy = self

@@ -1,8 +1,5 @@
 import CDescent
 import Descent
-#if canImport(Glibc)
-import Glibc
-#endif
 
 // The exported C functions of include/descent.h. Each one validates its arguments,
 // calls the engine, and maps every failure to a status; none of them traps on caller
@@ -53,29 +50,9 @@ public func exportAlgorithmName(_ id: descent_algorithm) -> UnsafePointer<CChar>
     (try? algorithm(id)).flatMap { algorithmNames[$0] }
 }
 
-/// Each algorithm's torch name as a C string that lives as long as the process.
-nonisolated(unsafe) private let algorithmNames: [Algorithm: UnsafePointer<CChar>] = Dictionary(
-    uniqueKeysWithValues: Algorithm.allCases.map { ($0, UnsafePointer(strdup($0.name)!)) })
-
 @_cdecl("descent_option_name")
 public func exportOptionName(_ id: descent_option) -> UnsafePointer<CChar>? {
-    switch try? option(id) {
-    case .lr: staticCString("lr")
-    case .momentum: staticCString("momentum")
-    case .dampening: staticCString("dampening")
-    case .weightDecay: staticCString("weight_decay")
-    case .nesterov: staticCString("nesterov")
-    case .maximize: staticCString("maximize")
-    case .beta1: staticCString("betas[0]")
-    case .beta2: staticCString("betas[1]")
-    case .eps: staticCString("eps")
-    case .amsgrad: staticCString("amsgrad")
-    case .alpha: staticCString("alpha")
-    case .centered: staticCString("centered")
-    case .lrDecay: staticCString("lr_decay")
-    case .initialAccumulatorValue: staticCString("initial_accumulator_value")
-    case nil: nil
-    }
+    (try? option(id)).flatMap { optionNames[$0] }
 }
 
 // MARK: Optimizer lifetime

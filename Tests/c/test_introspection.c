@@ -1,0 +1,232 @@
+/*
+ * Introspection and (option id, value) creation, written from include/descent.h alone.
+ * Every algorithm is found through descent_algorithm_count/_at, not listed here:
+ *
+ * 1. The enumeration: ids in order, names, 0 past the end.
+ * 2. Each algorithm's options: names as descent_option_name's, defaults as a new
+ *    optimizer's groups hold them (both creation paths), only its own ids accepted.
+ * 3. descent_create_with / descent_add_group_with agree with descent_group_set for
+ *    every option of every algorithm: the same status, the same group afterwards.
+ * 4. State names are the ones descent_param_state takes.
+ * 5. Bad input: a status and a message naming what is wrong, nothing created.
+ */
+#include <descent.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "expect.h"
+
+enum { MAX_OPTIONS = 64 };
+
+static size_t options_of(descent_algorithm algorithm, descent_option_info *out) {
+    size_t count = 0;
+    MUST(descent_algorithm_options(algorithm, out, MAX_OPTIONS, &count));
+    EXPECT(count <= MAX_OPTIONS, "%zu options", count);
+    return count;
+}
+
+static void test_enumeration(void) {
+    size_t count = descent_algorithm_count();
+    EXPECT(count >= 5, "%zu algorithms", count);
+    for (size_t i = 0; i < count; i++) {
+        descent_algorithm algorithm = descent_algorithm_at(i);
+        EXPECT(algorithm != 0 && descent_algorithm_name(algorithm) != NULL, "algorithm %zu", i);
+        if (i > 0) EXPECT(algorithm > descent_algorithm_at(i - 1), "ids out of order at %zu", i);
+    }
+    EXPECT(descent_algorithm_at(count) == 0 && descent_algorithm_at(SIZE_MAX) == 0, "past the end");
+    EXPECT(descent_algorithm_traits((descent_algorithm)0) == 0, "traits of no algorithm");
+}
+
+/* A group's value of `option` in a new optimizer of `algorithm`: made by
+ * descent_create (`with` false) or descent_create_with, each with no overrides. */
+static double fresh_value(descent_algorithm algorithm, descent_option option, int with) {
+    descent_optimizer *opt = NULL;
+    if (with) MUST(descent_create_with(algorithm, NULL, NULL, 0, &opt));
+    else MUST(descent_create(algorithm, NULL, &opt));
+    MUST(descent_add_group(opt, NULL, NULL));
+    double value = NAN;
+    MUST(descent_group_get(opt, 0, option, &value));
+    MUST(descent_free(opt));
+    return value;
+}
+
+static void test_options(void) {
+    for (size_t i = 0; i < descent_algorithm_count(); i++) {
+        descent_algorithm algorithm = descent_algorithm_at(i);
+        const char *name = descent_algorithm_name(algorithm);
+        descent_option_info info[MAX_OPTIONS];
+        size_t count = options_of(algorithm, info), counted = 0;
+        MUST(descent_algorithm_options(algorithm, NULL, 0, &counted));
+        EXPECT(counted == count && count > 0, "%s: %zu, then %zu options", name, count, counted);
+        EXPECT(info[0].option == DESCENT_OPTION_LR, "%s: lr comes first, as in torch", name);
+        for (size_t k = 0; k < count; k++) {
+            const char *option = info[k].name;
+            EXPECT(option && !strcmp(option, descent_option_name(info[k].option)), "%s: option %zu", name, k);
+            EXPECT(fresh_value(algorithm, info[k].option, 0) == info[k].default_value &&
+                       fresh_value(algorithm, info[k].option, 1) == info[k].default_value,
+                   "%s: %s's default %g is not what a new group holds", name, option, info[k].default_value);
+            EXPECT(!info[k].is_flag || info[k].default_value == 0 || info[k].default_value == 1, "%s: %s", name,
+                   option);
+        }
+        /* An option that is not the algorithm's is refused by group_get. */
+        descent_optimizer *opt;
+        MUST(descent_create(algorithm, NULL, &opt));
+        MUST(descent_add_group(opt, NULL, NULL));
+        for (int id = 1; id <= 14; id++) {
+            int listed = 0;
+            for (size_t k = 0; k < count; k++) listed |= info[k].option == (descent_option)id;
+            double value;
+            descent_status status = descent_group_get(opt, 0, (descent_option)id, &value);
+            EXPECT(listed ? status == DESCENT_OK : status == DESCENT_ERROR_UNKNOWN_OPTION, "%s: option %d: %s", name,
+                   id, descent_status_name(status));
+        }
+        MUST(descent_free(opt));
+
+        /* A capacity smaller than the count writes that many and reports them all. */
+        descent_option_info one[2];
+        memset(one, 0xAB, sizeof one);
+        MUST(descent_algorithm_options(algorithm, one, 1, &counted));
+        EXPECT(counted == count && one[0].option == info[0].option && ((unsigned char *)&one[1])[0] == 0xAB,
+               "%s: capacity 1", name);
+    }
+}
+
+/* The value option `k` gets in the agreement test: another valid value. */
+static double other_value(const descent_option_info *info) {
+    return info->is_flag ? 1.0 - info->default_value : info->default_value * 0.5 + 0.01;
+}
+
+static void test_pairs_agree_with_group_set(void) {
+    for (size_t i = 0; i < descent_algorithm_count(); i++) {
+        descent_algorithm algorithm = descent_algorithm_at(i);
+        const char *name = descent_algorithm_name(algorithm);
+        descent_option_info info[MAX_OPTIONS];
+        size_t count = options_of(algorithm, info);
+        for (size_t k = 0; k < count; k++) {
+            descent_option option = info[k].option;
+            double value = other_value(&info[k]);
+
+            descent_optimizer *by_set, *by_pairs = NULL, *by_group = NULL;
+            MUST(descent_create(algorithm, NULL, &by_set));
+            MUST(descent_add_group(by_set, NULL, NULL));
+            descent_status set = descent_group_set(by_set, 0, option, value);
+            descent_status created = descent_create_with(algorithm, &option, &value, 1, &by_pairs);
+            EXPECT(set == created, "%s, %s = %g: group_set %s, create_with %s", name, info[k].name, value,
+                   descent_status_name(set), descent_status_name(created));
+            EXPECT((created == DESCENT_OK) == (by_pairs != NULL), "%s: handle and status disagree", name);
+            MUST(descent_create(algorithm, NULL, &by_group));
+            descent_status grouped = descent_add_group_with(by_group, &option, &value, 1, NULL);
+            EXPECT(set == grouped, "%s, %s = %g: group_set %s, add_group_with %s", name, info[k].name, value,
+                   descent_status_name(set), descent_status_name(grouped));
+            if (created == DESCENT_OK) {
+                MUST(descent_add_group(by_pairs, NULL, NULL));
+                for (size_t j = 0; j < count; j++) {
+                    double a = 0, b = 0, c = 0;
+                    MUST(descent_group_get(by_set, 0, info[j].option, &a));
+                    MUST(descent_group_get(by_pairs, 0, info[j].option, &b));
+                    MUST(descent_group_get(by_group, 0, info[j].option, &c));
+                    EXPECT(a == b && a == c, "%s, %s set: %s is %g, %g, %g", name, info[k].name, info[j].name, a, b,
+                           c);
+                }
+            }
+            MUST(descent_free(by_set));
+            MUST(descent_free(by_pairs));
+            MUST(descent_free(by_group));
+        }
+    }
+}
+
+static void test_state_names(void) {
+    float param[4] = {0}, grad[4] = {0};
+    for (size_t i = 0; i < descent_algorithm_count(); i++) {
+        descent_algorithm algorithm = descent_algorithm_at(i);
+        const char *names[8];
+        size_t count = 0;
+        MUST(descent_algorithm_state_names(algorithm, names, 8, &count));
+        EXPECT(count >= 1 && count <= 8, "%s: %zu state names", descent_algorithm_name(algorithm), count);
+        descent_optimizer *opt;
+        MUST(descent_create(algorithm, NULL, &opt));
+        MUST(descent_add_group(opt, NULL, NULL));
+        MUST(descent_add_param(opt, 0, param, grad, 4, NULL));
+        for (size_t k = 0; k < count; k++) {
+            float *state = NULL;
+            EXPECT(descent_param_state(opt, 0, names[k], &state) == DESCENT_OK, "%s: %s: %s",
+                   descent_algorithm_name(algorithm), names[k], descent_last_error(opt));
+        }
+        float *state = NULL;
+        EXPECT(descent_param_state(opt, 0, "not_a_state", &state) == DESCENT_ERROR_UNKNOWN_OPTION, "unknown name");
+        MUST(descent_free(opt));
+    }
+}
+
+/* A call without a handle that must fail with `status` and a message holding `piece`. */
+#define EXPECT_FAILS(call, status, piece)                                                          \
+    do {                                                                                           \
+        descent_status got_ = (call);                                                              \
+        EXPECT(got_ == (status), "%s: %s", #call, descent_status_name(got_));                     \
+        EXPECT(strstr(descent_last_error(NULL), piece) != NULL, "%s: '%s' lacks '%s'", #call,     \
+               descent_last_error(NULL), piece);                                                   \
+    } while (0)
+
+static void test_bad_input(void) {
+    descent_optimizer *opt = (descent_optimizer *)(uintptr_t)0x10;
+    descent_option lr = DESCENT_OPTION_LR, momentum = DESCENT_OPTION_MOMENTUM, bad = (descent_option)99;
+    descent_option twice[2] = {DESCENT_OPTION_LR, DESCENT_OPTION_LR}, amsgrad = DESCENT_OPTION_AMSGRAD;
+    double one = 1.0, half = 0.5, nan_value = NAN, values[2] = {0.1, 0.2};
+    size_t count = 0;
+    EXPECT_FAILS(descent_create_with(DESCENT_ADAM, &bad, &one, 1, &opt), DESCENT_ERROR_UNKNOWN_OPTION,
+                 "unknown option id 99");
+    EXPECT(opt == NULL, "a refused creation left a handle");
+    EXPECT_FAILS(descent_create_with(DESCENT_ADAM, &momentum, &one, 1, &opt), DESCENT_ERROR_UNKNOWN_OPTION,
+                 "Adam has no hyperparameter 'momentum'");
+    EXPECT_FAILS(descent_create_with(DESCENT_ADAM, twice, values, 2, &opt), DESCENT_ERROR_INVALID_ARGUMENT,
+                 "'lr' is given twice");
+    EXPECT_FAILS(descent_create_with(DESCENT_ADAM, &amsgrad, &half, 1, &opt), DESCENT_ERROR_INVALID_HYPERPARAMETER,
+                 "Invalid amsgrad value: 0.5");
+    EXPECT_FAILS(descent_create_with(DESCENT_ADAM, &lr, &nan_value, 1, &opt), DESCENT_ERROR_INVALID_HYPERPARAMETER,
+                 "Invalid learning rate: nan");
+    EXPECT_FAILS(descent_create_with(DESCENT_ADAM, NULL, &one, 1, &opt), DESCENT_ERROR_NULL_POINTER,
+                 "options is NULL");
+    EXPECT_FAILS(descent_create_with(DESCENT_ADAM, &lr, NULL, 1, &opt), DESCENT_ERROR_NULL_POINTER, "values is NULL");
+    EXPECT_FAILS(descent_create_with(DESCENT_ADAM, &lr, &one, SIZE_MAX, &opt), DESCENT_ERROR_INVALID_ARGUMENT,
+                 "count");
+    EXPECT_FAILS(descent_create_with((descent_algorithm)77, NULL, NULL, 0, &opt), DESCENT_ERROR_UNKNOWN_ALGORITHM,
+                 "unknown algorithm id 77");
+    EXPECT_FAILS(descent_create_with(DESCENT_ADAM, NULL, NULL, 0, NULL), DESCENT_ERROR_NULL_POINTER, "out is NULL");
+    EXPECT(opt == NULL, "a refused creation left a handle");
+    EXPECT_FAILS(descent_algorithm_options(DESCENT_SGD, NULL, 0, NULL), DESCENT_ERROR_NULL_POINTER, "count is NULL");
+    EXPECT_FAILS(descent_algorithm_options(DESCENT_SGD, NULL, 3, &count), DESCENT_ERROR_NULL_POINTER, "out is NULL");
+    EXPECT_FAILS(descent_algorithm_options((descent_algorithm)0, NULL, 0, &count), DESCENT_ERROR_UNKNOWN_ALGORITHM,
+                 "unknown algorithm id 0");
+    EXPECT_FAILS(descent_algorithm_state_names(DESCENT_SGD, NULL, SIZE_MAX, &count), DESCENT_ERROR_INVALID_ARGUMENT,
+                 "capacity");
+
+    /* add_group_with: over the optimizer's defaults; a refused group adds nothing. */
+    double lr_value = 0.5, wd = 0.1;
+    descent_option wd_id = DESCENT_OPTION_WEIGHT_DECAY;
+    MUST(descent_create_with(DESCENT_ADAMW, &lr, &lr_value, 1, &opt));
+    size_t index = 9, groups = 0;
+    MUST(descent_add_group_with(opt, &wd_id, &wd, 1, &index));
+    double got_lr = 0, got_wd = 0;
+    MUST(descent_group_get(opt, 0, DESCENT_OPTION_LR, &got_lr));
+    MUST(descent_group_get(opt, 0, DESCENT_OPTION_WEIGHT_DECAY, &got_wd));
+    EXPECT(index == 0 && got_lr == 0.5 && got_wd == 0.1, "group %zu: lr %g, weight_decay %g", index, got_lr, got_wd);
+    EXPECT(descent_add_group_with(opt, &momentum, &one, 1, NULL) == DESCENT_ERROR_UNKNOWN_OPTION, "momentum");
+    EXPECT(strstr(descent_last_error(opt), "AdamW has no hyperparameter 'momentum'"), "%s", descent_last_error(opt));
+    MUST(descent_group_count(opt, &groups));
+    EXPECT(groups == 1, "%zu groups after a refused one", groups);
+    MUST(descent_free(opt));
+}
+
+int main(void) {
+    test_enumeration();
+    test_options();
+    test_pairs_agree_with_group_set();
+    test_state_names();
+    test_bad_input();
+    printf("%d checks, %d failed\n", checks, failures);
+    return failures != 0;
+}
