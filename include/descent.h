@@ -402,6 +402,18 @@ DESCENT_API descent_status descent_add_group_with(descent_optimizer *opt, const 
                                                   const double *values, size_t count, size_t *index_out);
 
 /**
+ * Sets several hyperparameters of group `group` at once, as `count` (option
+ * id, value) pairs (as descent_create_with() takes them): the group is
+ * validated as a whole with all the new values (so nesterov and momentum can
+ * change together), and on failure nothing changes. They take effect at the
+ * next step. Returns the statuses of descent_group_set(), and
+ * DESCENT_ERROR_INVALID_ARGUMENT as descent_create_with().
+ */
+DESCENT_API descent_status descent_group_set_with(descent_optimizer *opt, size_t group,
+                                                  const descent_option *options, const double *values,
+                                                  size_t count);
+
+/**
  * Writes the number of groups into `*out`.
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE.
  */

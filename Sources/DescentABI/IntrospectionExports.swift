@@ -72,6 +72,16 @@ public func exportAddGroupWith(_ opt: OpaquePointer?, _ options: UnsafePointer<d
     }
 }
 
+@_cdecl("descent_group_set_with")
+public func exportGroupSetWith(_ opt: OpaquePointer?, _ group: Int, _ options: UnsafePointer<descent_option>?,
+                               _ values: UnsafePointer<Double>?, _ count: Int) -> descent_status {
+    call(opt) { optimizer in
+        let hp = try optimizer.hyperparameters(ofGroup: group).setting(try pairs(options, values, count),
+                                                                       for: optimizer.algorithm)
+        try optimizer.setHyperparameters(hp, ofGroup: group)
+    }
+}
+
 /// The caller's `count` option ids and values, checked before they are read.
 private func pairs(_ options: UnsafePointer<descent_option>?, _ values: UnsafePointer<Double>?,
                    _ count: Int) throws -> [(Option, Double)] {

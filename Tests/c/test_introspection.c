@@ -139,6 +139,20 @@ static void test_pairs_agree_with_group_set(void) {
     }
 }
 
+/* SGD's nesterov needs momentum: one set at a time cannot turn both on, one call can. */
+static void test_set_together(void) {
+    descent_optimizer *opt;
+    MUST(descent_create(DESCENT_SGD, NULL, &opt));
+    MUST(descent_add_group(opt, NULL, NULL));
+    EXPECT(descent_group_set(opt, 0, DESCENT_OPTION_NESTEROV, 1) == DESCENT_ERROR_INVALID_HYPERPARAMETER, "alone");
+    descent_option both[2] = {DESCENT_OPTION_NESTEROV, DESCENT_OPTION_MOMENTUM};
+    double values[2] = {1, 0.9}, nesterov = 0;
+    MUST(descent_group_set_with(opt, 0, both, values, 2));
+    MUST(descent_group_get(opt, 0, DESCENT_OPTION_NESTEROV, &nesterov));
+    EXPECT(nesterov == 1, "nesterov %g", nesterov);
+    MUST(descent_free(opt));
+}
+
 static void test_state_names(void) {
     float param[4] = {0}, grad[4] = {0};
     for (size_t i = 0; i < descent_algorithm_count(); i++) {
@@ -214,6 +228,16 @@ static void test_bad_input(void) {
     MUST(descent_group_get(opt, 0, DESCENT_OPTION_LR, &got_lr));
     MUST(descent_group_get(opt, 0, DESCENT_OPTION_WEIGHT_DECAY, &got_wd));
     EXPECT(index == 0 && got_lr == 0.5 && got_wd == 0.1, "group %zu: lr %g, weight_decay %g", index, got_lr, got_wd);
+    /* set_with: validated as a whole, all or nothing. */
+    descent_option amsgrad_and_lr[2] = {DESCENT_OPTION_AMSGRAD, DESCENT_OPTION_LR};
+    double good[2] = {1.0, 0.25}, bad_lr[2] = {0.0, -1.0};
+    MUST(descent_group_set_with(opt, 0, amsgrad_and_lr, good, 2));
+    EXPECT(descent_group_set_with(opt, 0, amsgrad_and_lr, bad_lr, 2) == DESCENT_ERROR_INVALID_HYPERPARAMETER, "lr");
+    double got_amsgrad = 0;
+    MUST(descent_group_get(opt, 0, DESCENT_OPTION_AMSGRAD, &got_amsgrad));
+    MUST(descent_group_get(opt, 0, DESCENT_OPTION_LR, &got_lr));
+    EXPECT(got_amsgrad == 1 && got_lr == 0.25, "a refused set changed amsgrad %g, lr %g", got_amsgrad, got_lr);
+    EXPECT(descent_group_set_with(opt, 3, amsgrad_and_lr, good, 2) == DESCENT_ERROR_OUT_OF_RANGE, "group 3");
     EXPECT(descent_add_group_with(opt, &momentum, &one, 1, NULL) == DESCENT_ERROR_UNKNOWN_OPTION, "momentum");
     EXPECT(strstr(descent_last_error(opt), "AdamW has no hyperparameter 'momentum'"), "%s", descent_last_error(opt));
     MUST(descent_group_count(opt, &groups));
@@ -225,6 +249,7 @@ int main(void) {
     test_enumeration();
     test_options();
     test_pairs_agree_with_group_set();
+    test_set_together();
     test_state_names();
     test_bad_input();
     printf("%d checks, %d failed\n", checks, failures);

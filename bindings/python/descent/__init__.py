@@ -22,13 +22,16 @@ from ._descent import (
     version,
 )
 from .gradients import StepReport, clip_grad_norm_, clip_grad_value_, get_total_norm
-from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from .optim import ALGORITHM_CLASSES, Optimizer
 from . import lr_scheduler
+
+# descent.SGD, descent.Adam, …: one class per algorithm of the loaded library.
+globals().update(ALGORITHM_CLASSES)
 
 __version__ = version()
 
 __all__ = [
-    "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Optimizer",
+    *ALGORITHM_CLASSES, "Optimizer",
     "DescentError", "DescentValueError", "DescentTypeError", "DescentIndexError",
     "DescentMemoryError", "DescentNonfiniteError", "DescentCheckpointError", "DescentOSError", "version", "HEADER_VERSION", "lr_scheduler",
     "set_num_threads", "get_num_threads", "set_isa", "get_isa", "isa_supported",

@@ -24,6 +24,16 @@ class DescentOSError(DescentError, OSError):
 def version() -> str:
     """The loaded libdescent's version."""
 
+TRAIT_STATE_AT_REGISTRATION: int
+TRAIT_STEP_COUNT: int
+TRAIT_DECOUPLED_WEIGHT_DECAY: int
+
+def algorithms() -> tuple[dict[str, Any], ...]:
+    """Every algorithm of the loaded library, in id order: {"name": torch's class name,
+    "options": ((torch name, default, is_flag), ...) in torch's constructor order (a
+    tuple option is one entry per element: "betas[0]", "betas[1]"), "state": state
+    names by slot, "traits": TRAIT_* bits}."""
+
 def set_num_threads(n: int) -> None:
     """Threads a step may use, process-wide (0 restores the default: DESCENT_NUM_THREADS,
     else the CPUs in the affinity mask). Results do not depend on it."""
@@ -67,7 +77,8 @@ class Optimizer:
         """The whole phase (unscale, inf/NaN check, clip, step, zero); returns the step
         report: total_norm, clip_coef, found_inf, skipped, params_updated, elements_updated."""
     def zero_grad(self) -> None: ...
-    def get_group(self, group: int) -> dict[str, float]: ...
+    def get_group(self, group: int) -> dict[str, float | bool]:
+        """The algorithm's hyperparameters of a group, under torch's names ("betas[0]", ...)."""
     def set_group(self, group: int, changes: Mapping[str, float]) -> None: ...
     def step_tensors(self, params: Sequence[Any], *, grad_scale: float = ..., found_inf: bool = ...,
                      nonfinite: Literal["propagate", "skip", "error"] = ..., max_norm: Optional[float] = ...,

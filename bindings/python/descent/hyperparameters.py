@@ -1,16 +1,41 @@
-"""torch.optim's hyperparameters for each algorithm, and their translation to the
-engine's names (betas is a pair in torch, two options in the engine)."""
+"""Each algorithm's torch hyperparameters, defaults and state names, read from the
+loaded library (its introspection functions) rather than written here, and their
+translation to the engine's names: torch's tuple options (betas) are one engine option
+per element ("betas[0]", "betas[1]")."""
+import re
 
-# torch 2.15's constructor defaults, in constructor order.
-DEFAULTS = {
-    "SGD": dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False),
-    "Adam": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False),
-    "AdamW": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False),
-    "RMSprop": dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
-                    maximize=False),
-    "Adagrad": dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
-                    maximize=False),
-}
+from . import _descent
+
+# {torch class name: the library's description}: "options" ((name, default, is_flag), …)
+# in torch's constructor order, "state" (names by slot), "traits" (TRAIT_* bits).
+ALGORITHMS = {description["name"]: description for description in _descent.algorithms()}
+
+_ELEMENT = re.compile(r"^(\w+)\[(\d+)\]$")
+
+
+def _torch_defaults(description):
+    """torch's constructor defaults, in its order: engine options "x[0]", "x[1]" are
+    torch's tuple x, flags are bools."""
+    defaults = {}
+    for name, default, is_flag in description["options"]:
+        element = _ELEMENT.match(name)
+        if element:
+            defaults[element[1]] = defaults.get(element[1], ()) + (default,)
+        else:
+            defaults[name] = bool(default) if is_flag else default
+    return defaults
+
+
+# torch's constructor defaults of each algorithm, in constructor order.
+DEFAULTS = {name: _torch_defaults(description) for name, description in ALGORITHMS.items()}
+
+# The optimizer state each algorithm keeps per parameter, under torch's state keys.
+STATE_NAMES = {name: description["state"] for name, description in ALGORITHMS.items()}
+
+
+def has_trait(algorithm, trait):
+    """Whether `algorithm` has the library's TRAIT_* bit `trait`."""
+    return bool(ALGORITHMS[algorithm]["traits"] & trait)
 
 
 def engine_items(algorithm, items):
@@ -21,9 +46,9 @@ def engine_items(algorithm, items):
     for key, value in items.items():
         if key not in known:
             continue
-        if key == "betas":
-            beta1, beta2 = value
-            out["beta1"], out["beta2"] = float(beta1), float(beta2)
+        if isinstance(known[key], tuple):
+            for index, element in enumerate(value):
+                out[f"{key}[{index}]"] = float(element)
         else:
             out[key] = float(value)
     return out
@@ -34,18 +59,8 @@ def torch_items(algorithm, engine):
     from the engine's {name: value} of a group (Optimizer.get_group)."""
     out = {}
     for key, default in DEFAULTS[algorithm].items():
-        if key == "betas":
-            out[key] = (engine["beta1"], engine["beta2"])
+        if isinstance(default, tuple):
+            out[key] = tuple(engine[f"{key}[{index}]"] for index in range(len(default)))
         else:
             out[key] = bool(engine[key]) if isinstance(default, bool) else engine[key]
     return out
-
-
-# The optimizer state each algorithm keeps per parameter, under torch's state keys.
-STATE_NAMES = {
-    "SGD": ("momentum_buffer",),
-    "Adam": ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
-    "AdamW": ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
-    "RMSprop": ("square_avg", "momentum_buffer", "grad_avg"),
-    "Adagrad": ("sum",),
-}

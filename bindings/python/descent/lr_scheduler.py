@@ -16,6 +16,7 @@ and ReduceLROnPlateau may sit inside SequentialLR and ChainedScheduler (step tho
 the metric). descent.torch optimizers keep using torch.optim.lr_scheduler itself.
 """
 from . import _descent
+from .hyperparameters import torch_items
 from .optim import Optimizer
 
 __all__ = [
@@ -78,12 +79,10 @@ class LRScheduler:
     def _sync_groups(self):
         """Mirrors the engine's lr (and cycled momentum) into optimizer.param_groups."""
         for index, group in enumerate(self.optimizer.param_groups):
-            engine = self.optimizer._core.get_group(index)
-            dict.__setitem__(group, "lr", engine["lr"])
-            if "momentum" in group:
-                dict.__setitem__(group, "momentum", engine["momentum"])
-            if "betas" in group:
-                dict.__setitem__(group, "betas", (engine["beta1"], engine["beta2"]))
+            engine = torch_items(self.optimizer.algorithm, self.optimizer._core.get_group(index))
+            for key in ("lr", "momentum", "betas"):
+                if key in group:
+                    dict.__setitem__(group, key, engine[key])
 
     def __repr__(self):
         return f"{type(self).__name__}(last_epoch={self.last_epoch}, last_lr={self.get_last_lr()})"

@@ -3,7 +3,7 @@ float32 buffer works). Parameters and gradients are updated in place; Descent ke
 reference to every array whose memory it holds."""
 from . import _descent
 from .gradients import StepReport
-from .hyperparameters import DEFAULTS, engine_items, torch_items
+from .hyperparameters import ALGORITHMS, DEFAULTS, engine_items, has_trait, torch_items
 
 
 class ParamGroup(dict):
@@ -148,12 +148,13 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
-def _optimizer(name, doc):
+def _optimizer(name):
+    decoupled = " (weight_decay decoupled)" if has_trait(name, _descent.TRAIT_DECOUPLED_WEIGHT_DECAY) else ""
+    doc = (f"{name} over numpy arrays, with torch's hyperparameters and defaults{decoupled}: "
+           + ", ".join(f"{key}={value!r}" for key, value in DEFAULTS[name].items()) + ".")
     return type(name, (Optimizer,), {"algorithm": name, "__doc__": doc, "__module__": __name__})
 
 
-SGD = _optimizer("SGD", "SGD over numpy arrays: lr, momentum, dampening, weight_decay, nesterov, maximize.")
-Adam = _optimizer("Adam", "Adam over numpy arrays: lr, betas, eps, weight_decay, amsgrad, maximize.")
-AdamW = _optimizer("AdamW", "AdamW over numpy arrays: lr, betas, eps, weight_decay (decoupled), amsgrad, maximize.")
-RMSprop = _optimizer("RMSprop", "RMSprop over numpy arrays: lr, alpha, eps, weight_decay, momentum, centered, maximize.")
-Adagrad = _optimizer("Adagrad", "Adagrad over numpy arrays: lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize.")
+# One class per algorithm of the loaded library (SGD, Adam, AdamW, RMSprop, Adagrad, …).
+ALGORITHM_CLASSES = {name: _optimizer(name) for name in ALGORITHMS}
+globals().update(ALGORITHM_CLASSES)

@@ -1,8 +1,10 @@
 import os
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Iterable, Literal, Optional, Sequence, Union
 
 import numpy as np
 import numpy.typing as npt
+
+from .gradients import StepReport
 
 Params = Union[Iterable[Any], Iterable[dict[str, Any]]]
 
@@ -15,7 +17,11 @@ class Optimizer:
     param_groups: list[ParamGroup]
     def __init__(self, params: Params, **hyperparameters: Any) -> None: ...
     def add_param_group(self, group: dict[str, Any]) -> None: ...
-    def step(self, grads: Optional[Sequence[Optional[Any]]] = ...) -> None: ...
+    def step(self, grads: Optional[Sequence[Optional[Any]]] = ..., *, grad_scale: float = ...,
+             found_inf: bool = ..., nonfinite: Literal["propagate", "skip", "error"] = ...,
+             max_norm: Optional[float] = ..., norm_type: float = ..., error_if_nonfinite: bool = ...,
+             clip_value: Optional[float] = ..., zero_grad: bool = ...) -> StepReport:
+        """The whole optimizer phase: unscale, inf/NaN check, clip, step, zero."""
     def zero_grad(self) -> None: ...
     def set_grad(self, index: int, grad: Optional[Any]) -> None: ...
     def state(self, index: int, name: str) -> Optional[npt.NDArray[np.float32]]: ...

@@ -18,15 +18,14 @@ the last step did is in `last_step_report` (a descent.StepReport).
 `clip_grad_norm_`, `clip_grad_value_` and `get_total_norm` here are drop-ins for
 torch.nn.utils' (torch's own run for tensors Descent does not take).
 """
+import inspect
+
 import numpy as np
 import torch
 
 from . import _descent
 from .gradients import StepReport
-from .hyperparameters import DEFAULTS, STATE_NAMES, engine_items, torch_items
-
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "clip_grad_norm_", "clip_grad_value_",
-           "get_total_norm"]
+from .hyperparameters import ALGORITHMS, DEFAULTS, STATE_NAMES, engine_items, has_trait, torch_items
 
 
 def _engine_tensor(t):
@@ -80,7 +79,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
                 self._core.add_param(index, p.detach().numpy())
                 self._params.append(p)
             self._grow_step_counts(first)
-            if self._algorithm == "Adagrad":  # torch fills Adagrad's state at once
+            if has_trait(self._algorithm, _descent.TRAIT_STATE_AT_REGISTRATION):  # Adagrad's, in torch
                 for i in range(first, len(self._params)):
                     self._mirror_state(i)
             self._registered += 1
@@ -172,10 +171,11 @@ class _EngineOptimizer(torch.optim.Optimizer):
         shown = {}
         for name in STATE_NAMES[self._algorithm]:
             if name not in self.state.get(p, {}):
-                buffer = self._core.state(index, name, create=self._algorithm == "Adagrad")
+                buffer = self._core.state(
+                    index, name, create=has_trait(self._algorithm, _descent.TRAIT_STATE_AT_REGISTRATION))
                 if buffer is not None:
                     shown[name] = torch.from_numpy(np.frombuffer(buffer, dtype=np.float32)).view_as(p)
-        if self._algorithm != "SGD":
+        if has_trait(self._algorithm, _descent.TRAIT_STEP_COUNT):
             shown["step"] = self._step_views[index]
         if shown:  # torch keeps no entry for a parameter without state (SGD, no momentum)
             self.state[p].update(shown)
@@ -288,6 +288,18 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     _descent.clip_grad_value([g.numpy() for g in grads], float(clip_value))
 
 
+def _signature(name):
+    """torch's constructor signature for `name`: (params, <hyperparameters in the
+    description's order, with its defaults>, *, maximize, **kwargs)."""
+    P = inspect.Parameter
+    parameters = [P("self", P.POSITIONAL_OR_KEYWORD), P("params", P.POSITIONAL_OR_KEYWORD)]
+    for key, default in DEFAULTS[name].items():
+        kind = P.KEYWORD_ONLY if key == "maximize" else P.POSITIONAL_OR_KEYWORD
+        parameters.append(P(key, kind, default=default))
+    parameters.sort(key=lambda p: p.kind)  # keyword-only ones after the positional ones
+    return inspect.Signature(parameters + [P("kwargs", P.VAR_KEYWORD)])
+
+
 def _drop_in(name):
     class Optimizer(_EngineOptimizer):
         _algorithm = name
@@ -303,6 +315,7 @@ def _drop_in(name):
                 kwargs[key] = value
             super().__init__(params, **kwargs)
 
+    Optimizer.__init__.__signature__ = _signature(name)
     Optimizer.__name__ = Optimizer.__qualname__ = name
     Optimizer.__module__ = __name__
     Optimizer.__doc__ = (f"Drop-in for torch.optim.{name} (same signature and defaults), stepping in "
@@ -310,8 +323,8 @@ def _drop_in(name):
     return Optimizer
 
 
-SGD = _drop_in("SGD")
-Adam = _drop_in("Adam")
-AdamW = _drop_in("AdamW")
-RMSprop = _drop_in("RMSprop")
-Adagrad = _drop_in("Adagrad")
+# One drop-in per algorithm of the loaded library that torch.optim has (SGD, Adam, AdamW,
+# RMSprop, Adagrad, …).
+ALGORITHM_CLASSES = {name: _drop_in(name) for name in ALGORITHMS if hasattr(torch.optim, name)}
+globals().update(ALGORITHM_CLASSES)
+__all__ = [*ALGORITHM_CLASSES, "clip_grad_norm_", "clip_grad_value_", "get_total_norm"]

@@ -60,131 +60,6 @@ PyObject *raise_status(descent_status status, const descent_optimizer *opt) {
 }
 
 
-/* ------------------------------------------------------ names and options */
-
-static int algorithm_from_name(PyObject *name, descent_algorithm *out) {
-    const char *text = PyUnicode_AsUTF8(name);
-    if (!text) return -1;
-    for (int id = 1; descent_algorithm_name((descent_algorithm)id); id++) {
-        if (!strcmp(descent_algorithm_name((descent_algorithm)id), text)) {
-            *out = (descent_algorithm)id;
-            return 0;
-        }
-    }
-    PyErr_Format(DescentValueError, "unknown algorithm '%s' (known: SGD, Adam, AdamW, RMSprop, Adagrad)", text);
-    return -1;
-}
-
-/* The engine's option names, with betas split in two: "beta1", "beta2". */
-static const char *option_key(descent_option option) {
-    switch (option) {
-    case DESCENT_OPTION_BETA1: return "beta1";
-    case DESCENT_OPTION_BETA2: return "beta2";
-    default: return descent_option_name(option);
-    }
-}
-
-static int option_from_name(PyObject *name, descent_option *out) {
-    const char *text = PyUnicode_AsUTF8(name);
-    if (!text) return -1;
-    for (int id = 1; descent_option_name((descent_option)id); id++) {
-        if (!strcmp(option_key((descent_option)id), text)) {
-            *out = (descent_option)id;
-            return 0;
-        }
-    }
-    PyErr_Format(DescentValueError, "unknown hyperparameter '%s'", text);
-    return -1;
-}
-
-/* The field of `params` that `option` names; booleans are read and written as 0/1. */
-static double get_field(const descent_params *p, descent_option option) {
-    switch (option) {
-    case DESCENT_OPTION_LR: return p->lr;
-    case DESCENT_OPTION_MOMENTUM: return p->momentum;
-    case DESCENT_OPTION_DAMPENING: return p->dampening;
-    case DESCENT_OPTION_WEIGHT_DECAY: return p->weight_decay;
-    case DESCENT_OPTION_NESTEROV: return p->nesterov;
-    case DESCENT_OPTION_MAXIMIZE: return p->maximize;
-    case DESCENT_OPTION_BETA1: return p->beta1;
-    case DESCENT_OPTION_BETA2: return p->beta2;
-    case DESCENT_OPTION_EPS: return p->eps;
-    case DESCENT_OPTION_AMSGRAD: return p->amsgrad;
-    case DESCENT_OPTION_ALPHA: return p->alpha;
-    case DESCENT_OPTION_CENTERED: return p->centered;
-    case DESCENT_OPTION_LR_DECAY: return p->lr_decay;
-    case DESCENT_OPTION_INITIAL_ACCUMULATOR_VALUE: return p->initial_accumulator_value;
-    }
-    return 0;
-}
-
-static void set_field(descent_params *p, descent_option option, double v) {
-    switch (option) {
-    case DESCENT_OPTION_LR: p->lr = v; break;
-    case DESCENT_OPTION_MOMENTUM: p->momentum = v; break;
-    case DESCENT_OPTION_DAMPENING: p->dampening = v; break;
-    case DESCENT_OPTION_WEIGHT_DECAY: p->weight_decay = v; break;
-    case DESCENT_OPTION_NESTEROV: p->nesterov = v != 0; break;
-    case DESCENT_OPTION_MAXIMIZE: p->maximize = v != 0; break;
-    case DESCENT_OPTION_BETA1: p->beta1 = v; break;
-    case DESCENT_OPTION_BETA2: p->beta2 = v; break;
-    case DESCENT_OPTION_EPS: p->eps = v; break;
-    case DESCENT_OPTION_AMSGRAD: p->amsgrad = v != 0; break;
-    case DESCENT_OPTION_ALPHA: p->alpha = v; break;
-    case DESCENT_OPTION_CENTERED: p->centered = v != 0; break;
-    case DESCENT_OPTION_LR_DECAY: p->lr_decay = v; break;
-    case DESCENT_OPTION_INITIAL_ACCUMULATOR_VALUE: p->initial_accumulator_value = v; break;
-    }
-}
-
-/* Overrides fields of `params` with the items of `dict` ({"lr": 0.1, "beta1": 0.9, …}). */
-static int params_update(descent_params *params, PyObject *dict) {
-    if (!PyDict_Check(dict)) {
-        PyErr_Format(DescentTypeError, "hyperparameters must be a dict, got %s", Py_TYPE(dict)->tp_name);
-        return -1;
-    }
-    PyObject *key, *value;
-    Py_ssize_t pos = 0;
-    while (PyDict_Next(dict, &pos, &key, &value)) {
-        descent_option option;
-        if (option_from_name(key, &option) < 0) return -1;
-        double v = PyFloat_AsDouble(value);
-        if (v == -1.0 && PyErr_Occurred()) {
-            PyErr_Format(DescentTypeError, "hyperparameter '%U' must be a number, got %s", key,
-                         Py_TYPE(value)->tp_name);
-            return -1;
-        }
-        set_field(params, option, v);
-    }
-    return 0;
-}
-
-/* Every field as {"lr": …, "beta1": …, "nesterov": bool, …}; the Python layer keeps
- * those of its algorithm. */
-static PyObject *params_to_dict(const descent_params *params) {
-    static const descent_option all[] = {
-        DESCENT_OPTION_LR, DESCENT_OPTION_MOMENTUM, DESCENT_OPTION_DAMPENING,
-        DESCENT_OPTION_WEIGHT_DECAY, DESCENT_OPTION_NESTEROV, DESCENT_OPTION_MAXIMIZE,
-        DESCENT_OPTION_BETA1, DESCENT_OPTION_BETA2, DESCENT_OPTION_EPS, DESCENT_OPTION_AMSGRAD,
-        DESCENT_OPTION_ALPHA, DESCENT_OPTION_CENTERED, DESCENT_OPTION_LR_DECAY,
-        DESCENT_OPTION_INITIAL_ACCUMULATOR_VALUE};
-    PyObject *dict = PyDict_New();
-    if (!dict) return NULL;
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-        double v = get_field(params, all[i]);
-        int boolean = all[i] == DESCENT_OPTION_NESTEROV || all[i] == DESCENT_OPTION_MAXIMIZE
-                      || all[i] == DESCENT_OPTION_AMSGRAD || all[i] == DESCENT_OPTION_CENTERED;
-        PyObject *value = boolean ? PyBool_FromLong(v != 0) : PyFloat_FromDouble(v);
-        if (!value || PyDict_SetItemString(dict, option_key(all[i]), value) < 0) {
-            Py_XDECREF(value);
-            Py_DECREF(dict);
-            return NULL;
-        }
-        Py_DECREF(value);
-    }
-    return dict;
-}
-
 /* ----------------------------------------------------------------- buffers */
 
 /* Gets a writable, C-contiguous float32 buffer from `obj`, or raises an exception that
@@ -261,11 +136,12 @@ static int Optimizer_init(OptimizerObject *self, PyObject *args, PyObject *kwarg
         PyErr_SetString(DescentError, "Optimizer.__init__ called twice");
         return -1;
     }
-    descent_params params;
     if (algorithm_from_name(name, &self->algorithm) < 0) return -1;
-    descent_default_params(self->algorithm, &params);
-    if (defaults && params_update(&params, defaults) < 0) return -1;
-    descent_status status = descent_create(self->algorithm, &params, &self->opt);
+    descent_option ids[MAX_OPTIONS];
+    double values[MAX_OPTIONS];
+    size_t count = 0;
+    if (defaults && options_from_dict(self->algorithm, defaults, ids, values, &count) < 0) return -1;
+    descent_status status = descent_create_with(self->algorithm, ids, values, count, &self->opt);
     if (status != DESCENT_OK) {
         raise_status(status, NULL);
         return -1;
@@ -305,11 +181,11 @@ static PyObject *Optimizer_close(OptimizerObject *self, PyObject *Py_UNUSED(igno
 
 static PyObject *Optimizer_add_group(OptimizerObject *self, PyObject *hyperparameters) {
     USABLE(self);
-    descent_params params;
-    descent_default_params(self->algorithm, &params);
-    if (params_update(&params, hyperparameters) < 0) return NULL;
-    size_t index;
-    CALL(self->opt, descent_add_group(self->opt, &params, &index));
+    descent_option ids[MAX_OPTIONS];
+    double values[MAX_OPTIONS];
+    size_t count = 0, index = 0;
+    if (options_from_dict(self->algorithm, hyperparameters, ids, values, &count) < 0) return NULL;
+    CALL(self->opt, descent_add_group_with(self->opt, ids, values, count, &index));
     return PyLong_FromSize_t(index);
 }
 
@@ -453,9 +329,7 @@ static PyObject *Optimizer_get_group(OptimizerObject *self, PyObject *arg) {
     USABLE(self);
     Py_ssize_t group = PyLong_AsSsize_t(arg);
     if (group == -1 && PyErr_Occurred()) return NULL;
-    descent_params params;
-    CALL(self->opt, descent_group_get_params(self->opt, (size_t)group, &params));
-    return params_to_dict(&params);
+    return group_to_dict(self->opt, self->algorithm, (size_t)group);
 }
 
 static PyObject *Optimizer_set_group(OptimizerObject *self, PyObject *args) {
@@ -463,10 +337,11 @@ static PyObject *Optimizer_set_group(OptimizerObject *self, PyObject *args) {
     PyObject *changes;
     if (!PyArg_ParseTuple(args, "nO:set_group", &group, &changes)) return NULL;
     USABLE(self);
-    descent_params params;
-    CALL(self->opt, descent_group_get_params(self->opt, (size_t)group, &params));
-    if (params_update(&params, changes) < 0) return NULL;
-    CALL(self->opt, descent_group_set_params(self->opt, (size_t)group, &params));
+    descent_option ids[MAX_OPTIONS];
+    double values[MAX_OPTIONS];
+    size_t count = 0;
+    if (options_from_dict(self->algorithm, changes, ids, values, &count) < 0) return NULL;
+    CALL(self->opt, descent_group_set_with(self->opt, (size_t)group, ids, values, count));
     Py_RETURN_NONE;
 }
 
@@ -768,6 +643,7 @@ PyMODINIT_FUNC PyInit__descent(void) {
     OptimizerType = (PyTypeObject *)type;
     if (add_schedule_type(m) < 0) goto fail;
     if (PyModule_AddFunctions(m, gradient_functions) < 0) goto fail;
+    if (add_algorithm_constants(m) < 0) goto fail;
     if (PyModule_AddIntConstant(m, "HEADER_VERSION", DESCENT_VERSION_NUMBER) < 0) goto fail;
     return m;
 fail:

@@ -54,6 +54,16 @@ PyObject *Optimizer_load_checkpoint_file(OptimizerObject *self, PyObject *path);
 PyObject *Optimizer_step_tensors(OptimizerObject *self, PyObject *args, PyObject *kwargs);
 PyObject *Optimizer_step_counts_into(OptimizerObject *self, PyObject *out);
 
+/* algorithms.c: algorithms by name, hyperparameters as {torch name: value} dicts (at
+ * most MAX_OPTIONS pairs: arrays of that size receive them), the module's algorithms()
+ * and TRAIT_* constants. Option ids are 1-255 (the header's rule). */
+enum { MAX_OPTIONS = 255 };
+int algorithm_from_name(PyObject *name, descent_algorithm *out);
+int options_from_dict(descent_algorithm algorithm, PyObject *dict, descent_option *ids, double *values,
+                      size_t *count);
+PyObject *group_to_dict(const descent_optimizer *opt, descent_algorithm algorithm, size_t group);
+int add_algorithm_constants(PyObject *module);
+
 /* Adds the Schedule type (schedule.c) to the module. */
 int add_schedule_type(PyObject *module);
 
