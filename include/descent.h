@@ -539,7 +539,8 @@ DESCENT_API descent_status descent_param_state(descent_optimizer *opt,
 
 /**
  * Like descent_param_state(), but creates the buffer if it does not exist yet
- * (zeros; Adagrad's "sum": initial_accumulator_value), so that saved state can
+ * (zeros; Adagrad's "sum": the optimizer's default initial_accumulator_value,
+ * for every group, as torch fills it), so that saved state can
  * be restored into an optimizer that has not stepped. A buffer created here
  * counts as existing state: SGD's next step uses a created momentum_buffer
  * instead of copying the gradient into it.

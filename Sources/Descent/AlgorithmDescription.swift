@@ -41,11 +41,11 @@ public struct AlgorithmDescription: Sendable {
         return mask
     }
 
-    /// The value slot `slot` starts with, for a parameter registered with `hp`.
-    func initialValue(ofSlot slot: Int, registeredWith hp: Hyperparameters) -> Float {
+    /// The value slot `slot` starts with in an optimizer created with `defaults`.
+    func initialValue(ofSlot slot: Int, defaults: Hyperparameters) -> Float {
         switch state[slot].initialValue {
         case .zero: 0
-        case let .option(option): Float(hp[option])
+        case let .option(option): Float(defaults[option])
         }
     }
 }
@@ -104,8 +104,9 @@ public struct StateSlot: Sendable {
     public enum Format: Sendable { case float32 }
     public enum InitialValue: Sendable {
         case zero
-        /// The value of an option of the parameter's group at registration (Adagrad's
-        /// `sum`: initial_accumulator_value).
+        /// The value of an option in the optimizer's defaults, for every group: torch
+        /// fills Adagrad's `sum` from the constructor's initial_accumulator_value, never a
+        /// group's own.
         case option(Option)
     }
 

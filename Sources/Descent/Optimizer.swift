@@ -147,7 +147,7 @@ public final class Optimizer {
         let description = algorithm.description
         let parameter = Parameter(param: param, grad: grad, count: count, group: group,
                                   initialValues: description.state.indices.map {
-                                      description.initialValue(ofSlot: $0, registeredWith: groups[group])
+                                      description.initialValue(ofSlot: $0, defaults: defaults)
                                   })
         parameters.append(parameter)
         index.insert(range, index: parameters.count - 1)

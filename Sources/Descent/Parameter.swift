@@ -10,7 +10,7 @@ final class Parameter {
     /// Steps that updated this parameter (torch's `state["step"]`).
     var step: Int64 = 0
     /// The value each state slot starts with, fixed when the parameter is registered
-    /// (Adagrad's `sum` starts at its group's initial_accumulator_value).
+    /// (Adagrad's `sum` starts at the optimizer's default initial_accumulator_value).
     let initialValues: [Float]
     /// State slots, allocated on first use in a `StateArena` the optimizer owns.
     private(set) var slots: [UnsafeMutablePointer<Float>?] = [nil, nil, nil]

@@ -74,6 +74,6 @@ import Testing
         #expect(Algorithm.adamW.description.slotsNeeded(adam) == 0b111)
         var adagrad = Hyperparameters.defaults(for: .adagrad)
         adagrad.initialAccumulatorValue = 0.25
-        #expect(Algorithm.adagrad.description.initialValue(ofSlot: 0, registeredWith: adagrad) == 0.25)
+        #expect(Algorithm.adagrad.description.initialValue(ofSlot: 0, defaults: adagrad) == 0.25)
     }
 }

@@ -115,18 +115,24 @@ import Testing
         #expect(abs(p[0] + 1e-3) < 1e-9 && abs(p[1] - 1e-3) < 1e-9 && p[2] == 0)
     }
 
-    @Test func adagradAccumulatorStartsAtRegistration() throws {
+    /// torch fills every `sum` from the constructor's initial_accumulator_value: a group's
+    /// own value, at its creation or later, is not used.
+    @Test func adagradAccumulatorStartsAtTheOptimizersDefault() throws {
         let buffers = Buffers()
-        let p = buffers.make([1]), g = buffers.make([3])
+        let p = buffers.make([1]), q = buffers.make([1]), g = buffers.make([3])
         var hp = Hyperparameters.defaults(for: .adagrad)
         hp.lr = 1
         hp.initialAccumulatorValue = 16
         let opt = try Optimizer(algorithm: .adagrad, defaults: hp)
         try opt.addGroup()
+        hp.initialAccumulatorValue = 1
+        try opt.addGroup(hp)
         try opt.addParameter(group: 0, param: p, grad: g, count: 1)
-        try opt.set(.initialAccumulatorValue, to: 0, inGroup: 0) // too late for this parameter
-        try opt.step()   // sum = 16 + 9 = 25; p = 1 - 3 / (5 + 1e-10)
+        try opt.addParameter(group: 1, param: q, grad: g, count: 1)
+        try opt.set(.initialAccumulatorValue, to: 0, inGroup: 0)
+        try opt.step()   // sum = 16 + 9 = 25 for both; p = 1 - 3 / (5 + 1e-10)
         #expect(try opt.state(named: "sum", ofParameter: 0)?[0] == 25)
+        #expect(try opt.state(named: "sum", ofParameter: 1)?[0] == 25)
         #expect(p[0] == 1 - Float(3) / Float(5))
     }
 

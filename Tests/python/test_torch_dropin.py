@@ -277,3 +277,33 @@ def test_sgd_without_momentum_keeps_no_state_like_torch():
             p.grad = torch.ones_like(p)
         opt.step()
     assert ours.state_dict()["state"] == theirs.state_dict()["state"] == {}
+
+
+def test_a_parameter_twice_in_a_group_warns_as_torch_and_is_stepped_once():
+    """torch warns and goes on (optim_db's 'a param group cannot have duplicate parameters'
+    input); Descent does too, and steps the parameter once per step."""
+    p, q = torch.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)
+    with pytest.warns(UserWarning, match="a parameter group with duplicate parameters") as torchs:
+        torch.optim.SGD([q, q], lr=0.1)
+    with pytest.warns(UserWarning, match="a parameter group with duplicate parameters") as ours:
+        opt = dt.SGD([p, p], lr=0.1)
+    assert [str(w.message) for w in ours] == [str(w.message) for w in torchs]
+    p.grad = torch.ones(3)
+    opt.step()
+    assert torch.equal(p.detach(), torch.full((3,), 0.9))
+
+
+def test_adagrad_fills_sum_from_the_constructors_value_in_every_group_like_torch():
+    ours = [torch.ones(2, requires_grad=True) for _ in range(2)]
+    theirs = [torch.ones(2, requires_grad=True) for _ in range(2)]
+    groups = lambda ps: [{"params": [ps[0]]}, {"params": [ps[1]], "initial_accumulator_value": 5.0}]
+    opt = dt.Adagrad(groups(ours), lr=0.5, initial_accumulator_value=0.25)
+    reference = torch.optim.Adagrad(groups(theirs), lr=0.5, initial_accumulator_value=0.25)
+    for o, r in zip(opt.state_dict()["state"].values(), reference.state_dict()["state"].values()):
+        assert torch.equal(o["sum"], r["sum"])
+    for ps, o in ((ours, opt), (theirs, reference)):
+        for p in ps:
+            p.grad = torch.full((2,), 2.0)
+        o.step()
+    for a, b in zip(ours, theirs):
+        assert torch.allclose(a, b, rtol=0, atol=1e-7)

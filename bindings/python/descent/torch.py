@@ -69,13 +69,16 @@ class _EngineOptimizer(torch.optim.Optimizer):
     def _register_new_groups(self):
         while self._registered < len(self.param_groups):
             group = self.param_groups[self._registered]
-            for p in group["params"]:
+            # A parameter listed twice in a group: torch warned and goes on, and so does
+            # Descent, which registers and steps it once (torch steps it twice).
+            params = list({id(p): p for p in group["params"]}.values())
+            for p in params:
                 self._check_tensor(p, "parameter")
             items = engine_items(self._algorithm, group)
             index = self._core.add_group(items)
             self._pushed.append(items)
             first = len(self._params)
-            for p in group["params"]:
+            for p in params:
                 self._core.add_param(index, p.detach().numpy())
                 self._params.append(p)
             self._grow_step_counts(first)
