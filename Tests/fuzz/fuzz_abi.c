@@ -117,7 +117,7 @@ static float *buffer(Input *in, float (*from)[FLOATS], size_t *n) {
 }
 
 static void random_params(Input *in, descent_params *p) {
-    descent_default_params((descent_algorithm)(1 + byte(in) % 5), p);
+    descent_default_params(descent_algorithm_at(byte(in) % descent_algorithm_count()), p);
     uint8_t fields = byte(in);
     if (fields & 1) p->lr = number(in);
     if (fields & 2) p->momentum = number(in);
@@ -202,7 +202,7 @@ static descent_schedule **free_sched_slot(Input *in) {
 
 static void run(Input *in) {
     static uint8_t moods[256];
-    uint8_t op = byte(in) % 27;
+    uint8_t op = byte(in) % 29;
     descent_optimizer *opt = pick_opt(in);
     descent_params p;
     descent_status s = DESCENT_OK;
@@ -215,7 +215,9 @@ static void run(Input *in) {
         if (*slot && descent_free(*slot) == DESCENT_OK) stale_opt = *slot;
         *slot = NULL;
         random_params(in, &p);
-        s = descent_create((descent_algorithm)(byte(in) % 7), byte(in) & 1 ? &p : NULL, slot);
+        /* Every algorithm id, and one below and one above them. */
+        s = descent_create((descent_algorithm)(byte(in) % (descent_algorithm_count() + 2)), byte(in) & 1 ? &p : NULL,
+                           slot);
         opt = *slot;
         break;
     }
@@ -374,6 +376,37 @@ static void run(Input *in) {
     case 25: {
         int64_t steps = 0;
         s = descent_param_step_count(opt, count(in), &steps);
+        break;
+    }
+    case 26: {
+        /* (option id, value) pairs: any ids (unknown, another algorithm's, repeated). */
+        descent_option ids[4];
+        double values[4];
+        size_t pairs = byte(in) % 5;
+        for (size_t i = 0; i < pairs; i++) {
+            ids[i] = (descent_option)(byte(in) % 18);
+            values[i] = number(in);
+        }
+        if (byte(in) & 1) {
+            descent_optimizer **slot = &opts[byte(in) % SLOTS];
+            if (*slot && descent_free(*slot) == DESCENT_OK) stale_opt = *slot;
+            *slot = NULL;
+            s = descent_create_with((descent_algorithm)(byte(in) % (descent_algorithm_count() + 2)), ids, values,
+                                    byte(in) & 1 ? pairs : SIZE_MAX - byte(in), slot); /* huge: refused unread */
+            opt = *slot;
+        } else {
+            s = byte(in) & 1 ? descent_add_group_with(opt, ids, values, pairs, NULL)
+                             : descent_group_set_with(opt, count(in), ids, values, pairs);
+        }
+        break;
+    }
+    case 27: {
+        descent_option_info info[4];
+        const char *names[4];
+        size_t n_out = 0;
+        descent_algorithm algorithm = (descent_algorithm)(byte(in) % (descent_algorithm_count() + 2));
+        s = byte(in) & 1 ? descent_algorithm_options(algorithm, info, byte(in) % 5, &n_out)
+                         : descent_algorithm_state_names(algorithm, names, byte(in) % 5, &n_out);
         break;
     }
     default: s = descent_set_num_threads(1 + byte(in) % 3); break;
