@@ -127,4 +127,98 @@ import Testing
         #expect(target.snapshot == before)
         withExtendedLifetime(extra) {}
     }
+
+    // MARK: Format version 2
+
+    /// The checkpoint's sections as (tag, payload), and back with fresh CRCs.
+    static func sections(_ bytes: [UInt8]) -> [(tag: [UInt8], payload: [UInt8])] {
+        var result: [(tag: [UInt8], payload: [UInt8])] = []
+        var offset = CheckpointFormat.headerSize
+        while offset < bytes.count {
+            let length = (0 ..< 8).reduce(0) { $0 | Int(bytes[offset + 8 + $1]) << (8 * $1) }
+            result.append((Array(bytes[offset ..< offset + 4]), Array(bytes[offset + 16 ..< offset + 16 + length])))
+            offset += CheckpointFormat.sectionFraming + length
+        }
+        return result
+    }
+
+    static func assemble(_ header: ArraySlice<UInt8>, _ sections: [(tag: [UInt8], payload: [UInt8])]) -> [UInt8] {
+        var bytes = Array(header)
+        for (tag, payload) in sections {
+            var framing = ByteWriter()
+            framing.raw(tag)
+            framing.u32(0)
+            framing.u64(UInt64(payload.count))
+            framing.raw(payload)
+            bytes += framing.bytes
+            framing.bytes.withUnsafeBytes { framing.u32(CheckpointFormat.crc(0, $0)) }
+            bytes += framing.bytes.suffix(4)
+        }
+        return bytes
+    }
+
+    /// A group record of version 2 with only these (id, value) pairs.
+    static func group(_ pairs: [(UInt32, Double)]) -> [UInt8] {
+        var writer = ByteWriter()
+        writer.u32(0)
+        writer.u32(UInt32(pairs.count))
+        writer.f64(0)
+        for (id, value) in pairs {
+            writer.u32(id)
+            writer.u32(0)
+            writer.f64(value)
+        }
+        return writer.bytes
+    }
+
+    @Test func versionTwoGroupsAreIdValuePairsWithDefaultsForMissingIds() throws {
+        let source = try Run()
+        try source.step(2)
+        let bytes = source.opt.checkpoint()
+        #expect(bytes[8] == 2, "the header says format version 2")
+        var sections = Self.sections(bytes)
+        // Group 0 with lr alone, group 1 with lr and amsgrad: the rest are AdamW's defaults.
+        sections[1].payload = Self.group([(1, 0.125)]) + Self.group([(10, 1), (1, 0.25)])
+        let target = try Run()
+        try Self.assemble(bytes[..<CheckpointFormat.headerSize], sections).withUnsafeBytes {
+            try target.opt.loadCheckpoint($0)
+        }
+        var expected = Hyperparameters.defaults(for: .adamW)
+        expected.lr = 0.125
+        #expect(target.opt.groups[0] == expected)
+        expected.lr = 0.25
+        expected.amsgrad = true
+        #expect(target.opt.groups[1] == expected)
+
+        // An id no algorithm has, an id of another algorithm's, an id twice: corrupt.
+        for (pairs, message) in [([(UInt32(200), 1.0)], "checkpoint group 0 has unknown option id 200"),
+                                 ([(2, 0.9)], "checkpoint group 0: AdamW has no hyperparameter 'momentum'"),
+                                 ([(1, 0.1), (1, 0.2)], "checkpoint group 0: hyperparameter 'lr' is given twice")] {
+            sections[1].payload = Self.group(pairs) + Self.group([])
+            let before = target.snapshot
+            #expect(throws: DescentError(.corruptCheckpoint, message)) {
+                try Self.assemble(bytes[..<CheckpointFormat.headerSize], sections).withUnsafeBytes {
+                    try target.opt.loadCheckpoint($0)
+                }
+            }
+            #expect(target.snapshot == before)
+        }
+    }
+
+    @Test func versionTwoSlotsMustBeTheAlgorithms() throws {
+        let source = try Run()
+        try source.step(1)
+        let bytes = source.opt.checkpoint()
+        var sections = Self.sections(bytes)
+        // The first slot's name, "exp_avg", renamed "exp_avx" in OPTM.
+        let optm = sections[0].payload
+        let at = optm.indices.first { Array(optm[$0 ..< min($0 + 7, optm.count)]) == Array("exp_avg".utf8) }!
+        sections[0].payload[at + 6] = UInt8(ascii: "x")
+        let target = try Run()
+        #expect(throws: DescentError(.mismatch, "checkpoint holds AdamW state slots [exp_avx, exp_avg_sq, max_exp_avg_sq] in other shapes or formats than this library's [exp_avg, exp_avg_sq, max_exp_avg_sq]")) {
+            try Self.assemble(bytes[..<CheckpointFormat.headerSize], sections).withUnsafeBytes {
+                try target.opt.loadCheckpoint($0)
+            }
+        }
+    }
 }

@@ -1,15 +1,23 @@
 /// A checkpoint decoded and checked on its own: framing, checksums, versions and the
 /// range of every field. Whether it fits a given optimizer is the optimizer's check
-/// (`Optimizer.loadCheckpoint`). Holds views into the caller's bytes, not copies.
+/// (`Optimizer.loadCheckpoint`). Holds views into the caller's bytes, not copies. Reads
+/// format version 2 (written now) and version 1 (docs/checkpoint-format.md describes
+/// both): each version's own sections decode into the same contents.
 struct CheckpointContents {
+    struct SlotRecord: Equatable {
+        var name: String
+        var shape: StateSlot.Shape
+        var format: StateSlot.Format
+    }
+
     struct ParameterRecord {
         var group: Int
         var count: Int
         var step: Int64
         /// State slots the checkpoint holds for the parameter (bit i = slot i).
-        var present: UInt8
+        var present: UInt32
         /// Slots some step had written (SGD's first step copies the gradient otherwise).
-        var written: UInt8
+        var written: UInt32
     }
 
     struct ScheduleRecord {
@@ -18,11 +26,15 @@ struct CheckpointContents {
         var state: [UInt8]
     }
 
+    var version: UInt32
     var algorithm: Algorithm
+    /// The state slots, in slot order (version 1: the algorithm's, all float32
+    /// element-wise).
+    var slots: [SlotRecord]
     var groups: [Hyperparameters] = []
     var initialLRs: [Double?] = []
     var parameters: [ParameterRecord] = []
-    /// Every parameter's present slots, end to end, float32 little-endian.
+    /// Every parameter's present slots, end to end, each in its slot's format.
     var state: UnsafeRawBufferPointer
     var schedules: [ScheduleRecord] = []
 
@@ -30,36 +42,46 @@ struct CheckpointContents {
 
     init(parsing bytes: UnsafeRawBufferPointer) throws(DescentError) {
         var reader = ByteReader(bytes, context: "header")
-        let payloads = try Self.sections(&reader)
-
-        var optimizer = ByteReader(payloads[0], context: "section OPTM")
-        let id = try optimizer.u32()
-        guard let algorithm = Int32(exactly: id).flatMap(Algorithm.init(rawValue:)) else {
-            throw DescentError(.corruptCheckpoint, "checkpoint has unknown algorithm id \(id)")
-        }
-        self.algorithm = algorithm
-        let elementType = try optimizer.u32()
-        guard elementType == Format.float32 else {
-            throw DescentError(.corruptCheckpoint, "checkpoint state has element type code \(elementType); this library reads \(Format.float32) (float32)")
-        }
-        let slots = try optimizer.u32()
-        guard slots == algorithm.description.state.count else {
-            throw DescentError(.corruptCheckpoint, "checkpoint has \(slots) state slots per parameter; \(algorithm.name) has \(algorithm.description.state.count)")
-        }
-        _ = try optimizer.u32()
-        let groupCount = try optimizer.count("group count", limit: payloads[1].count / Format.groupRecordSize)
-        let parameterCount = try optimizer.count("parameter count", limit: payloads[2].count / Format.parameterRecordSize)
-        try optimizer.finish()
+        let (version, payloads) = try Self.sections(&reader)
+        self.version = version
         state = payloads[3]
 
-        var groups = ByteReader(payloads[1], context: "section GRPS")
-        let optionCount = try groups.u32()
-        guard optionCount == Option.allCases.count else {
-            throw DescentError(.corruptCheckpoint, "checkpoint groups have \(optionCount) hyperparameters each; this library knows \(Option.allCases.count)")
+        var optimizer = ByteReader(payloads[0], context: "section OPTM")
+        algorithm = try Self.algorithm(&optimizer)
+        let recordSize = version == 1 ? Format.groupRecordSizeV1 : Format.groupHeaderSizeV2
+        let groupCount: Int, parameterCount: Int
+        if version == 1 {
+            let elementType = try optimizer.u32()
+            guard elementType == Format.float32 else {
+                throw DescentError(.corruptCheckpoint, "checkpoint state has element type code \(elementType); this library reads \(Format.float32) (float32)")
+            }
+            let slotCount = try optimizer.u32()
+            guard slotCount == algorithm.description.state.count else {
+                throw DescentError(.corruptCheckpoint, "checkpoint has \(slotCount) state slots per parameter; \(algorithm.name) has \(algorithm.description.state.count)")
+            }
+            _ = try optimizer.u32()
+            slots = algorithm.description.state.map { SlotRecord(name: $0.name, shape: .elementwise, format: .float32) }
+            groupCount = try optimizer.count("group count", limit: payloads[1].count / recordSize)
+            parameterCount = try optimizer.count("parameter count", limit: payloads[2].count / Format.parameterRecordSize)
+        } else {
+            _ = try optimizer.u32()
+            groupCount = try optimizer.count("group count", limit: payloads[1].count / recordSize)
+            parameterCount = try optimizer.count("parameter count", limit: payloads[2].count / Format.parameterRecordSize)
+            slots = try Self.slots(&optimizer)
         }
-        _ = try groups.u32()
+        try optimizer.finish()
+
+        var groups = ByteReader(payloads[1], context: "section GRPS")
+        if version == 1 {
+            let optionCount = try groups.u32()
+            guard optionCount == Format.optionsV1.count else {
+                throw DescentError(.corruptCheckpoint, "checkpoint groups have \(optionCount) hyperparameters each; format version 1 has \(Format.optionsV1.count)")
+            }
+            _ = try groups.u32()
+        }
         for g in 0 ..< groupCount {
-            let (hp, initialLR) = try Self.group(&groups, g, algorithm)
+            let (hp, initialLR) = version == 1 ? try Self.groupV1(&groups, g, algorithm)
+                                               : try Self.groupV2(&groups, g, algorithm)
             self.groups.append(hp)
             initialLRs.append(initialLR)
         }
@@ -68,8 +90,11 @@ struct CheckpointContents {
         var records = ByteReader(payloads[2], context: "section PARM")
         var stateBytes = 0
         for i in 0 ..< parameterCount {
-            let record = try Self.parameter(&records, i, groupCount: groupCount, slots: Int(slots))
-            let bytes = record.present.nonzeroBitCount * record.count * MemoryLayout<Float>.stride
+            let record = try Self.parameter(&records, i, version: version, groupCount: groupCount, slots: slots.count)
+            var bytes = 0
+            for (s, slot) in slots.enumerated() where record.present & (1 << s) != 0 {
+                bytes += slot.byteCount(elements: record.count)
+            }
             guard bytes <= state.count - stateBytes else {
                 throw DescentError(.corruptCheckpoint, "checkpoint section STAT holds \(state.count) bytes, too few for parameter \(i)'s state")
             }
@@ -92,10 +117,38 @@ struct CheckpointContents {
         try schedules.finish()
     }
 
+    private static func algorithm(_ reader: inout ByteReader) throws(DescentError) -> Algorithm {
+        let id = try reader.u32()
+        guard let algorithm = Int32(exactly: id).flatMap(Algorithm.init(rawValue:)) else {
+            throw DescentError(.corruptCheckpoint, "checkpoint has unknown algorithm id \(id)")
+        }
+        return algorithm
+    }
+
+    /// Version 2's slot list: count, then per slot shape, format, name.
+    private static func slots(_ reader: inout ByteReader) throws(DescentError) -> [SlotRecord] {
+        let count = Int(try reader.u32())
+        _ = try reader.u32()
+        guard count <= Format.maxSlots else {
+            throw DescentError(.corruptCheckpoint, "checkpoint has \(count) state slots per parameter; a format version 2 checkpoint has at most \(Format.maxSlots)")
+        }
+        var slots: [SlotRecord] = []
+        for s in 0 ..< count {
+            let shapeCode = try reader.u8(), formatCode = try reader.u8()
+            _ = try reader.take(2)
+            let name = try reader.take(Int(try reader.u32()))
+            guard let shape = Format.shape(shapeCode), let format = Format.format(formatCode) else {
+                throw DescentError(.corruptCheckpoint, "checkpoint state slot \(s) has shape code \(shapeCode) and format code \(formatCode); this library reads 1 (element-wise) and 1 (float32)")
+            }
+            slots.append(SlotRecord(name: String(decoding: name, as: UTF8.self), shape: shape, format: format))
+        }
+        return slots
+    }
+
     /// Checks the file header and every section's framing and CRC; returns the payloads
     /// in `Section.allCases` order.
-    private static func sections(_ reader: inout ByteReader) throws(DescentError) -> [UnsafeRawBufferPointer] {
-        try checkHeader(try reader.take(headerSizeOrFail(reader.remaining)))
+    private static func sections(_ reader: inout ByteReader) throws(DescentError) -> (UInt32, [UnsafeRawBufferPointer]) {
+        let version = try checkHeader(try reader.take(headerSizeOrFail(reader.remaining)))
         var payloads: [UnsafeRawBufferPointer] = []
         for section in Format.Section.allCases {
             reader.context = "section \(section.rawValue)"
@@ -112,7 +165,7 @@ struct CheckpointContents {
             payloads.append(payload)
         }
         try checkNothingAfter(reader.remaining)
-        return payloads
+        return (version, payloads)
     }
 
     /// The size of a checkpoint of `size` bytes that its header and section lengths
@@ -122,7 +175,7 @@ struct CheckpointContents {
     /// returns `size` and leaves the message to the parser.
     static func declaredSize(_ size: Int, read: (Int, Int) throws(DescentError) -> UnsafeRawBufferPointer) throws(DescentError) -> Int {
         guard size >= Format.headerSize else { return size }
-        try checkHeader(try read(0, Format.headerSize))
+        _ = try checkHeader(try read(0, Format.headerSize))
         var offset = Format.headerSize
         for (index, section) in Format.Section.allCases.enumerated() {
             guard size - offset >= 16 else { return size }
@@ -143,8 +196,9 @@ struct CheckpointContents {
         return Format.headerSize
     }
 
-    /// Magic, CRC, version, byte order and section count of the 24-byte file header.
-    private static func checkHeader(_ header: UnsafeRawBufferPointer) throws(DescentError) {
+    /// Magic, CRC, version, byte order and section count of the 24-byte file header;
+    /// returns the format version.
+    private static func checkHeader(_ header: UnsafeRawBufferPointer) throws(DescentError) -> UInt32 {
         var fields = ByteReader(header, context: "header")
         guard Array(try fields.take(8)) == Format.magic else {
             throw DescentError(.corruptCheckpoint, "not a Descent checkpoint (bad magic)")
@@ -154,15 +208,16 @@ struct CheckpointContents {
         guard stored == computed else {
             throw DescentError(.corruptCheckpoint, "checkpoint header fails its CRC-32C check (stored \(hex(stored)), computed \(hex(computed)))")
         }
-        guard version == Format.version else {
-            throw DescentError(.corruptCheckpoint, "checkpoint format version \(version) is not supported (this library reads version \(Format.version))")
+        guard Format.readableVersions.contains(version) else {
+            throw DescentError(.corruptCheckpoint, "checkpoint format version \(version) is not supported (this library reads versions \(Format.readableVersions.lowerBound) to \(Format.readableVersions.upperBound))")
         }
         guard mark == Format.byteOrderMark else {
             throw DescentError(.corruptCheckpoint, "checkpoint byte-order mark is \(hex(mark)), expected \(hex(Format.byteOrderMark)) (little-endian)")
         }
         guard count == Format.Section.allCases.count else {
-            throw DescentError(.corruptCheckpoint, "checkpoint has \(count) sections, format version 1 has \(Format.Section.allCases.count)")
+            throw DescentError(.corruptCheckpoint, "checkpoint has \(count) sections, format version \(version) has \(Format.Section.allCases.count)")
         }
+        return version
     }
 
     private static func checkFraming(_ section: Format.Section, index: Int, tag: UInt32, reserved: UInt32) throws(DescentError) {
@@ -180,34 +235,72 @@ struct CheckpointContents {
         }
     }
 
-    private static func group(_ reader: inout ByteReader, _ g: Int,
-                              _ algorithm: Algorithm) throws(DescentError) -> (Hyperparameters, Double?) {
+    /// Version 1's group: initial_lr flag (u64) and value, then every option of
+    /// `Format.optionsV1` in id order.
+    private static func groupV1(_ reader: inout ByteReader, _ g: Int,
+                                _ algorithm: Algorithm) throws(DescentError) -> (Hyperparameters, Double?) {
         let hasInitialLR = try reader.u64(), initialLR = try reader.f64()
-        guard hasInitialLR <= 1 else {
-            throw DescentError(.corruptCheckpoint, "checkpoint group \(g) has a bad initial_lr flag \(hasInitialLR)")
-        }
-        var hp = Hyperparameters()
-        for option in Option.allCases {
+        var values: [(Option, Double)] = []
+        for option in Format.optionsV1 {
             let value = try reader.f64()
-            do {
-                hp = try hp.setting(option, to: value)
-            } catch {
-                throw DescentError(.corruptCheckpoint, "checkpoint group \(g): \(error.message)")
-            }
+            if algorithm.options.contains(option) { values.append((option, value)) }
         }
+        return (try group(g, values, algorithm), try initialLROrFail(g, hasInitialLR, initialLR))
+    }
+
+    /// Version 2's group: initial_lr flag (u32), pair count (u32), initial_lr, then
+    /// (option id u32, reserved u32, value f64) pairs; an option missing takes the
+    /// algorithm's default.
+    private static func groupV2(_ reader: inout ByteReader, _ g: Int,
+                                _ algorithm: Algorithm) throws(DescentError) -> (Hyperparameters, Double?) {
+        let hasInitialLR = try reader.u32(), pairCount = try reader.u32(), initialLR = try reader.f64()
+        guard pairCount <= UInt32(algorithm.options.count) else {
+            throw DescentError(.corruptCheckpoint, "checkpoint group \(g) has \(pairCount) hyperparameters; \(algorithm.name) has \(algorithm.options.count)")
+        }
+        var values: [(Option, Double)] = []
+        for _ in 0 ..< pairCount {
+            let id = try reader.u32(), reserved = try reader.u32(), value = try reader.f64()
+            guard let option = Int32(exactly: id).flatMap(Option.init(rawValue:)), reserved == 0 else {
+                throw DescentError(.corruptCheckpoint, "checkpoint group \(g) has unknown option id \(id)")
+            }
+            values.append((option, value))
+        }
+        return (try group(g, values, algorithm), try initialLROrFail(g, UInt64(hasInitialLR), initialLR))
+    }
+
+    /// The algorithm's defaults with `values` set, validated as a group's are.
+    private static func group(_ g: Int, _ values: [(Option, Double)], _ algorithm: Algorithm) throws(DescentError) -> Hyperparameters {
         do {
+            let hp = try algorithm.description.defaults.setting(values, for: algorithm)
             try hp.validate(for: algorithm)
+            return hp
         } catch {
             throw DescentError(.corruptCheckpoint, "checkpoint group \(g): \(error.message)")
         }
-        return (hp, hasInitialLR == 1 ? initialLR : nil)
     }
 
-    private static func parameter(_ reader: inout ByteReader, _ i: Int, groupCount: Int,
+    private static func initialLROrFail(_ g: Int, _ flag: UInt64, _ value: Double) throws(DescentError) -> Double? {
+        guard flag <= 1 else {
+            throw DescentError(.corruptCheckpoint, "checkpoint group \(g) has a bad initial_lr flag \(flag)")
+        }
+        return flag == 1 ? value : nil
+    }
+
+    /// 32 bytes: group, element count, step count, then the slot masks (version 1: u8
+    /// present, u8 written, 6 bytes of padding; version 2: u32 present, u32 written).
+    private static func parameter(_ reader: inout ByteReader, _ i: Int, version: UInt32, groupCount: Int,
                                   slots: Int) throws(DescentError) -> ParameterRecord {
         let group = try reader.u64(), count = try reader.u64(), step = try reader.i64()
-        let present = try reader.u8(), written = try reader.u8()
-        let padding = try reader.take(6)
+        let present: UInt32, written: UInt32, padding: UnsafeRawBufferPointer
+        if version == 1 {
+            present = UInt32(try reader.u8())
+            written = UInt32(try reader.u8())
+            padding = try reader.take(6)
+        } else {
+            present = try reader.u32()
+            written = try reader.u32()
+            padding = UnsafeRawBufferPointer(start: nil, count: 0)
+        }
         guard group < groupCount else {
             throw DescentError(.corruptCheckpoint, "checkpoint parameter \(i) is in group \(group), but there are \(groupCount) groups")
         }

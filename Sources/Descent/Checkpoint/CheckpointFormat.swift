@@ -12,27 +12,29 @@ import Checksum
 ///                   tag (4 ASCII bytes), reserved u32 (0), payload length u64,
 ///                   payload, CRC-32C of tag + reserved + length + payload
 ///
-/// Every integer is little-endian; state is IEEE-754 binary32, little-endian.
+/// Every integer is little-endian; state is in each slot's format (IEEE-754 binary32,
+/// little-endian, so far). Version 2 is written; versions 1 and 2 are read.
 enum CheckpointFormat {
     static let magic: [UInt8] = Array("DSCNTCKP".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
+    static let readableVersions: ClosedRange<UInt32> = 1 ... 2
     /// Written as a little-endian u32: a reader on either byte order sees whether the
     /// writer agreed with it.
     static let byteOrderMark: UInt32 = 0x0A0B_0C0D
     static let headerSize = 24
     /// Tag, reserved word and payload length before each payload; the CRC after it.
     static let sectionFraming = 16 + 4
-    /// The element type code of state buffers: IEEE-754 binary32, little-endian.
+    /// Version 1's element type code of all state: IEEE-754 binary32, little-endian.
     static let float32: UInt32 = 1
 
     enum Section: String, CaseIterable {
-        /// algorithm, element type, slots per parameter, group and parameter counts
+        /// algorithm, group and parameter counts, the state slots (name, shape, format)
         case optimizer = "OPTM"
-        /// per group: its hyperparameters and torch's initial_lr
+        /// per group: torch's initial_lr and its hyperparameters as (option id, value)
         case groups = "GRPS"
         /// per parameter: group, element count, step count, state slot masks
         case parameters = "PARM"
-        /// every parameter's present state slots, in order, as float32
+        /// every parameter's present state slots, in order, each in its format
         case state = "STAT"
         /// the attached schedules' states
         case schedules = "SCHD"
@@ -42,10 +44,32 @@ enum CheckpointFormat {
         }
     }
 
-    static let optimizerPayloadSize = 32
     static let parameterRecordSize = 32
-    /// Per group: initial_lr presence (u64), initial_lr (f64), one f64 per option.
-    static let groupRecordSize = 16 + 8 * Option.allCases.count
+    /// Slot masks are u32: at most this many slots per parameter.
+    static let maxSlots = 32
+
+    /// The options version 1 stored for every group, whatever the algorithm: ids 1 to 14
+    /// (descent_params' fields), in id order. Frozen: later options are not in it.
+    static let optionsV1: [Option] = (1 ... 14).map { Option(rawValue: $0)! }
+    /// Version 1, per group: initial_lr presence (u64), initial_lr (f64), one f64 per
+    /// option of `optionsV1`.
+    static let groupRecordSizeV1 = 16 + 8 * optionsV1.count
+    /// Version 2, per group: initial_lr presence (u32), pair count (u32), initial_lr (f64),
+    /// then 16 bytes per (option id, value) pair; a group with no pairs has only these 16.
+    static let groupHeaderSizeV2 = 16
+
+    /// A slot's shape and format on disk (u8 codes).
+    static func code(_ shape: StateSlot.Shape) -> UInt8 {
+        switch shape { case .elementwise: 1 }
+    }
+
+    static func code(_ format: StateSlot.Format) -> UInt8 {
+        switch format { case .float32: 1 }
+    }
+
+    static func shape(_ code: UInt8) -> StateSlot.Shape? { code == 1 ? .elementwise : nil }
+
+    static func format(_ code: UInt8) -> StateSlot.Format? { code == 1 ? .float32 : nil }
 
     static func crc(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         descent_crc32c(crc, bytes.baseAddress, bytes.count)
@@ -107,5 +131,13 @@ struct ByteReader {
         guard remaining == 0 else {
             throw DescentError(.corruptCheckpoint, "checkpoint \(context) has \(remaining) unexpected trailing bytes")
         }
+    }
+}
+
+extension CheckpointContents.SlotRecord {
+    /// The bytes of this slot for a parameter of `elements` elements.
+    func byteCount(elements: Int) -> Int {
+        let size = switch format { case .float32: MemoryLayout<Float>.stride }
+        return switch shape { case .elementwise: elements * size }
     }
 }

@@ -8,7 +8,7 @@ extension Optimizer {
     public func checkpointSize() -> Int {
         let schedules = scheduleRecords()
         var size = Format.headerSize + Format.Section.allCases.count * Format.sectionFraming
-        size += Format.optimizerPayloadSize + groupsPayload().count + parametersPayload().count
+        size += optimizerPayload().count + groupsPayload().count + parametersPayload().count
         size += stateSize + schedulesPayload(schedules).count
         return size
     }
@@ -44,15 +44,8 @@ extension Optimizer {
         header.u32(Format.byteOrderMark)
         header.u32(UInt32(Format.Section.allCases.count))
         header.bytes.withUnsafeBytes { header.u32(Format.crc(0, $0)) }
-        var optimizer = ByteWriter()
-        optimizer.u32(UInt32(algorithm.rawValue))
-        optimizer.u32(Format.float32)
-        optimizer.u32(UInt32(algorithm.description.state.count))
-        optimizer.u32(0)
-        optimizer.u64(UInt64(groups.count))
-        optimizer.u64(UInt64(parameters.count))
         let payloads: [(Format.Section, [UInt8])] = [
-            (.optimizer, optimizer.bytes), (.groups, groupsPayload()), (.parameters, parametersPayload()),
+            (.optimizer, optimizerPayload()), (.groups, groupsPayload()), (.parameters, parametersPayload()),
         ]
 
         try header.bytes.withUnsafeBytes { bytes in try sink(bytes) }
@@ -87,14 +80,40 @@ extension Optimizer {
         try withUnsafeBytes(of: crc.littleEndian) { bytes in try sink(bytes) }
     }
 
+    /// Algorithm, group and parameter counts, then each state slot: shape, format, name.
+    private func optimizerPayload() -> [UInt8] {
+        var writer = ByteWriter()
+        writer.u32(UInt32(algorithm.rawValue))
+        writer.u32(0)
+        writer.u64(UInt64(groups.count))
+        writer.u64(UInt64(parameters.count))
+        let slots = algorithm.description.state
+        writer.u32(UInt32(slots.count))
+        writer.u32(0)
+        for slot in slots {
+            writer.u8(Format.code(slot.shape))
+            writer.u8(Format.code(slot.format))
+            writer.zeros(2)
+            let name = Array(slot.name.utf8)
+            writer.u32(UInt32(name.count))
+            writer.raw(name)
+        }
+        return writer.bytes
+    }
+
+    /// Per group: initial_lr, then every option of the algorithm as (id, value).
     private func groupsPayload() -> [UInt8] {
         var writer = ByteWriter()
-        writer.u32(UInt32(Option.allCases.count))
-        writer.u32(0)
+        let options = algorithm.options
         for (hp, initialLR) in zip(groups, initialLRs) {
-            writer.u64(initialLR == nil ? 0 : 1)
+            writer.u32(initialLR == nil ? 0 : 1)
+            writer.u32(UInt32(options.count))
             writer.f64(initialLR ?? 0)
-            for option in Option.allCases { writer.f64(hp[option]) }
+            for option in options {
+                writer.u32(UInt32(option.rawValue))
+                writer.u32(0)
+                writer.f64(hp[option])
+            }
         }
         return writer.bytes
     }
@@ -105,9 +124,8 @@ extension Optimizer {
             writer.u64(UInt64(parameter.group))
             writer.u64(UInt64(parameter.count))
             writer.i64(parameter.step)
-            writer.u8(parameter.presentMask)
-            writer.u8(parameter.writtenSlots & parameter.presentMask)
-            writer.zeros(6)
+            writer.u32(UInt32(parameter.presentMask))
+            writer.u32(UInt32(parameter.writtenSlots & parameter.presentMask))
         }
         return writer.bytes
     }
@@ -146,7 +164,7 @@ extension Optimizer {
         let schedules = attachedSchedules
         var requests: [(parameter: Parameter, slots: UInt8)] = []
         for (parameter, record) in zip(parameters, contents.parameters) {
-            let missing = parameter.missingSlots(record.present)
+            let missing = parameter.missingSlots(UInt8(truncatingIfNeeded: record.present))
             if missing != 0 { requests.append((parameter, missing)) }
         }
         try transaction(restoring: schedules) { () throws(DescentError) in
@@ -167,10 +185,10 @@ extension Optimizer {
         // Nothing below can fail.
         var offset = 0
         for (parameter, record) in zip(parameters, contents.parameters) {
-            for slot in algorithm.description.state.indices {
+            for (slot, layout) in contents.slots.enumerated() {
                 guard let buffer = parameter.slots[slot] else { continue }
                 if record.present & (1 << slot) != 0 {
-                    let bytes = parameter.count * MemoryLayout<Float>.stride
+                    let bytes = layout.byteCount(elements: parameter.count)
                     UnsafeMutableRawPointer(buffer).copyMemory(from: contents.state.baseAddress! + offset, byteCount: bytes)
                     offset += bytes
                 } else {
@@ -178,7 +196,7 @@ extension Optimizer {
                     buffer.update(repeating: parameter.initialValues[slot], count: parameter.count)
                 }
             }
-            parameter.writtenSlots = record.written
+            parameter.writtenSlots = UInt8(truncatingIfNeeded: record.written)
             parameter.step = record.step
         }
     }
@@ -187,6 +205,13 @@ extension Optimizer {
     private func check(_ contents: CheckpointContents) throws(DescentError) {
         guard contents.algorithm == algorithm else {
             throw DescentError(.mismatch, "checkpoint is of a \(contents.algorithm.name) optimizer, this one is \(algorithm.name)")
+        }
+        let slots = algorithm.description.state.map {
+            CheckpointContents.SlotRecord(name: $0.name, shape: $0.shape, format: $0.format)
+        }
+        guard contents.slots == slots else {
+            func list(_ slots: [CheckpointContents.SlotRecord]) -> String { slots.map(\.name).joined(separator: ", ") }
+            throw DescentError(.mismatch, "checkpoint holds \(algorithm.name) state slots [\(list(contents.slots))] in other shapes or formats than this library's [\(list(slots))]")
         }
         guard contents.groups.count == groups.count else {
             throw DescentError(.mismatch, "checkpoint has \(contents.groups.count) param groups, this optimizer has \(groups.count)")
