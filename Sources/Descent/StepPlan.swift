@@ -5,8 +5,9 @@ import Synchronization
 /// end, cut into fixed chunks that the threads claim (see `run`). A chunk may hold
 /// the tail of one parameter and many small ones whole, so a model with thousands of
 /// small tensors pays per chunk, not per tensor. The cuts depend only on the parameters,
-/// never on the thread count; each parameter starts at a multiple of 16 elements in the
-/// laid-out order, so a cut inside a parameter falls on a 64-byte boundary of it.
+/// never on the thread count; each parameter starts at a multiple of its format's layout
+/// granularity in the laid-out order (16 float32), so a cut inside a parameter falls on a
+/// 64-byte boundary of it.
 struct StepPlan<Scalars> {
     /// Elements per chunk: 64 KiB of each buffer, so a chunk's streams stay in L2.
     static var chunkElements: Int { 16 * 1024 }
@@ -33,7 +34,8 @@ struct StepPlan<Scalars> {
     mutating func add(_ span: Span) {
         entries.append(Entry(span: span, offset: laidOut, scalars: scalars.count - 1))
         let count = span.end - span.start
-        laidOut += (count + 15) / 16 * 16
+        let granularity = ElementFormat.float32.layoutGranularity
+        laidOut += (count + granularity - 1) / granularity * granularity
         elements += count
     }
 

@@ -12,6 +12,11 @@ protocol UpdateRule {
     /// `algorithm` tells rules that serve two algorithms (Adam, AdamW) which one runs.
     static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm) -> Scalars
 
-    /// This rule's kernel in `table`.
-    static func kernel(in table: KernelTable) -> @Sendable (Scalars, Span) -> Void
+}
+
+extension UpdateRule {
+    /// This rule's float32 kernel in `table` (every table has one for every rule).
+    static func kernel(in table: KernelTable) -> @Sendable (Scalars, Span) -> Void {
+        table.update(Scalars.self)!
+    }
 }

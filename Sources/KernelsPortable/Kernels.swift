@@ -19,8 +19,10 @@ let instructionSet = InstructionSet.portable
 
 /// This module's kernels.
 public let kernelTable = KernelTable(
-    instructionSet: instructionSet, sgd: sgdKernel, adam: adamKernel,
-    rmsprop: rmspropKernel, adagrad: adagradKernel, norm: normKernel, transform: transformKernel)
+    instructionSet: instructionSet,
+    updates: [UpdateKernel(sgdKernel), UpdateKernel(adamKernel), UpdateKernel(rmspropKernel),
+              UpdateKernel(adagradKernel)],
+    norm: normKernel, transform: transformKernel)
 
 // MARK: SGD
 

@@ -25,6 +25,4 @@ enum AdagradRule: UpdateRule {
         return Scalars(negClr: Float(-clr), eps: Float(hp.eps),
                        weightDecay: Float(hp.weightDecay), maximize: hp.maximize)
     }
-
-    static func kernel(in table: KernelTable) -> @Sendable (Scalars, Span) -> Void { table.adagrad }
 }

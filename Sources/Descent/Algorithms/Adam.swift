@@ -51,6 +51,4 @@ enum AdamRule: UpdateRule {
             amsgrad: hp.amsgrad,
             maximize: hp.maximize)
     }
-
-    static func kernel(in table: KernelTable) -> @Sendable (Scalars, Span) -> Void { table.adam }
 }

@@ -27,6 +27,4 @@ enum RMSpropRule: UpdateRule {
                 eps: Float(hp.eps), weightDecay: Float(hp.weightDecay), momentum: Float(hp.momentum),
                 hasMomentum: hp.momentum > 0, centered: hp.centered, maximize: hp.maximize)
     }
-
-    static func kernel(in table: KernelTable) -> @Sendable (Scalars, Span) -> Void { table.rmsprop }
 }

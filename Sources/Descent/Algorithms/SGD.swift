@@ -28,6 +28,4 @@ enum SGDRule: UpdateRule {
                 momentum: Float(hp.momentum), oneMinusDampening: Float(1 - hp.dampening),
                 hasMomentum: hp.momentum != 0, nesterov: hp.nesterov, maximize: hp.maximize)
     }
-
-    static func kernel(in table: KernelTable) -> @Sendable (Scalars, Span) -> Void { table.sgd }
 }
