@@ -159,12 +159,13 @@ typedef enum descent_algorithm {
     DESCENT_ADAM = 2,
     DESCENT_ADAMW = 3,
     DESCENT_RMSPROP = 4,
-    DESCENT_ADAGRAD = 5
+    DESCENT_ADAGRAD = 5,
+    DESCENT_ADAMAX = 6
 } descent_algorithm;
 
 /**
  * The torch name of an algorithm as a static string ("SGD", "Adam", "AdamW",
- * "RMSprop", "Adagrad"), or NULL for an unknown id. Thread-safe.
+ * "RMSprop", "Adagrad", "Adamax", …), or NULL for an unknown id. Thread-safe.
  */
 DESCENT_API const char *descent_algorithm_name(descent_algorithm algorithm);
 
@@ -181,6 +182,9 @@ DESCENT_API const char *descent_algorithm_name(descent_algorithm algorithm);
  *   AdamW:   same as Adam (weight_decay is decoupled, default 1e-2)
  *   RMSprop: lr, alpha, eps, weight_decay, momentum, centered, maximize
  *   Adagrad: lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize
+ *   Adamax:  lr, beta1, beta2, eps, weight_decay, maximize
+ * Later algorithms' own hyperparameters are not in it (it does not grow): set
+ * them by id (descent_create_with(), descent_group_set()).
  */
 typedef struct descent_params {
     double lr;

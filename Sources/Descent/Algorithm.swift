@@ -7,6 +7,7 @@ public enum Algorithm: Int32, CaseIterable, Sendable {
     case adamW = 3
     case rmsprop = 4
     case adagrad = 5
+    case adamax = 6
 
     public var description: AlgorithmDescription {
         switch self {
@@ -15,6 +16,7 @@ public enum Algorithm: Int32, CaseIterable, Sendable {
         case .adamW: .adamW
         case .rmsprop: .rmsprop
         case .adagrad: .adagrad
+        case .adamax: .adamax
         }
     }
 

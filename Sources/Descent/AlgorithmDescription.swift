@@ -20,6 +20,11 @@ public struct AlgorithmDescription: Sendable {
     public let cycledMomentum: Option?
     /// The torch code whose arithmetic the update follows, for readers and messages.
     public let reference: String
+    /// Runs a step's phase with the algorithm's update rule as a concrete type, so that
+    /// the phase, the update and the step plan are specialized for it (through
+    /// `any UpdateRule.Type` they ran as generics that looked up type metadata per
+    /// parameter).
+    let runPhase: @Sendable (Optimizer, [UnsafeMutablePointer<Float>?], StepOptions) throws(DescentError) -> StepReport
 
     public var options: [Option] { hyperparameters.map(\.option) }
     public var stateNames: [String] { state.map(\.name) }

@@ -271,22 +271,15 @@ public final class Optimizer {
         }
     }
 
-    /// The phase with the algorithm's rule as a concrete type, so that the compiler
-    /// specializes it (and `update`, `StepPlan`) for each rule. Called through
-    /// `any UpdateRule.Type`, they ran as unspecialized generics that looked up type
-    /// metadata for every parameter: half of a small tensor's step.
+    /// The phase with the algorithm's rule as a concrete type (its description's
+    /// `runPhase`).
     private func phase(_ gradients: [UnsafeMutablePointer<Float>?], _ options: StepOptions) throws(DescentError) -> StepReport {
-        switch algorithm {
-        case .sgd: try phase(gradients, options, rule: SGDRule.self)
-        case .adam, .adamW: try phase(gradients, options, rule: AdamRule.self)
-        case .rmsprop: try phase(gradients, options, rule: RMSpropRule.self)
-        case .adagrad: try phase(gradients, options, rule: AdagradRule.self)
-        }
+        try algorithm.description.runPhase(self, gradients, options)
     }
 
     /// Decides from the reduction pass (when one is needed) whether and how to step, then
     /// allocates state and runs the update pass.
-    private func phase<Rule: UpdateRule>(_ gradients: [UnsafeMutablePointer<Float>?], _ options: StepOptions,
+    func phase<Rule: UpdateRule>(_ gradients: [UnsafeMutablePointer<Float>?], _ options: StepOptions,
                                          rule: Rule.Type) throws(DescentError) -> StepReport {
         var report = StepReport()
         var transform = options.gradScale == 1 ? nil : GradientTransform(scale: Float(options.gradScale))

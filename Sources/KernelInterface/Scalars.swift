@@ -91,3 +91,22 @@ public struct AdagradScalars {
         self.maximize = maximize
     }
 }
+
+public struct AdamaxScalars {
+    /// −lr / (1 − β1^t), rounded once.
+    public var negClr: Float
+    public var oneMinusBeta1: Float
+    public var beta2: Float
+    public var eps: Float
+    public var weightDecay: Float
+    public var maximize: Bool
+
+    public init(negClr: Float, oneMinusBeta1: Float, beta2: Float, eps: Float, weightDecay: Float, maximize: Bool) {
+        self.negClr = negClr
+        self.oneMinusBeta1 = oneMinusBeta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weightDecay = weightDecay
+        self.maximize = maximize
+    }
+}

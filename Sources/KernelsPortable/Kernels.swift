@@ -21,7 +21,7 @@ let instructionSet = InstructionSet.portable
 public let kernelTable = KernelTable(
     instructionSet: instructionSet,
     updates: [UpdateKernel(sgdKernel), UpdateKernel(adamKernel), UpdateKernel(rmspropKernel),
-              UpdateKernel(adagradKernel)],
+              UpdateKernel(adagradKernel), UpdateKernel(adamaxKernel)],
     norm: normKernel, transform: transformKernel)
 
 // MARK: SGD
@@ -158,6 +158,25 @@ func adagradKernel(_ s: AdagradScalars, _ span: Span) {
         sum[i] = acc
         let std = acc.squareRoot() + s.eps
         p[i] = p[i] + (s.negClr * grad) / std
+    }
+}
+
+// MARK: Adamax
+
+/// torch's single-tensor Adamax: m = lerp(m, g, 1 − β1); u = max(u·β2, |g| + eps);
+/// p = p + (−clr·m)/u.
+@inline(never)
+func adamaxKernel(_ s: AdamaxScalars, _ span: Span) {
+    let p = span.param, g = span.grad, m = span.slot0!, u = span.slot1!
+    let decays = s.weightDecay != 0
+    for i in span.start ..< span.end {
+        var grad = s.maximize ? -g[i] : g[i]
+        grad = decays ? grad.addingProduct(p[i], s.weightDecay) : grad
+        let mi = lerp(m[i], grad, s.oneMinusBeta1)
+        let ui = nanMaximum(u[i] * s.beta2, grad.magnitude + s.eps)
+        m[i] = mi
+        u[i] = ui
+        p[i] = p[i] + (s.negClr * mi) / ui
     }
 }
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-ALGORITHMS = {"SGD": 1, "Adam": 2, "AdamW": 3, "RMSprop": 4, "Adagrad": 5}
 STATUS_OK = 0
 
 
@@ -47,6 +46,15 @@ def load_library():
 
 
 LIB = load_library()
+LIB.descent_algorithm_count.restype = ctypes.c_size_t
+LIB.descent_algorithm_at.argtypes = [ctypes.c_size_t]
+LIB.descent_algorithm_at.restype = ctypes.c_int
+LIB.descent_algorithm_name.argtypes = [ctypes.c_int]
+LIB.descent_algorithm_name.restype = ctypes.c_char_p
+
+# {torch name: algorithm id}, read from the library.
+ALGORITHMS = {LIB.descent_algorithm_name(LIB.descent_algorithm_at(i)).decode(): LIB.descent_algorithm_at(i)
+              for i in range(LIB.descent_algorithm_count())}
 
 
 class DescentError(Exception):

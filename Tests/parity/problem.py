@@ -3,6 +3,7 @@
 The 8x8 digits (shipped for the C demo), a 64-32-10 tanh MLP, cross-entropy on batches of
 64; the configurations list every option of every algorithm at least once.
 """
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,14 @@ CONFIGS = [
     ("Adagrad", dict(lr=0.05, weight_decay=1e-2)),
     ("Adagrad", dict(lr=0.05, initial_accumulator_value=0.1, eps=1e-6)),
     ("Adagrad", dict(lr=0.05, maximize=True)),
+    ("Adamax", dict(lr=2e-3)),
+    ("Adamax", dict(lr=2e-3, weight_decay=1e-2)),
+    ("Adamax", dict(lr=1e-3, betas=(0.8, 0.99), eps=1e-6)),
+    ("Adamax", dict(lr=2e-3, maximize=True, weight_decay=1e-3)),
 ]
+
+# Every algorithm the configurations cover, in their order.
+ALGORITHMS = list(dict.fromkeys(name for name, _ in CONFIGS))
 
 
 def config_id(config):
@@ -44,8 +52,11 @@ def config_id(config):
 
 
 def torch_optimizer(name, groups, kwargs):
-    variant = dict(foreach=False) if name == "RMSprop" else dict(fused=True)
-    return getattr(torch.optim, name)(groups, **kwargs, **variant)
+    """torch's reference for `name`: its fused CPU kernel where torch has one, else its
+    single-tensor path (foreach=False)."""
+    cls = getattr(torch.optim, name)
+    variant = dict(fused=True) if "fused" in inspect.signature(cls).parameters else dict(foreach=False)
+    return cls(groups, **kwargs, **variant)
 
 
 DIGITS = np.loadtxt(ROOT / "bindings" / "c" / "data" / "digits.csv", delimiter=",", dtype=np.float32)

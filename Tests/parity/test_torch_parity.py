@@ -1,7 +1,7 @@
 """Descent against torch.optim (torch 2.15, CPU, float32), live.
 
-Reference: torch's fused CPU kernel (fused=True) for SGD, Adam, AdamW and Adagrad; the
-single-tensor path (foreach=False) for RMSprop, which has no fused kernel.
+Reference: torch's fused CPU kernel (fused=True) where torch has one (SGD, Adam, AdamW,
+Adagrad); the single-tensor path (foreach=False) for the others (RMSprop, Adamax).
 
 1. Trajectories: the same MLP on the 8x8 digits trained for 500 steps by torch and by
    Descent (each model computing its own gradients) ends within 1e-5 relative.
@@ -15,14 +15,9 @@ import pytest
 import torch
 
 from descent_ctypes import Optimizer, create_error
-from problem import CONFIGS, config_id, make_model, objective, relative_error, tolerance
+from problem import ALGORITHMS, CONFIGS, config_id, make_model, objective, relative_error, tolerance, torch_optimizer
 
 STEPS = 500
-
-
-def torch_optimizer(name, groups, kwargs):
-    variant = dict(foreach=False) if name == "RMSprop" else dict(fused=True)
-    return getattr(torch.optim, name)(groups, **kwargs, **variant)
 
 
 # -------------------------------------------------------------- trajectories
@@ -114,7 +109,7 @@ def step_decay(step, set_option):
         set_option(0, "weight_decay", 0.05)
 
 
-@pytest.mark.parametrize("name", ["AdamW", "Adam", "SGD", "RMSprop", "Adagrad"])
+@pytest.mark.parametrize("name", ALGORITHMS)
 def test_groups_and_changed_hyperparameters(name):
     kwargs = dict(lr=1e-3, weight_decay=1e-2)
     reference, torch_losses = run_torch(name, kwargs, decay_weights_not_biases, STEPS, step_decay)

@@ -11,13 +11,17 @@ import torch
 import descent
 import descent.torch as dtorch
 
-ALGORITHMS = {
+# Options that make each algorithm keep all its state; every algorithm of the library is
+# tested (one not listed here with torch's defaults).
+STATEFUL = {
     "SGD": dict(lr=0.1, momentum=0.9, nesterov=True),
     "Adam": dict(lr=0.01, amsgrad=True),
     "AdamW": dict(lr=0.01, weight_decay=0.1),
     "RMSprop": dict(lr=0.01, momentum=0.5, centered=True),
     "Adagrad": dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1),
+    "Adamax": dict(lr=0.01, weight_decay=0.01),
 }
+ALGORITHMS = {name: STATEFUL.get(name, {}) for name in descent.hyperparameters.ALGORITHMS}
 
 
 def grads_at(step, shapes):

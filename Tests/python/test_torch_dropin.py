@@ -5,15 +5,14 @@ import pytest
 import torch
 
 import descent.torch as dt
-from problem import CONFIGS, config_id, make_model, objective, relative_error, tolerance
+from problem import CONFIGS, config_id, make_model, objective, relative_error, tolerance, torch_optimizer
 
 STEPS = 300
 SWAP = 150
 
 
 def reference_optimizer(name, params, kwargs):
-    variant = dict(foreach=False) if name == "RMSprop" else dict(fused=True)
-    return getattr(torch.optim, name)(params, **kwargs, **variant)
+    return torch_optimizer(name, params, kwargs)
 
 
 def descent_optimizer(name, params, kwargs):

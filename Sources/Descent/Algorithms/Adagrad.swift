@@ -12,7 +12,8 @@ extension AlgorithmDescription {
                  .nonNegative(.eps, prefix: "Invalid epsilon value")],
         state: [StateSlot("sum", initialValue: .option(.initialAccumulatorValue))],
         traits: [.stateAtRegistration, .keepsStepCount], cycledMomentum: nil,
-        reference: "torch's fused CPU kernel, aten/src/ATen/native/cpu/FusedAdagradKernel.cpp")
+        reference: "torch's fused CPU kernel, aten/src/ATen/native/cpu/FusedAdagradKernel.cpp",
+        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: AdagradRule.self) })
 }
 
 /// Adagrad with lr decay and L2 weight decay, in the arithmetic of its description's

@@ -21,7 +21,8 @@ extension AlgorithmDescription {
             state: [StateSlot("exp_avg"), StateSlot("exp_avg_sq"),
                     StateSlot("max_exp_avg_sq", needed: .whenSet(.amsgrad))],
             traits: traits, cycledMomentum: .beta1,
-            reference: "torch's fused CPU kernel, aten/src/ATen/native/cpu/FusedAdamKernel.cpp")
+            reference: "torch's fused CPU kernel, aten/src/ATen/native/cpu/FusedAdamKernel.cpp",
+            runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: AdamRule.self) })
     }
 }
 

@@ -13,7 +13,8 @@ extension AlgorithmDescription {
         state: [StateSlot("square_avg"), StateSlot("momentum_buffer", needed: .whenPositive(.momentum)),
                 StateSlot("grad_avg", needed: .whenSet(.centered))],
         traits: [.keepsStepCount], cycledMomentum: .momentum,
-        reference: "torch's single-tensor path, torch/optim/rmsprop.py (torch has no fused CPU RMSprop)")
+        reference: "torch's single-tensor path, torch/optim/rmsprop.py (torch has no fused CPU RMSprop)",
+        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: RMSpropRule.self) })
 }
 
 /// RMSprop with momentum, centering and L2 weight decay, in the arithmetic of its

@@ -44,6 +44,10 @@ class Adagrad(_EngineOptimizer):
                  initial_accumulator_value: float = ..., eps: float = ..., *, maximize: bool = ...,
                  **kwargs: Any) -> None: ...
 
+class Adamax(_EngineOptimizer):
+    def __init__(self, params: Any, lr: float = ..., betas: tuple[float, float] = ..., eps: float = ...,
+                 weight_decay: float = ..., *, maximize: bool = ..., **kwargs: Any) -> None: ...
+
 def get_total_norm(tensors: Tensors, norm_type: float = ..., error_if_nonfinite: bool = ...,
                    foreach: Optional[bool] = ...) -> torch.Tensor: ...
 def clip_grad_norm_(parameters: Tensors, max_norm: float, norm_type: float = ...,
