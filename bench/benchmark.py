@@ -88,14 +88,22 @@ class Library:
         if status != 0:
             raise RuntimeError(self.lib.descent_last_error(handle).decode())
 
-    ALGORITHMS = {"SGD": 1, "Adam": 2, "AdamW": 3, "RMSprop": 4, "Adagrad": 5}
     OPTIONS = {"lr": 1, "momentum": 2, "weight_decay": 4}
+
+    def algorithm_id(self, name):
+        """The library's id for the algorithm torch calls `name` (its introspection)."""
+        self.lib.descent_algorithm_at.restype = ctypes.c_int
+        self.lib.descent_algorithm_name.restype = ctypes.c_char_p
+        for i in range(self.lib.descent_algorithm_count()):
+            if self.lib.descent_algorithm_name(self.lib.descent_algorithm_at(i)).decode() == name:
+                return self.lib.descent_algorithm_at(i)
+        raise KeyError(name)
 
     def optimizer(self, algorithm, params, **options):
         """A descent optimizer over `params` (tensors with .grad), hyperparameters set
         through descent_group_set; returns its step function."""
         handle = ctypes.c_void_p()
-        self.check(self.lib.descent_create(self.ALGORITHMS[algorithm], None, ctypes.byref(handle)))
+        self.check(self.lib.descent_create(self.algorithm_id(algorithm), None, ctypes.byref(handle)))
         self.check(self.lib.descent_add_group(handle, None, None), handle)
         for name, value in options.items():
             self.check(self.lib.descent_group_set(handle, 0, self.OPTIONS[name], float(value)), handle)
@@ -280,13 +288,14 @@ def phase_methods(params, numel, max_norm=1.0):
 
 
 # Case (d): each algorithm with the buffers it moves besides the gradient, and torch's
-# fastest CPU implementation of it (RMSprop has no fused CPU kernel).
+# fastest CPU implementation of it (RMSprop and Adamax have no fused CPU kernel).
 ALGORITHMS = {
     "SGD": ({"lr": 0.01, "momentum": 0.9}, 2, {"fused": True}),
     "Adam": ({"lr": 1e-3}, 3, {"fused": True}),
     "AdamW": ({"lr": 1e-3, "weight_decay": 0.01}, 3, {"fused": True}),
     "RMSprop": ({"lr": 0.01}, 2, {"foreach": True}),
     "Adagrad": ({"lr": 0.01}, 2, {"fused": True}),
+    "Adamax": ({"lr": 2e-3}, 3, {"foreach": True}),
 }
 
 
