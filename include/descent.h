@@ -224,7 +224,9 @@ typedef enum descent_option {
     DESCENT_OPTION_ALPHA = 11,
     DESCENT_OPTION_CENTERED = 12,  /* boolean: 0 or 1 */
     DESCENT_OPTION_LR_DECAY = 13,
-    DESCENT_OPTION_INITIAL_ACCUMULATOR_VALUE = 14
+    DESCENT_OPTION_INITIAL_ACCUMULATOR_VALUE = 14,
+    DESCENT_OPTION_MOMENTUM_DECAY = 15,          /* NAdam */
+    DESCENT_OPTION_DECOUPLED_WEIGHT_DECAY = 16   /* boolean: 0 or 1 (NAdam) */
 } descent_option;
 
 /**

@@ -11,10 +11,12 @@ public struct Hyperparameters: Equatable, Sendable {
     public var alpha = 0.0
     public var lrDecay = 0.0
     public var initialAccumulatorValue = 0.0
+    public var momentumDecay = 0.0
     public var nesterov = false
     public var maximize = false
     public var amsgrad = false
     public var centered = false
+    public var decoupledWeightDecay = false
 
     public init() {}
 
@@ -40,6 +42,8 @@ public enum Option: Int32, CaseIterable, Sendable {
     case centered = 12
     case lrDecay = 13
     case initialAccumulatorValue = 14
+    case momentumDecay = 15
+    case decoupledWeightDecay = 16
 
     /// torch's name for it.
     public var name: String {
@@ -58,12 +62,14 @@ public enum Option: Int32, CaseIterable, Sendable {
         case .centered: "centered"
         case .lrDecay: "lr_decay"
         case .initialAccumulatorValue: "initial_accumulator_value"
+        case .momentumDecay: "momentum_decay"
+        case .decoupledWeightDecay: "decoupled_weight_decay"
         }
     }
 
     public var isBoolean: Bool {
         switch self {
-        case .nesterov, .maximize, .amsgrad, .centered: true
+        case .nesterov, .maximize, .amsgrad, .centered, .decoupledWeightDecay: true
         default: false
         }
     }
@@ -80,7 +86,8 @@ public enum Option: Int32, CaseIterable, Sendable {
         case .alpha: \.alpha
         case .lrDecay: \.lrDecay
         case .initialAccumulatorValue: \.initialAccumulatorValue
-        case .nesterov, .maximize, .amsgrad, .centered: nil
+        case .momentumDecay: \.momentumDecay
+        case .nesterov, .maximize, .amsgrad, .centered, .decoupledWeightDecay: nil
         }
     }
 
@@ -90,6 +97,7 @@ public enum Option: Int32, CaseIterable, Sendable {
         case .maximize: \.maximize
         case .amsgrad: \.amsgrad
         case .centered: \.centered
+        case .decoupledWeightDecay: \.decoupledWeightDecay
         default: nil
         }
     }

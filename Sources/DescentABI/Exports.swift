@@ -71,8 +71,10 @@ public func exportCreate(_ id: descent_algorithm, _ defaults: UnsafePointer<desc
     out?.pointee = nil
     return callWithoutHandle {
         let out = try required(out, "out")
-        let optimizer = try Optimizer(algorithm: try algorithm(id),
-                                      defaults: defaults.map { try Hyperparameters(checking: $0) })
+        let algorithm = try algorithm(id)
+        let optimizer = try Optimizer(algorithm: algorithm, defaults: defaults.map {
+            try Hyperparameters(checking: $0, over: .defaults(for: algorithm))
+        })
         out.pointee = Registry.insert(Handle(optimizer))
     }
 }
@@ -110,7 +112,7 @@ public func exportGetAlgorithm(_ opt: OpaquePointer?, _ out: UnsafeMutablePointe
 public func exportAddGroup(_ opt: OpaquePointer?, _ params: UnsafePointer<descent_params>?,
                            _ indexOut: UnsafeMutablePointer<Int>?) -> descent_status {
     call(opt) { optimizer in
-        let group = try optimizer.addGroup(params.map { try Hyperparameters(checking: $0) })
+        let group = try optimizer.addGroup(params.map { try Hyperparameters(checking: $0, over: optimizer.defaults) })
         indexOut?.pointee = group
     }
 }
@@ -134,7 +136,8 @@ public func exportGroupSetParams(_ opt: OpaquePointer?, _ group: Int,
                                  _ params: UnsafePointer<descent_params>?) -> descent_status {
     call(opt) { optimizer in
         let params = try required(params, "params")
-        try optimizer.setHyperparameters(Hyperparameters(checking: params), ofGroup: group)
+        try optimizer.setHyperparameters(Hyperparameters(checking: params, over: optimizer.hyperparameters(ofGroup: group)),
+                                         ofGroup: group)
     }
 }
 

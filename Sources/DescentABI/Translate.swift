@@ -26,8 +26,10 @@ extension descent_status {
 }
 
 extension Hyperparameters {
-    init(_ p: descent_params) {
-        self.init()
+    /// `base` with descent_params' fourteen fields from `p`: a later algorithm's own
+    /// hyperparameters, which the struct does not hold, keep `base`'s values.
+    init(_ p: descent_params, over base: Hyperparameters) {
+        self = base
         lr = p.lr
         momentum = p.momentum
         dampening = p.dampening
@@ -86,10 +88,10 @@ func load<T>(_ pointer: UnsafePointer<T>, _ type: String, flags: [(KeyPath<T, Bo
 }
 
 extension Hyperparameters {
-    /// `*pointer`, its flags checked (see `load`).
-    init(checking pointer: UnsafePointer<descent_params>) throws {
+    /// `*pointer` over `base`, its flags checked (see `load`).
+    init(checking pointer: UnsafePointer<descent_params>, over base: Hyperparameters) throws {
         self.init(try load(pointer, "descent_params", flags: [
             (\.nesterov, "nesterov"), (\.maximize, "maximize"), (\.amsgrad, "amsgrad"), (\.centered, "centered"),
-        ]))
+        ]), over: base)
     }
 }

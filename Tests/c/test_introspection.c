@@ -75,7 +75,7 @@ static void test_options(void) {
         descent_optimizer *opt;
         MUST(descent_create(algorithm, NULL, &opt));
         MUST(descent_add_group(opt, NULL, NULL));
-        for (int id = 1; id <= 14; id++) {
+        for (int id = 1; descent_option_name((descent_option)id); id++) {
             int listed = 0;
             for (size_t k = 0; k < count; k++) listed |= info[k].option == (descent_option)id;
             double value;
