@@ -287,13 +287,33 @@ typedef struct descent_option_info {
 DESCENT_API descent_status descent_algorithm_options(descent_algorithm algorithm, descent_option_info *out,
                                                      size_t capacity, size_t *count);
 
+/** The shape of a state buffer. */
+typedef enum descent_state_shape {
+    /** One value per parameter element (exp_avg, …): `numel` values. */
+    DESCENT_STATE_ELEMENTWISE = 1,
+    /** One value per parameter (NAdam's mu_product; torch's 0-d tensor). */
+    DESCENT_STATE_SCALAR = 2
+} descent_state_shape;
+
+/** The element format of a state buffer. */
+typedef enum descent_state_format {
+    DESCENT_STATE_FLOAT32 = 1
+} descent_state_format;
+
+/** One state buffer of an algorithm. */
+typedef struct descent_state_info {
+    const char *name;              /* torch's state key: static, never freed */
+    descent_state_shape shape;
+    descent_state_format format;
+} descent_state_info;
+
 /**
- * The names of `algorithm`'s state buffers, by slot, in torch's order of
- * state keys (those descent_param_state() takes): static strings, filled in as
+ * The state buffers of `algorithm`, by slot, in torch's order of state keys
+ * (the names descent_param_state() takes), filled in as
  * descent_algorithm_options() fills its array. Statuses as there.
  */
-DESCENT_API descent_status descent_algorithm_state_names(descent_algorithm algorithm, const char **out,
-                                                         size_t capacity, size_t *count);
+DESCENT_API descent_status descent_algorithm_state(descent_algorithm algorithm, descent_state_info *out,
+                                                   size_t capacity, size_t *count);
 
 /** Traits of an algorithm (descent_algorithm_traits), as bits. */
 enum {

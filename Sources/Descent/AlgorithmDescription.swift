@@ -50,6 +50,7 @@ public struct AlgorithmDescription: Sendable {
     func initialValue(ofSlot slot: Int, defaults: Hyperparameters) -> Float {
         switch state[slot].initialValue {
         case .zero: 0
+        case let .constant(value): value
         case let .option(option): Float(defaults[option])
         }
     }
@@ -102,13 +103,23 @@ public enum HyperparameterCheck: Sendable {
 }
 
 /// One state slot: torch's key, its shape and element format, how it starts and when a
-/// step needs it. Only element-wise float32 slots exist so far; scalar and factored
-/// slots and other formats are the next cases.
+/// step needs it. Factored slots and other formats are the next cases. Raw values are
+/// the codes of the C interface and of checkpoints.
 public struct StateSlot: Sendable {
-    public enum Shape: Sendable { case elementwise }
-    public enum Format: Sendable { case float32 }
+    public enum Shape: UInt8, Sendable {
+        /// One value per parameter element.
+        case elementwise = 1
+        /// One value per parameter (NAdam's `mu_product`; torch's 0-d tensor).
+        case scalar = 2
+    }
+
+    public enum Format: UInt8, Sendable {
+        case float32 = 1
+    }
+
     public enum InitialValue: Sendable {
         case zero
+        case constant(Float)
         /// The value of an option in the optimizer's defaults, for every group: torch
         /// fills Adagrad's `sum` from the constructor's initial_accumulator_value, never a
         /// group's own.
@@ -137,6 +148,14 @@ public struct StateSlot: Sendable {
     public let format: Format
     public let initialValue: InitialValue
     public let needed: Need
+
+    /// The slot's element count for a parameter of `count` elements.
+    func elements(of count: Int) -> Int {
+        switch shape {
+        case .elementwise: count
+        case .scalar: 1
+        }
+    }
 
     public init(_ name: String, shape: Shape = .elementwise, format: Format = .float32,
                 initialValue: InitialValue = .zero, needed: Need = .always) {

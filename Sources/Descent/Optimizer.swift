@@ -170,8 +170,8 @@ public final class Optimizer {
     }
 
     /// The state buffer `name` (torch's key, e.g. "exp_avg") of parameter `parameter`:
-    /// `count` floats that the caller may read and write between steps, or nil while no
-    /// step has needed it yet. It lives until the optimizer does.
+    /// `count` floats (one for a scalar slot) that the caller may read and write between
+    /// steps, or nil while no step has needed it yet. It lives until the optimizer does.
     public func state(named name: String, ofParameter parameter: Int) throws(DescentError) -> UnsafeMutablePointer<Float>? {
         try checkParameter(parameter)
         guard let slot = algorithm.description.stateNames.firstIndex(of: name) else {
@@ -347,7 +347,7 @@ public final class Optimizer {
     }
 
     func allocateState(_ requests: [(parameter: Parameter, slots: UInt8)]) throws(DescentError) {
-        guard !requests.isEmpty, let arena = try StateArena.allocate(requests) else { return }
+        guard !requests.isEmpty, let arena = try StateArena.allocate(requests, algorithm.description) else { return }
         arenas.append(arena)
     }
 

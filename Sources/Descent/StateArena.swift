@@ -17,13 +17,15 @@ final class StateArena {
     /// Allocates and fills the slots `requests` ask for (a parameter and a slot mask each)
     /// and hands each parameter its buffers; throws, with nothing handed out, when memory
     /// runs out. Returns nil when nothing was asked for.
-    static func allocate(_ requests: [(parameter: Parameter, slots: UInt8)]) throws(DescentError) -> StateArena? {
-        var layout: [(parameter: Parameter, slot: Int, offset: Int)] = []
+    static func allocate(_ requests: [(parameter: Parameter, slots: UInt8)],
+                         _ description: AlgorithmDescription) throws(DescentError) -> StateArena? {
+        var layout: [(parameter: Parameter, slot: Int, offset: Int, elements: Int)] = []
         var bytes = 0
-        for slot in 0 ..< 3 {
+        for (slot, kind) in description.state.enumerated() {
             for (parameter, slots) in requests where slots & (1 << slot) != 0 {
-                layout.append((parameter, slot, bytes))
-                bytes += (parameter.count * MemoryLayout<Float>.stride + 63) / 64 * 64
+                let elements = kind.elements(of: parameter.count)
+                layout.append((parameter, slot, bytes, elements))
+                bytes += (elements * MemoryLayout<Float>.stride + 63) / 64 * 64
             }
         }
         guard bytes > 0 else { return nil }
@@ -33,9 +35,9 @@ final class StateArena {
             throw DescentError(.outOfMemory, "cannot allocate \(bytes) bytes of optimizer state")
         }
         if alignment == hugePage { _ = madvise(raw, bytes, MADV_HUGEPAGE) }
-        for (parameter, slot, offset) in layout {
-            let buffer = (raw + offset).bindMemory(to: Float.self, capacity: parameter.count)
-            buffer.initialize(repeating: parameter.initialValues[slot], count: parameter.count)
+        for (parameter, slot, offset, elements) in layout {
+            let buffer = (raw + offset).bindMemory(to: Float.self, capacity: elements)
+            buffer.initialize(repeating: parameter.initialValues[slot], count: elements)
             parameter.adopt(buffer, asSlot: slot)
         }
         return StateArena(base: raw)

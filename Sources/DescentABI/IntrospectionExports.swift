@@ -31,14 +31,18 @@ public func exportAlgorithmOptions(_ id: descent_algorithm, _ out: UnsafeMutable
     }
 }
 
-@_cdecl("descent_algorithm_state_names")
-public func exportAlgorithmStateNames(_ id: descent_algorithm, _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
-                                      _ capacity: Int, _ count: UnsafeMutablePointer<Int>?) -> descent_status {
+@_cdecl("descent_algorithm_state")
+public func exportAlgorithmState(_ id: descent_algorithm, _ out: UnsafeMutablePointer<descent_state_info>?,
+                                 _ capacity: Int, _ count: UnsafeMutablePointer<Int>?) -> descent_status {
     callWithoutHandle {
         let algorithm = try algorithm(id)
-        let names = stateNames[algorithm]!
-        try required(count, "count").pointee = names.count
-        for (i, name) in names.prefix(try capacityChecked(out, capacity)).enumerated() { out![i] = name }
+        let slots = algorithm.description.state
+        try required(count, "count").pointee = slots.count
+        for (i, slot) in slots.prefix(try capacityChecked(out, capacity)).enumerated() {
+            out![i] = descent_state_info(name: stateNames[algorithm]![i],
+                                         shape: descent_state_shape(rawValue: UInt32(slot.shape.rawValue)),
+                                         format: descent_state_format(rawValue: UInt32(slot.format.rawValue)))
+        }
     }
 }
 
@@ -111,7 +115,7 @@ nonisolated(unsafe) let algorithmNames: [Algorithm: UnsafePointer<CChar>] = Dict
 nonisolated(unsafe) let optionNames: [Option: UnsafePointer<CChar>] = Dictionary(
     uniqueKeysWithValues: Option.allCases.map { ($0, UnsafePointer(strdup($0.name)!)) })
 
-nonisolated(unsafe) private let stateNames: [Algorithm: [UnsafePointer<CChar>?]] = Dictionary(
+nonisolated(unsafe) private let stateNames: [Algorithm: [UnsafePointer<CChar>]] = Dictionary(
     uniqueKeysWithValues: Algorithm.allCases.map { algorithm in
-        (algorithm, algorithm.description.stateNames.map { UnsafePointer(strdup($0)) })
+        (algorithm, algorithm.description.stateNames.map { UnsafePointer(strdup($0)!) })
     })

@@ -7,7 +7,7 @@
  *    optimizer's groups hold them (both creation paths), only its own ids accepted.
  * 3. descent_create_with / descent_add_group_with agree with descent_group_set for
  *    every option of every algorithm: the same status, the same group afterwards.
- * 4. State names are the ones descent_param_state takes.
+ * 4. State slots: their names are the ones descent_param_state takes.
  * 5. Bad input: a status and a message naming what is wrong, nothing created.
  */
 #include <descent.h>
@@ -157,9 +157,9 @@ static void test_state_names(void) {
     float param[4] = {0}, grad[4] = {0};
     for (size_t i = 0; i < descent_algorithm_count(); i++) {
         descent_algorithm algorithm = descent_algorithm_at(i);
-        const char *names[8];
+        descent_state_info slots[8];
         size_t count = 0;
-        MUST(descent_algorithm_state_names(algorithm, names, 8, &count));
+        MUST(descent_algorithm_state(algorithm, slots, 8, &count));
         EXPECT(count >= 1 && count <= 8, "%s: %zu state names", descent_algorithm_name(algorithm), count);
         descent_optimizer *opt;
         MUST(descent_create(algorithm, NULL, &opt));
@@ -167,8 +167,10 @@ static void test_state_names(void) {
         MUST(descent_add_param(opt, 0, param, grad, 4, NULL));
         for (size_t k = 0; k < count; k++) {
             float *state = NULL;
-            EXPECT(descent_param_state(opt, 0, names[k], &state) == DESCENT_OK, "%s: %s: %s",
-                   descent_algorithm_name(algorithm), names[k], descent_last_error(opt));
+            EXPECT(descent_param_state(opt, 0, slots[k].name, &state) == DESCENT_OK, "%s: %s: %s",
+                   descent_algorithm_name(algorithm), slots[k].name, descent_last_error(opt));
+            EXPECT(slots[k].shape == DESCENT_STATE_ELEMENTWISE || slots[k].shape == DESCENT_STATE_SCALAR, "shape");
+            EXPECT(slots[k].format == DESCENT_STATE_FLOAT32, "format");
         }
         float *state = NULL;
         EXPECT(descent_param_state(opt, 0, "not_a_state", &state) == DESCENT_ERROR_UNKNOWN_OPTION, "unknown name");
@@ -215,7 +217,7 @@ static void test_bad_input(void) {
     EXPECT_FAILS(descent_algorithm_options(DESCENT_SGD, NULL, 3, &count), DESCENT_ERROR_NULL_POINTER, "out is NULL");
     EXPECT_FAILS(descent_algorithm_options((descent_algorithm)0, NULL, 0, &count), DESCENT_ERROR_UNKNOWN_ALGORITHM,
                  "unknown algorithm id 0");
-    EXPECT_FAILS(descent_algorithm_state_names(DESCENT_SGD, NULL, SIZE_MAX, &count), DESCENT_ERROR_INVALID_ARGUMENT,
+    EXPECT_FAILS(descent_algorithm_state(DESCENT_SGD, NULL, SIZE_MAX, &count), DESCENT_ERROR_INVALID_ARGUMENT,
                  "capacity");
 
     /* add_group_with: over the optimizer's defaults; a refused group adds nothing. */

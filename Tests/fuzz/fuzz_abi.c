@@ -402,11 +402,11 @@ static void run(Input *in) {
     }
     case 27: {
         descent_option_info info[4];
-        const char *names[4];
+        descent_state_info slots[4];
         size_t n_out = 0;
         descent_algorithm algorithm = (descent_algorithm)(byte(in) % (descent_algorithm_count() + 2));
         s = byte(in) & 1 ? descent_algorithm_options(algorithm, info, byte(in) % 5, &n_out)
-                         : descent_algorithm_state_names(algorithm, names, byte(in) % 5, &n_out);
+                         : descent_algorithm_state(algorithm, slots, byte(in) % 5, &n_out);
         break;
     }
     default: s = descent_set_num_threads(1 + byte(in) % 3); break;

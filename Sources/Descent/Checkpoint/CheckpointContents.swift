@@ -137,8 +137,8 @@ struct CheckpointContents {
             let shapeCode = try reader.u8(), formatCode = try reader.u8()
             _ = try reader.take(2)
             let name = try reader.take(Int(try reader.u32()))
-            guard let shape = Format.shape(shapeCode), let format = Format.format(formatCode) else {
-                throw DescentError(.corruptCheckpoint, "checkpoint state slot \(s) has shape code \(shapeCode) and format code \(formatCode); this library reads 1 (element-wise) and 1 (float32)")
+            guard let shape = StateSlot.Shape(rawValue: shapeCode), let format = StateSlot.Format(rawValue: formatCode) else {
+                throw DescentError(.corruptCheckpoint, "checkpoint state slot \(s) has shape code \(shapeCode) and format code \(formatCode); this library reads shapes 1 (element-wise) and 2 (scalar), format 1 (float32)")
             }
             slots.append(SlotRecord(name: String(decoding: name, as: UTF8.self), shape: shape, format: format))
         }

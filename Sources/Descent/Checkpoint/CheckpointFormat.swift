@@ -58,18 +58,6 @@ enum CheckpointFormat {
     /// then 16 bytes per (option id, value) pair; a group with no pairs has only these 16.
     static let groupHeaderSizeV2 = 16
 
-    /// A slot's shape and format on disk (u8 codes).
-    static func code(_ shape: StateSlot.Shape) -> UInt8 {
-        switch shape { case .elementwise: 1 }
-    }
-
-    static func code(_ format: StateSlot.Format) -> UInt8 {
-        switch format { case .float32: 1 }
-    }
-
-    static func shape(_ code: UInt8) -> StateSlot.Shape? { code == 1 ? .elementwise : nil }
-
-    static func format(_ code: UInt8) -> StateSlot.Format? { code == 1 ? .float32 : nil }
 
     static func crc(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         descent_crc32c(crc, bytes.baseAddress, bytes.count)
@@ -138,6 +126,9 @@ extension CheckpointContents.SlotRecord {
     /// The bytes of this slot for a parameter of `elements` elements.
     func byteCount(elements: Int) -> Int {
         let size = switch format { case .float32: MemoryLayout<Float>.stride }
-        return switch shape { case .elementwise: elements * size }
+        return switch shape {
+        case .elementwise: elements * size
+        case .scalar: size
+        }
     }
 }

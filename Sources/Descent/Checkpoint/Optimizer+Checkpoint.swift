@@ -52,8 +52,12 @@ extension Optimizer {
         for (section, payload) in payloads {
             try payload.withUnsafeBytes { bytes in try emit(section, [bytes], sink) }
         }
+        let slots = algorithm.description.state
         let state = parameters.flatMap { parameter in
-            parameter.presentSlots.map { UnsafeRawBufferPointer(start: parameter.slots[$0], count: parameter.count * 4) }
+            parameter.presentSlots.map {
+                UnsafeRawBufferPointer(start: parameter.slots[$0],
+                                       count: slots[$0].elements(of: parameter.count) * MemoryLayout<Float>.stride)
+            }
         }
         try emit(.state, state, sink)
         try schedulesPayload(scheduleRecords()).withUnsafeBytes { bytes in
@@ -91,8 +95,8 @@ extension Optimizer {
         writer.u32(UInt32(slots.count))
         writer.u32(0)
         for slot in slots {
-            writer.u8(Format.code(slot.shape))
-            writer.u8(Format.code(slot.format))
+            writer.u8(slot.shape.rawValue)
+            writer.u8(slot.format.rawValue)
             writer.zeros(2)
             let name = Array(slot.name.utf8)
             writer.u32(UInt32(name.count))
@@ -131,7 +135,10 @@ extension Optimizer {
     }
 
     private var stateSize: Int {
-        parameters.reduce(0) { $0 + $1.presentSlots.count * $1.count * MemoryLayout<Float>.stride }
+        let slots = algorithm.description.state
+        return parameters.reduce(0) { total, parameter in
+            total + parameter.presentSlots.reduce(0) { $0 + slots[$1].elements(of: parameter.count) * MemoryLayout<Float>.stride }
+        }
     }
 
     private func scheduleRecords() -> [CheckpointContents.ScheduleRecord] {
@@ -193,7 +200,8 @@ extension Optimizer {
                     offset += bytes
                 } else {
                     // The checkpoint has no such state: make it as a first step finds it.
-                    buffer.update(repeating: parameter.initialValues[slot], count: parameter.count)
+                    let elements = algorithm.description.state[slot].elements(of: parameter.count)
+                    buffer.update(repeating: parameter.initialValues[slot], count: elements)
                 }
             }
             parameter.writtenSlots = UInt8(truncatingIfNeeded: record.written)

@@ -31,8 +31,8 @@ TRAIT_DECOUPLED_WEIGHT_DECAY: int
 def algorithms() -> tuple[dict[str, Any], ...]:
     """Every algorithm of the loaded library, in id order: {"name": torch's class name,
     "options": ((torch name, default, is_flag), ...) in torch's constructor order (a
-    tuple option is one entry per element: "betas[0]", "betas[1]"), "state": state
-    names by slot, "traits": TRAIT_* bits}."""
+    tuple option is one entry per element: "betas[0]", "betas[1]"), "state": ((name,
+    "elementwise" or "scalar"), ...) by slot, "traits": TRAIT_* bits}."""
 
 def set_num_threads(n: int) -> None:
     """Threads a step may use, process-wide (0 restores the default: DESCENT_NUM_THREADS,

@@ -7,7 +7,8 @@ import re
 from . import _descent
 
 # {torch class name: the library's description}: "options" ((name, default, is_flag), …)
-# in torch's constructor order, "state" (names by slot), "traits" (TRAIT_* bits).
+# in torch's constructor order, "state" ((name, "elementwise" or "scalar"), …) by slot,
+# "traits" (TRAIT_* bits).
 ALGORITHMS = {description["name"]: description for description in _descent.algorithms()}
 
 _ELEMENT = re.compile(r"^(\w+)\[(\d+)\]$")
@@ -30,7 +31,11 @@ def _torch_defaults(description):
 DEFAULTS = {name: _torch_defaults(description) for name, description in ALGORITHMS.items()}
 
 # The optimizer state each algorithm keeps per parameter, under torch's state keys.
-STATE_NAMES = {name: description["state"] for name, description in ALGORITHMS.items()}
+STATE_NAMES = {name: tuple(slot for slot, _ in description["state"]) for name, description in ALGORITHMS.items()}
+
+# The state kept as one value per parameter (torch's 0-d tensors, e.g. NAdam's mu_product).
+SCALAR_STATE = {name: frozenset(slot for slot, shape in description["state"] if shape == "scalar")
+                for name, description in ALGORITHMS.items()}
 
 
 def has_trait(algorithm, trait):

@@ -25,7 +25,7 @@ import torch
 
 from . import _descent
 from .gradients import StepReport
-from .hyperparameters import ALGORITHMS, DEFAULTS, STATE_NAMES, engine_items, has_trait, torch_items
+from .hyperparameters import ALGORITHMS, DEFAULTS, SCALAR_STATE, STATE_NAMES, engine_items, has_trait, torch_items
 
 
 def _engine_tensor(t):
@@ -177,11 +177,17 @@ class _EngineOptimizer(torch.optim.Optimizer):
                 buffer = self._core.state(
                     index, name, create=has_trait(self._algorithm, _descent.TRAIT_STATE_AT_REGISTRATION))
                 if buffer is not None:
-                    shown[name] = torch.from_numpy(np.frombuffer(buffer, dtype=np.float32)).view_as(p)
+                    shown[name] = self._state_tensor(index, name, np.frombuffer(buffer, dtype=np.float32))
         if has_trait(self._algorithm, _descent.TRAIT_STEP_COUNT):
             shown["step"] = self._step_views[index]
         if shown:  # torch keeps no entry for a parameter without state (SGD, no momentum)
             self.state[p].update(shown)
+
+    def _state_tensor(self, index, name, memory):
+        """The engine's state `memory` as torch shows it: shaped like the parameter, or a
+        0-d tensor for a scalar slot (NAdam's mu_product)."""
+        tensor = torch.from_numpy(memory)
+        return tensor.view(()) if name in SCALAR_STATE[self._algorithm] else tensor.view_as(self._params[index])
 
     # -- checkpoints in torch's format
 
@@ -196,7 +202,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
                 elif name in STATE_NAMES[self._algorithm] and value is not None:
                     memory = np.frombuffer(self._core.state(index, name, create=True), dtype=np.float32)
                     memory[:] = value.detach().to(torch.float32).reshape(-1).numpy()
-                    state[name] = torch.from_numpy(memory).view_as(p)
+                    state[name] = self._state_tensor(index, name, memory)
             if state:
                 self._mirror_state(index)
         self._show_all_engine_state()

@@ -99,15 +99,15 @@ PyObject *group_to_dict(const descent_optimizer *opt, descent_algorithm algorith
     return dict;
 }
 
-/* One algorithm as {"name", "options": ((name, default, is_flag), …), "state": (…),
- * "traits"}. */
+/* One algorithm as {"name", "options": ((name, default, is_flag), …), "state": ((name,
+ * "elementwise" or "scalar"), …), "traits"}. */
 static PyObject *describe(descent_algorithm algorithm) {
     descent_option_info info[MAX_OPTIONS];
     Py_ssize_t known = options_of(algorithm, info);
     if (known < 0) return NULL;
-    const char *names[MAX_OPTIONS];
+    descent_state_info names[MAX_OPTIONS];
     size_t slots = 0;
-    descent_status status = descent_algorithm_state_names(algorithm, names, MAX_OPTIONS, &slots);
+    descent_status status = descent_algorithm_state(algorithm, names, MAX_OPTIONS, &slots);
     if (status != DESCENT_OK) return raise_status(status, NULL);
     PyObject *options = PyTuple_New(known), *state = PyTuple_New((Py_ssize_t)slots);
     for (Py_ssize_t k = 0; options && k < known; k++) {
@@ -117,7 +117,8 @@ static PyObject *describe(descent_algorithm algorithm) {
         else PyTuple_SET_ITEM(options, k, item);
     }
     for (size_t k = 0; state && k < slots; k++) {
-        PyObject *item = PyUnicode_FromString(names[k]);
+        PyObject *item = Py_BuildValue("(ss)", names[k].name,
+                                       names[k].shape == DESCENT_STATE_SCALAR ? "scalar" : "elementwise");
         if (!item) Py_CLEAR(state);
         else PyTuple_SET_ITEM(state, (Py_ssize_t)k, item);
     }
