@@ -160,7 +160,8 @@ typedef enum descent_algorithm {
     DESCENT_ADAMW = 3,
     DESCENT_RMSPROP = 4,
     DESCENT_ADAGRAD = 5,
-    DESCENT_ADAMAX = 6
+    DESCENT_ADAMAX = 6,
+    DESCENT_NADAM = 7
 } descent_algorithm;
 
 /**
@@ -183,6 +184,8 @@ DESCENT_API const char *descent_algorithm_name(descent_algorithm algorithm);
  *   RMSprop: lr, alpha, eps, weight_decay, momentum, centered, maximize
  *   Adagrad: lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize
  *   Adamax:  lr, beta1, beta2, eps, weight_decay, maximize
+ *   NAdam:   lr, beta1, beta2, eps, weight_decay, maximize (and, by id only,
+ *            momentum_decay and decoupled_weight_decay)
  * Later algorithms' own hyperparameters are not in it (it does not grow): set
  * them by id (descent_create_with(), descent_group_set()).
  */
@@ -544,7 +547,8 @@ DESCENT_API descent_status descent_param_step_count(const descent_optimizer *opt
 
 /**
  * Points `*out` at the optimizer state buffer `name` of parameter `index`:
- * `numel` floats under torch's state key ("momentum_buffer" for SGD;
+ * `numel` floats (one for a scalar slot: descent_algorithm_state() says which,
+ * e.g. NAdam's "mu_product") under torch's state key ("momentum_buffer" for SGD;
  * "exp_avg", "exp_avg_sq", "max_exp_avg_sq" for Adam and AdamW;
  * "square_avg", "momentum_buffer", "grad_avg" for RMSprop; "sum" for
  * Adagrad). `*out` is NULL while no step has needed that state yet (it is

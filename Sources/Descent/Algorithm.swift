@@ -8,6 +8,7 @@ public enum Algorithm: Int32, CaseIterable, Sendable {
     case rmsprop = 4
     case adagrad = 5
     case adamax = 6
+    case nadam = 7
 
     public var description: AlgorithmDescription {
         switch self {
@@ -17,6 +18,7 @@ public enum Algorithm: Int32, CaseIterable, Sendable {
         case .rmsprop: .rmsprop
         case .adagrad: .adagrad
         case .adamax: .adamax
+        case .nadam: .nadam
         }
     }
 

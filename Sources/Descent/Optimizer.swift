@@ -366,8 +366,8 @@ public final class Optimizer {
             guard let grad else { continue }
             let hp = groups[parameter.group]
             parameter.step += 1
-            if scalarsKey?.group != parameter.group || scalarsKey?.step != parameter.step {
-                plan.addScalars(Rule.scalars(hp, step: parameter.step, algorithm: algorithm))
+            if Rule.readsScalarState || scalarsKey?.group != parameter.group || scalarsKey?.step != parameter.step {
+                plan.addScalars(Rule.scalars(hp, step: parameter.step, algorithm: algorithm, state: parameter.slots))
                 scalarsKey = (parameter.group, parameter.step)
             }
             if needed?.group != parameter.group { needed = (parameter.group, description.slotsNeeded(hp)) }

@@ -8,13 +8,21 @@ import KernelInterface
 protocol UpdateRule {
     associatedtype Scalars
 
-    /// Per-step scalars; `step` counts this step (1 on a parameter's first step).
-    /// `algorithm` tells rules that serve two algorithms (Adam, AdamW) which one runs.
-    static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm) -> Scalars
+    /// Whether the scalars read (and advance) the parameter's scalar state, so that each
+    /// parameter has its own (NAdam's mu_product); otherwise they are computed once per
+    /// group and step count.
+    static var readsScalarState: Bool { get }
 
+    /// Per-step scalars; `step` counts this step (1 on a parameter's first step).
+    /// `algorithm` tells rules that serve two algorithms (Adam, AdamW) which one runs;
+    /// `state` is the parameter's state slots, for rules that read scalar state.
+    static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm,
+                        state: [UnsafeMutablePointer<Float>?]) -> Scalars
 }
 
 extension UpdateRule {
+    static var readsScalarState: Bool { false }
+
     /// This rule's float32 kernel in `table` (every table has one for every rule).
     static func kernel(in table: KernelTable) -> @Sendable (Scalars, Span) -> Void {
         table.update(Scalars.self)!

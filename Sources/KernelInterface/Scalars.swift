@@ -110,3 +110,33 @@ public struct AdamaxScalars {
         self.maximize = maximize
     }
 }
+
+public struct NAdamScalars {
+    /// Decoupled weight decay: p *= 1 − lr·wd; exactly 1 otherwise.
+    public var decay: Float
+    /// L2 weight decay: g += wd·p; 0 when decoupled.
+    public var weightDecay: Float
+    public var oneMinusBeta1: Float
+    public var beta2: Float
+    public var oneMinusBeta2: Float
+    public var biasCorrection2: Float
+    public var eps: Float
+    /// −lr·(1 − μt)/(1 − Πt) and −lr·μt+1/(1 − Πt·μt+1), each rounded once.
+    public var gradientStep: Float
+    public var momentumStep: Float
+    public var maximize: Bool
+
+    public init(decay: Float, weightDecay: Float, oneMinusBeta1: Float, beta2: Float, oneMinusBeta2: Float,
+                biasCorrection2: Float, eps: Float, gradientStep: Float, momentumStep: Float, maximize: Bool) {
+        self.decay = decay
+        self.weightDecay = weightDecay
+        self.oneMinusBeta1 = oneMinusBeta1
+        self.beta2 = beta2
+        self.oneMinusBeta2 = oneMinusBeta2
+        self.biasCorrection2 = biasCorrection2
+        self.eps = eps
+        self.gradientStep = gradientStep
+        self.momentumStep = momentumStep
+        self.maximize = maximize
+    }
+}

@@ -21,7 +21,7 @@ let instructionSet = InstructionSet.portable
 public let kernelTable = KernelTable(
     instructionSet: instructionSet,
     updates: [UpdateKernel(sgdKernel), UpdateKernel(adamKernel), UpdateKernel(rmspropKernel),
-              UpdateKernel(adagradKernel), UpdateKernel(adamaxKernel)],
+              UpdateKernel(adagradKernel), UpdateKernel(adamaxKernel), UpdateKernel(nadamKernel)],
     norm: normKernel, transform: transformKernel)
 
 // MARK: SGD
@@ -177,6 +177,29 @@ func adamaxKernel(_ s: AdamaxScalars, _ span: Span) {
         m[i] = mi
         u[i] = ui
         p[i] = p[i] + (s.negClr * mi) / ui
+    }
+}
+
+// MARK: NAdam
+
+/// torch's single-tensor NAdam: m = lerp(m, g, 1 − β1); v = fma((1−β2)·g, g, v·β2);
+/// den = sqrt(v / bc2) + eps; p += (s1·g)/den; p += (s2·m)/den. Slot 0 (mu_product) is
+/// the scalars'.
+@inline(never)
+func nadamKernel(_ s: NAdamScalars, _ span: Span) {
+    let p = span.param, g = span.grad, m = span.slot1!, v = span.slot2!
+    let decays = s.weightDecay != 0
+    for i in span.start ..< span.end {
+        var grad = s.maximize ? -g[i] : g[i]
+        let param = p[i] * s.decay
+        grad = decays ? grad.addingProduct(param, s.weightDecay) : grad
+        let mi = lerp(m[i], grad, s.oneMinusBeta1)
+        let vi = (v[i] * s.beta2).addingProduct(s.oneMinusBeta2 * grad, grad)
+        m[i] = mi
+        v[i] = vi
+        let denom = (vi / s.biasCorrection2).squareRoot() + s.eps
+        let stepped = param + (s.gradientStep * grad) / denom
+        p[i] = stepped + (s.momentumStep * mi) / denom
     }
 }
 

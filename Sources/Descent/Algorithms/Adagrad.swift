@@ -21,7 +21,8 @@ extension AlgorithmDescription {
 enum AdagradRule: UpdateRule {
     typealias Scalars = AdagradScalars
 
-    static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm) -> Scalars {
+    static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm,
+                        state: [UnsafeMutablePointer<Float>?]) -> Scalars {
         let clr = hp.lr / (1 + (Double(step) - 1) * hp.lrDecay)
         return Scalars(negClr: Float(-clr), eps: Float(hp.eps),
                        weightDecay: Float(hp.weightDecay), maximize: hp.maximize)

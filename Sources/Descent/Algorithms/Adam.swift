@@ -35,7 +35,8 @@ extension AlgorithmDescription {
 enum AdamRule: UpdateRule {
     typealias Scalars = AdamScalars
 
-    static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm) -> Scalars {
+    static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm,
+                        state: [UnsafeMutablePointer<Float>?]) -> Scalars {
         let decoupled = algorithm.description.traits.contains(.decoupledWeightDecay)
         let t = Double(step)
         let biasCorrection1 = 1 - pow(hp.beta1, t)

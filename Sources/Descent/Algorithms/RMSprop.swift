@@ -23,7 +23,8 @@ extension AlgorithmDescription {
 enum RMSpropRule: UpdateRule {
     typealias Scalars = RMSpropScalars
 
-    static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm) -> Scalars {
+    static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm,
+                        state: [UnsafeMutablePointer<Float>?]) -> Scalars {
         Scalars(negLR: Float(-hp.lr), alpha: Float(hp.alpha), oneMinusAlpha: Float(1 - hp.alpha),
                 eps: Float(hp.eps), weightDecay: Float(hp.weightDecay), momentum: Float(hp.momentum),
                 hasMomentum: hp.momentum > 0, centered: hp.centered, maximize: hp.maximize)

@@ -24,7 +24,8 @@ extension AlgorithmDescription {
 enum SGDRule: UpdateRule {
     typealias Scalars = SGDScalars
 
-    static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm) -> Scalars {
+    static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm,
+                        state: [UnsafeMutablePointer<Float>?]) -> Scalars {
         Scalars(negLR: Float(-hp.lr), weightDecay: Float(hp.weightDecay),
                 momentum: Float(hp.momentum), oneMinusDampening: Float(1 - hp.dampening),
                 hasMomentum: hp.momentum != 0, nesterov: hp.nesterov, maximize: hp.maximize)

@@ -1,4 +1,5 @@
-"""Drop-in replacements for torch.optim's SGD, Adam, AdamW, RMSprop and Adagrad.
+"""Drop-in replacements for torch.optim's SGD, Adam, AdamW, RMSprop, Adagrad, Adamax and
+NAdam (every algorithm of the library that torch.optim has).
 
 They are `torch.optim.Optimizer` subclasses with torch's constructor signatures and
 defaults; the update runs in Descent's engine directly on the tensors' memory (CPU,
@@ -46,8 +47,9 @@ class _EngineOptimizer(torch.optim.Optimizer):
         # defaults and group keys of the installed torch version.
         reference = getattr(torch.optim, self._algorithm)([torch.zeros(1, requires_grad=True)], **kwargs)
         defaults = reference.defaults
-        # torch's Adam(decoupled_weight_decay=True) is AdamW.
-        engine = "AdamW" if defaults.get("decoupled_weight_decay") else self._algorithm
+        # torch's Adam(decoupled_weight_decay=True) is AdamW; where the flag is the
+        # algorithm's own hyperparameter (NAdam), the engine takes it as one.
+        engine = "AdamW" if self._switches_to_adamw(defaults) else self._algorithm
         self._core = _descent.Optimizer(engine, engine_items(self._algorithm, defaults))
         self._params = []       # registration order = torch's state_dict order
         self._pushed = []       # per group: the hyperparameters the engine has
@@ -142,7 +144,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
     def _push_hyperparameters(self):
         """Sends the hyperparameters changed in param_groups since the last step."""
         for index, group in enumerate(self.param_groups):
-            if group.get("decoupled_weight_decay", False) != (self._core.algorithm == "AdamW"):
+            if self._switches_to_adamw(group) != (self._core.algorithm != self._algorithm):
                 raise NotImplementedError("decoupled_weight_decay must be the same in every group "
                                           "and cannot change after construction")
             items = engine_items(self._algorithm, group)
@@ -182,6 +184,14 @@ class _EngineOptimizer(torch.optim.Optimizer):
             shown["step"] = self._step_views[index]
         if shown:  # torch keeps no entry for a parameter without state (SGD, no momentum)
             self.state[p].update(shown)
+
+    def _switches_to_adamw(self, group):
+        """Whether `group` asks for decoupled weight decay from an algorithm that has no
+        such hyperparameter and does not decouple already, but whose torch class takes it
+        as a switch to AdamW (Adam)."""
+        return (bool(group.get("decoupled_weight_decay"))
+                and "decoupled_weight_decay" not in DEFAULTS[self._algorithm]
+                and not has_trait(self._algorithm, _descent.TRAIT_DECOUPLED_WEIGHT_DECAY))
 
     def _state_tensor(self, index, name, memory):
         """The engine's state `memory` as torch shows it: shaped like the parameter, or a

@@ -48,6 +48,11 @@ class Adamax(_EngineOptimizer):
     def __init__(self, params: Any, lr: float = ..., betas: tuple[float, float] = ..., eps: float = ...,
                  weight_decay: float = ..., *, maximize: bool = ..., **kwargs: Any) -> None: ...
 
+class NAdam(_EngineOptimizer):
+    def __init__(self, params: Any, lr: float = ..., betas: tuple[float, float] = ..., eps: float = ...,
+                 weight_decay: float = ..., momentum_decay: float = ..., decoupled_weight_decay: bool = ..., *,
+                 maximize: bool = ..., **kwargs: Any) -> None: ...
+
 def get_total_norm(tensors: Tensors, norm_type: float = ..., error_if_nonfinite: bool = ...,
                    foreach: Optional[bool] = ...) -> torch.Tensor: ...
 def clip_grad_norm_(parameters: Tensors, max_norm: float, norm_type: float = ...,

@@ -417,7 +417,7 @@ static PyObject *Optimizer_state(OptimizerObject *self, PyObject *args, PyObject
     if (!state) return NULL;
     state->owner = (OptimizerObject *)Py_NewRef(self);
     state->data = data;
-    state->numel = self->params[index].len / 4;
+    state->numel = state_is_scalar(self->algorithm, name) ? 1 : self->params[index].len / 4;
     return (PyObject *)state;
 }
 

@@ -99,6 +99,15 @@ PyObject *group_to_dict(const descent_optimizer *opt, descent_algorithm algorith
     return dict;
 }
 
+int state_is_scalar(descent_algorithm algorithm, const char *name) {
+    descent_state_info slots[MAX_OPTIONS];
+    size_t count = 0;
+    if (descent_algorithm_state(algorithm, slots, MAX_OPTIONS, &count) != DESCENT_OK) return 0;
+    for (size_t k = 0; k < count && k < MAX_OPTIONS; k++)
+        if (!strcmp(slots[k].name, name)) return slots[k].shape == DESCENT_STATE_SCALAR;
+    return 0;
+}
+
 /* One algorithm as {"name", "options": ((name, default, is_flag), …), "state": ((name,
  * "elementwise" or "scalar"), …), "traits"}. */
 static PyObject *describe(descent_algorithm algorithm) {
