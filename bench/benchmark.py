@@ -288,7 +288,7 @@ def phase_methods(params, numel, max_norm=1.0):
 
 
 # Case (d): each algorithm with the buffers it moves besides the gradient, and torch's
-# fastest CPU implementation of it (RMSprop and Adamax have no fused CPU kernel).
+# fastest CPU implementation of it (RMSprop, Adamax and NAdam have no fused CPU kernel).
 ALGORITHMS = {
     "SGD": ({"lr": 0.01, "momentum": 0.9}, 2, {"fused": True}),
     "Adam": ({"lr": 1e-3}, 3, {"fused": True}),
@@ -296,6 +296,7 @@ ALGORITHMS = {
     "RMSprop": ({"lr": 0.01}, 2, {"foreach": True}),
     "Adagrad": ({"lr": 0.01}, 2, {"fused": True}),
     "Adamax": ({"lr": 2e-3}, 3, {"foreach": True}),
+    "NAdam": ({"lr": 2e-3}, 3, {"foreach": True}),
 }
 
 

@@ -12,22 +12,12 @@ ROOT = Path(__file__).resolve().parents[2]
 STATUS_OK = 0
 
 
-class Params(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_double) for name in (
-        "lr", "momentum", "dampening", "weight_decay", "beta1", "beta2", "eps", "alpha",
-        "lr_decay", "initial_accumulator_value")] + [
-        (name, ctypes.c_bool) for name in ("nesterov", "maximize", "amsgrad", "centered")]
-
-
 def load_library():
     path = os.environ.get("DESCENT_LIB", str(ROOT / "build" / "libdescent.so"))
     lib = ctypes.CDLL(path)
     p, sz, f = ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_float)
     signatures = {
-        "descent_default_params": [ctypes.c_int, ctypes.POINTER(Params)],
-        "descent_create": [ctypes.c_int, ctypes.POINTER(Params), ctypes.POINTER(p)],
         "descent_free": [p],
-        "descent_add_group": [p, ctypes.POINTER(Params), ctypes.POINTER(sz)],
         "descent_add_param": [p, sz, ctypes.c_void_p, ctypes.c_void_p, sz, ctypes.POINTER(sz)],
         "descent_set_grad": [p, sz, ctypes.c_void_p],
         "descent_step": [p],
@@ -35,6 +25,11 @@ def load_library():
         "descent_zero_grad": [p],
         "descent_group_set": [p, sz, ctypes.c_int, ctypes.c_double],
         "descent_param_state": [p, sz, ctypes.c_char_p, ctypes.POINTER(ctypes.POINTER(ctypes.c_float))],
+        "descent_create_with": [ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_double), sz,
+                                ctypes.POINTER(p)],
+        "descent_add_group_with": [p, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_double), sz,
+                                   ctypes.POINTER(sz)],
+        "descent_algorithm_state": [ctypes.c_int, ctypes.c_void_p, sz, ctypes.POINTER(sz)],
     }
     for name, argtypes in signatures.items():
         fn = getattr(lib, name)
@@ -52,9 +47,40 @@ LIB.descent_algorithm_at.restype = ctypes.c_int
 LIB.descent_algorithm_name.argtypes = [ctypes.c_int]
 LIB.descent_algorithm_name.restype = ctypes.c_char_p
 
-# {torch name: algorithm id}, read from the library.
+LIB.descent_option_name.argtypes = [ctypes.c_int]
+LIB.descent_option_name.restype = ctypes.c_char_p
+
+# {torch name: algorithm id} and {torch name: option id} ("betas[0]", …), read from the
+# library.
 ALGORITHMS = {LIB.descent_algorithm_name(LIB.descent_algorithm_at(i)).decode(): LIB.descent_algorithm_at(i)
               for i in range(LIB.descent_algorithm_count())}
+OPTIONS = {LIB.descent_option_name(i).decode(): i for i in range(1, 256) if LIB.descent_option_name(i)}
+
+
+class StateInfo(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("shape", ctypes.c_int), ("format", ctypes.c_int)]
+
+
+def scalar_state(algorithm):
+    """The names of `algorithm`'s scalar state slots (one value per parameter)."""
+    slots = (StateInfo * 16)()
+    count = ctypes.c_size_t()
+    check(LIB.descent_algorithm_state(ALGORITHMS[algorithm], slots, 16, ctypes.byref(count)))
+    return {slots[i].name.decode() for i in range(count.value) if slots[i].shape == 2}
+
+
+def pairs(**kwargs):
+    """torch keyword arguments as the library's (option ids, values) arrays; a tuple
+    option (betas) is one id per element."""
+    items = []
+    for key, value in kwargs.items():
+        if isinstance(value, (tuple, list)):
+            items += [(OPTIONS[f"{key}[{i}]"], float(v)) for i, v in enumerate(value)]
+        else:
+            items.append((OPTIONS[key], float(value)))
+    ids = (ctypes.c_int * max(len(items), 1))(*[i for i, _ in items])
+    values = (ctypes.c_double * max(len(items), 1))(*[v for _, v in items])
+    return ids, values, len(items)
 
 
 class DescentError(Exception):
@@ -68,23 +94,29 @@ def check(status, handle=None):
         raise DescentError(status, LIB.descent_last_error(handle).decode())
 
 
-# torch keyword -> descent_params field
-KWARG_FIELDS = {"lr": "lr", "momentum": "momentum", "dampening": "dampening",
-                "weight_decay": "weight_decay", "eps": "eps", "alpha": "alpha",
-                "lr_decay": "lr_decay", "initial_accumulator_value": "initial_accumulator_value",
-                "nesterov": "nesterov", "maximize": "maximize", "amsgrad": "amsgrad",
-                "centered": "centered"}
+class OptionInfo(ctypes.Structure):
+    _fields_ = [("option", ctypes.c_int), ("name", ctypes.c_char_p), ("default_value", ctypes.c_double),
+                ("is_flag", ctypes.c_bool)]
 
 
-def make_params(algorithm, **kwargs):
-    params = Params()
-    check(LIB.descent_default_params(ALGORITHMS[algorithm], ctypes.byref(params)))
-    for key, value in kwargs.items():
-        if key == "betas":
-            params.beta1, params.beta2 = value
+def option_defaults(algorithm):
+    """The library's defaults of `algorithm` under torch's keyword names (betas a tuple,
+    flags bools), read through descent_algorithm_options."""
+    infos = (OptionInfo * 64)()
+    count = ctypes.c_size_t()
+    LIB.descent_algorithm_options.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
+                                              ctypes.POINTER(ctypes.c_size_t)]
+    check(LIB.descent_algorithm_options(ALGORITHMS[algorithm], infos, 64, ctypes.byref(count)))
+    defaults = {}
+    for info in infos[:count.value]:
+        name = info.name.decode()
+        value = bool(info.default_value) if info.is_flag else info.default_value
+        if name.endswith("]"):
+            key = name[:name.index("[")]
+            defaults[key] = defaults.get(key, ()) + (value,)
         else:
-            setattr(params, KWARG_FIELDS[key], value)
-    return params
+            defaults[name] = value
+    return defaults
 
 
 class Optimizer:
@@ -94,14 +126,13 @@ class Optimizer:
     def __init__(self, algorithm, groups, **defaults):
         self.algorithm = algorithm
         handle = ctypes.c_void_p()
-        check(LIB.descent_create(ALGORITHMS[algorithm], ctypes.byref(make_params(algorithm, **defaults)),
-                                 ctypes.byref(handle)))
+        check(LIB.descent_create_with(ALGORITHMS[algorithm], *pairs(**defaults), ctypes.byref(handle)))
         self.handle = handle
         self.tensors = []
+        self.scalars = scalar_state(algorithm)
         for index, group in enumerate(groups):
             overrides = {k: v for k, v in group.items() if k != "params"}
-            check(LIB.descent_add_group(self.handle, ctypes.byref(make_params(algorithm, **{**defaults, **overrides})),
-                                        None), self.handle)
+            check(LIB.descent_add_group_with(self.handle, *pairs(**overrides), None), self.handle)
             for t in group["params"]:
                 assert t.dtype == torch_float32() and t.is_contiguous()
                 check(LIB.descent_add_param(self.handle, index, t.data_ptr(), None, t.numel(), None), self.handle)
@@ -121,7 +152,8 @@ class Optimizer:
         check(LIB.descent_param_state(self.handle, index, name.encode(), ctypes.byref(pointer)), self.handle)
         if not pointer:
             return None
-        return np.ctypeslib.as_array(pointer, shape=(self.tensors[index].numel(),))
+        shape = () if name in self.scalars else (self.tensors[index].numel(),)
+        return np.ctypeslib.as_array(pointer, shape=shape or (1,)).reshape(shape)
 
     def close(self):
         if self.handle:
@@ -137,16 +169,10 @@ def torch_float32():
     return torch.float32
 
 
-OPTIONS = {"lr": 1, "momentum": 2, "dampening": 3, "weight_decay": 4, "nesterov": 5, "maximize": 6,
-           "beta1": 7, "beta2": 8, "eps": 9, "amsgrad": 10, "alpha": 11, "centered": 12,
-           "lr_decay": 13, "initial_accumulator_value": 14}
-
-
 def create_error(algorithm, **kwargs):
-    """The (status, message) descent_create gives for these hyperparameters, or None."""
+    """The (status, message) descent_create_with gives for these hyperparameters, or None."""
     handle = ctypes.c_void_p()
-    status = LIB.descent_create(ALGORITHMS[algorithm], ctypes.byref(make_params(algorithm, **kwargs)),
-                                ctypes.byref(handle))
+    status = LIB.descent_create_with(ALGORITHMS[algorithm], *pairs(**kwargs), ctypes.byref(handle))
     if status == STATUS_OK:
         LIB.descent_free(handle)
         return None

@@ -1,7 +1,9 @@
 """Descent against torch.optim (torch 2.15, CPU, float32), live.
 
 Reference: torch's fused CPU kernel (fused=True) where torch has one (SGD, Adam, AdamW,
-Adagrad); the single-tensor path (foreach=False) for the others (RMSprop, Adamax).
+Adagrad); the single-tensor path (foreach=False) for the others (RMSprop, Adamax, NAdam),
+and for those whose torch sqrt is inexact (RMSprop, NAdam) torch's own formula run with a
+correctly rounded sqrt, bit for bit.
 
 1. Trajectories: the same MLP on the 8x8 digits trained for 500 steps by torch and by
    Descent (each model computing its own gradients) ends within 1e-5 relative.
@@ -14,8 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from descent_ctypes import Optimizer, create_error
-from problem import ALGORITHMS, CONFIGS, config_id, make_model, objective, relative_error, tolerance, torch_optimizer
+from descent_ctypes import ALGORITHMS as LIBRARY_ALGORITHMS, Optimizer, create_error, option_defaults
+from problem import (ALGORITHMS, CONFIGS, INEXACT_SQRT, config_id, make_model, objective, relative_error, tolerance,
+                     torch_optimizer)
 
 STEPS = 500
 
@@ -76,11 +79,11 @@ def test_trajectory_matches_torch(config):
     assert_same_training(ours, reference, descent_losses, torch_losses, tolerance(name))
 
 
-@pytest.mark.parametrize("config", [c for c in CONFIGS if c[0] == "RMSprop"], ids=config_id)
-def test_rmsprop_trajectory_equals_torch_with_ieee_sqrt(config):
-    _, kwargs = config
+@pytest.mark.parametrize("config", [c for c in CONFIGS if c[0] in INEXACT_SQRT], ids=config_id)
+def test_trajectory_equals_torch_with_ieee_sqrt(config):
+    name, kwargs = config
     model = make_model()
-    reference = TorchReference("RMSprop", list(model.parameters()), kwargs)
+    reference = TorchReference(name, list(model.parameters()), kwargs)
     losses = []
     for step in range(STEPS):
         model.zero_grad()
@@ -88,9 +91,9 @@ def test_rmsprop_trajectory_equals_torch_with_ieee_sqrt(config):
         loss.backward()
         reference.step([p.grad for p in model.parameters()])
         losses.append(loss.item())
-    ours, descent_losses = run_descent("RMSprop", kwargs, one_group, STEPS)
+    ours, descent_losses = run_descent(name, kwargs, one_group, STEPS)
     for a, b in zip(ours.parameters(), model.parameters()):
-        assert torch.equal(a, b), "Descent's RMSprop differs from torch's formula with IEEE sqrt"
+        assert torch.equal(a, b), f"Descent's {name} differs from torch's formula with IEEE sqrt"
     assert descent_losses == losses
 
 
@@ -160,29 +163,68 @@ PER_STEP_SIZES = [4096, 160, 37]  # multiples of the vector width, and a ragged 
 ALLOWED_ULPS = 0 if torch.backends.cpu.get_cpu_capability() == "AVX512" else 1
 
 
+def nadam_ieee_step(param, grad, state, group):
+    """torch's _single_tensor_nadam (not capturable) with torch ops, in its order, but with
+    a correctly rounded square root."""
+    lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+    weight_decay, momentum_decay = group["weight_decay"], group["momentum_decay"]
+    grad = grad if not group["maximize"] else -grad
+    state["step"] += 1
+    step = state["step"].item()
+    bias_correction2 = 1 - beta2**step
+    if weight_decay != 0:
+        if group["decoupled_weight_decay"]:
+            param.mul_(1 - lr * weight_decay)
+        else:
+            grad = grad.add(param, alpha=weight_decay)
+    mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
+    mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
+    state["mu_product"] *= mu
+    state["exp_avg"].lerp_(grad, 1 - beta1)
+    state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    denom = state["exp_avg_sq"].div(bias_correction2).double().sqrt().float()
+    mu_product = state["mu_product"].item()
+    denom.add_(eps)
+    param.addcdiv_(grad, denom, value=(-lr * (1.0 - mu) / (1.0 - mu_product)))
+    param.addcdiv_(state["exp_avg"], denom, value=(-lr * mu_next) / (1.0 - mu_product * mu_next))
+
+
+def manual_state(name, p, group):
+    """The state torch's optimizer `name` starts a parameter with (its _init_group)."""
+    if name == "RMSprop":
+        state = {"square_avg": torch.zeros_like(p)}
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = torch.zeros_like(p)
+        if group["centered"]:
+            state["grad_avg"] = torch.zeros_like(p)
+        return state
+    return {"step": torch.tensor(0.0), "mu_product": torch.ones(()), "exp_avg": torch.zeros_like(p),
+            "exp_avg_sq": torch.zeros_like(p)}
+
+
+IEEE_STEPS = {"RMSprop": rmsprop_ieee_step, "NAdam": nadam_ieee_step}
+assert set(IEEE_STEPS) == set(INEXACT_SQRT)
+
+
 class TorchReference:
-    """torch's optimizer over `params`; RMSprop runs rmsprop_ieee_step on torch's own
-    param_groups, with its state created as torch creates it."""
+    """torch's optimizer over `params`; where torch's sqrt is inexact, its formula with a
+    correctly rounded sqrt (IEEE_STEPS) on torch's own param_groups, with the state
+    created as torch creates it."""
 
     def __init__(self, name, params, kwargs):
         self.params = params
         self.opt = torch_optimizer(name, params, kwargs)
-        self.manual = name == "RMSprop"
+        self.manual = IEEE_STEPS.get(name)
         if self.manual:
             group = self.opt.param_groups[0]
             for p in params:
-                state = self.opt.state[p]
-                state["square_avg"] = torch.zeros_like(p)
-                if group["momentum"] > 0:
-                    state["momentum_buffer"] = torch.zeros_like(p)
-                if group["centered"]:
-                    state["grad_avg"] = torch.zeros_like(p)
+                self.opt.state[p].update(manual_state(name, p, group))
 
     def step(self, grads):
         if self.manual:
             with torch.no_grad():
                 for p, g in zip(self.params, grads):
-                    rmsprop_ieee_step(p, g.clone(), self.opt.state[p], self.opt.param_groups[0])
+                    self.manual(p, g.clone(), self.opt.state[p], self.opt.param_groups[0])
         else:
             for p, g in zip(self.params, grads):
                 p.grad = g.clone()
@@ -207,7 +249,7 @@ def test_every_step_within_one_ulp(config):
             for i, (p, q) in enumerate(zip(params, ours)):
                 q.copy_(p.detach())
                 for key, value in reference.state(i).items():
-                    opt.state(i, key)[:] = value.numpy()
+                    opt.state(i, key)[...] = value.numpy()
         reference.step(grads)
         opt.step([g.clone() for g in grads])
         for i, (p, q) in enumerate(zip(params, ours)):
@@ -244,6 +286,12 @@ INVALID = [
     ("Adagrad", dict(weight_decay=-1e-3)),
     ("Adagrad", dict(initial_accumulator_value=-1.0)),
     ("Adagrad", dict(eps=-1e-10)),
+    ("Adamax", dict(lr=-2e-3)),
+    ("Adamax", dict(betas=(0.9, 1.0))),
+    ("Adamax", dict(eps=-1.0)),
+    ("NAdam", dict(momentum_decay=-4e-3)),
+    ("NAdam", dict(betas=(1.5, 0.999))),
+    ("NAdam", dict(weight_decay=-0.1)),
 ]
 
 
@@ -259,16 +307,14 @@ def test_invalid_hyperparameters_fail_with_torchs_message(config):
     assert message == str(raised.value)
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+@pytest.mark.parametrize("name", list(LIBRARY_ALGORITHMS))
 def test_defaults_match_torch(name):
+    """Every hyperparameter the library describes exists in torch's constructor with the
+    same default (read through the library's introspection, not copied)."""
     import inspect
     signature = inspect.signature(getattr(torch.optim, name).__init__)
     defaults = {k: v.default for k, v in signature.parameters.items() if v.default is not inspect._empty}
-    from descent_ctypes import make_params
-    ours = make_params(name)
-    for key, value in defaults.items():
-        if key == "betas":
-            assert (ours.beta1, ours.beta2) == value
-        elif key in ("lr", "momentum", "dampening", "weight_decay", "eps", "alpha", "lr_decay",
-                     "initial_accumulator_value", "nesterov", "maximize", "amsgrad", "centered"):
-            assert getattr(ours, key) == value, f"{name}.{key}: {getattr(ours, key)} != {value}"
+    ours = option_defaults(name)
+    assert ours, name
+    for key, value in ours.items():
+        assert key in defaults and defaults[key] == value, f"{name}.{key}: {value}, torch {defaults.get(key)}"
