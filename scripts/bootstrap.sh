@@ -20,7 +20,7 @@ if [ ! -x "$venv/bin/cmake" ] || [ ! -x "$venv/bin/ninja" ]; then
     echo "bootstrap: installing cmake and ninja into .venv"
     pip install -r "$root/scripts/requirements-build.txt"
 fi
-if [ "$want_tests" = 1 ] && ! "$venv/bin/python" -c "import torch, numpy, pytest" 2>/dev/null; then
-    echo "bootstrap: installing torch, numpy and pytest into .venv (a few minutes the first time)"
+if [ "$want_tests" = 1 ] && ! "$venv/bin/python" -c "import torch, numpy, pytest, expecttest" 2>/dev/null; then
+    echo "bootstrap: installing torch, numpy, pytest and expecttest into .venv (a few minutes the first time)"
     pip install -r "$root/Tests/parity/requirements.txt"
 fi

@@ -1,0 +1,94 @@
+"""descent.torch against torch's own option matrix, optim_db
+(torch.testing._internal.common_optimizers), for cpu/float32, as torch's test_optim drives
+torch's optimizers: for every algorithm both have,
+
+1. every optimizer input, with torch's implementation flags off and then each flag it
+   supports on in turn: five steps from the same parameters and gradients end where
+   torch's end (foreach and fused change torch's implementation, not the result);
+   differentiable and capturable, which Descent does not implement, are refused with
+   NotImplementedError naming the flag;
+2. every error input: the same error type (warnings included) with torch's message, at
+   construction or at the first step as optim_db says.
+"""
+import warnings
+
+import pytest
+import torch
+from torch.testing._internal.common_optimizers import OptimizerErrorEnum, optim_db
+
+import descent.torch as dt
+
+INFOS = {info.optim_cls.__name__: info for info in optim_db if info.optim_cls.__name__ in dt.ALGORITHM_CLASSES}
+UNSUPPORTED_FLAGS = ("differentiable", "capturable")
+STEPS = 5
+
+
+def test_every_algorithm_is_in_torchs_matrix():
+    assert set(INFOS) == set(dt.ALGORITHM_CLASSES)
+
+
+def fresh_params(seed=0):
+    torch.manual_seed(seed)
+    return [torch.nn.Parameter(torch.randn(10, 5)), torch.nn.Parameter(torch.randn(5))]
+
+
+def optimizer_inputs():
+    for name, info in INFOS.items():
+        for optim_input in info.optim_inputs_func(device="cpu", dtype=torch.float32):
+            for flag in (None, *info.supported_impls):
+                yield pytest.param(name, optim_input, flag, id=f"{name}-{optim_input.desc}-{flag or 'default'}")
+
+
+def run(cls, params, kwargs, grads):
+    opt = cls(params, **kwargs)
+    for step_grads in grads:
+        for p, g in zip(params, step_grads):
+            p.grad = g.clone()
+        opt.step()
+    return [p.detach().clone() for p in params]
+
+
+@pytest.mark.parametrize("name, optim_input, flag", list(optimizer_inputs()))
+def test_optimizer_input(name, optim_input, flag):
+    kwargs = dict(optim_input.kwargs)
+    if flag:
+        kwargs[flag] = True
+    if flag in UNSUPPORTED_FLAGS:
+        with pytest.raises(NotImplementedError, match=flag):
+            dt.ALGORITHM_CLASSES[name](fresh_params(), **kwargs)
+        return
+    torch.manual_seed(1)
+    grads = [[torch.randn(10, 5), torch.randn(5)] for _ in range(STEPS)]
+    expected = run(INFOS[name].optim_cls, fresh_params(), kwargs, grads)
+    ours = run(dt.ALGORITHM_CLASSES[name], fresh_params(), kwargs, grads)
+    for a, b in zip(ours, expected):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def error_inputs():
+    for name, info in INFOS.items():
+        for error_input in info.optim_error_inputs_func(device="cpu", dtype=torch.float32):
+            yield pytest.param(name, error_input, id=f"{name}-{error_input.optimizer_error_input.desc}")
+
+
+@pytest.mark.parametrize("name, error_input", list(error_inputs()))
+def test_error_input(name, error_input):
+    optim_input = error_input.optimizer_error_input
+    params = fresh_params() if optim_input.params is None else optim_input.params
+    cls = dt.ALGORITHM_CLASSES[name]
+
+    def construct_and_maybe_step():
+        opt = cls(params, **optim_input.kwargs)
+        if error_input.error_on == OptimizerErrorEnum.STEP_ERROR:
+            for p in opt.param_groups[0]["params"]:
+                p.grad = torch.randn_like(p)
+            opt.step()
+
+    if issubclass(error_input.error_type, Warning):
+        with pytest.warns(error_input.error_type, match=error_input.error_regex):
+            construct_and_maybe_step()
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(error_input.error_type, match=error_input.error_regex):
+                construct_and_maybe_step()
