@@ -105,6 +105,16 @@ static descent_schedule *pick_sched(Input *in) {
     return NULL;
 }
 
+/* A gradient for a step or for set_grad, which the library reads for its parameter's
+ * whole count (at most FLOATS): a whole row of the gradient pool, NULL, or a misaligned
+ * pointer (refused before anything is read). */
+static float *whole_gradient(Input *in) {
+    uint8_t k = byte(in);
+    if (k < 200) return grad_pool[k % BUFFERS];
+    if (k < 230) return NULL;
+    return (float *)((char *)grad_pool[k % BUFFERS] + 1);
+}
+
 /* A float buffer of at least `n` floats from the pool (n clamped so it fits), or a bad one. */
 static float *buffer(Input *in, float (*from)[FLOATS], size_t *n) {
     uint8_t k = byte(in);
@@ -267,14 +277,11 @@ static void run(Input *in) {
     case 11: {
         const float *bufs[4];
         size_t k = byte(in) % 4;
-        for (size_t i = 0; i < k; i++) {
-            n = FLOATS;
-            bufs[i] = buffer(in, grad_pool, &n);
-        }
+        for (size_t i = 0; i < k; i++) bufs[i] = whole_gradient(in);
         s = descent_step_with_grads(opt, bufs, byte(in) & 1 ? k : count(in));
         break;
     }
-    case 12: n = count(in); g = byte(in) & 1 ? buffer(in, grad_pool, &n) : NULL; s = descent_set_grad(opt, count(in), g); break;
+    case 12: s = descent_set_grad(opt, count(in), whole_gradient(in)); break;
     case 13: {
         float *state;
         const char *names[] = {"exp_avg", "momentum_buffer", "sum", "nope", "square_avg", "grad_avg"};
