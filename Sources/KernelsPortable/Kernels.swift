@@ -48,8 +48,7 @@ func sgdLoop(_ s: SGDScalars, _ span: Span, _ range: Range<Int>,
     let p = span.param, g = span.grad
     let decays = s.weightDecay != 0
     for i in range {
-        var d = s.maximize ? -g[i] : g[i]
-        d = decays ? d.addingProduct(p[i], s.weightDecay) : d
+        var d = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
         if let buf {
             let m = first ? d
                 : tail ? (d * s.oneMinusDampening).addingProduct(buf[i], s.momentum)
@@ -82,9 +81,8 @@ func adamLoop(_ s: AdamScalars, _ span: Span, _ range: Range<Int>,
     let p = span.param, g = span.grad, m = span.slot0!, v = span.slot1!
     let decays = s.weightDecay != 0
     for i in range {
-        var grad = s.maximize ? -g[i] : g[i]
         let param = p[i] * s.decay
-        grad = decays ? grad.addingProduct(param, s.weightDecay) : grad
+        let grad = gradient(g[i], param, maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
         let mi = lerp(m[i], grad, s.oneMinusBeta1)
         var vi = tail
             ? ((s.oneMinusBeta2 * grad) * grad).addingProduct(v[i], s.beta2)
@@ -122,8 +120,7 @@ func rmspropLoop(_ s: RMSpropScalars, _ span: Span, _ range: Range<Int>,
     let p = span.param, g = span.grad, squareAvg = span.slot0!
     let decays = s.weightDecay != 0
     for i in range {
-        var grad = s.maximize ? -g[i] : g[i]
-        grad = decays ? grad.addingProduct(p[i], s.weightDecay) : grad
+        let grad = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
         let sq = (squareAvg[i] * s.alpha).addingProduct(s.oneMinusAlpha * grad, grad)
         squareAvg[i] = sq
         var avg: Float
@@ -152,8 +149,7 @@ func adagradKernel(_ s: AdagradScalars, _ span: Span) {
     let p = span.param, g = span.grad, sum = span.slot0!
     let decays = s.weightDecay != 0
     for i in span.start ..< span.end {
-        var grad = s.maximize ? -g[i] : g[i]
-        grad = decays ? grad.addingProduct(p[i], s.weightDecay) : grad
+        let grad = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
         let acc = sum[i].addingProduct(grad, grad)
         sum[i] = acc
         let std = acc.squareRoot() + s.eps
@@ -170,8 +166,7 @@ func adamaxKernel(_ s: AdamaxScalars, _ span: Span) {
     let p = span.param, g = span.grad, m = span.slot0!, u = span.slot1!
     let decays = s.weightDecay != 0
     for i in span.start ..< span.end {
-        var grad = s.maximize ? -g[i] : g[i]
-        grad = decays ? grad.addingProduct(p[i], s.weightDecay) : grad
+        let grad = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
         let mi = lerp(m[i], grad, s.oneMinusBeta1)
         let ui = nanMaximum(u[i] * s.beta2, grad.magnitude + s.eps)
         m[i] = mi
@@ -190,9 +185,8 @@ func nadamKernel(_ s: NAdamScalars, _ span: Span) {
     let p = span.param, g = span.grad, m = span.slot1!, v = span.slot2!
     let decays = s.weightDecay != 0
     for i in span.start ..< span.end {
-        var grad = s.maximize ? -g[i] : g[i]
         let param = p[i] * s.decay
-        grad = decays ? grad.addingProduct(param, s.weightDecay) : grad
+        let grad = gradient(g[i], param, maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
         let mi = lerp(m[i], grad, s.oneMinusBeta1)
         let vi = (v[i] * s.beta2).addingProduct(s.oneMinusBeta2 * grad, grad)
         m[i] = mi
@@ -204,6 +198,14 @@ func nadamKernel(_ s: NAdamScalars, _ span: Span) {
 }
 
 // MARK: Element helpers
+
+/// The gradient every rule starts from: negated under maximize, then with torch's L2
+/// weight decay `g + wd·p` as one fma (`decays`: wd != 0, hoisted out of the loop).
+@inline(__always)
+func gradient(_ g: Float, _ p: Float, maximize: Bool, weightDecay: Float, decays: Bool) -> Float {
+    let d = maximize ? -g : g
+    return decays ? d.addingProduct(p, weightDecay) : d
+}
 
 /// torch's `lerp(a, b, w)` for a float32 weight: `fma(w, b - a, a)` when |w| < 0.5, else
 /// `fma(w - 1, b - a, b)`, which keeps the result exact at both ends.
