@@ -386,9 +386,9 @@ DESCENT_API descent_status descent_free(descent_optimizer *opt);
  * threads may share an optimizer and read their errors safely.
  * With NULL or an invalid handle: the message of the last failed call in this
  * thread that had no valid handle (descent_create, descent_default_params,
- * calls on freed handles, calls refused inside a callback). Inside an
- * lr_lambda callback, descent_last_error() on an optimizer this thread may
- * not wait for (see descent_lr_lambda) returns that thread message too.
+ * calls on freed handles, and calls refused inside a callback: read those
+ * with descent_last_error(NULL)). A thread that exits leaves its last
+ * message on the optimizer until the optimizer is freed.
  * Never returns NULL. The string is owned by Descent and stays valid until
  * this thread's next call on the same optimizer or its schedules, or until
  * the optimizer is freed (for NULL: this thread's next call without a valid
@@ -557,7 +557,8 @@ DESCENT_API descent_status descent_param_step_count(const descent_optimizer *opt
  * write it between steps (this is how state is saved and restored), never
  * during one. After loading a checkpoint that holds no state of that name
  * for the parameter, a buffer that existed is kept, not freed: it holds what
- * a first step finds (zeros; Adagrad's "sum": initial_accumulator_value).
+ * a first step finds (zeros; Adagrad's "sum": initial_accumulator_value;
+ * NAdam's "mu_product": 1).
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`name` or `out` NULL),
  * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
  * DESCENT_ERROR_UNKNOWN_OPTION (the algorithm has no state of that name).
@@ -570,7 +571,8 @@ DESCENT_API descent_status descent_param_state(descent_optimizer *opt,
 /**
  * Like descent_param_state(), but creates the buffer if it does not exist yet
  * (zeros; Adagrad's "sum": the optimizer's default initial_accumulator_value,
- * for every group, as torch fills it), so that saved state can
+ * for every group, as torch fills it; NAdam's "mu_product": 1), so that saved
+ * state can
  * be restored into an optimizer that has not stepped. A buffer created here
  * counts as existing state: SGD's next step uses a created momentum_buffer
  * instead of copying the gradient into it.
@@ -593,7 +595,8 @@ DESCENT_API descent_status descent_param_create_state(descent_optimizer *opt,
 
 /**
  * Sets the step count of parameter `index` (restoring saved state; it drives
- * Adam's bias corrections and Adagrad's lr decay).
+ * the bias corrections of Adam, AdamW, Adamax and NAdam and Adagrad's lr decay;
+ * restore NAdam's "mu_product" with it, the product of the steps' momentums).
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` NULL),
  * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
  * DESCENT_ERROR_INVALID_ARGUMENT (`step` negative or above

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Descent
 
@@ -219,6 +220,76 @@ import Testing
             try Self.assemble(bytes[..<CheckpointFormat.headerSize], sections).withUnsafeBytes {
                 try target.opt.loadCheckpoint($0)
             }
+        }
+    }
+
+    /// Sizes that would overflow a sum if added before being checked: 20 slots of
+    /// 2^57 − 1 elements each, every one present, in a small file with valid CRCs.
+    @Test func craftedSlotSizesAreRefusedNotTrapped() throws {
+        let source = try Run()
+        try source.step(1)
+        let bytes = source.opt.checkpoint()
+        var sections = Self.sections(bytes)
+        var optm = ByteWriter()
+        optm.u32(UInt32(Algorithm.adamW.rawValue))
+        optm.u32(0)
+        optm.u64(2)
+        optm.u64(1)
+        optm.u32(20)
+        optm.u32(0)
+        for k in 0 ..< 20 {
+            optm.u8(1)
+            optm.u8(1)
+            optm.zeros(2)
+            let name = Array("slot\(k)".utf8)
+            optm.u32(UInt32(name.count))
+            optm.raw(name)
+        }
+        var parm = ByteWriter()
+        parm.u64(0)
+        parm.u64(UInt64(Optimizer.maxCount))
+        parm.i64(1)
+        parm.u32((1 << 20) - 1)
+        parm.u32(0)
+        sections[0].payload = optm.bytes
+        sections[2].payload = parm.bytes
+        let target = try Run()
+        #expect(throws: DescentError(.corruptCheckpoint, "checkpoint section STAT holds \(sections[3].payload.count) bytes, too few for parameter 0's state")) {
+            try Self.assemble(bytes[..<CheckpointFormat.headerSize], sections).withUnsafeBytes {
+                try target.opt.loadCheckpoint($0)
+            }
+        }
+    }
+
+    @Test func aGroupsInitialLRMustBeAnLR() throws {
+        let source = try Run()
+        try source.step(1)
+        let bytes = source.opt.checkpoint()
+        var sections = Self.sections(bytes)
+        var group = Self.group([(1, 0.1)])
+        group[0] = 1  // has initial_lr
+        withUnsafeBytes(of: Double.nan.bitPattern.littleEndian) { group.replaceSubrange(8 ..< 16, with: $0) }
+        sections[1].payload = group + Self.group([])
+        let target = try Run()
+        #expect(throws: DescentError(.corruptCheckpoint, "checkpoint group 0 has initial_lr nan; an lr must be finite and >= 0")) {
+            try Self.assemble(bytes[..<CheckpointFormat.headerSize], sections).withUnsafeBytes {
+                try target.opt.loadCheckpoint($0)
+            }
+        }
+    }
+
+    /// Version 1 knew five algorithms: a version 1 file naming a later one is corrupt.
+    @Test func versionOneKnowsFiveAlgorithms() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../fixtures/checkpoint-v1/adam-warmup-cosine-chained.ckpt")
+        var bytes = try [UInt8](Data(contentsOf: fixture))
+        #expect(bytes[8] == 1)
+        var sections = Self.sections(bytes)
+        sections[0].payload[0] = UInt8(Algorithm.adamax.rawValue)
+        bytes = Self.assemble(bytes[..<CheckpointFormat.headerSize], sections)
+        let target = try Optimizer(algorithm: .adamax)
+        #expect(throws: DescentError(.corruptCheckpoint, "checkpoint format version 1 has no algorithm id 6")) {
+            try bytes.withUnsafeBytes { try target.loadCheckpoint($0) }
         }
     }
 }

@@ -285,7 +285,7 @@ static int calling_lambda(void *user_data, size_t group, int64_t epoch, double *
     pthread_barrier_wait(&rendezvous);
     size_t count = 0;
     side->status = descent_group_count(side->other, &count);
-    snprintf(side->message, sizeof side->message, "%s", descent_last_error(side->other));
+    snprintf(side->message, sizeof side->message, "%s", descent_last_error(NULL));
     return 0;
 }
 

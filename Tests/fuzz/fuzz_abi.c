@@ -284,9 +284,10 @@ static void run(Input *in) {
     case 12: s = descent_set_grad(opt, count(in), whole_gradient(in)); break;
     case 13: {
         float *state;
-        const char *names[] = {"exp_avg", "momentum_buffer", "sum", "nope", "square_avg", "grad_avg"};
-        s = byte(in) & 1 ? descent_param_state(opt, count(in), names[byte(in) % 6], &state)
-                         : descent_param_create_state(opt, count(in), names[byte(in) % 6], &state);
+        const char *names[] = {"exp_avg", "momentum_buffer", "sum", "nope", "square_avg", "grad_avg", "exp_inf",
+                               "mu_product"};
+        s = byte(in) & 1 ? descent_param_state(opt, count(in), names[byte(in) % 8], &state)
+                         : descent_param_create_state(opt, count(in), names[byte(in) % 8], &state);
         break;
     }
     case 14: s = descent_param_set_step_count(opt, count(in), step_count(in)); break;

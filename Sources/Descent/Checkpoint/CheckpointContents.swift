@@ -48,6 +48,9 @@ struct CheckpointContents {
 
         var optimizer = ByteReader(payloads[0], context: "section OPTM")
         algorithm = try Self.algorithm(&optimizer)
+        guard version > 1 || Format.algorithmsV1.contains(algorithm) else {
+            throw DescentError(.corruptCheckpoint, "checkpoint format version 1 has no algorithm id \(algorithm.rawValue)")
+        }
         let recordSize = version == 1 ? Format.groupRecordSizeV1 : Format.groupHeaderSizeV2
         let groupCount: Int, parameterCount: Int
         if version == 1 {
@@ -91,14 +94,15 @@ struct CheckpointContents {
         var stateBytes = 0
         for i in 0 ..< parameterCount {
             let record = try Self.parameter(&records, i, version: version, groupCount: groupCount, slots: slots.count)
-            var bytes = 0
+            // Each slot checked against what is left before it is added: no sum can
+            // overflow, whatever sizes a crafted checkpoint declares.
             for (s, slot) in slots.enumerated() where record.present & (1 << s) != 0 {
-                bytes += slot.byteCount(elements: record.count)
+                let bytes = slot.byteCount(elements: record.count)
+                guard bytes <= state.count - stateBytes else {
+                    throw DescentError(.corruptCheckpoint, "checkpoint section STAT holds \(state.count) bytes, too few for parameter \(i)'s state")
+                }
+                stateBytes += bytes
             }
-            guard bytes <= state.count - stateBytes else {
-                throw DescentError(.corruptCheckpoint, "checkpoint section STAT holds \(state.count) bytes, too few for parameter \(i)'s state")
-            }
-            stateBytes += bytes
             parameters.append(record)
         }
         try records.finish()
@@ -282,6 +286,9 @@ struct CheckpointContents {
     private static func initialLROrFail(_ g: Int, _ flag: UInt64, _ value: Double) throws(DescentError) -> Double? {
         guard flag <= 1 else {
             throw DescentError(.corruptCheckpoint, "checkpoint group \(g) has a bad initial_lr flag \(flag)")
+        }
+        guard flag == 0 || (value.isFinite && value >= 0) else {
+            throw DescentError(.corruptCheckpoint, "checkpoint group \(g) has initial_lr \(pythonRepr(value)); an lr must be finite and >= 0")
         }
         return flag == 1 ? value : nil
     }

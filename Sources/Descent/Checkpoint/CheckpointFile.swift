@@ -46,16 +46,18 @@ extension Optimizer {
     /// its header and section lengths declare: a file longer or shorter than that is
     /// refused before its payloads are read.
     public func loadCheckpoint(fromFile path: String) throws(DescentError) {
-        // O_NONBLOCK: opening a FIFO for reading would wait for a writer (forever, with
-        // the optimizer's lock held); it is refused below instead. Regular files ignore it.
+        // Refused before it is opened: opening a device can act on it (a tty, a tape).
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw ioError("cannot open checkpoint", path) }
+        try requireRegularFile(path, info)
+        // O_NONBLOCK: should the path become a FIFO in between, opening it would wait for
+        // a writer (forever, with the optimizer's lock held); fstat refuses it instead.
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
         guard fd >= 0 else { throw ioError("cannot open checkpoint", path) }
         defer { close(fd) }
-        var info = stat()
         guard fstat(fd, &info) == 0 else { throw ioError("cannot stat", path) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw DescentError(.io, "'\(path)' is \(fileKind(info.st_mode)), not a regular file")
-        }
+        try requireRegularFile(path, info)
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         let fileSize = Int(info.st_size)
         // The header and each section's framing, read one at a time (at most 24 bytes).
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: CheckpointFormat.headerSize, alignment: 8)
@@ -65,8 +67,12 @@ extension Optimizer {
             try readAll(fd, piece, at: offset, path)
             return UnsafeRawBufferPointer(piece)
         }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 64)
-        defer { buffer.deallocate() }
+        // malloc, not allocate(byteCount:), which ends the process when memory runs out.
+        guard let memory = malloc(max(size, 1)) else {
+            throw DescentError(.outOfMemory, "cannot allocate \(size) bytes to read '\(path)'")
+        }
+        defer { free(memory) }
+        let buffer = UnsafeMutableRawBufferPointer(start: memory, count: max(size, 1))
         try readAll(fd, UnsafeMutableRawBufferPointer(rebasing: buffer[..<size]), at: 0, path)
         try loadCheckpoint(UnsafeRawBufferPointer(rebasing: buffer[..<size]))
     }
@@ -96,6 +102,12 @@ private func saveTarget(_ path: String) throws(DescentError) -> String {
         return target
     default:
         throw DescentError(.io, "'\(path)' is \(fileKind(info.st_mode)), not a regular file: a checkpoint replaces only a regular file")
+    }
+}
+
+private func requireRegularFile(_ path: String, _ info: stat) throws(DescentError) {
+    guard (info.st_mode & S_IFMT) == S_IFREG else {
+        throw DescentError(.io, "'\(path)' is \(fileKind(info.st_mode)), not a regular file")
     }
 }
 

@@ -51,6 +51,9 @@ enum CheckpointFormat {
     /// The options version 1 stored for every group, whatever the algorithm: ids 1 to 14
     /// (descent_params' fields), in id order. Frozen: later options are not in it.
     static let optionsV1: [Option] = (1 ... 14).map { Option(rawValue: $0)! }
+    /// The algorithms version 1 knew (ids 1 to 5); a later one in a version 1 file is
+    /// corrupt.
+    static let algorithmsV1: [Algorithm] = (1 ... 5).map { Algorithm(rawValue: $0)! }
     /// Version 1, per group: initial_lr presence (u64), initial_lr (f64), one f64 per
     /// option of `optionsV1`.
     static let groupRecordSizeV1 = 16 + 8 * optionsV1.count

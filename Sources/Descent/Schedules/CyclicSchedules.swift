@@ -117,7 +117,7 @@ public final class CyclicLR: MomentumCyclingSchedule {
 
     override func validate() throws(DescentError) {
         for (name, values) in [("base_lr", cyclicBaseLRs), ("max_lr", maxLRs)] {
-            for value in values { try requireFinite(value, name) }
+            for value in values { try requireLR(value, name) }
         }
         guard stepSizeUp >= 1, stepSizeDown >= 0 else {
             throw DescentError(.invalidArgument, "schedule state has step sizes \(stepSizeUp), \(stepSizeDown)")
@@ -211,7 +211,10 @@ public final class OneCycleLR: MomentumCyclingSchedule {
                 throw DescentError(.invalidHyperparameter, "Expected positive \(name), but got \(pythonRepr(value))")
             }
         }
-        for value in maxLRs { try requireFinite(value, "max_lr") }
+        for value in maxLRs { try requireLR(value, "max_lr") }
+        for (name, values) in [("initial_lr", initialLRs), ("min_lr", minLRs)] {
+            for value in values { try requireLR(value, name) }
+        }
         guard [initialLRs, maxLRs, minLRs].allSatisfy({ $0.count == groupCount }) else {
             throw DescentError(.invalidArgument, "schedule state has lrs for the wrong number of param groups")
         }

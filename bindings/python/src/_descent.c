@@ -413,11 +413,13 @@ static PyObject *Optimizer_state(OptimizerObject *self, PyObject *args, PyObject
     if (create) CALL(self->opt, descent_param_create_state(self->opt, (size_t)index, name, &data));
     else CALL(self->opt, descent_param_state(self->opt, (size_t)index, name, &data));
     if (!data) Py_RETURN_NONE;
+    int scalar = state_is_scalar(self->algorithm, name);
+    if (scalar < 0) return NULL;
     StateObject *state = PyObject_New(StateObject, StateType);
     if (!state) return NULL;
     state->owner = (OptimizerObject *)Py_NewRef(self);
     state->data = data;
-    state->numel = state_is_scalar(self->algorithm, name) ? 1 : self->params[index].len / 4;
+    state->numel = scalar ? 1 : self->params[index].len / 4;
     return (PyObject *)state;
 }
 

@@ -102,10 +102,12 @@ PyObject *group_to_dict(const descent_optimizer *opt, descent_algorithm algorith
 int state_is_scalar(descent_algorithm algorithm, const char *name) {
     descent_state_info slots[MAX_OPTIONS];
     size_t count = 0;
-    if (descent_algorithm_state(algorithm, slots, MAX_OPTIONS, &count) != DESCENT_OK) return 0;
+    descent_status status = descent_algorithm_state(algorithm, slots, MAX_OPTIONS, &count);
+    if (status != DESCENT_OK) return raise_status(status, NULL), -1;
     for (size_t k = 0; k < count && k < MAX_OPTIONS; k++)
         if (!strcmp(slots[k].name, name)) return slots[k].shape == DESCENT_STATE_SCALAR;
-    return 0;
+    PyErr_Format(DescentValueError, "%s has no state '%s'", descent_algorithm_name(algorithm), name);
+    return -1;
 }
 
 /* One algorithm as {"name", "options": ((name, default, is_flag), …), "state": ((name,
