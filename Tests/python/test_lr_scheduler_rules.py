@@ -307,3 +307,35 @@ def test_the_extension_checks_what_it_reads_per_group():
     with pytest.raises(descent.DescentValueError, match="max_lr has 3 values, param_groups has 2"):
         descent._descent.Schedule(opt._core, "OneCycleLR", [1.0, 1.0, 1.0], 10, 0.3, 0, True, 0.85, 0.95,
                                   25.0, 1e4, False)
+
+
+def test_a_lambda_that_lets_go_of_the_gil_does_not_deadlock_other_threads():
+    """A Python lr_lambda runs while the engine holds the optimizer's lock. Another
+    thread that calls the optimizer meanwhile gets an error instead of waiting for that
+    lock while holding the GIL, which the lambda needs back (a deadlock)."""
+    import threading
+    import time
+
+    opt = sgd()
+    started, results = threading.Event(), []
+
+    def slow_lambda(epoch):
+        started.set()
+        time.sleep(0.2)  # lets go of the GIL: the other thread runs now
+        return 1.0
+
+    def other():
+        started.wait()
+        try:
+            results.append(opt._core.get_group(0)["lr"])
+        except descent.DescentError as error:
+            results.append(str(error))
+
+    thread = threading.Thread(target=other, daemon=True)
+    thread.start()
+    creator = threading.Thread(target=lambda: results.append(dls.LambdaLR(opt, slow_lambda)), daemon=True)
+    creator.start()
+    creator.join(10)
+    thread.join(10)
+    assert not creator.is_alive() and not thread.is_alive(), "deadlocked"
+    assert "the optimizer is running a step in another thread" in results

@@ -100,7 +100,7 @@ int check_usable(OptimizerObject *self) {
         PyErr_SetString(DescentError, "the optimizer is closed");
         return -1;
     }
-    if (self->busy) {
+    if (self->busy && self->busy_thread != PyThread_get_thread_ident()) {
         PyErr_SetString(DescentError, "the optimizer is running a step in another thread");
         return -1;
     }

@@ -17,7 +17,8 @@ typedef struct {
     Py_ssize_t count, capacity;
     Py_buffer *params; /* one per parameter */
     Py_buffer *grads;  /* registered gradient per parameter; .obj NULL when none */
-    int busy;          /* a call is running with the GIL released */
+    int busy;          /* calls running with the GIL released (nested: a callback's) */
+    unsigned long busy_thread; /* the thread running them */
     Py_ssize_t exports; /* state buffers handed out */
 } OptimizerObject;
 
@@ -78,14 +79,17 @@ int add_schedule_type(PyObject *module);
 
 #define USABLE(self) if (check_usable(self) < 0) return NULL
 
-/* Runs `call` with the GIL released and the optimizer marked busy. */
-#define WITHOUT_GIL(self, status, call)  \
-    do {                                 \
-        (self)->busy = 1;                \
-        Py_BEGIN_ALLOW_THREADS           \
-        status = (call);                 \
-        Py_END_ALLOW_THREADS             \
-        (self)->busy = 0;                \
+/* Runs `call` with the GIL released and the optimizer marked busy: another thread's
+ * call on it raises instead of waiting for the engine's lock while holding the GIL,
+ * which a Python lr_lambda running inside `call` needs (a deadlock). The thread running
+ * `call` may call in again from such a lambda; the engine refuses what would re-enter. */
+#define WITHOUT_GIL(self, status, call)                        \
+    do {                                                       \
+        if ((self)->busy++ == 0) (self)->busy_thread = PyThread_get_thread_ident(); \
+        Py_BEGIN_ALLOW_THREADS                                 \
+        status = (call);                                       \
+        Py_END_ALLOW_THREADS                                   \
+        (self)->busy--;                                        \
     } while (0)
 
 #endif

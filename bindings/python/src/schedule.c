@@ -192,8 +192,12 @@ static int create(ScheduleObject *self, const char *kind, PyObject *args) {
         if (n != 1 && (size_t)n != groups) return invalid("Expected %zu lr_lambdas, but got %zd", groups, n);
         Py_INCREF(lambdas);
         self->lambdas = lambdas;
-        return kind[0] == 'L' ? descent_schedule_lambda_lr(opt, call_lambda, self, out)
-                              : descent_schedule_multiplicative_lr(opt, call_lambda, self, out);
+        /* Creation calls the lambdas (torch's initial step): without the GIL, as a step. */
+        descent_status status;
+        WITHOUT_GIL(self->optimizer, status,
+                    kind[0] == 'L' ? descent_schedule_lambda_lr(opt, call_lambda, self, out)
+                                   : descent_schedule_multiplicative_lr(opt, call_lambda, self, out));
+        return status;
     }
     if (!strcmp(kind, "SequentialLR") || !strcmp(kind, "ChainedScheduler")) {
         PyObject *list, *milestone_list = NULL;
@@ -374,7 +378,8 @@ static int check_schedule(ScheduleObject *self) {
 
 #define SCHEDULE_CALL(self, expr)                                           \
     do {                                                                    \
-        descent_status status_ = (expr);                                    \
+        descent_status status_;                                             \
+        WITHOUT_GIL((self)->optimizer, status_, (expr)); /* lambdas may run */ \
         if (status_ != DESCENT_OK) {                                        \
             if (PyErr_Occurred()) return NULL; /* raised by an lr_lambda */ \
             return raise_status(status_, (self)->optimizer->opt);           \
