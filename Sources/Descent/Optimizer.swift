@@ -280,7 +280,7 @@ public final class Optimizer {
     /// Decides from the reduction pass (when one is needed) whether and how to step, then
     /// allocates state and runs the update pass.
     func phase<Rule: UpdateRule>(_ gradients: [UnsafeMutablePointer<Float>?], _ options: StepOptions,
-                                         rule: Rule.Type) throws(DescentError) -> StepReport {
+                                 rule: Rule.Type) throws(DescentError) -> StepReport {
         var report = StepReport()
         var transform = options.gradScale == 1 ? nil : GradientTransform(scale: Float(options.gradScale))
         // Gradients that the phase writes must not share memory: a shared element would
