@@ -384,15 +384,16 @@ DESCENT_API descent_status descent_free(descent_optimizer *opt);
  * Each thread has its own message per optimizer, like errno: a thread never
  * reads, nor frees, the message of another thread's call, so any number of
  * threads may share an optimizer and read their errors safely.
+ * Reading it never waits for the optimizer (it may be called while another
+ * thread steps it, or from inside a callback).
  * With NULL or an invalid handle: the message of the last failed call in this
  * thread that had no valid handle (descent_create, descent_default_params,
- * calls on freed handles, and calls refused inside a callback: read those
- * with descent_last_error(NULL)). A thread that exits leaves its last
- * message on the optimizer until the optimizer is freed.
+ * calls on freed handles); a call refused inside a callback leaves its
+ * message there too.
  * Never returns NULL. The string is owned by Descent and stays valid until
  * this thread's next call on the same optimizer or its schedules, or until
  * the optimizer is freed (for NULL: this thread's next call without a valid
- * handle).
+ * handle). A thread's messages are freed when it exits.
  */
 DESCENT_API const char *descent_last_error(const descent_optimizer *opt);
 
@@ -1104,7 +1105,8 @@ DESCENT_API descent_status descent_schedule_reduce_lr_on_plateau(descent_optimiz
  *     DESCENT_ERROR_REENTRANT_CALL ("waiting would deadlock") instead: of two
  *     callbacks calling each other's optimizers at once, one is refused and
  *     the other proceeds once the first one's call has returned.
- * A refused call's message is this thread's descent_last_error(NULL).
+ * A refused call's message is this thread's descent_last_error() on the
+ * optimizer it called, and descent_last_error(NULL).
  */
 typedef int (*descent_lr_lambda)(void *user_data, size_t group, int64_t epoch, double *factor);
 

@@ -45,15 +45,19 @@ private func locked(_ handle: Handle, _ body: () throws -> Void) -> descent_stat
             }
             do {
                 try body()
-                handle.lastError.clear()
+                ThreadMessages.clear(for: handle.id)
                 return DESCENT_OK
             } catch {
                 let (status, message) = describe(error)
-                handle.lastError.set(message)
+                ThreadMessages.set(message, for: handle.id)
                 return status
             }
         }
     } catch {
+        // Refused without waiting (inside a callback): the message is the handle's, and
+        // the thread's too.
+        let (_, message) = describe(error)
+        ThreadMessages.set(message, for: handle.id)
         return callWithoutHandle { throw error }
     }
 }

@@ -3,33 +3,59 @@ import Glibc
 #endif
 import Synchronization
 
-/// The messages of the last failed calls on one optimizer handle, one per thread, handed
-/// out by `descent_last_error`. A thread's message is replaced only by that thread's own
-/// next call on the handle, so a pointer another thread holds is never freed under it (a
-/// single shared message was: a reader on one thread, a failing call on another, a use
-/// after free). A thread whose last call on the handle succeeded has no entry.
-struct ErrorMessages {
-    private var byThread: [UInt: UnsafeMutablePointer<CChar>] = [:]
-
-    mutating func set(_ message: String) {
-        let thread = ThreadSerial.current
-        free(byThread[thread])
-        byThread[thread] = strdup(message)
+/// Each thread's message of its last call on each optimizer, handed out by
+/// `descent_last_error`: errno per handle. Only the calling thread reads or replaces its
+/// own messages, so no lock guards them, no thread frees a string another is reading
+/// (one shared message per handle was a use after free), and reading one never waits
+/// for an optimizer. A thread's messages are freed when it exits; those of optimizers
+/// freed since are dropped when it next records a failure.
+enum ThreadMessages {
+    private final class Store {
+        var byHandle: [UInt: UnsafeMutablePointer<CChar>] = [:]
+        deinit { for message in byHandle.values { free(message) } }
     }
 
-    /// Called after every successful call: cheap while no thread has a message.
-    mutating func clear() {
-        guard !byThread.isEmpty, let old = byThread.removeValue(forKey: ThreadSerial.current) else { return }
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { if let store = $0 { Unmanaged<Store>.fromOpaque(store).release() } }
+        return key
+    }()
+
+    /// Kept this small by dropping the messages of freed optimizers.
+    private static let pruneAbove = 16
+
+    private static var store: Store {
+        if let store = pthread_getspecific(key) { return Unmanaged<Store>.fromOpaque(store).takeUnretainedValue() }
+        let store = Store()
+        pthread_setspecific(key, Unmanaged.passRetained(store).toOpaque())
+        return store
+    }
+
+    static func set(_ message: String, for handle: UInt) {
+        let store = store
+        if store.byHandle.count >= pruneAbove {
+            for (id, old) in store.byHandle where !Registry.isLive(id) {
+                free(old)
+                store.byHandle[id] = nil
+            }
+        }
+        free(store.byHandle[handle])
+        store.byHandle[handle] = strdup(message)
+    }
+
+    /// Called after every successful call: cheap while this thread has no message.
+    static func clear(for handle: UInt) {
+        guard let pointer = pthread_getspecific(key) else { return }
+        let store = Unmanaged<Store>.fromOpaque(pointer).takeUnretainedValue()
+        guard !store.byHandle.isEmpty, let old = store.byHandle.removeValue(forKey: handle) else { return }
         free(old)
     }
 
-    /// This thread's message, or "".
-    var cString: UnsafePointer<CChar> {
-        byThread[ThreadSerial.current].map { UnsafePointer($0) } ?? emptyCString
-    }
-
-    func release() {
-        for message in byThread.values { free(message) }
+    /// This thread's message for `handle`, or "".
+    static func cString(for handle: UInt) -> UnsafePointer<CChar> {
+        guard let pointer = pthread_getspecific(key) else { return emptyCString }
+        let store = Unmanaged<Store>.fromOpaque(pointer).takeUnretainedValue()
+        return store.byHandle[handle].map { UnsafePointer($0) } ?? emptyCString
     }
 }
 

@@ -75,7 +75,7 @@ public func exportCreate(_ id: descent_algorithm, _ defaults: UnsafePointer<desc
         let optimizer = try Optimizer(algorithm: algorithm, defaults: defaults.map {
             try Hyperparameters(checking: $0, over: .defaults(for: algorithm))
         })
-        out.pointee = Registry.insert(Handle(optimizer))
+        out.pointee = Handle.register(optimizer)
     }
 }
 
@@ -94,9 +94,7 @@ public func exportFree(_ opt: OpaquePointer?) -> descent_status {
 @_cdecl("descent_last_error")
 public func exportLastError(_ opt: OpaquePointer?) -> UnsafePointer<CChar> {
     guard let opt, let handle = Registry.lookup(opt, as: Handle.self) else { return ThreadError.cString }
-    // Inside a callback, a call this thread could not make on `opt` (its lock is held
-    // by this thread, or by one waiting for it) reported to the thread's message.
-    return (try? withHandleLock(handle) { handle.lastError.cString }) ?? ThreadError.cString
+    return ThreadMessages.cString(for: handle.id)
 }
 
 @_cdecl("descent_get_algorithm")

@@ -60,7 +60,7 @@ public func exportCreateWith(_ id: descent_algorithm, _ options: UnsafePointer<d
         let out = try required(out, "out")
         let algorithm = try algorithm(id)
         let defaults = try algorithm.description.defaults.setting(try pairs(options, values, count), for: algorithm)
-        out.pointee = Registry.insert(Handle(try Optimizer(algorithm: algorithm, defaults: defaults)))
+        out.pointee = Handle.register(try Optimizer(algorithm: algorithm, defaults: defaults))
     }
 }
 

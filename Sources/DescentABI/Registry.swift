@@ -1,17 +1,24 @@
 import Descent
 
-/// A live optimizer behind a C handle, with the lock that serializes calls on it and
-/// each thread's message of its last failed call (schedule calls report there too).
+/// A live optimizer behind a C handle, with the lock that serializes calls on it.
 final class Handle: @unchecked Sendable {
     let optimizer: Optimizer
     let lock = Lock()
-    var lastError = ErrorMessages()
+    /// The handle's registry id, under which each thread keeps its message of its last
+    /// call on it (schedule calls report there too; `ThreadMessages`).
+    private(set) var id: UInt = 0
     /// Set by descent_free, under the lock: its schedules' handles stop working.
     var isFreed = false
 
-    init(_ optimizer: Optimizer) { self.optimizer = optimizer }
+    private init(_ optimizer: Optimizer) { self.optimizer = optimizer }
 
-    deinit { lastError.release() }
+    /// A handle for `optimizer`, in the registry.
+    static func register(_ optimizer: Optimizer) -> OpaquePointer {
+        let handle = Handle(optimizer)
+        let pointer = Registry.insert(handle)
+        handle.id = UInt(bitPattern: pointer)
+        return pointer
+    }
 }
 
 /// A live schedule behind a C handle. It keeps its optimizer's handle, whose lock and
@@ -42,6 +49,12 @@ enum Registry {
             live[id] = object
             return OpaquePointer(bitPattern: id << 4)!
         }
+    }
+
+    /// Whether the handle with registry id `id` (its pointer's bits) is live.
+    static func isLive(_ id: UInt) -> Bool {
+        guard let pointer = OpaquePointer(bitPattern: id) else { return false }
+        return lookup(pointer, as: AnyObject.self) != nil
     }
 
     static func lookup<T: AnyObject>(_ pointer: OpaquePointer, as type: T.Type = T.self) -> T? {

@@ -285,7 +285,9 @@ static int calling_lambda(void *user_data, size_t group, int64_t epoch, double *
     pthread_barrier_wait(&rendezvous);
     size_t count = 0;
     side->status = descent_group_count(side->other, &count);
-    snprintf(side->message, sizeof side->message, "%s", descent_last_error(NULL));
+    /* Read without waiting: the other thread still holds that optimizer. */
+    snprintf(side->message, sizeof side->message, "%s", descent_last_error(side->other));
+    if (side->status != DESCENT_OK && strcmp(side->message, descent_last_error(NULL)) != 0) side->message[0] = 0;
     return 0;
 }
 
