@@ -306,3 +306,23 @@ def test_adagrad_fills_sum_from_the_constructors_value_in_every_group_like_torch
         o.step()
     for a, b in zip(ours, theirs):
         assert torch.allclose(a, b, rtol=0, atol=1e-7)
+
+
+def test_an_algorithm_torch_lacks_is_checked_by_its_description(monkeypatch):
+    """A drop-in for an algorithm torch.optim does not have takes its defaults and checks
+    from the library's description (here NAdam, with torch's class hidden), with the
+    messages torch's checks use, and steps as the one torch has."""
+    torch_nadam = torch.optim.NAdam
+    monkeypatch.delattr(torch.optim, "NAdam")
+    cls = dt._drop_in("NAdam")
+    with pytest.raises(ValueError, match="Invalid momentum_decay value: -0.1"):
+        cls([torch.ones(2, requires_grad=True)], momentum_decay=-0.1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'momentum'"):
+        cls([torch.ones(2, requires_grad=True)], momentum=0.9)
+    ours, theirs = torch.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)
+    opt, reference = cls([ours], lr=0.01, weight_decay=0.1), torch_nadam([theirs], lr=0.01, weight_decay=0.1)
+    assert opt.defaults["momentum_decay"] == reference.defaults["momentum_decay"]
+    for o, p in ((opt, ours), (reference, theirs)):
+        p.grad = torch.tensor([0.5, -1.0, 2.0])
+        o.step()
+    torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-7)

@@ -43,10 +43,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
         for flag in ("capturable", "differentiable"):
             if kwargs.get(flag):
                 raise NotImplementedError(f"descent.torch.{self._algorithm} does not support {flag}=True")
-        # torch's own class checks the arguments (with torch's messages) and gives the
-        # defaults and group keys of the installed torch version.
-        reference = getattr(torch.optim, self._algorithm)([torch.zeros(1, requires_grad=True)], **kwargs)
-        defaults = reference.defaults
+        defaults = self._checked_defaults(kwargs)
         # torch's Adam(decoupled_weight_decay=True) is AdamW; where the flag is the
         # algorithm's own hyperparameter (NAdam), the engine takes it as one.
         engine = "AdamW" if self._switches_to_adamw(defaults) else self._algorithm
@@ -60,6 +57,23 @@ class _EngineOptimizer(torch.optim.Optimizer):
         self._step_views = []
         self._unmirrored = np.zeros(0, dtype=np.intp)  # parameters whose state is not shown yet
         super().__init__(params, defaults)
+
+    def _checked_defaults(self, kwargs):
+        """The optimizer's defaults, checked. Where torch has the class, torch's own class
+        checks the arguments (with torch's messages) and gives the defaults and group keys
+        of the installed torch version; otherwise the library's description does (its
+        defaults, and its checks with torch-style messages, run by a trial engine
+        optimizer)."""
+        reference = getattr(torch.optim, self._algorithm, None)
+        if reference is not None:
+            return reference([torch.zeros(1, requires_grad=True)], **kwargs).defaults
+        known = DEFAULTS[self._algorithm]
+        for key in kwargs:
+            if key not in known:
+                raise TypeError(f"{self._algorithm}.__init__() got an unexpected keyword argument '{key}'")
+        defaults = {**known, **kwargs}
+        _descent.Optimizer(self._algorithm, engine_items(self._algorithm, defaults)).close()
+        return defaults
 
     # -- groups and parameters
 
@@ -342,8 +356,9 @@ def _drop_in(name):
     return Optimizer
 
 
-# One drop-in per algorithm of the loaded library that torch.optim has (SGD, Adam, AdamW,
-# RMSprop, Adagrad, …).
-ALGORITHM_CLASSES = {name: _drop_in(name) for name in ALGORITHMS if hasattr(torch.optim, name)}
+# One drop-in per algorithm of the loaded library (SGD, Adam, AdamW, RMSprop, Adagrad,
+# Adamax, NAdam, …): those torch.optim has replace torch's classes, the others follow
+# torch.optim's interface.
+ALGORITHM_CLASSES = {name: _drop_in(name) for name in ALGORITHMS}
 globals().update(ALGORITHM_CLASSES)
 __all__ = [*ALGORITHM_CLASSES, "clip_grad_norm_", "clip_grad_value_", "get_total_norm"]
