@@ -12,8 +12,9 @@ final class Parameter {
     /// The value each state slot starts with, fixed when the parameter is registered
     /// (Adagrad's `sum` starts at the optimizer's default initial_accumulator_value).
     let initialValues: [Float]
-    /// State slots, allocated on first use in a `StateArena` the optimizer owns.
-    private(set) var slots: [UnsafeMutablePointer<Float>?] = [nil, nil, nil]
+    /// State slots (as many as the algorithm has, at most `Span.maxSlots`), allocated on
+    /// first use in a `StateArena` the optimizer owns.
+    private(set) var slots: [UnsafeMutablePointer<Float>?]
     /// Slots that some step has already written (bit i = slot i).
     var writtenSlots: UInt8 = 0
 
@@ -24,6 +25,7 @@ final class Parameter {
         self.count = count
         self.group = group
         self.initialValues = initialValues
+        slots = Array(repeating: nil, count: initialValues.count)
     }
 
     /// The slots this parameter's next step needs that do not exist yet.
@@ -42,8 +44,9 @@ final class Parameter {
 
     /// All of this parameter's elements, for a step with gradient `grad`.
     func span(grad: UnsafePointer<Float>, slotsNeeded: UInt8) -> Span {
-        Span(param: param, grad: grad, slot0: slots[0], slot1: slots[1], slot2: slots[2],
-             start: 0, end: count, count: count, freshSlots: slotsNeeded & ~writtenSlots)
+        func slot(_ i: Int) -> UnsafeMutableRawPointer? { i < slots.count ? slots[i].map(UnsafeMutableRawPointer.init) : nil }
+        return Span(param: param, grad: grad, slots: (slot(0), slot(1), slot(2), slot(3)),
+                    start: 0, end: count, count: count, freshSlots: slotsNeeded & ~writtenSlots)
     }
 
     var byteRange: Range<UInt> { Parameter.byteRange(param, count) }

@@ -1,13 +1,14 @@
 /// The part of one parameter that one kernel call updates: the caller's parameter and
 /// gradient, the optimizer state slots the rule uses (nil for the others), and the
 /// element range. A chunk of a step is a list of spans; a kernel reads and writes each
-/// element of its span once.
+/// element of its span once. Slots are raw memory in the kernel's state format (the
+/// kernel table's key says which), as many as a rule has, up to `maxSlots`.
 public struct Span {
+    public static let maxSlots = 4
+
     public var param: UnsafeMutablePointer<Float>
     public var grad: UnsafePointer<Float>
-    public var slot0: UnsafeMutablePointer<Float>?
-    public var slot1: UnsafeMutablePointer<Float>?
-    public var slot2: UnsafeMutablePointer<Float>?
+    public var slots: Slots
     /// The elements to update, `start ..< end`, indices into the whole parameter.
     public var start: Int
     public var end: Int
@@ -18,19 +19,30 @@ public struct Span {
     /// SGD needs it: torch copies the gradient into a new momentum buffer.
     public var freshSlots: UInt8
 
-    public init(param: UnsafeMutablePointer<Float>, grad: UnsafePointer<Float>,
-                slot0: UnsafeMutablePointer<Float>?, slot1: UnsafeMutablePointer<Float>?,
-                slot2: UnsafeMutablePointer<Float>?, start: Int, end: Int, count: Int,
-                freshSlots: UInt8) {
+    public typealias Slots = (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?,
+                              UnsafeMutableRawPointer?)
+
+    public init(param: UnsafeMutablePointer<Float>, grad: UnsafePointer<Float>, slots: Slots,
+                start: Int, end: Int, count: Int, freshSlots: UInt8) {
         self.param = param
         self.grad = grad
-        self.slot0 = slot0
-        self.slot1 = slot1
-        self.slot2 = slot2
+        self.slots = slots
         self.start = start
         self.end = end
         self.tailStart = torchScalarTailStart(count)
         self.freshSlots = freshSlots
+    }
+
+    /// State slot `i` as float32 elements (a float32-state kernel's view).
+    @inline(__always)
+    public func float32(_ i: Int) -> UnsafeMutablePointer<Float>? {
+        let raw = switch i {
+        case 0: slots.0
+        case 1: slots.1
+        case 2: slots.2
+        default: slots.3
+        }
+        return raw?.assumingMemoryBound(to: Float.self)
     }
 
     /// The span's vector part and its torch-scalar-tail part.

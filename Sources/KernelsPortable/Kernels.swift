@@ -28,7 +28,7 @@ public let kernelTable = KernelTable(
 
 @inline(never)
 func sgdKernel(_ s: SGDScalars, _ span: Span) {
-    guard s.hasMomentum, let buf = span.slot0 else {
+    guard s.hasMomentum, let buf = span.float32(0) else {
         sgdLoop(s, span, span.start ..< span.end, buf: nil, first: false, tail: false)
         return
     }
@@ -64,7 +64,7 @@ func sgdLoop(_ s: SGDScalars, _ span: Span, _ range: Range<Int>,
 
 @inline(never)
 func adamKernel(_ s: AdamScalars, _ span: Span) {
-    if s.amsgrad, let vmax = span.slot2 {
+    if s.amsgrad, let vmax = span.float32(2) {
         adamLoop(s, span, span.bodyRange, vmax: vmax, tail: false)
         adamLoop(s, span, span.tailRange, vmax: vmax, tail: true)
     } else {
@@ -78,7 +78,7 @@ func adamKernel(_ s: AdamScalars, _ span: Span) {
 @inline(__always)
 func adamLoop(_ s: AdamScalars, _ span: Span, _ range: Range<Int>,
               vmax: UnsafeMutablePointer<Float>?, tail: Bool) {
-    let p = span.param, g = span.grad, m = span.slot0!, v = span.slot1!
+    let p = span.param, g = span.grad, m = span.float32(0)!, v = span.float32(1)!
     let decays = s.weightDecay != 0
     for i in range {
         let param = p[i] * s.decay
@@ -103,8 +103,8 @@ func adamLoop(_ s: AdamScalars, _ span: Span, _ range: Range<Int>,
 @inline(never)
 func rmspropKernel(_ s: RMSpropScalars, _ span: Span) {
     let range = span.start ..< span.end
-    let gradAvg = s.centered ? span.slot2 : nil
-    let buf = s.hasMomentum ? span.slot1 : nil
+    let gradAvg = s.centered ? span.float32(2) : nil
+    let buf = s.hasMomentum ? span.float32(1) : nil
     switch (gradAvg != nil, buf != nil) {
     case (false, false): rmspropLoop(s, span, range, gradAvg: nil, buf: nil)
     case (false, true): rmspropLoop(s, span, range, gradAvg: nil, buf: buf)
@@ -117,7 +117,7 @@ func rmspropKernel(_ s: RMSpropScalars, _ span: Span) {
 @inline(__always)
 func rmspropLoop(_ s: RMSpropScalars, _ span: Span, _ range: Range<Int>,
                  gradAvg: UnsafeMutablePointer<Float>?, buf: UnsafeMutablePointer<Float>?) {
-    let p = span.param, g = span.grad, squareAvg = span.slot0!
+    let p = span.param, g = span.grad, squareAvg = span.float32(0)!
     let decays = s.weightDecay != 0
     for i in range {
         let grad = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
@@ -146,7 +146,7 @@ func rmspropLoop(_ s: RMSpropScalars, _ span: Span, _ range: Range<Int>,
 
 @inline(never)
 func adagradKernel(_ s: AdagradScalars, _ span: Span) {
-    let p = span.param, g = span.grad, sum = span.slot0!
+    let p = span.param, g = span.grad, sum = span.float32(0)!
     let decays = s.weightDecay != 0
     for i in span.start ..< span.end {
         let grad = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
@@ -163,7 +163,7 @@ func adagradKernel(_ s: AdagradScalars, _ span: Span) {
 /// p = p + (−clr·m)/u.
 @inline(never)
 func adamaxKernel(_ s: AdamaxScalars, _ span: Span) {
-    let p = span.param, g = span.grad, m = span.slot0!, u = span.slot1!
+    let p = span.param, g = span.grad, m = span.float32(0)!, u = span.float32(1)!
     let decays = s.weightDecay != 0
     for i in span.start ..< span.end {
         let grad = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
@@ -182,7 +182,7 @@ func adamaxKernel(_ s: AdamaxScalars, _ span: Span) {
 /// the scalars'.
 @inline(never)
 func nadamKernel(_ s: NAdamScalars, _ span: Span) {
-    let p = span.param, g = span.grad, m = span.slot1!, v = span.slot2!
+    let p = span.param, g = span.grad, m = span.float32(1)!, v = span.float32(2)!
     let decays = s.weightDecay != 0
     for i in span.start ..< span.end {
         let param = p[i] * s.decay

@@ -1,5 +1,6 @@
 import Testing
 @testable import Descent
+import KernelInterface
 
 /// The algorithm descriptions are consistent with themselves: what every layer derives
 /// from them (defaults, checks, state allocation, momentum cycling) can only refer to
@@ -37,7 +38,7 @@ import Testing
                 if case let .option(option) = slot.initialValue { #expect(options.contains(option)) }
             }
             if let momentum = description.cycledMomentum { #expect(options.contains(momentum)) }
-            #expect(description.state.count <= 3, "a span carries three slots")
+            #expect(description.state.count <= Span.maxSlots, "a span carries at most \(Span.maxSlots) slots")
         }
     }
 

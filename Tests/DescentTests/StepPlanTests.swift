@@ -18,7 +18,7 @@ import Testing
         var plan = StepPlan<Int>()
         for (i, (buffer, size)) in zip(buffers, sizes).enumerated() {
             plan.addScalars(i)
-            plan.add(Span(param: buffer, grad: buffer, slot0: nil, slot1: nil, slot2: nil,
+            plan.add(Span(param: buffer, grad: buffer, slots: (nil, nil, nil, nil),
                           start: 0, end: size, count: size, freshSlots: 0))
         }
         let badSpans = Atomic<Int>(0)

@@ -41,7 +41,7 @@ extension Span {
     /// A span for the passes that touch only a gradient: it has no state, and its
     /// parameter pointer is the gradient's own (never read).
     init(gradient: UnsafeMutablePointer<Float>, count: Int) {
-        self.init(param: gradient, grad: gradient, slot0: nil, slot1: nil, slot2: nil,
+        self.init(param: gradient, grad: gradient, slots: (nil, nil, nil, nil),
                   start: 0, end: count, count: count, freshSlots: 0)
     }
 }
