@@ -31,81 +31,61 @@ static void fixture_init(Fixture *f) {
     MUST(descent_add_param(f->opt, 0, f->q, f->h, N, NULL));
 }
 
+/* The bad-input table: each row's name, the status it must get, a piece of the message
+ * it must leave, and the call itself, in one list (so a row and its call cannot drift
+ * apart). Each call runs on the fixture `f`, with the locals of run_row. */
+#define BAD_INPUT(X) \
+    X("phase: opt NULL", DESCENT_ERROR_NULL_POINTER, "opt is NULL", descent_step_phase(NULL, &o, NULL, 0, NULL)) \
+    X("phase: grad_scale 0", DESCENT_ERROR_INVALID_ARGUMENT, "grad_scale must be a finite number > 0 (as a float32), got 0.0", (o.grad_scale = 0, descent_step_phase(f->opt, &o, NULL, 0, NULL))) \
+    X("phase: grad_scale NaN", DESCENT_ERROR_INVALID_ARGUMENT, "got nan", (o.grad_scale = NAN, descent_step_phase(f->opt, &o, NULL, 0, NULL))) \
+    X("phase: grad_scale -1", DESCENT_ERROR_INVALID_ARGUMENT, "got -1.0", (o.grad_scale = -1, descent_step_phase(f->opt, &o, NULL, 0, NULL))) \
+    X("phase: grad_scale beyond float32", DESCENT_ERROR_INVALID_ARGUMENT, "got 1e+300", (o.grad_scale = 1e300, descent_step_phase(f->opt, &o, NULL, 0, NULL))) \
+    X("phase: max_norm -1", DESCENT_ERROR_INVALID_ARGUMENT, "max_norm must be >= 0, got -1.0", (o.clip = DESCENT_CLIP_NORM, o.max_norm = -1, descent_step_phase(f->opt, &o, NULL, 0, NULL))) \
+    X("phase: max_norm NaN", DESCENT_ERROR_INVALID_ARGUMENT, "max_norm must be >= 0, got nan", (o.clip = DESCENT_CLIP_NORM, o.max_norm = NAN, descent_step_phase(f->opt, &o, NULL, 0, NULL))) \
+    X("phase: norm_type 0.5", DESCENT_ERROR_INVALID_ARGUMENT, "norm_type must be >= 1 or inf, got 0.5", (o.clip = DESCENT_CLIP_NORM, o.max_norm = 1, o.norm_type = 0.5, descent_step_phase(f->opt, &o, NULL, 0, NULL))) \
+    X("phase: norm_type -inf", DESCENT_ERROR_INVALID_ARGUMENT, "norm_type must be >= 1 or inf, got -inf", (o.clip = DESCENT_CLIP_NORM, o.max_norm = 1, o.norm_type = -INFINITY, descent_step_phase(f->opt, &o, NULL, 0, NULL))) \
+    X("phase: clip_value -1", DESCENT_ERROR_INVALID_ARGUMENT, "clip_value must be >= 0, got -1.0", (o.clip = DESCENT_CLIP_VALUE, o.clip_value = -1, descent_step_phase(f->opt, &o, NULL, 0, NULL))) \
+    X("phase: nonfinite 7", DESCENT_ERROR_INVALID_ARGUMENT, "nonfinite 7 is not a descent_nonfinite_policy", (o.nonfinite = (descent_nonfinite_policy)7, descent_step_phase(f->opt, &o, NULL, 0, NULL))) \
+    X("phase: clip 9", DESCENT_ERROR_INVALID_ARGUMENT, "clip 9 is not a descent_clip_mode", (o.clip = (descent_clip_mode)9, descent_step_phase(f->opt, &o, NULL, 0, NULL))) \
+    X("phase: grads NULL, count 2", DESCENT_ERROR_INVALID_ARGUMENT, "grads is NULL (the registered gradients) but count is 2", descent_step_phase(f->opt, &o, NULL, 2, NULL)) \
+    X("phase: count 1 of 2", DESCENT_ERROR_INVALID_ARGUMENT, "expected 2 gradients (one per parameter), got 1", descent_step_phase(f->opt, &o, grads, 1, NULL)) \
+    X("phase: grad overlaps a parameter", DESCENT_ERROR_OVERLAP, "grad of parameter 1 overlaps registered parameter 0", (grads[1] = f->p, descent_step_phase(f->opt, &o, grads, 2, NULL))) \
+    X("phase: inf gradient, policy error", DESCENT_ERROR_NONFINITE, "a gradient holds inf or NaN (nonfinite policy: error)", (f->h[3] = INFINITY, o.nonfinite = DESCENT_NONFINITE_ERROR, o.zero_grad = true, descent_step_phase(f->opt, &o, NULL, 0, NULL))) \
+    X("phase: inf norm, error_if_nonfinite", DESCENT_ERROR_NONFINITE, "The total norm of order 2.0 for gradients", (f->h[3] = NAN, o.clip = DESCENT_CLIP_NORM, o.max_norm = 1, o.error_if_nonfinite = true, descent_step_phase(f->opt, &o, NULL, 0, NULL))) \
+    X("clip_grad_norm: grads NULL", DESCENT_ERROR_NULL_POINTER, "grads is NULL", descent_clip_grad_norm(NULL, numels, 2, 1.0, 2.0, false, &total)) \
+    X("clip_grad_norm: numels NULL", DESCENT_ERROR_NULL_POINTER, "numels is NULL", descent_clip_grad_norm(grads, NULL, 2, 1.0, 2.0, false, &total)) \
+    X("clip_grad_norm: count -1", DESCENT_ERROR_INVALID_ARGUMENT, "count -1 is out of range", descent_clip_grad_norm(grads, numels, (size_t)-1, 1.0, 2.0, false, &total)) \
+    X("clip_grad_norm: overlapping buffers", DESCENT_ERROR_OVERLAP, "grads[0] and grads[1] overlap", (grads[1] = f->g + 3, descent_clip_grad_norm(grads, numels, 2, 1.0, 2.0, false, &total))) \
+    X("clip_grad_norm: misaligned buffer", DESCENT_ERROR_INVALID_ARGUMENT, "grads[1] is not aligned to 4 bytes", (grads[1] = (float *)((char *)f->h + 1), descent_clip_grad_norm(grads, numels, 2, 1.0, 2.0, false, &total))) \
+    X("clip_grad_norm: NULL buffer", DESCENT_ERROR_INVALID_ARGUMENT, "grads[1] is NULL", (grads[1] = NULL, descent_clip_grad_norm(grads, numels, 2, 1.0, 2.0, false, &total))) \
+    X("clip_grad_norm: numel huge", DESCENT_ERROR_INVALID_ARGUMENT, "grads[0]: numel -1 is out of range", (numels[0] = (size_t)-1, descent_clip_grad_norm(grads, numels, 2, 1.0, 2.0, false, &total))) \
+    X("clip_grad_norm: max_norm -2", DESCENT_ERROR_INVALID_ARGUMENT, "max_norm must be >= 0, got -2.0", descent_clip_grad_norm(grads, numels, 2, -2.0, 2.0, false, &total)) \
+    X("clip_grad_norm: inf norm, error_if_nonfinite", DESCENT_ERROR_NONFINITE, "is non-finite, so it cannot be clipped", (f->g[0] = INFINITY, descent_clip_grad_norm(grads, numels, 2, 1.0, 2.0, true, &total))) \
+    X("clip_grad_value: clip_value NaN", DESCENT_ERROR_INVALID_ARGUMENT, "clip_value must be >= 0, got nan", descent_clip_grad_value(grads, numels, 2, NAN)) \
+    X("grad_norm: total_norm NULL", DESCENT_ERROR_NULL_POINTER, "total_norm is NULL", descent_grad_norm(grads, numels, 2, 2.0, false, NULL)) \
+    X("grad_norm: norm_type 0", DESCENT_ERROR_INVALID_ARGUMENT, "norm_type must be >= 1 or inf, got 0.0", descent_grad_norm(grads, numels, 2, 0.0, false, &total)) \
+    X("step_options_default: NULL", DESCENT_ERROR_NULL_POINTER, "out is NULL", descent_step_options_default(NULL)) \
+    X("phase: zero_grad holds byte 7", DESCENT_ERROR_INVALID_ARGUMENT, "descent_step_options.zero_grad holds the byte 7", (memset(&o.zero_grad, 7, 1), descent_step_phase(f->opt, &o, NULL, 0, NULL))) /* a C bool with a byte no bool can hold */
+
 static const Row rows[] = {
-    {"phase: opt NULL", DESCENT_ERROR_NULL_POINTER, "opt is NULL"},
-    {"phase: grad_scale 0", DESCENT_ERROR_INVALID_ARGUMENT, "grad_scale must be a finite number > 0 (as a float32), got 0.0"},
-    {"phase: grad_scale NaN", DESCENT_ERROR_INVALID_ARGUMENT, "got nan"},
-    {"phase: grad_scale -1", DESCENT_ERROR_INVALID_ARGUMENT, "got -1.0"},
-    {"phase: grad_scale beyond float32", DESCENT_ERROR_INVALID_ARGUMENT, "got 1e+300"},
-    {"phase: max_norm -1", DESCENT_ERROR_INVALID_ARGUMENT, "max_norm must be >= 0, got -1.0"},
-    {"phase: max_norm NaN", DESCENT_ERROR_INVALID_ARGUMENT, "max_norm must be >= 0, got nan"},
-    {"phase: norm_type 0.5", DESCENT_ERROR_INVALID_ARGUMENT, "norm_type must be >= 1 or inf, got 0.5"},
-    {"phase: norm_type -inf", DESCENT_ERROR_INVALID_ARGUMENT, "norm_type must be >= 1 or inf, got -inf"},
-    {"phase: clip_value -1", DESCENT_ERROR_INVALID_ARGUMENT, "clip_value must be >= 0, got -1.0"},
-    {"phase: nonfinite 7", DESCENT_ERROR_INVALID_ARGUMENT, "nonfinite 7 is not a descent_nonfinite_policy"},
-    {"phase: clip 9", DESCENT_ERROR_INVALID_ARGUMENT, "clip 9 is not a descent_clip_mode"},
-    {"phase: grads NULL, count 2", DESCENT_ERROR_INVALID_ARGUMENT, "grads is NULL (the registered gradients) but count is 2"},
-    {"phase: count 1 of 2", DESCENT_ERROR_INVALID_ARGUMENT, "expected 2 gradients (one per parameter), got 1"},
-    {"phase: grad overlaps a parameter", DESCENT_ERROR_OVERLAP, "grad of parameter 1 overlaps registered parameter 0"},
-    {"phase: inf gradient, policy error", DESCENT_ERROR_NONFINITE, "a gradient holds inf or NaN (nonfinite policy: error)"},
-    {"phase: inf norm, error_if_nonfinite", DESCENT_ERROR_NONFINITE, "The total norm of order 2.0 for gradients"},
-    {"clip_grad_norm: grads NULL", DESCENT_ERROR_NULL_POINTER, "grads is NULL"},
-    {"clip_grad_norm: numels NULL", DESCENT_ERROR_NULL_POINTER, "numels is NULL"},
-    {"clip_grad_norm: count -1", DESCENT_ERROR_INVALID_ARGUMENT, "count -1 is out of range"},
-    {"clip_grad_norm: overlapping buffers", DESCENT_ERROR_OVERLAP, "grads[0] and grads[1] overlap"},
-    {"clip_grad_norm: misaligned buffer", DESCENT_ERROR_INVALID_ARGUMENT, "grads[1] is not aligned to 4 bytes"},
-    {"clip_grad_norm: NULL buffer", DESCENT_ERROR_INVALID_ARGUMENT, "grads[1] is NULL"},
-    {"clip_grad_norm: numel huge", DESCENT_ERROR_INVALID_ARGUMENT, "grads[0]: numel -1 is out of range"},
-    {"clip_grad_norm: max_norm -2", DESCENT_ERROR_INVALID_ARGUMENT, "max_norm must be >= 0, got -2.0"},
-    {"clip_grad_norm: inf norm, error_if_nonfinite", DESCENT_ERROR_NONFINITE, "is non-finite, so it cannot be clipped"},
-    {"clip_grad_value: clip_value NaN", DESCENT_ERROR_INVALID_ARGUMENT, "clip_value must be >= 0, got nan"},
-    {"grad_norm: total_norm NULL", DESCENT_ERROR_NULL_POINTER, "total_norm is NULL"},
-    {"grad_norm: norm_type 0", DESCENT_ERROR_INVALID_ARGUMENT, "norm_type must be >= 1 or inf, got 0.0"},
-    {"step_options_default: NULL", DESCENT_ERROR_NULL_POINTER, "out is NULL"},
-    {"phase: zero_grad holds byte 7", DESCENT_ERROR_INVALID_ARGUMENT, "descent_step_options.zero_grad holds the byte 7"},
+#define ROW(name, status, message, call) {name, status, message},
+    BAD_INPUT(ROW)
+#undef ROW
 };
 
-static descent_status run_row(int i, Fixture *f) {
+
+static descent_status run_row(int row, Fixture *f) {
     descent_step_options o;
     descent_step_options_default(&o);
     float *grads[2] = {f->g, f->h};
     size_t numels[2] = {N, N};
     float total;
-    switch (i) {
-    case 0: return descent_step_phase(NULL, &o, NULL, 0, NULL);
-    case 1: o.grad_scale = 0; break;
-    case 2: o.grad_scale = NAN; break;
-    case 3: o.grad_scale = -1; break;
-    case 4: o.grad_scale = 1e300; break;
-    case 5: o.clip = DESCENT_CLIP_NORM, o.max_norm = -1; break;
-    case 6: o.clip = DESCENT_CLIP_NORM, o.max_norm = NAN; break;
-    case 7: o.clip = DESCENT_CLIP_NORM, o.max_norm = 1, o.norm_type = 0.5; break;
-    case 8: o.clip = DESCENT_CLIP_NORM, o.max_norm = 1, o.norm_type = -INFINITY; break;
-    case 9: o.clip = DESCENT_CLIP_VALUE, o.clip_value = -1; break;
-    case 10: o.nonfinite = (descent_nonfinite_policy)7; break;
-    case 11: o.clip = (descent_clip_mode)9; break;
-    case 12: return descent_step_phase(f->opt, &o, NULL, 2, NULL);
-    case 13: return descent_step_phase(f->opt, &o, grads, 1, NULL);
-    case 14: grads[1] = f->p; return descent_step_phase(f->opt, &o, grads, 2, NULL);
-    case 15: f->h[3] = INFINITY, o.nonfinite = DESCENT_NONFINITE_ERROR, o.zero_grad = true; break;
-    case 16: f->h[3] = NAN, o.clip = DESCENT_CLIP_NORM, o.max_norm = 1, o.error_if_nonfinite = true; break;
-    case 17: return descent_clip_grad_norm(NULL, numels, 2, 1.0, 2.0, false, &total);
-    case 18: return descent_clip_grad_norm(grads, NULL, 2, 1.0, 2.0, false, &total);
-    case 19: return descent_clip_grad_norm(grads, numels, (size_t)-1, 1.0, 2.0, false, &total);
-    case 20: grads[1] = f->g + 3; return descent_clip_grad_norm(grads, numels, 2, 1.0, 2.0, false, &total);
-    case 21: grads[1] = (float *)((char *)f->h + 1); return descent_clip_grad_norm(grads, numels, 2, 1.0, 2.0, false, &total);
-    case 22: grads[1] = NULL; return descent_clip_grad_norm(grads, numels, 2, 1.0, 2.0, false, &total);
-    case 23: numels[0] = (size_t)-1; return descent_clip_grad_norm(grads, numels, 2, 1.0, 2.0, false, &total);
-    case 24: return descent_clip_grad_norm(grads, numels, 2, -2.0, 2.0, false, &total);
-    case 25: f->g[0] = INFINITY; return descent_clip_grad_norm(grads, numels, 2, 1.0, 2.0, true, &total);
-    case 26: return descent_clip_grad_value(grads, numels, 2, NAN);
-    case 27: return descent_grad_norm(grads, numels, 2, 2.0, false, NULL);
-    case 28: return descent_grad_norm(grads, numels, 2, 0.0, false, &total);
-    case 29: return descent_step_options_default(NULL);
-    case 30: memset(&o.zero_grad, 7, 1); break; /* a C bool with a byte no bool can hold */
-    default: return DESCENT_ERROR_INTERNAL;
-    }
-    return descent_step_phase(f->opt, &o, NULL, 0, NULL);
+    int k = 0;
+#define CALL(name, status, message, call) \
+    if (row == k++) return (call);
+    BAD_INPUT(CALL)
+#undef CALL
+    return DESCENT_ERROR_INTERNAL;
 }
 
 static void test_bad_input_table(void) {

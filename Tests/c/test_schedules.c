@@ -98,60 +98,74 @@ static void snapshot(const Fixture *f, Snapshot *s) {
 
 /* ---------------------------------------------------- the bad-input table */
 
+/* The bad-input table: each row's name, the status it must get, a piece of the message
+ * it must leave, and the call itself, in one list (so a row and its call cannot drift
+ * apart). Each call runs on the fixture `f`, with the locals of run_row. */
+#define BAD_INPUT(X) \
+    X("step_lr: out NULL", DESCENT_ERROR_NULL_POINTER, "out is NULL", descent_schedule_step_lr(f->opt, 2, 0.1, NULL)) \
+    X("step_lr: opt NULL", DESCENT_ERROR_NULL_POINTER, "opt is NULL", descent_schedule_step_lr(NULL, 2, 0.1, &out)) \
+    X("step_lr: freed opt", DESCENT_ERROR_INVALID_HANDLE, "not a live descent optimizer", descent_schedule_step_lr(f->freed, 2, 0.1, &out)) \
+    X("step_lr: step_size 0", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected positive integer step_size, but got 0", descent_schedule_step_lr(f->opt, 0, 0.1, &out)) \
+    X("step_lr: gamma -0.1", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected positive gamma, but got -0.1", descent_schedule_step_lr(f->opt, 2, -0.1, &out)) \
+    X("multi_step: milestones NULL", DESCENT_ERROR_NULL_POINTER, "milestones is NULL", descent_schedule_multi_step_lr(f->opt, NULL, 2, 0.1, &out)) \
+    X("multi_step: unsorted", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected milestones in increasing order, but got [30, 10]", descent_schedule_multi_step_lr(f->opt, unsorted, 2, 0.1, &out)) \
+    X("multi_step: count (size_t)-1", DESCENT_ERROR_INVALID_ARGUMENT, "is too large", descent_schedule_multi_step_lr(f->opt, unsorted, (size_t)-1, 0.1, &out)) \
+    X("constant: factor 1.5", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Constant multiplicative factor expected to be between 0 and 1.", descent_schedule_constant_lr(f->opt, 1.5, 5, &out)) \
+    X("linear: start 0", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Starting multiplicative factor expected to be greater than 0", descent_schedule_linear_lr(f->opt, 0.0, 1.0, 5, &out)) \
+    X("cosine: T_max 0", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected positive integer T_max, but got 0", descent_schedule_cosine_annealing_lr(f->opt, 0, 0.0, &out)) \
+    X("warm restarts: T_mult 0", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected integer T_mult >= 1, but got 0", descent_schedule_cosine_annealing_warm_restarts(f->opt, 10, 0, 0.0, &out)) \
+    X("warmup cosine: decay < warmup", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected decay_steps >= warmup_steps", descent_schedule_warmup_cosine_lr(f->opt, 10, 5, 0.0, &out)) \
+    X("cyclic: options NULL", DESCENT_ERROR_NULL_POINTER, "options is NULL", descent_schedule_cyclic_lr(f->opt, NULL, &out)) \
+    X("cyclic: mode 7", DESCENT_ERROR_INVALID_HYPERPARAMETER, "mode 7 is invalid and scale_fn is None", (cyclic.mode = (descent_cyclic_mode)7, descent_schedule_cyclic_lr(f->opt, &cyclic, &out))) \
+    X("cyclic: step_size_down -2", DESCENT_ERROR_INVALID_HYPERPARAMETER, "step_size_down", (cyclic.step_size_down = -2, descent_schedule_cyclic_lr(f->opt, &cyclic, &out))) \
+    X("cyclic: Adagrad momentum", DESCENT_ERROR_INVALID_HYPERPARAMETER, "optimizer must support momentum or beta1", descent_schedule_cyclic_lr(f->adagrad, &cyclic, &out)) \
+    X("one_cycle: total_steps 0", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected positive integer total_steps, but got 0", (one.total_steps = 0, descent_schedule_one_cycle_lr(f->opt, &one, &out))) \
+    X("one_cycle: pct_start 1.5", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected float between 0 and 1 pct_start, but got 1.5", (one.pct_start = 1.5, descent_schedule_one_cycle_lr(f->opt, &one, &out))) \
+    X("one_cycle: anneal 5", DESCENT_ERROR_INVALID_HYPERPARAMETER, "anneal_strategy must be one of 'cos' or 'linear', instead got 5", (one.anneal_strategy = (descent_anneal_strategy)5, descent_schedule_one_cycle_lr(f->opt, &one, &out))) \
+    X("one_cycle: empty first phase", DESCENT_ERROR_INVALID_STATE, "float division by zero", (one.total_steps = 10, one.pct_start = 0.1, descent_schedule_one_cycle_lr(f->opt, &one, &out))) \
+    X("plateau: factor 1", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Factor should be < 1.0.", (plateau.factor = 1.0, descent_schedule_reduce_lr_on_plateau(f->opt, &plateau, &out))) \
+    X("plateau: mode 9", DESCENT_ERROR_INVALID_HYPERPARAMETER, "mode 9 is unknown!", (plateau.mode = (descent_plateau_mode)9, descent_schedule_reduce_lr_on_plateau(f->opt, &plateau, &out))) \
+    X("plateau: threshold mode 9", DESCENT_ERROR_INVALID_HYPERPARAMETER, "threshold mode 9 is unknown!", (plateau.threshold_mode = (descent_threshold_mode)9, descent_schedule_reduce_lr_on_plateau(f->opt, &plateau, &out))) \
+    X("lambda: NULL", DESCENT_ERROR_NULL_POINTER, "lr_lambda is NULL", descent_schedule_lambda_lr(f->opt, NULL, NULL, &out)) \
+    X("lambda: fails at creation", DESCENT_ERROR_CALLBACK, "lr_lambda returned 7 for group 0 at epoch 0", descent_schedule_lambda_lr(f->opt, failing_lambda, NULL, &out)) \
+    X("sequential: none", DESCENT_ERROR_INVALID_HYPERPARAMETER, "SequentialLR expects at least one scheduler, but got no scheduler.", descent_schedule_sequential_lr(f->opt, list, 0, NULL, &out)) \
+    X("sequential: schedules NULL", DESCENT_ERROR_NULL_POINTER, "schedules is NULL", descent_schedule_sequential_lr(f->opt, NULL, 2, same, &out)) \
+    X("sequential: freed child", DESCENT_ERROR_INVALID_HANDLE, "schedules[0] is not a live descent schedule", (list[0] = f->gone, descent_schedule_sequential_lr(f->opt, list, 1, NULL, &out))) \
+    X("sequential: owned child", DESCENT_ERROR_INVALID_ARGUMENT, "already belongs to a ChainedScheduler", (list[0] = f->child, descent_schedule_sequential_lr(f->opt, list, 1, NULL, &out))) \
+    X("sequential: child of another optimizer", DESCENT_ERROR_INVALID_ARGUMENT, "belongs to another optimizer", (list[0] = f->step, list[1] = f->on_other, descent_schedule_sequential_lr(f->opt, list, 2, same, &out))) \
+    X("sequential: milestones NULL", DESCENT_ERROR_NULL_POINTER, "milestones is NULL", (list[0] = list[1] = f->step, descent_schedule_sequential_lr(f->opt, list, 2, NULL, &out))) \
+    X("sequential: milestones unsorted", DESCENT_ERROR_INVALID_HYPERPARAMETER, "strictly increasing order, but got [5, 5]", descent_schedule_sequential_lr(f->opt, three, 3, same, &out)) \
+    X("sequential: same child twice", DESCENT_ERROR_INVALID_ARGUMENT, "is given twice", (list[0] = list[1] = f->step, descent_schedule_sequential_lr(f->opt, list, 2, unsorted, &out))) \
+    X("chained: optimizer as schedule", DESCENT_ERROR_INVALID_HANDLE, "schedules[0] is not a live descent schedule", (list[0] = (descent_schedule *)f->opt, descent_schedule_chained_scheduler(f->opt, list, 1, &out))) \
+    X("step: NULL", DESCENT_ERROR_NULL_POINTER, "schedule is NULL", descent_schedule_step(NULL)) \
+    X("step: freed", DESCENT_ERROR_INVALID_HANDLE, "not a live descent schedule", descent_schedule_step(f->gone)) \
+    X("step: owned child", DESCENT_ERROR_INVALID_STATE, "belongs to a ChainedScheduler; step that one", descent_schedule_step(f->child)) \
+    X("step: plateau without metric", DESCENT_ERROR_INVALID_STATE, "ReduceLROnPlateau needs a metric", descent_schedule_step(f->plateau)) \
+    X("step_metric: NaN", DESCENT_ERROR_INVALID_ARGUMENT, "metric is nan", descent_schedule_step_metric(f->plateau, NAN)) \
+    X("last_lr: wrong count", DESCENT_ERROR_INVALID_ARGUMENT, "count must be the number of param groups (2), got 1", descent_schedule_last_lr(f->step, lrs, 1)) \
+    X("last_lr: out NULL", DESCENT_ERROR_NULL_POINTER, "out is NULL", descent_schedule_last_lr(f->step, NULL, 2)) \
+    X("last_epoch: out NULL", DESCENT_ERROR_NULL_POINTER, "out is NULL", descent_schedule_last_epoch(f->step, NULL)) \
+    X("save_state: too small", DESCENT_ERROR_INVALID_ARGUMENT, "is too small for the state", descent_schedule_save_state(f->step, bytes, 8, &size)) \
+    X("load_state: garbage", DESCENT_ERROR_INVALID_ARGUMENT, "bad magic", (memset(bytes, 0xAB, sizeof bytes), descent_schedule_load_state(f->step, bytes, sizeof bytes))) \
+    X("load_state: NULL buffer", DESCENT_ERROR_NULL_POINTER, "buffer is NULL", descent_schedule_load_state(f->step, NULL, 10)) \
+    X("load_state: another kind", DESCENT_ERROR_INVALID_ARGUMENT, "schedule state is for StepLR, this schedule is a ReduceLROnPlateau", (save_step_state(f, bytes, sizeof bytes, &size), descent_schedule_load_state(f->plateau, bytes, size))) \
+    X("load_state: truncated", DESCENT_ERROR_INVALID_ARGUMENT, "schedule state fails its CRC-32C check", (save_step_state(f, bytes, sizeof bytes, &size), descent_schedule_load_state(f->step, bytes, size - 1))) \
+    X("free: owned child", DESCENT_ERROR_INVALID_STATE, "belongs to a ChainedScheduler; free that one first", descent_schedule_free(f->child)) \
+    X("free: twice", DESCENT_ERROR_INVALID_HANDLE, "not a live descent schedule", descent_schedule_free(f->gone)) \
+    X("descent_step on a schedule handle", DESCENT_ERROR_INVALID_HANDLE, "not a live descent optimizer", descent_step((descent_optimizer *)f->step)) \
+    X("cosine: T_max INT64_MAX", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected T_max <= 2**53, but got 9223372036854775807", descent_schedule_cosine_annealing_lr(f->opt, INT64_MAX, 0.0, &out))
+
 static const Row rows[] = {
-    {"step_lr: out NULL", DESCENT_ERROR_NULL_POINTER, "out is NULL"},
-    {"step_lr: opt NULL", DESCENT_ERROR_NULL_POINTER, "opt is NULL"},
-    {"step_lr: freed opt", DESCENT_ERROR_INVALID_HANDLE, "not a live descent optimizer"},
-    {"step_lr: step_size 0", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected positive integer step_size, but got 0"},
-    {"step_lr: gamma -0.1", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected positive gamma, but got -0.1"},
-    {"multi_step: milestones NULL", DESCENT_ERROR_NULL_POINTER, "milestones is NULL"},
-    {"multi_step: unsorted", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected milestones in increasing order, but got [30, 10]"},
-    {"multi_step: count (size_t)-1", DESCENT_ERROR_INVALID_ARGUMENT, "is too large"},
-    {"constant: factor 1.5", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Constant multiplicative factor expected to be between 0 and 1."},
-    {"linear: start 0", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Starting multiplicative factor expected to be greater than 0"},
-    {"cosine: T_max 0", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected positive integer T_max, but got 0"},
-    {"warm restarts: T_mult 0", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected integer T_mult >= 1, but got 0"},
-    {"warmup cosine: decay < warmup", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected decay_steps >= warmup_steps"},
-    {"cyclic: options NULL", DESCENT_ERROR_NULL_POINTER, "options is NULL"},
-    {"cyclic: mode 7", DESCENT_ERROR_INVALID_HYPERPARAMETER, "mode 7 is invalid and scale_fn is None"},
-    {"cyclic: step_size_down -2", DESCENT_ERROR_INVALID_HYPERPARAMETER, "step_size_down"},
-    {"cyclic: Adagrad momentum", DESCENT_ERROR_INVALID_HYPERPARAMETER, "optimizer must support momentum or beta1"},
-    {"one_cycle: total_steps 0", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected positive integer total_steps, but got 0"},
-    {"one_cycle: pct_start 1.5", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected float between 0 and 1 pct_start, but got 1.5"},
-    {"one_cycle: anneal 5", DESCENT_ERROR_INVALID_HYPERPARAMETER, "anneal_strategy must be one of 'cos' or 'linear', instead got 5"},
-    {"one_cycle: empty first phase", DESCENT_ERROR_INVALID_STATE, "float division by zero"},
-    {"plateau: factor 1", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Factor should be < 1.0."},
-    {"plateau: mode 9", DESCENT_ERROR_INVALID_HYPERPARAMETER, "mode 9 is unknown!"},
-    {"plateau: threshold mode 9", DESCENT_ERROR_INVALID_HYPERPARAMETER, "threshold mode 9 is unknown!"},
-    {"lambda: NULL", DESCENT_ERROR_NULL_POINTER, "lr_lambda is NULL"},
-    {"lambda: fails at creation", DESCENT_ERROR_CALLBACK, "lr_lambda returned 7 for group 0 at epoch 0"},
-    {"sequential: none", DESCENT_ERROR_INVALID_HYPERPARAMETER, "SequentialLR expects at least one scheduler, but got no scheduler."},
-    {"sequential: schedules NULL", DESCENT_ERROR_NULL_POINTER, "schedules is NULL"},
-    {"sequential: freed child", DESCENT_ERROR_INVALID_HANDLE, "schedules[0] is not a live descent schedule"},
-    {"sequential: owned child", DESCENT_ERROR_INVALID_ARGUMENT, "already belongs to a ChainedScheduler"},
-    {"sequential: child of another optimizer", DESCENT_ERROR_INVALID_ARGUMENT, "belongs to another optimizer"},
-    {"sequential: milestones NULL", DESCENT_ERROR_NULL_POINTER, "milestones is NULL"},
-    {"sequential: milestones unsorted", DESCENT_ERROR_INVALID_HYPERPARAMETER, "strictly increasing order, but got [5, 5]"},
-    {"sequential: same child twice", DESCENT_ERROR_INVALID_ARGUMENT, "is given twice"},
-    {"chained: optimizer as schedule", DESCENT_ERROR_INVALID_HANDLE, "schedules[0] is not a live descent schedule"},
-    {"step: NULL", DESCENT_ERROR_NULL_POINTER, "schedule is NULL"},
-    {"step: freed", DESCENT_ERROR_INVALID_HANDLE, "not a live descent schedule"},
-    {"step: owned child", DESCENT_ERROR_INVALID_STATE, "belongs to a ChainedScheduler; step that one"},
-    {"step: plateau without metric", DESCENT_ERROR_INVALID_STATE, "ReduceLROnPlateau needs a metric"},
-    {"step_metric: NaN", DESCENT_ERROR_INVALID_ARGUMENT, "metric is nan"},
-    {"last_lr: wrong count", DESCENT_ERROR_INVALID_ARGUMENT, "count must be the number of param groups (2), got 1"},
-    {"last_lr: out NULL", DESCENT_ERROR_NULL_POINTER, "out is NULL"},
-    {"last_epoch: out NULL", DESCENT_ERROR_NULL_POINTER, "out is NULL"},
-    {"save_state: too small", DESCENT_ERROR_INVALID_ARGUMENT, "is too small for the state"},
-    {"load_state: garbage", DESCENT_ERROR_INVALID_ARGUMENT, "bad magic"},
-    {"load_state: NULL buffer", DESCENT_ERROR_NULL_POINTER, "buffer is NULL"},
-    {"load_state: another kind", DESCENT_ERROR_INVALID_ARGUMENT, "schedule state is for StepLR, this schedule is a ReduceLROnPlateau"},
-    {"load_state: truncated", DESCENT_ERROR_INVALID_ARGUMENT, "schedule state fails its CRC-32C check"},
-    {"free: owned child", DESCENT_ERROR_INVALID_STATE, "belongs to a ChainedScheduler; free that one first"},
-    {"free: twice", DESCENT_ERROR_INVALID_HANDLE, "not a live descent schedule"},
-    {"descent_step on a schedule handle", DESCENT_ERROR_INVALID_HANDLE, "not a live descent optimizer"},
-    {"cosine: T_max INT64_MAX", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected T_max <= 2**53, but got 9223372036854775807"},
+#define ROW(name, status, message, call) {name, status, message},
+    BAD_INPUT(ROW)
+#undef ROW
 };
+
+
+/* The step schedule's saved state into `bytes`. */
+static void save_step_state(Fixture *f, unsigned char *bytes, size_t capacity, size_t *size) {
+    MUST(descent_schedule_save_state(f->step, bytes, capacity, size));
+}
 
 static int failing_lambda(void *user_data, size_t group, int64_t epoch, double *factor) {
     (void)user_data, (void)group, (void)epoch, (void)factor;
@@ -170,73 +184,18 @@ static descent_status run_row(int row, Fixture *f) {
     one.max_lr = 1.0;
     one.total_steps = 100;
     descent_reduce_lr_on_plateau_defaults(&plateau);
-    int64_t unsorted[] = {30, 10}, same[] = {5, 5}, epoch;
+    int64_t unsorted[] = {30, 10}, same[] = {5, 5};
     double lrs[2];
     unsigned char bytes[256];
     size_t size = 0;
     descent_schedule *list[2] = {NULL, NULL};
-    switch (row) {
-    case 0: return descent_schedule_step_lr(f->opt, 2, 0.1, NULL);
-    case 1: return descent_schedule_step_lr(NULL, 2, 0.1, &out);
-    case 2: return descent_schedule_step_lr(f->freed, 2, 0.1, &out);
-    case 3: return descent_schedule_step_lr(f->opt, 0, 0.1, &out);
-    case 4: return descent_schedule_step_lr(f->opt, 2, -0.1, &out);
-    case 5: return descent_schedule_multi_step_lr(f->opt, NULL, 2, 0.1, &out);
-    case 6: return descent_schedule_multi_step_lr(f->opt, unsorted, 2, 0.1, &out);
-    case 7: return descent_schedule_multi_step_lr(f->opt, unsorted, (size_t)-1, 0.1, &out);
-    case 8: return descent_schedule_constant_lr(f->opt, 1.5, 5, &out);
-    case 9: return descent_schedule_linear_lr(f->opt, 0.0, 1.0, 5, &out);
-    case 10: return descent_schedule_cosine_annealing_lr(f->opt, 0, 0.0, &out);
-    case 11: return descent_schedule_cosine_annealing_warm_restarts(f->opt, 10, 0, 0.0, &out);
-    case 12: return descent_schedule_warmup_cosine_lr(f->opt, 10, 5, 0.0, &out);
-    case 13: return descent_schedule_cyclic_lr(f->opt, NULL, &out);
-    case 14: cyclic.mode = (descent_cyclic_mode)7; return descent_schedule_cyclic_lr(f->opt, &cyclic, &out);
-    case 15: cyclic.step_size_down = -2; return descent_schedule_cyclic_lr(f->opt, &cyclic, &out);
-    case 16: return descent_schedule_cyclic_lr(f->adagrad, &cyclic, &out);
-    case 17: one.total_steps = 0; return descent_schedule_one_cycle_lr(f->opt, &one, &out);
-    case 18: one.pct_start = 1.5; return descent_schedule_one_cycle_lr(f->opt, &one, &out);
-    case 19: one.anneal_strategy = (descent_anneal_strategy)5; return descent_schedule_one_cycle_lr(f->opt, &one, &out);
-    case 20: one.total_steps = 10, one.pct_start = 0.1; return descent_schedule_one_cycle_lr(f->opt, &one, &out);
-    case 21: plateau.factor = 1.0; return descent_schedule_reduce_lr_on_plateau(f->opt, &plateau, &out);
-    case 22: plateau.mode = (descent_plateau_mode)9; return descent_schedule_reduce_lr_on_plateau(f->opt, &plateau, &out);
-    case 23: plateau.threshold_mode = (descent_threshold_mode)9; return descent_schedule_reduce_lr_on_plateau(f->opt, &plateau, &out);
-    case 24: return descent_schedule_lambda_lr(f->opt, NULL, NULL, &out);
-    case 25: return descent_schedule_lambda_lr(f->opt, failing_lambda, NULL, &out);
-    case 26: return descent_schedule_sequential_lr(f->opt, list, 0, NULL, &out);
-    case 27: return descent_schedule_sequential_lr(f->opt, NULL, 2, same, &out);
-    case 28: list[0] = f->gone; return descent_schedule_sequential_lr(f->opt, list, 1, NULL, &out);
-    case 29: list[0] = f->child; return descent_schedule_sequential_lr(f->opt, list, 1, NULL, &out);
-    case 30: list[0] = f->step, list[1] = f->on_other; return descent_schedule_sequential_lr(f->opt, list, 2, same, &out);
-    case 31: list[0] = list[1] = f->step; return descent_schedule_sequential_lr(f->opt, list, 2, NULL, &out);
-    case 32: {
-        descent_schedule *three[3] = {f->step, f->plateau, f->constant};
-        return descent_schedule_sequential_lr(f->opt, three, 3, same, &out);
-    }
-    case 33: list[0] = list[1] = f->step; return descent_schedule_sequential_lr(f->opt, list, 2, unsorted, &out);
-    case 34: list[0] = (descent_schedule *)f->opt; return descent_schedule_chained_scheduler(f->opt, list, 1, &out);
-    case 35: return descent_schedule_step(NULL);
-    case 36: return descent_schedule_step(f->gone);
-    case 37: return descent_schedule_step(f->child);
-    case 38: return descent_schedule_step(f->plateau);
-    case 39: return descent_schedule_step_metric(f->plateau, NAN);
-    case 40: return descent_schedule_last_lr(f->step, lrs, 1);
-    case 41: return descent_schedule_last_lr(f->step, NULL, 2);
-    case 42: return descent_schedule_last_epoch(f->step, NULL);
-    case 43: return descent_schedule_save_state(f->step, bytes, 8, &size);
-    case 44: memset(bytes, 0xAB, sizeof bytes); return descent_schedule_load_state(f->step, bytes, sizeof bytes);
-    case 45: return descent_schedule_load_state(f->step, NULL, 10);
-    case 46:
-        MUST(descent_schedule_save_state(f->step, bytes, sizeof bytes, &size));
-        return descent_schedule_load_state(f->plateau, bytes, size);
-    case 47:
-        MUST(descent_schedule_save_state(f->step, bytes, sizeof bytes, &size));
-        return descent_schedule_load_state(f->step, bytes, size - 1);
-    case 48: return descent_schedule_free(f->child);
-    case 49: return descent_schedule_free(f->gone);
-    case 50: return descent_step((descent_optimizer *)f->step);
-    case 51: return descent_schedule_cosine_annealing_lr(f->opt, INT64_MAX, 0.0, &out);
-    default: (void)epoch; return DESCENT_ERROR_INTERNAL;
-    }
+    descent_schedule *three[3] = {f->step, f->plateau, f->constant};
+    int k = 0;
+#define CALL(name, status, message, call) \
+    if (row == k++) return (call);
+    BAD_INPUT(CALL)
+#undef CALL
+    return DESCENT_ERROR_INTERNAL;
 }
 
 static void test_bad_input_table(void) {
