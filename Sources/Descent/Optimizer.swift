@@ -241,9 +241,7 @@ public final class Optimizer {
     /// `errorIfNonfinite`, or when state memory runs out.
     public func step(options: StepOptions) throws(DescentError) -> StepReport {
         try options.validate()
-        let gradients = parameters.map(\.grad)
-        try checkStepCounts(gradients)
-        return try phase(gradients, options)
+        return try phase(parameters.map(\.grad), options)
     }
 
     /// Like `step(options:)` with this step's gradients, one per parameter (nil skips it).
@@ -258,17 +256,7 @@ public final class Optimizer {
             }
         }
         try options.validate()
-        try checkStepCounts(gradients)
         return try phase(gradients, options)
-    }
-
-    /// A step would count one more step for every parameter with a gradient: refused,
-    /// before anything changes, where that passes `maxStepCount`.
-    private func checkStepCounts(_ gradients: [UnsafeMutablePointer<Float>?]) throws(DescentError) {
-        for (i, (parameter, grad)) in zip(parameters, gradients).enumerated()
-        where grad != nil && parameter.step >= Self.maxStepCount {
-            throw DescentError(.invalidState, "parameter \(i) has taken \(parameter.step) steps, the most a step count holds (2**53)")
-        }
     }
 
     /// The phase with the algorithm's rule as a concrete type (its description's
@@ -334,13 +322,20 @@ public final class Optimizer {
         return report
     }
 
-    /// Allocates the state this step needs: if memory runs out, nothing has changed.
+    /// Allocates the state this step needs: if memory runs out, nothing has changed. A
+    /// step would count one more step for every parameter with a gradient: refused here,
+    /// before anything changes, where that passes `maxStepCount`.
     private func allocateState<Rule: UpdateRule>(for gradients: [UnsafeMutablePointer<Float>?],
                                                  rule: Rule.Type) throws(DescentError) {
         var requests: [(parameter: Parameter, slots: UInt8)] = []
+        // Once per group, not per parameter: the description's conditions read options.
         let description = algorithm.description
-        for (parameter, grad) in zip(parameters, gradients) where grad != nil {
-            let missing = parameter.missingSlots(description.slotsNeeded(groups[parameter.group]))
+        let needed = groups.map { description.slotsNeeded($0) }
+        for (i, (parameter, grad)) in zip(parameters, gradients).enumerated() where grad != nil {
+            guard parameter.step < Self.maxStepCount else {
+                throw DescentError(.invalidState, "parameter \(i) has taken \(parameter.step) steps, the most a step count holds (2**53)")
+            }
+            let missing = parameter.missingSlots(needed[parameter.group])
             if missing != 0 { requests.append((parameter, missing)) }
         }
         try allocateState(requests)
@@ -357,6 +352,7 @@ public final class Optimizer {
     private func update<Rule: UpdateRule>(_ gradients: [UnsafeMutablePointer<Float>?], rule: Rule.Type,
                                           transform: GradientTransform?, zero: Bool) -> StepPlan<Rule.Scalars> {
         var plan = StepPlan<Rule.Scalars>()
+        plan.reserve(parameters.count)
         var scalarsKey: (group: Int, step: Int64)?
         // The slots of the group of the parameter before: groups change rarely in the
         // registration order, so the description is read once per run of a group.
@@ -377,12 +373,12 @@ public final class Optimizer {
         let table = Runtime.kernels
         let kernel = Rule.kernel(in: table)
         if transform == nil, !zero {
-            plan.run(kernel, threads: Runtime.threadCount)
+            plan.run({ scalars, span in withUnsafePointer(to: scalars) { kernel($0, span) } }, threads: Runtime.threadCount)
         } else {
             plan.run({ scalars, span in
                 let g = UnsafeMutablePointer(mutating: span.grad) + span.start, count = span.end - span.start
                 if let transform { table.transform(g, count, transform) }
-                kernel(scalars, span)
+                withUnsafePointer(to: scalars) { kernel($0, span) }
                 if zero { g.update(repeating: 0, count: count) }
             }, threads: Runtime.threadCount)
         }

@@ -15,6 +15,9 @@ final class Parameter {
     /// State slots (as many as the algorithm has, at most `Span.maxSlots`), allocated on
     /// first use in a `StateArena` the optimizer owns.
     private(set) var slots: [UnsafeMutablePointer<Float>?]
+    /// The slots as a span carries them, kept with `slots`: a step builds a span per
+    /// parameter, and reading one stored tuple costs less than indexing the array.
+    private var spanSlots: Span.Slots = (nil, nil, nil, nil)
     /// Slots that some step has already written (bit i = slot i).
     var writtenSlots: UInt8 = 0
 
@@ -40,13 +43,19 @@ final class Parameter {
     /// Takes `buffer` (owned by a `StateArena`) as slot `slot`.
     func adopt(_ buffer: UnsafeMutablePointer<Float>, asSlot slot: Int) {
         slots[slot] = buffer
+        let raw = UnsafeMutableRawPointer(buffer)
+        switch slot {
+        case 0: spanSlots.0 = raw
+        case 1: spanSlots.1 = raw
+        case 2: spanSlots.2 = raw
+        default: spanSlots.3 = raw
+        }
     }
 
     /// All of this parameter's elements, for a step with gradient `grad`.
     func span(grad: UnsafePointer<Float>, slotsNeeded: UInt8) -> Span {
-        func slot(_ i: Int) -> UnsafeMutableRawPointer? { i < slots.count ? slots[i].map(UnsafeMutableRawPointer.init) : nil }
-        return Span(param: param, grad: grad, slots: (slot(0), slot(1), slot(2), slot(3)),
-                    start: 0, end: count, count: count, freshSlots: slotsNeeded & ~writtenSlots)
+        Span(param: param, grad: grad, slots: spanSlots, start: 0, end: count, count: count,
+             freshSlots: slotsNeeded & ~writtenSlots)
     }
 
     var byteRange: Range<UInt> { Parameter.byteRange(param, count) }

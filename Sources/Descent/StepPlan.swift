@@ -26,6 +26,9 @@ struct StepPlan<Scalars> {
     private var laidOut = 0
     private var elements = 0
 
+    /// Makes room for `count` spans at once (a step adds one per parameter).
+    mutating func reserve(_ count: Int) { entries.reserveCapacity(count) }
+
     /// Adds the per-step scalars the next spans use.
     mutating func addScalars(_ s: Scalars) { scalars.append(s) }
 

@@ -23,8 +23,9 @@ protocol UpdateRule {
 extension UpdateRule {
     static var readsScalarState: Bool { false }
 
-    /// This rule's float32 kernel in `table` (every table has one for every rule).
-    static func kernel(in table: KernelTable) -> @Sendable (Scalars, Span) -> Void {
+    /// This rule's float32 kernel in `table` (every table has one for every rule), taking
+    /// the scalars by address.
+    static func kernel(in table: KernelTable) -> UpdateKernelFunction {
         table.update(Scalars.self)!
     }
 }

@@ -35,27 +35,48 @@ public enum ElementFormat: Hashable, Sendable {
 /// Which update kernel: the update rule, named by its per-step scalars' type (each rule
 /// has its own), and the formats it runs on.
 public struct KernelKey: Hashable, Sendable {
-    let rule: ObjectIdentifier
-    let parameter: ElementFormat
-    let state: ElementFormat
+    @usableFromInline let rule: ObjectIdentifier
+    @usableFromInline let parameter: ElementFormat
+    @usableFromInline let state: ElementFormat
 
+    @inlinable
     public init<Scalars>(_ scalars: Scalars.Type, parameter: ElementFormat, state: ElementFormat) {
-        rule = ObjectIdentifier(scalars)
+        self.init(rule: ObjectIdentifier(scalars), parameter: parameter, state: state)
+    }
+
+    @usableFromInline
+    init(rule: ObjectIdentifier, parameter: ElementFormat, state: ElementFormat) {
+        self.rule = rule
         self.parameter = parameter
         self.state = state
     }
 }
 
-/// An update kernel with its key; the table gives it back typed by its scalars.
-public struct UpdateKernel: @unchecked Sendable {
-    let key: KernelKey
-    /// A `@Sendable (Scalars, Span) -> Void` for the key's Scalars.
-    let function: Any
+/// An update kernel as the table holds it: the rule's scalars passed by address, so that
+/// every kernel has this one concrete type. (Stored as `Any` and cast back to its own
+/// type, a kernel was called through two reabstraction thunks per span, which copied
+/// the span through memory: 0.15 µs per tensor.)
+public typealias UpdateKernelFunction = @Sendable (UnsafeRawPointer, Span) -> Void
 
+/// An update kernel with its key.
+public struct UpdateKernel: Sendable {
+    @usableFromInline let key: KernelKey
+    @usableFromInline let function: UpdateKernelFunction
+
+    /// Inlinable, so that each kernels module specializes it for the kernel's scalars and
+    /// the wrapper calls the kernel directly.
+    @inlinable
     public init<Scalars>(parameter: ElementFormat = .float32, state: ElementFormat = .float32,
                          _ kernel: @escaping @Sendable (Scalars, Span) -> Void) {
-        key = KernelKey(Scalars.self, parameter: parameter, state: state)
-        function = kernel
+        self.init(key: KernelKey(Scalars.self, parameter: parameter, state: state)) { scalars, span in
+            kernel(scalars.assumingMemoryBound(to: Scalars.self).pointee, span)
+        }
+    }
+
+    @usableFromInline
+    init(key: KernelKey, function: @escaping UpdateKernelFunction) {
+        self.key = key
+        self.function = function
     }
 }
 
@@ -82,9 +103,9 @@ public struct KernelTable: Sendable {
     }
 
     /// The update kernel of the rule whose per-step scalars are `Scalars`, for these
-    /// formats; nil where none exists.
+    /// formats (it takes the scalars by address); nil where none exists.
     public func update<Scalars>(_ scalars: Scalars.Type, parameter: ElementFormat = .float32,
-                                state: ElementFormat = .float32) -> (@Sendable (Scalars, Span) -> Void)? {
-        updates[KernelKey(scalars, parameter: parameter, state: state)]?.function as? @Sendable (Scalars, Span) -> Void
+                                state: ElementFormat = .float32) -> UpdateKernelFunction? {
+        updates[KernelKey(scalars, parameter: parameter, state: state)]?.function
     }
 }
