@@ -31,6 +31,13 @@ typedef struct {
     const char *message;
 } Row;
 
+/* A bad-input table is one X-macro list of (name, status, message piece, call): TABLE_ROW
+ * makes its Row entries, TABLE_CALL (with `row` the row to run and `k` an int counter at
+ * 0) returns that row's call. */
+#define TABLE_ROW(name, status, message, call) {name, status, message},
+#define TABLE_CALL(name, status, message, call) \
+    if (row == k++) return (call);
+
 /* Checks row `i`'s status and message, right after its call: the message is the first
  * of `messages` (the places a failure can report to) that holds the expected piece. */
 static inline void check_row(int i, const Row *row, descent_status status, const char *const *messages, int count) {

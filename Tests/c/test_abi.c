@@ -180,11 +180,7 @@ static descent_status create_with(descent_algorithm algorithm, descent_params p)
     X("group_set_params: amsgrad byte 2", DESCENT_ERROR_INVALID_ARGUMENT, "descent_params.amsgrad holds the byte 2", (descent_group_get_params(f->opt, 0, &p), memset(&p.amsgrad, 2, 1), descent_group_set_params(f->opt, 0, &p))) \
     X("add_group: maximize byte 255", DESCENT_ERROR_INVALID_ARGUMENT, "descent_params.maximize holds the byte 255", (descent_group_get_params(f->opt, 0, &p), memset(&p.maximize, 255, 1), descent_add_group(f->opt, &p, &count)))
 
-static const Row rows[] = {
-#define ROW(name, status, message, call) {name, status, message},
-    BAD_INPUT(ROW)
-#undef ROW
-};
+static const Row rows[] = {BAD_INPUT(TABLE_ROW)};
 
 /* Runs row `i`'s call. */
 static descent_status run_row(int i, Fixture *f) {
@@ -194,11 +190,8 @@ static descent_status run_row(int i, Fixture *f) {
     float *state;
     descent_optimizer *forged = (descent_optimizer *)f->spare;
     const float *grads[2] = {f->g, f->h};
-    int row = 0;
-#define CALL(name, status, message, call) \
-    if (i == row++) return (call);
-    BAD_INPUT(CALL)
-#undef CALL
+    int row = i, k = 0;
+    BAD_INPUT(TABLE_CALL)
     return DESCENT_ERROR_INTERNAL;
 }
 

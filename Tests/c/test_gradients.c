@@ -67,11 +67,7 @@ static void fixture_init(Fixture *f) {
     X("step_options_default: NULL", DESCENT_ERROR_NULL_POINTER, "out is NULL", descent_step_options_default(NULL)) \
     X("phase: zero_grad holds byte 7", DESCENT_ERROR_INVALID_ARGUMENT, "descent_step_options.zero_grad holds the byte 7", (memset(&o.zero_grad, 7, 1), descent_step_phase(f->opt, &o, NULL, 0, NULL))) /* a C bool with a byte no bool can hold */
 
-static const Row rows[] = {
-#define ROW(name, status, message, call) {name, status, message},
-    BAD_INPUT(ROW)
-#undef ROW
-};
+static const Row rows[] = {BAD_INPUT(TABLE_ROW)};
 
 
 static descent_status run_row(int row, Fixture *f) {
@@ -81,10 +77,7 @@ static descent_status run_row(int row, Fixture *f) {
     size_t numels[2] = {N, N};
     float total;
     int k = 0;
-#define CALL(name, status, message, call) \
-    if (row == k++) return (call);
-    BAD_INPUT(CALL)
-#undef CALL
+    BAD_INPUT(TABLE_CALL)
     return DESCENT_ERROR_INTERNAL;
 }
 

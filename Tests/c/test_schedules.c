@@ -155,11 +155,7 @@ static void snapshot(const Fixture *f, Snapshot *s) {
     X("descent_step on a schedule handle", DESCENT_ERROR_INVALID_HANDLE, "not a live descent optimizer", descent_step((descent_optimizer *)f->step)) \
     X("cosine: T_max INT64_MAX", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected T_max <= 2**53, but got 9223372036854775807", descent_schedule_cosine_annealing_lr(f->opt, INT64_MAX, 0.0, &out))
 
-static const Row rows[] = {
-#define ROW(name, status, message, call) {name, status, message},
-    BAD_INPUT(ROW)
-#undef ROW
-};
+static const Row rows[] = {BAD_INPUT(TABLE_ROW)};
 
 
 /* The step schedule's saved state into `bytes`. */
@@ -191,10 +187,7 @@ static descent_status run_row(int row, Fixture *f) {
     descent_schedule *list[2] = {NULL, NULL};
     descent_schedule *three[3] = {f->step, f->plateau, f->constant};
     int k = 0;
-#define CALL(name, status, message, call) \
-    if (row == k++) return (call);
-    BAD_INPUT(CALL)
-#undef CALL
+    BAD_INPUT(TABLE_CALL)
     return DESCENT_ERROR_INTERNAL;
 }
 
