@@ -68,7 +68,8 @@ func staticCString(_ string: StaticString) -> UnsafePointer<CChar> {
 }
 
 /// A number for the calling thread, never reused by a later thread (pthread_t values
-/// are): a thread's messages are not inherited by a thread created after it exits.
+/// are), by which `LockGraph` records who holds and who waits: a thread created after
+/// another exits cannot be mistaken for it.
 enum ThreadSerial {
     private static let key: pthread_key_t = {
         var key = pthread_key_t()
