@@ -91,7 +91,7 @@ public enum HyperparameterCheck: Sendable {
                 throw invalid("Invalid beta parameter at index \(index)", hp[option])
             }
         case .nesterovNeedsMomentumWithoutDampening:
-            if hp.nesterov && (hp.momentum <= 0 || hp.dampening != 0) {
+            if hp.isSet(.nesterov) && (hp[.momentum] <= 0 || hp[.dampening] != 0) {
                 throw DescentError(.invalidHyperparameter, "Nesterov momentum requires a momentum and zero dampening")
             }
         }

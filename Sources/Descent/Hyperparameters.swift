@@ -1,24 +1,23 @@
-/// The hyperparameters of one parameter group. One struct serves every algorithm (as in
-/// the C interface); each algorithm reads only the fields listed in `Algorithm.options`.
+/// The hyperparameters of one parameter group, keyed by option: one struct serves every
+/// algorithm (as the C interface's ids do); each algorithm reads only the options its
+/// description lists. Stored by id rather than one field per option, so that a new
+/// option is one `Option` case and nothing else here.
 public struct Hyperparameters: Equatable, Sendable {
-    public var lr = 0.0
-    public var momentum = 0.0
-    public var dampening = 0.0
-    public var weightDecay = 0.0
-    public var beta1 = 0.0
-    public var beta2 = 0.0
-    public var eps = 0.0
-    public var alpha = 0.0
-    public var lrDecay = 0.0
-    public var initialAccumulatorValue = 0.0
-    public var momentumDecay = 0.0
-    public var nesterov = false
-    public var maximize = false
-    public var amsgrad = false
-    public var centered = false
-    public var decoupledWeightDecay = false
+    /// Indexed by `Option.rawValue`; flags are 0 or 1.
+    private var values = [Double](repeating: 0, count: Hyperparameters.storageCount)
+    private static let storageCount = Int(Option.allCases.map(\.rawValue).max()!) + 1
 
     public init() {}
+
+    /// The value of `option`; a flag reads 0 or 1. The setter does not check (tests and
+    /// the engine's own copies); values from callers go through `setting`.
+    public subscript(option: Option) -> Double {
+        get { values[Int(option.rawValue)] }
+        set { values[Int(option.rawValue)] = newValue }
+    }
+
+    /// Whether the flag `option` is on.
+    public func isSet(_ option: Option) -> Bool { self[option] != 0 }
 
     /// torch.optim's constructor defaults (torch 2.15).
     public static func defaults(for algorithm: Algorithm) -> Hyperparameters {
@@ -73,43 +72,9 @@ public enum Option: Int32, CaseIterable, Sendable {
         default: false
         }
     }
-
-    var keyPath: WritableKeyPath<Hyperparameters, Double>? {
-        switch self {
-        case .lr: \.lr
-        case .momentum: \.momentum
-        case .dampening: \.dampening
-        case .weightDecay: \.weightDecay
-        case .beta1: \.beta1
-        case .beta2: \.beta2
-        case .eps: \.eps
-        case .alpha: \.alpha
-        case .lrDecay: \.lrDecay
-        case .initialAccumulatorValue: \.initialAccumulatorValue
-        case .momentumDecay: \.momentumDecay
-        case .nesterov, .maximize, .amsgrad, .centered, .decoupledWeightDecay: nil
-        }
-    }
-
-    var flagKeyPath: WritableKeyPath<Hyperparameters, Bool>? {
-        switch self {
-        case .nesterov: \.nesterov
-        case .maximize: \.maximize
-        case .amsgrad: \.amsgrad
-        case .centered: \.centered
-        case .decoupledWeightDecay: \.decoupledWeightDecay
-        default: nil
-        }
-    }
 }
 
 extension Hyperparameters {
-    /// The value of `option`; booleans read as 0 or 1.
-    public subscript(option: Option) -> Double {
-        if let flag = option.flagKeyPath { return self[keyPath: flag] ? 1 : 0 }
-        return self[keyPath: option.keyPath!]
-    }
-
     /// A copy with each (option, value) of `values` set, for `algorithm`: every option must
     /// be one of the algorithm's, given once. Not validated as a whole (see `validate`).
     public func setting(_ values: [(Option, Double)], for algorithm: Algorithm) throws(DescentError) -> Hyperparameters {
@@ -129,16 +94,12 @@ extension Hyperparameters {
 
     /// A copy with `option` set to `value`. Booleans accept exactly 0 or 1.
     public func setting(_ option: Option, to value: Double) throws(DescentError) -> Hyperparameters {
-        var copy = self
-        if let flag = option.flagKeyPath {
-            guard value == 0 || value == 1 else {
-                throw DescentError(.invalidHyperparameter,
-                                   "Invalid \(option.name) value: \(pythonRepr(value)) (expected 0 or 1)")
-            }
-            copy[keyPath: flag] = value == 1
-        } else {
-            copy[keyPath: option.keyPath!] = value
+        if option.isBoolean && value != 0 && value != 1 {
+            throw DescentError(.invalidHyperparameter,
+                               "Invalid \(option.name) value: \(pythonRepr(value)) (expected 0 or 1)")
         }
+        var copy = self
+        copy[option] = option.isBoolean ? (value == 1 ? 1 : 0) : value
         return copy
     }
 }

@@ -360,13 +360,16 @@ public final class Optimizer {
         let description = algorithm.description
         for (parameter, grad) in zip(parameters, gradients) {
             guard let grad else { continue }
-            let hp = groups[parameter.group]
             parameter.step += 1
+            // The group is read only here (a copy of its hyperparameters retains their storage).
             if Rule.readsScalarState || scalarsKey?.group != parameter.group || scalarsKey?.step != parameter.step {
-                plan.addScalars(Rule.scalars(hp, step: parameter.step, algorithm: algorithm, state: parameter.slots))
+                plan.addScalars(Rule.scalars(groups[parameter.group], step: parameter.step, algorithm: algorithm,
+                                             state: parameter.slots))
                 scalarsKey = (parameter.group, parameter.step)
             }
-            if needed?.group != parameter.group { needed = (parameter.group, description.slotsNeeded(hp)) }
+            if needed?.group != parameter.group {
+                needed = (parameter.group, description.slotsNeeded(groups[parameter.group]))
+            }
             plan.add(parameter.span(grad: grad, slotsNeeded: needed!.slots))
             parameter.writtenSlots |= needed!.slots
         }

@@ -25,36 +25,32 @@ extension descent_status {
     }
 }
 
+/// descent_params' fields by option, in the struct's order. The struct is frozen (the
+/// original fourteen); later options exist only as ids.
+private let paramsFields: [(Option, WritableKeyPath<descent_params, Double> & Sendable)] = [
+    (.lr, \.lr), (.momentum, \.momentum), (.dampening, \.dampening), (.weightDecay, \.weight_decay),
+    (.beta1, \.beta1), (.beta2, \.beta2), (.eps, \.eps), (.alpha, \.alpha), (.lrDecay, \.lr_decay),
+    (.initialAccumulatorValue, \.initial_accumulator_value),
+]
+private let paramsFlags: [(Option, WritableKeyPath<descent_params, Bool> & Sendable)] = [
+    (.nesterov, \.nesterov), (.maximize, \.maximize), (.amsgrad, \.amsgrad), (.centered, \.centered),
+]
+
 extension Hyperparameters {
     /// `base` with descent_params' fourteen fields from `p`: a later algorithm's own
     /// hyperparameters, which the struct does not hold, keep `base`'s values.
     init(_ p: descent_params, over base: Hyperparameters) {
         self = base
-        lr = p.lr
-        momentum = p.momentum
-        dampening = p.dampening
-        weightDecay = p.weight_decay
-        beta1 = p.beta1
-        beta2 = p.beta2
-        eps = p.eps
-        alpha = p.alpha
-        lrDecay = p.lr_decay
-        initialAccumulatorValue = p.initial_accumulator_value
-        nesterov = p.nesterov
-        maximize = p.maximize
-        amsgrad = p.amsgrad
-        centered = p.centered
+        for (option, field) in paramsFields { self[option] = p[keyPath: field] }
+        for (option, field) in paramsFlags { self[option] = p[keyPath: field] ? 1 : 0 }
     }
 }
 
 extension descent_params {
     init(_ hp: Hyperparameters) {
-        self.init(lr: hp.lr, momentum: hp.momentum, dampening: hp.dampening,
-                  weight_decay: hp.weightDecay, beta1: hp.beta1, beta2: hp.beta2, eps: hp.eps,
-                  alpha: hp.alpha, lr_decay: hp.lrDecay,
-                  initial_accumulator_value: hp.initialAccumulatorValue,
-                  nesterov: hp.nesterov, maximize: hp.maximize, amsgrad: hp.amsgrad,
-                  centered: hp.centered)
+        self.init()
+        for (option, field) in paramsFields { self[keyPath: field] = hp[option] }
+        for (option, field) in paramsFlags { self[keyPath: field] = hp.isSet(option) }
     }
 }
 
@@ -90,8 +86,6 @@ func load<T>(_ pointer: UnsafePointer<T>, _ type: String, flags: [(KeyPath<T, Bo
 extension Hyperparameters {
     /// `*pointer` over `base`, its flags checked (see `load`).
     init(checking pointer: UnsafePointer<descent_params>, over base: Hyperparameters) throws {
-        self.init(try load(pointer, "descent_params", flags: [
-            (\.nesterov, "nesterov"), (\.maximize, "maximize"), (\.amsgrad, "amsgrad"), (\.centered, "centered"),
-        ]), over: base)
+        self.init(try load(pointer, "descent_params", flags: paramsFlags.map { ($0.1, $0.0.name) }), over: base)
     }
 }

@@ -17,10 +17,10 @@ import Testing
 
         init(_ values: [[Float]]? = nil) throws {
             var hp = Hyperparameters.defaults(for: .adamW)
-            hp.amsgrad = true
+            hp[.amsgrad] = 1
             opt = try Optimizer(algorithm: .adamW, defaults: hp)
             try opt.addGroup()
-            hp.lr = 0.01
+            hp[.lr] = 0.01
             try opt.addGroup(hp)
             for (i, size) in sizes.enumerated() {
                 let p = UnsafeMutablePointer<Float>.allocate(capacity: size)
@@ -58,7 +58,7 @@ import Testing
                 }
                 bits.append(UInt32(try! opt.stepCount(ofParameter: i)))
             }
-            bits += opt.groups.map { UInt32(truncatingIfNeeded: $0.lr.bitPattern) }
+            bits += opt.groups.map { UInt32(truncatingIfNeeded: $0[.lr].bitPattern) }
             return bits
         }
 
@@ -185,10 +185,10 @@ import Testing
             try target.opt.loadCheckpoint($0)
         }
         var expected = Hyperparameters.defaults(for: .adamW)
-        expected.lr = 0.125
+        expected[.lr] = 0.125
         #expect(target.opt.groups[0] == expected)
-        expected.lr = 0.25
-        expected.amsgrad = true
+        expected[.lr] = 0.25
+        expected[.amsgrad] = 1
         #expect(target.opt.groups[1] == expected)
 
         // An id no algorithm has, an id of another algorithm's, an id twice: corrupt.

@@ -60,21 +60,21 @@ import KernelInterface
     @Test func slotsFollowTheirConditions() throws {
         var hp = Hyperparameters.defaults(for: .rmsprop)
         #expect(Algorithm.rmsprop.description.slotsNeeded(hp) == 0b001)
-        hp.momentum = 0.5
-        hp.centered = true
+        hp[.momentum] = 0.5
+        hp[.centered] = 1
         #expect(Algorithm.rmsprop.description.slotsNeeded(hp) == 0b111)
         var sgd = Hyperparameters.defaults(for: .sgd)
         #expect(Algorithm.sgd.description.slotsNeeded(sgd) == 0)
-        sgd.momentum = -0.0
+        sgd[.momentum] = -0.0
         #expect(Algorithm.sgd.description.slotsNeeded(sgd) == 0)
-        sgd.momentum = 0.9
+        sgd[.momentum] = 0.9
         #expect(Algorithm.sgd.description.slotsNeeded(sgd) == 1)
         var adam = Hyperparameters.defaults(for: .adamW)
         #expect(Algorithm.adamW.description.slotsNeeded(adam) == 0b011)
-        adam.amsgrad = true
+        adam[.amsgrad] = 1
         #expect(Algorithm.adamW.description.slotsNeeded(adam) == 0b111)
         var adagrad = Hyperparameters.defaults(for: .adagrad)
-        adagrad.initialAccumulatorValue = 0.25
+        adagrad[.initialAccumulatorValue] = 0.25
         #expect(Algorithm.adagrad.description.initialValue(ofSlot: 0, defaults: adagrad) == 0.25)
     }
 }

@@ -18,8 +18,8 @@ import Testing
 
     func sgd(lr: Double, momentum: Double = 0) -> Hyperparameters {
         var hp = Hyperparameters.defaults(for: .sgd)
-        hp.lr = lr
-        hp.momentum = momentum
+        hp[.lr] = lr
+        hp[.momentum] = momentum
         return hp
     }
 
@@ -95,8 +95,8 @@ import Testing
         let buffers = Buffers()
         let p = buffers.make([3, -3]), g = buffers.make([0, 0])
         var hp = Hyperparameters.defaults(for: .adamW)
-        hp.lr = 0.1
-        hp.weightDecay = 0.5
+        hp[.lr] = 0.1
+        hp[.weightDecay] = 0.5
         let opt = try Optimizer(algorithm: .adamW, defaults: hp)
         try opt.addGroup()
         try opt.addParameter(group: 0, param: p, grad: g, count: 2)
@@ -121,11 +121,11 @@ import Testing
         let buffers = Buffers()
         let p = buffers.make([1]), q = buffers.make([1]), g = buffers.make([3])
         var hp = Hyperparameters.defaults(for: .adagrad)
-        hp.lr = 1
-        hp.initialAccumulatorValue = 16
+        hp[.lr] = 1
+        hp[.initialAccumulatorValue] = 16
         let opt = try Optimizer(algorithm: .adagrad, defaults: hp)
         try opt.addGroup()
-        hp.initialAccumulatorValue = 1
+        hp[.initialAccumulatorValue] = 1
         try opt.addGroup(hp)
         try opt.addParameter(group: 0, param: p, grad: g, count: 1)
         try opt.addParameter(group: 1, param: q, grad: g, count: 1)

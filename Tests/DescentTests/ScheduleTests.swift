@@ -8,7 +8,7 @@ import Testing
         let opt = try Optimizer(algorithm: .sgd)
         for lr in lrs {
             var hp = Hyperparameters.defaults(for: .sgd)
-            hp.lr = lr
+            hp[.lr] = lr
             try opt.addGroup(hp)
         }
         return opt

@@ -22,24 +22,24 @@ import Testing
     }
 
     @Test func torchMessages() {
-        #expect(message(.adam) { $0.lr = -1 } == "Invalid learning rate: -1.0")
-        #expect(message(.adam) { $0.eps = -1e-8 } == "Invalid epsilon value: -1e-08")
-        #expect(message(.adam) { $0.beta1 = 1.5 } == "Invalid beta parameter at index 0: 1.5")
-        #expect(message(.adamW) { $0.beta2 = 1 } == "Invalid beta parameter at index 1: 1.0")
-        #expect(message(.adamW) { $0.weightDecay = -0.01 } == "Invalid weight_decay value: -0.01")
-        #expect(message(.sgd) { $0.momentum = -0.9 } == "Invalid momentum value: -0.9")
-        #expect(message(.sgd) { $0.nesterov = true } == "Nesterov momentum requires a momentum and zero dampening")
-        #expect(message(.sgd) { $0.nesterov = true; $0.momentum = 0.9; $0.dampening = 0.1 }
+        #expect(message(.adam) { $0[.lr] = -1 } == "Invalid learning rate: -1.0")
+        #expect(message(.adam) { $0[.eps] = -1e-8 } == "Invalid epsilon value: -1e-08")
+        #expect(message(.adam) { $0[.beta1] = 1.5 } == "Invalid beta parameter at index 0: 1.5")
+        #expect(message(.adamW) { $0[.beta2] = 1 } == "Invalid beta parameter at index 1: 1.0")
+        #expect(message(.adamW) { $0[.weightDecay] = -0.01 } == "Invalid weight_decay value: -0.01")
+        #expect(message(.sgd) { $0[.momentum] = -0.9 } == "Invalid momentum value: -0.9")
+        #expect(message(.sgd) { $0[.nesterov] = 1 } == "Nesterov momentum requires a momentum and zero dampening")
+        #expect(message(.sgd) { $0[.nesterov] = 1; $0[.momentum] = 0.9; $0[.dampening] = 0.1 }
                 == "Nesterov momentum requires a momentum and zero dampening")
-        #expect(message(.rmsprop) { $0.alpha = -0.5 } == "Invalid alpha value: -0.5")
-        #expect(message(.adagrad) { $0.lrDecay = -1 } == "Invalid lr_decay value: -1.0")
-        #expect(message(.adagrad) { $0.initialAccumulatorValue = -2 } == "Invalid initial_accumulator_value value: -2.0")
+        #expect(message(.rmsprop) { $0[.alpha] = -0.5 } == "Invalid alpha value: -0.5")
+        #expect(message(.adagrad) { $0[.lrDecay] = -1 } == "Invalid lr_decay value: -1.0")
+        #expect(message(.adagrad) { $0[.initialAccumulatorValue] = -2 } == "Invalid initial_accumulator_value value: -2.0")
     }
 
     @Test func torchOrderWhenSeveralAreWrong() {
         // torch checks lr, then eps, then the betas, then weight_decay.
-        #expect(message(.adam) { $0.weightDecay = -1; $0.eps = -1 } == "Invalid epsilon value: -1.0")
-        #expect(message(.adam) { $0.weightDecay = -1; $0.lr = -1 } == "Invalid learning rate: -1.0")
+        #expect(message(.adam) { $0[.weightDecay] = -1; $0[.eps] = -1 } == "Invalid epsilon value: -1.0")
+        #expect(message(.adam) { $0[.weightDecay] = -1; $0[.lr] = -1 } == "Invalid learning rate: -1.0")
     }
 
     @Test func nanIsRejectedEverywhere() {
@@ -52,7 +52,7 @@ import Testing
     }
 
     @Test func fieldsAnAlgorithmDoesNotUseAreIgnored() {
-        #expect(message(.adam) { $0.momentum = -1; $0.alpha = .nan } == nil)
+        #expect(message(.adam) { $0[.momentum] = -1; $0[.alpha] = .nan } == nil)
     }
 
     @Test func pythonReprMatchesPython() {

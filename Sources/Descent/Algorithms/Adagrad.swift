@@ -23,8 +23,8 @@ enum AdagradRule: UpdateRule {
 
     static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm,
                         state: [UnsafeMutablePointer<Float>?]) -> Scalars {
-        let clr = hp.lr / (1 + (Double(step) - 1) * hp.lrDecay)
-        return Scalars(negClr: Float(-clr), eps: Float(hp.eps),
-                       weightDecay: Float(hp.weightDecay), maximize: hp.maximize)
+        let clr = hp[.lr] / (1 + (Double(step) - 1) * hp[.lrDecay])
+        return Scalars(negClr: Float(-clr), eps: Float(hp[.eps]),
+                       weightDecay: Float(hp[.weightDecay]), maximize: hp.isSet(.maximize))
     }
 }

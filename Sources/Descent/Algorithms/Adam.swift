@@ -39,18 +39,18 @@ enum AdamRule: UpdateRule {
                         state: [UnsafeMutablePointer<Float>?]) -> Scalars {
         let decoupled = algorithm.description.traits.contains(.decoupledWeightDecay)
         let t = Double(step)
-        let biasCorrection1 = 1 - pow(hp.beta1, t)
-        let biasCorrection2 = 1 - pow(hp.beta2, t)
+        let biasCorrection1 = 1 - pow(hp[.beta1], t)
+        let biasCorrection2 = 1 - pow(hp[.beta2], t)
         return Scalars(
-            weightDecay: decoupled ? 0 : Float(hp.weightDecay),
-            decay: decoupled ? Float(1 - hp.lr * hp.weightDecay) : 1,
-            oneMinusBeta1: Float(1 - hp.beta1),
-            beta2: Float(hp.beta2),
-            oneMinusBeta2: Float(1 - hp.beta2),
-            negStepSize: Float(-(hp.lr / biasCorrection1)),
+            weightDecay: decoupled ? 0 : Float(hp[.weightDecay]),
+            decay: decoupled ? Float(1 - hp[.lr] * hp[.weightDecay]) : 1,
+            oneMinusBeta1: Float(1 - hp[.beta1]),
+            beta2: Float(hp[.beta2]),
+            oneMinusBeta2: Float(1 - hp[.beta2]),
+            negStepSize: Float(-(hp[.lr] / biasCorrection1)),
             biasCorrection2Sqrt: Float(biasCorrection2.squareRoot()),
-            eps: Float(hp.eps),
-            amsgrad: hp.amsgrad,
-            maximize: hp.maximize)
+            eps: Float(hp[.eps]),
+            amsgrad: hp.isSet(.amsgrad),
+            maximize: hp.isSet(.maximize))
     }
 }

@@ -27,8 +27,8 @@ enum AdamaxRule: UpdateRule {
 
     static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm,
                         state: [UnsafeMutablePointer<Float>?]) -> Scalars {
-        let clr = hp.lr / (1 - pow(hp.beta1, Double(step)))
-        return Scalars(negClr: Float(-clr), oneMinusBeta1: Float(1 - hp.beta1), beta2: Float(hp.beta2),
-                       eps: Float(hp.eps), weightDecay: Float(hp.weightDecay), maximize: hp.maximize)
+        let clr = hp[.lr] / (1 - pow(hp[.beta1], Double(step)))
+        return Scalars(negClr: Float(-clr), oneMinusBeta1: Float(1 - hp[.beta1]), beta2: Float(hp[.beta2]),
+                       eps: Float(hp[.eps]), weightDecay: Float(hp[.weightDecay]), maximize: hp.isSet(.maximize))
     }
 }

@@ -34,20 +34,20 @@ enum NAdamRule: UpdateRule {
     static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm,
                         state: [UnsafeMutablePointer<Float>?]) -> Scalars {
         let t = Double(step)
-        let biasCorrection2 = 1 - pow(hp.beta2, t)
-        let mu = hp.beta1 * (1 - 0.5 * pow(0.96, t * hp.momentumDecay))
-        let muNext = hp.beta1 * (1 - 0.5 * pow(0.96, (t + 1) * hp.momentumDecay))
+        let biasCorrection2 = 1 - pow(hp[.beta2], t)
+        let mu = hp[.beta1] * (1 - 0.5 * pow(0.96, t * hp[.momentumDecay]))
+        let muNext = hp[.beta1] * (1 - 0.5 * pow(0.96, (t + 1) * hp[.momentumDecay]))
         let product = state[0]!
         product.pointee = product.pointee * Float(mu)
         let productNext = Double(product.pointee) * muNext
-        let decoupled = hp.decoupledWeightDecay && hp.weightDecay != 0
+        let decoupled = hp.isSet(.decoupledWeightDecay) && hp[.weightDecay] != 0
         return Scalars(
-            decay: decoupled ? Float(1 - hp.lr * hp.weightDecay) : 1,
-            weightDecay: hp.decoupledWeightDecay ? 0 : Float(hp.weightDecay),
-            oneMinusBeta1: Float(1 - hp.beta1), beta2: Float(hp.beta2), oneMinusBeta2: Float(1 - hp.beta2),
-            biasCorrection2: Float(biasCorrection2), eps: Float(hp.eps),
-            gradientStep: Float(-hp.lr * (1 - mu) / (1 - Double(product.pointee))),
-            momentumStep: Float((-hp.lr * muNext) / (1 - productNext)),
-            maximize: hp.maximize)
+            decay: decoupled ? Float(1 - hp[.lr] * hp[.weightDecay]) : 1,
+            weightDecay: hp.isSet(.decoupledWeightDecay) ? 0 : Float(hp[.weightDecay]),
+            oneMinusBeta1: Float(1 - hp[.beta1]), beta2: Float(hp[.beta2]), oneMinusBeta2: Float(1 - hp[.beta2]),
+            biasCorrection2: Float(biasCorrection2), eps: Float(hp[.eps]),
+            gradientStep: Float(-hp[.lr] * (1 - mu) / (1 - Double(product.pointee))),
+            momentumStep: Float((-hp[.lr] * muNext) / (1 - productNext)),
+            maximize: hp.isSet(.maximize))
     }
 }

@@ -25,8 +25,8 @@ enum RMSpropRule: UpdateRule {
 
     static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm,
                         state: [UnsafeMutablePointer<Float>?]) -> Scalars {
-        Scalars(negLR: Float(-hp.lr), alpha: Float(hp.alpha), oneMinusAlpha: Float(1 - hp.alpha),
-                eps: Float(hp.eps), weightDecay: Float(hp.weightDecay), momentum: Float(hp.momentum),
-                hasMomentum: hp.momentum > 0, centered: hp.centered, maximize: hp.maximize)
+        Scalars(negLR: Float(-hp[.lr]), alpha: Float(hp[.alpha]), oneMinusAlpha: Float(1 - hp[.alpha]),
+                eps: Float(hp[.eps]), weightDecay: Float(hp[.weightDecay]), momentum: Float(hp[.momentum]),
+                hasMomentum: hp[.momentum] > 0, centered: hp.isSet(.centered), maximize: hp.isSet(.maximize))
     }
 }

@@ -26,8 +26,8 @@ enum SGDRule: UpdateRule {
 
     static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm,
                         state: [UnsafeMutablePointer<Float>?]) -> Scalars {
-        Scalars(negLR: Float(-hp.lr), weightDecay: Float(hp.weightDecay),
-                momentum: Float(hp.momentum), oneMinusDampening: Float(1 - hp.dampening),
-                hasMomentum: hp.momentum != 0, nesterov: hp.nesterov, maximize: hp.maximize)
+        Scalars(negLR: Float(-hp[.lr]), weightDecay: Float(hp[.weightDecay]),
+                momentum: Float(hp[.momentum]), oneMinusDampening: Float(1 - hp[.dampening]),
+                hasMomentum: hp[.momentum] != 0, nesterov: hp.isSet(.nesterov), maximize: hp.isSet(.maximize))
     }
 }

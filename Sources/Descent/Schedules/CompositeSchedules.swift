@@ -93,7 +93,7 @@ public final class SequentialLR: CompositeSchedule {
     override func start() throws(DescentError) {
         try atomically(children) { () throws(DescentError) in
             lastEpoch = 0
-            baseLRs = (0..<groupCount).map { optimizer.initialLRs[$0] ?? optimizer.groups[$0].lr }
+            baseLRs = (0..<groupCount).map { optimizer.initialLRs[$0] ?? optimizer.groups[$0][.lr] }
             try setLRs(baseLRs)
             undoEpoch()
             let active = children[activeIndex(at: 0)]

@@ -62,7 +62,7 @@ public final class ReduceLROnPlateau: Schedule {
     /// torch's constructor: no initial step and no `initial_lr`; base lrs (for a restart
     /// inside a SequentialLR) are the groups' initial lrs if a schedule set them.
     override func start() throws(DescentError) {
-        baseLRs = (0..<groupCount).map { optimizer.initialLRs[$0] ?? optimizer.groups[$0].lr }
+        baseLRs = (0..<groupCount).map { optimizer.initialLRs[$0] ?? optimizer.groups[$0][.lr] }
         lastEpoch = 0
         reset()
         lastLR = lrs()

@@ -136,9 +136,9 @@ public class Schedule {
         try atomically([]) { () throws(DescentError) in
             try prepare()
             for g in 0..<groupCount where optimizer.initialLRs[g] == nil {
-                optimizer.initialLRs[g] = optimizer.groups[g].lr
+                optimizer.initialLRs[g] = optimizer.groups[g][.lr]
             }
-            baseLRs = (0..<groupCount).map { optimizer.initialLRs[$0] ?? optimizer.groups[$0].lr }
+            baseLRs = (0..<groupCount).map { optimizer.initialLRs[$0] ?? optimizer.groups[$0][.lr] }
             try initialStep()
             try afterInitialStep()
         }
@@ -183,7 +183,7 @@ public class Schedule {
     // MARK: Group access
 
     /// The current lr of every group.
-    func lrs() -> [Double] { optimizer.groups.map(\.lr) }
+    func lrs() -> [Double] { optimizer.groups.map { $0[.lr] } }
 
     func setLRs(_ values: [Double]) throws(DescentError) {
         for (g, lr) in values.enumerated() {
