@@ -161,7 +161,11 @@ typedef enum descent_algorithm {
     DESCENT_RMSPROP = 4,
     DESCENT_ADAGRAD = 5,
     DESCENT_ADAMAX = 6,
-    DESCENT_NADAM = 7
+    DESCENT_NADAM = 7,
+    DESCENT_RADAM = 8,
+    DESCENT_ADADELTA = 9,
+    DESCENT_ASGD = 10,
+    DESCENT_RPROP = 11
 } descent_algorithm;
 
 /**
@@ -186,6 +190,11 @@ DESCENT_API const char *descent_algorithm_name(descent_algorithm algorithm);
  *   Adamax:  lr, beta1, beta2, eps, weight_decay, maximize
  *   NAdam:   lr, beta1, beta2, eps, weight_decay, maximize (and, by id only,
  *            momentum_decay and decoupled_weight_decay)
+ *   RAdam:   lr, beta1, beta2, eps, weight_decay, maximize (and, by id only,
+ *            decoupled_weight_decay)
+ *   Adadelta: lr, eps, weight_decay, maximize (and, by id only, rho)
+ *   ASGD:    lr, alpha, weight_decay, maximize (and, by id only, lambd and t0)
+ *   Rprop:   lr, maximize (and, by id only, the etas and step_sizes)
  * Later algorithms' own hyperparameters are not in it (it does not grow): set
  * them by id (descent_create_with(), descent_group_set()).
  */
@@ -229,7 +238,14 @@ typedef enum descent_option {
     DESCENT_OPTION_LR_DECAY = 13,
     DESCENT_OPTION_INITIAL_ACCUMULATOR_VALUE = 14,
     DESCENT_OPTION_MOMENTUM_DECAY = 15,          /* NAdam */
-    DESCENT_OPTION_DECOUPLED_WEIGHT_DECAY = 16   /* boolean: 0 or 1 (NAdam) */
+    DESCENT_OPTION_DECOUPLED_WEIGHT_DECAY = 16,  /* boolean: 0 or 1 (NAdam, RAdam) */
+    DESCENT_OPTION_RHO = 17,                     /* Adadelta */
+    DESCENT_OPTION_LAMBD = 18,                   /* ASGD */
+    DESCENT_OPTION_T0 = 19,                      /* ASGD */
+    DESCENT_OPTION_ETA_MINUS = 20,               /* Rprop: etas[0] */
+    DESCENT_OPTION_ETA_PLUS = 21,                /* Rprop: etas[1] */
+    DESCENT_OPTION_STEP_SIZE_MIN = 22,           /* Rprop: step_sizes[0] */
+    DESCENT_OPTION_STEP_SIZE_MAX = 23            /* Rprop: step_sizes[1] */
 } descent_option;
 
 /**
@@ -548,18 +564,16 @@ DESCENT_API descent_status descent_param_step_count(const descent_optimizer *opt
 
 /**
  * Points `*out` at the optimizer state buffer `name` of parameter `index`:
- * `numel` floats (one for a scalar slot: descent_algorithm_state() says which,
- * e.g. NAdam's "mu_product") under torch's state key ("momentum_buffer" for SGD;
- * "exp_avg", "exp_avg_sq", "max_exp_avg_sq" for Adam and AdamW;
- * "square_avg", "momentum_buffer", "grad_avg" for RMSprop; "sum" for
- * Adagrad). `*out` is NULL while no step has needed that state yet (it is
+ * `numel` floats (one for a scalar slot, e.g. NAdam's "mu_product") under
+ * torch's state key ("momentum_buffer" for SGD, "exp_avg" for Adam, …;
+ * descent_algorithm_state() lists each algorithm's names and shapes). `*out`
+ * is NULL while no step has needed that state yet (it is
  * created on the parameter's first step that uses it). The buffer is owned
  * by the optimizer and lives until descent_free(); the caller may read and
  * write it between steps (this is how state is saved and restored), never
  * during one. After loading a checkpoint that holds no state of that name
  * for the parameter, a buffer that existed is kept, not freed: it holds what
- * a first step finds (zeros; Adagrad's "sum": initial_accumulator_value;
- * NAdam's "mu_product": 1).
+ * a first step finds (see descent_param_create_state()).
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`name` or `out` NULL),
  * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
  * DESCENT_ERROR_UNKNOWN_OPTION (the algorithm has no state of that name).
@@ -570,12 +584,13 @@ DESCENT_API descent_status descent_param_state(descent_optimizer *opt,
                                                float **out);
 
 /**
- * Like descent_param_state(), but creates the buffer if it does not exist yet
- * (zeros; Adagrad's "sum": the optimizer's default initial_accumulator_value,
- * for every group, as torch fills it; NAdam's "mu_product": 1), so that saved
- * state can
- * be restored into an optimizer that has not stepped. A buffer created here
- * counts as existing state: SGD's next step uses a created momentum_buffer
+ * Like descent_param_state(), but creates the buffer if it does not exist yet,
+ * holding what torch starts it with, so that saved state can be restored into
+ * an optimizer that has not stepped. State starts at zero, except Adagrad's
+ * "sum" (the optimizer's default initial_accumulator_value, for every group,
+ * as torch fills it), NAdam's "mu_product" and ASGD's "mu" (1), and ASGD's
+ * "eta" and Rprop's "step_size" (the group's lr when the state is made). A
+ * buffer created here counts as existing state: SGD's next step uses a created momentum_buffer
  * instead of copying the gradient into it.
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt`, `name` or `out` NULL),
  * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
@@ -596,8 +611,8 @@ DESCENT_API descent_status descent_param_create_state(descent_optimizer *opt,
 
 /**
  * Sets the step count of parameter `index` (restoring saved state; it drives
- * the bias corrections of Adam, AdamW, Adamax and NAdam and Adagrad's lr decay;
- * restore NAdam's "mu_product" with it, the product of the steps' momentums).
+ * bias corrections, Adagrad's lr decay and ASGD's schedule; restore scalar
+ * state such as NAdam's "mu_product" with it).
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` NULL),
  * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
  * DESCENT_ERROR_INVALID_ARGUMENT (`step` negative or above

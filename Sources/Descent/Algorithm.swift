@@ -9,6 +9,10 @@ public enum Algorithm: Int32, CaseIterable, Sendable {
     case adagrad = 5
     case adamax = 6
     case nadam = 7
+    case radam = 8
+    case adadelta = 9
+    case asgd = 10
+    case rprop = 11
 
     public var description: AlgorithmDescription {
         switch self {
@@ -19,6 +23,10 @@ public enum Algorithm: Int32, CaseIterable, Sendable {
         case .adagrad: .adagrad
         case .adamax: .adamax
         case .nadam: .nadam
+        case .radam: .radam
+        case .adadelta: .adadelta
+        case .asgd: .asgd
+        case .rprop: .rprop
         }
     }
 

@@ -46,12 +46,14 @@ public struct AlgorithmDescription: Sendable {
         return mask
     }
 
-    /// The value slot `slot` starts with in an optimizer created with `defaults`.
-    func initialValue(ofSlot slot: Int, defaults: Hyperparameters) -> Float {
+    /// The value slot `slot` starts with, made for a parameter of a group with `group`'s
+    /// hyperparameters in an optimizer created with `defaults`.
+    func initialValue(ofSlot slot: Int, defaults: Hyperparameters, group: Hyperparameters) -> Float {
         switch state[slot].initialValue {
         case .zero: 0
         case let .constant(value): value
         case let .option(option): Float(defaults[option])
+        case let .groupOption(option): Float(group[option])
         }
     }
 }
@@ -75,8 +77,12 @@ public enum HyperparameterCheck: Sendable {
     case nonNegative(Option, prefix: String)
     /// Any value but NaN (torch checks nothing; SGD's dampening).
     case notNaN(Option, prefix: String)
+    /// torch's `if not 0.0 <= value <= 1.0: raise ValueError(f"{prefix}: {value}")`.
+    case unitInterval(Option, prefix: String)
     /// torch's `if not 0.0 <= betas[index] < 1.0`.
     case beta(Option, index: Int)
+    /// Rprop's `if not 0.0 < etas[0] < 1.0 < etas[1]`.
+    case etas(Option, Option)
     /// SGD's `if nesterov and (momentum <= 0 or dampening != 0)`.
     case nesterovNeedsMomentumWithoutDampening
 
@@ -86,6 +92,13 @@ public enum HyperparameterCheck: Sendable {
             guard 0 <= hp[option] else { throw invalid(prefix, hp[option]) }
         case let .notNaN(option, prefix):
             guard !hp[option].isNaN else { throw invalid(prefix, hp[option]) }
+        case let .unitInterval(option, prefix):
+            guard 0 <= hp[option] && hp[option] <= 1 else { throw invalid(prefix, hp[option]) }
+        case let .etas(minus, plus):
+            guard 0 < hp[minus] && hp[minus] < 1 && 1 < hp[plus] else {
+                throw DescentError(.invalidHyperparameter,
+                                   "Invalid eta values: \(pythonRepr(hp[minus])), \(pythonRepr(hp[plus]))")
+            }
         case let .beta(option, index):
             guard 0 <= hp[option] && hp[option] < 1 else {
                 throw invalid("Invalid beta parameter at index \(index)", hp[option])
@@ -124,6 +137,9 @@ public struct StateSlot: Sendable {
         /// fills Adagrad's `sum` from the constructor's initial_accumulator_value, never a
         /// group's own.
         case option(Option)
+        /// The value of an option in the parameter's group when the state is made (its
+        /// first step): ASGD's `eta` and Rprop's `step_size` start at the group's lr.
+        case groupOption(Option)
     }
 
     /// When a step needs the slot (it is created on the first step that does).

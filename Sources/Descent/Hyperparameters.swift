@@ -43,6 +43,13 @@ public enum Option: Int32, CaseIterable, Sendable {
     case initialAccumulatorValue = 14
     case momentumDecay = 15
     case decoupledWeightDecay = 16
+    case rho = 17
+    case lambd = 18
+    case t0 = 19
+    case etaMinus = 20
+    case etaPlus = 21
+    case stepSizeMin = 22
+    case stepSizeMax = 23
 
     /// torch's name for it.
     public var name: String {
@@ -63,6 +70,13 @@ public enum Option: Int32, CaseIterable, Sendable {
         case .initialAccumulatorValue: "initial_accumulator_value"
         case .momentumDecay: "momentum_decay"
         case .decoupledWeightDecay: "decoupled_weight_decay"
+        case .rho: "rho"
+        case .lambd: "lambd"
+        case .t0: "t0"
+        case .etaMinus: "etas[0]"
+        case .etaPlus: "etas[1]"
+        case .stepSizeMin: "step_sizes[0]"
+        case .stepSizeMax: "step_sizes[1]"
         }
     }
 

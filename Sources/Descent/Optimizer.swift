@@ -144,11 +144,8 @@ public final class Optimizer {
             }
             try checkGradient(grad, count, of: parameters.count)
         }
-        let description = algorithm.description
         let parameter = Parameter(param: param, grad: grad, count: count, group: group,
-                                  initialValues: description.state.indices.map {
-                                      description.initialValue(ofSlot: $0, defaults: defaults)
-                                  })
+                                  slotCount: algorithm.description.state.count)
         parameters.append(parameter)
         index.insert(range, index: parameters.count - 1)
         return parameters.count - 1
@@ -341,8 +338,15 @@ public final class Optimizer {
         try allocateState(requests)
     }
 
+    /// The value slot `slot` of `parameter` starts with, when it is made (now).
+    func initialValue(ofSlot slot: Int, for parameter: Parameter) -> Float {
+        algorithm.description.initialValue(ofSlot: slot, defaults: defaults, group: groups[parameter.group])
+    }
+
     func allocateState(_ requests: [(parameter: Parameter, slots: UInt8)]) throws(DescentError) {
-        guard !requests.isEmpty, let arena = try StateArena.allocate(requests, algorithm.description) else { return }
+        let description = algorithm.description
+        guard !requests.isEmpty,
+              let arena = try StateArena.allocate(requests, description, initialValue: initialValue) else { return }
         arenas.append(arena)
     }
 

@@ -9,9 +9,6 @@ final class Parameter {
     let group: Int
     /// Steps that updated this parameter (torch's `state["step"]`).
     var step: Int64 = 0
-    /// The value each state slot starts with, fixed when the parameter is registered
-    /// (Adagrad's `sum` starts at the optimizer's default initial_accumulator_value).
-    let initialValues: [Float]
     /// State slots (as many as the algorithm has, at most `Span.maxSlots`), allocated on
     /// first use in a `StateArena` the optimizer owns.
     private(set) var slots: [UnsafeMutablePointer<Float>?]
@@ -22,13 +19,12 @@ final class Parameter {
     var writtenSlots: UInt8 = 0
 
     init(param: UnsafeMutablePointer<Float>, grad: UnsafeMutablePointer<Float>?, count: Int,
-         group: Int, initialValues: [Float]) {
+         group: Int, slotCount: Int) {
         self.param = param
         self.grad = grad
         self.count = count
         self.group = group
-        self.initialValues = initialValues
-        slots = Array(repeating: nil, count: initialValues.count)
+        slots = Array(repeating: nil, count: slotCount)
     }
 
     /// The slots this parameter's next step needs that do not exist yet.

@@ -18,7 +18,8 @@ final class StateArena {
     /// and hands each parameter its buffers; throws, with nothing handed out, when memory
     /// runs out. Returns nil when nothing was asked for.
     static func allocate(_ requests: [(parameter: Parameter, slots: UInt8)],
-                         _ description: AlgorithmDescription) throws(DescentError) -> StateArena? {
+                         _ description: AlgorithmDescription,
+                         initialValue: (_ slot: Int, _ parameter: Parameter) -> Float) throws(DescentError) -> StateArena? {
         var layout: [(parameter: Parameter, slot: Int, offset: Int, elements: Int)] = []
         var bytes = 0
         for (slot, kind) in description.state.enumerated() {
@@ -37,7 +38,7 @@ final class StateArena {
         if alignment == hugePage { _ = madvise(raw, bytes, MADV_HUGEPAGE) }
         for (parameter, slot, offset, elements) in layout {
             let buffer = (raw + offset).bindMemory(to: Float.self, capacity: elements)
-            buffer.initialize(repeating: parameter.initialValues[slot], count: elements)
+            buffer.initialize(repeating: initialValue(slot, parameter), count: elements)
             parameter.adopt(buffer, asSlot: slot)
         }
         return StateArena(base: raw)

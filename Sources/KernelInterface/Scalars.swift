@@ -140,3 +140,92 @@ public struct NAdamScalars {
         self.maximize = maximize
     }
 }
+
+public struct RAdamScalars {
+    /// Decoupled weight decay: p *= 1 − lr·wd; exactly 1 otherwise.
+    public var decay: Float
+    /// L2 weight decay: g += wd·p; 0 when decoupled.
+    public var weightDecay: Float
+    public var oneMinusBeta1: Float
+    public var beta2: Float
+    public var oneMinusBeta2: Float
+    public var biasCorrection1: Float
+    public var lr: Float
+    /// ρt > 5: the adaptive step, scaled by `rect`, is taken; otherwise plain momentum.
+    public var rectified: Bool
+    public var biasCorrection2Sqrt: Float
+    public var eps: Float
+    public var rect: Float
+    public var maximize: Bool
+
+    public init(decay: Float, weightDecay: Float, oneMinusBeta1: Float, beta2: Float, oneMinusBeta2: Float,
+                biasCorrection1: Float, lr: Float, rectified: Bool, biasCorrection2Sqrt: Float, eps: Float,
+                rect: Float, maximize: Bool) {
+        self.decay = decay
+        self.weightDecay = weightDecay
+        self.oneMinusBeta1 = oneMinusBeta1
+        self.beta2 = beta2
+        self.oneMinusBeta2 = oneMinusBeta2
+        self.biasCorrection1 = biasCorrection1
+        self.lr = lr
+        self.rectified = rectified
+        self.biasCorrection2Sqrt = biasCorrection2Sqrt
+        self.eps = eps
+        self.rect = rect
+        self.maximize = maximize
+    }
+}
+
+public struct AdadeltaScalars {
+    public var rho: Float
+    public var oneMinusRho: Float
+    public var eps: Float
+    public var negLR: Float
+    public var weightDecay: Float
+    public var maximize: Bool
+
+    public init(rho: Float, oneMinusRho: Float, eps: Float, negLR: Float, weightDecay: Float, maximize: Bool) {
+        self.rho = rho
+        self.oneMinusRho = oneMinusRho
+        self.eps = eps
+        self.negLR = negLR
+        self.weightDecay = weightDecay
+        self.maximize = maximize
+    }
+}
+
+public struct ASGDScalars {
+    /// 1 − λ·eta, rounded once.
+    public var decay: Float
+    public var negEta: Float
+    public var weightDecay: Float
+    /// The averaging weight; `averages` is mu != 1 (with mu = 1 torch copies instead).
+    public var mu: Float
+    public var averages: Bool
+    public var maximize: Bool
+
+    public init(decay: Float, negEta: Float, weightDecay: Float, mu: Float, averages: Bool, maximize: Bool) {
+        self.decay = decay
+        self.negEta = negEta
+        self.weightDecay = weightDecay
+        self.mu = mu
+        self.averages = averages
+        self.maximize = maximize
+    }
+}
+
+public struct RpropScalars {
+    public var etaMinus: Float
+    public var etaPlus: Float
+    public var stepSizeMin: Float
+    public var stepSizeMax: Float
+    public var maximize: Bool
+
+    public init(etaMinus: Float, etaPlus: Float, stepSizeMin: Float, stepSizeMax: Float, maximize: Bool) {
+        self.etaMinus = etaMinus
+        self.etaPlus = etaPlus
+        self.stepSizeMin = stepSizeMin
+        self.stepSizeMax = stepSizeMax
+        self.maximize = maximize
+    }
+}

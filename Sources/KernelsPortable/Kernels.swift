@@ -21,7 +21,9 @@ let instructionSet = InstructionSet.portable
 public let kernelTable = KernelTable(
     instructionSet: instructionSet,
     updates: [UpdateKernel(sgdKernel), UpdateKernel(adamKernel), UpdateKernel(rmspropKernel),
-              UpdateKernel(adagradKernel), UpdateKernel(adamaxKernel), UpdateKernel(nadamKernel)],
+              UpdateKernel(adagradKernel), UpdateKernel(adamaxKernel), UpdateKernel(nadamKernel),
+              UpdateKernel(radamKernel), UpdateKernel(adadeltaKernel), UpdateKernel(asgdKernel),
+              UpdateKernel(rpropKernel)],
     norm: normKernel, transform: transformKernel)
 
 // MARK: SGD
@@ -194,6 +196,110 @@ func nadamKernel(_ s: NAdamScalars, _ span: Span) {
         let denom = (vi / s.biasCorrection2).squareRoot() + s.eps
         let stepped = param + (s.gradientStep * grad) / denom
         p[i] = stepped + (s.momentumStep * mi) / denom
+    }
+}
+
+// MARK: RAdam
+
+/// torch's single-tensor RAdam: m = lerp(m, g, 1 − β1); v = fma((1−β2)·g, g, v·β2);
+/// rectified: p −= ((m/bc1)·lr·(1/(sqrt(v) + eps))·sqrt(bc2))·rect, else p −= (m/bc1)·lr.
+@inline(never)
+func radamKernel(_ s: RAdamScalars, _ span: Span) {
+    let range = span.start ..< span.end
+    if s.rectified {
+        radamLoop(s, span, range, rectified: true)
+    } else {
+        radamLoop(s, span, range, rectified: false)
+    }
+}
+
+@inline(__always)
+func radamLoop(_ s: RAdamScalars, _ span: Span, _ range: Range<Int>, rectified: Bool) {
+    let p = span.param, g = span.grad, m = span.float32(0)!, v = span.float32(1)!
+    let decays = s.weightDecay != 0
+    for i in range {
+        let param = p[i] * s.decay
+        let grad = gradient(g[i], param, maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
+        let mi = lerp(m[i], grad, s.oneMinusBeta1)
+        let vi = (v[i] * s.beta2).addingProduct(s.oneMinusBeta2 * grad, grad)
+        m[i] = mi
+        v[i] = vi
+        let corrected = (mi / s.biasCorrection1) * s.lr
+        if rectified {
+            let adaptive = (1 / (vi.squareRoot() + s.eps)) * s.biasCorrection2Sqrt
+            p[i] = param - (corrected * adaptive) * s.rect
+        } else {
+            p[i] = param - corrected
+        }
+    }
+}
+
+// MARK: Adadelta
+
+/// torch's single-tensor Adadelta: s = fma((1−ρ)·g, g, s·ρ);
+/// d = (sqrt(a + eps) / sqrt(s + eps))·g; a = fma((1−ρ)·d, d, a·ρ); p = fma(d, −lr, p).
+@inline(never)
+func adadeltaKernel(_ s: AdadeltaScalars, _ span: Span) {
+    let p = span.param, g = span.grad, squareAvg = span.float32(0)!, accDelta = span.float32(1)!
+    let decays = s.weightDecay != 0
+    for i in span.start ..< span.end {
+        let grad = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
+        let sq = (squareAvg[i] * s.rho).addingProduct(s.oneMinusRho * grad, grad)
+        squareAvg[i] = sq
+        let delta = ((accDelta[i] + s.eps).squareRoot() / (sq + s.eps).squareRoot()) * grad
+        accDelta[i] = (accDelta[i] * s.rho).addingProduct(s.oneMinusRho * delta, delta)
+        p[i] = p[i].addingProduct(delta, s.negLR)
+    }
+}
+
+// MARK: ASGD
+
+/// torch's single-tensor ASGD: p = fma(g, −eta, p·(1 − λ·eta)); then the average
+/// ax = ax + (p − ax)·mu, or a copy of p while mu is 1. Slots 0 and 1 (eta, mu) are the
+/// scalars'.
+@inline(never)
+func asgdKernel(_ s: ASGDScalars, _ span: Span) {
+    let range = span.start ..< span.end
+    if s.averages {
+        asgdLoop(s, span, range, averages: true)
+    } else {
+        asgdLoop(s, span, range, averages: false)
+    }
+}
+
+@inline(__always)
+func asgdLoop(_ s: ASGDScalars, _ span: Span, _ range: Range<Int>, averages: Bool) {
+    let p = span.param, g = span.grad, ax = span.float32(2)!
+    let decays = s.weightDecay != 0
+    for i in range {
+        let grad = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
+        let param = (p[i] * s.decay).addingProduct(grad, s.negEta)
+        p[i] = param
+        ax[i] = averages ? ax[i] + (param - ax[i]) * s.mu : param
+    }
+}
+
+// MARK: Rprop
+
+/// torch's single-tensor Rprop: the sign of g·prev picks the step size's factor (etaplus,
+/// etaminus, or 1 at 0 and for NaN, whose sign torch makes 0); the step size is clamped
+/// (NaN kept); where the sign flipped the gradient counts as 0; p = fma(−sign(g), size, p);
+/// prev = g.
+@inline(never)
+func rpropKernel(_ s: RpropScalars, _ span: Span) {
+    let p = span.param, g = span.grad, prev = span.float32(0)!, stepSize = span.float32(1)!
+    for i in span.start ..< span.end {
+        var grad = s.maximize ? -g[i] : g[i]
+        let product = grad * prev[i]
+        let factor: Float = product > 0 ? s.etaPlus : product < 0 ? s.etaMinus : 1
+        let grown = stepSize[i] * factor
+        let atLeastMin = grown < s.stepSizeMin ? s.stepSizeMin : grown
+        let size = atLeastMin > s.stepSizeMax ? s.stepSizeMax : atLeastMin
+        stepSize[i] = size
+        if product < 0 { grad = 0 }
+        let sign: Float = grad > 0 ? 1 : grad < 0 ? -1 : 0
+        p[i] = p[i].addingProduct(-sign, size)
+        prev[i] = grad
     }
 }
 

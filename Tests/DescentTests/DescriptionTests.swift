@@ -23,8 +23,11 @@ import KernelInterface
             #expect(options.contains(.lr))
             for check in description.checks {
                 switch check {
-                case let .nonNegative(option, _), let .notNaN(option, _), let .beta(option, _):
+                case let .nonNegative(option, _), let .notNaN(option, _), let .unitInterval(option, _),
+                     let .beta(option, _):
                     #expect(options.contains(option), "\(algorithm.name) checks \(option.name)")
+                case let .etas(minus, plus):
+                    #expect(options.isSuperset(of: [minus, plus]))
                 case .nesterovNeedsMomentumWithoutDampening:
                     #expect(options.isSuperset(of: [.nesterov, .momentum, .dampening]))
                 }
@@ -35,7 +38,10 @@ import KernelInterface
                 case let .whenNonZero(option), let .whenPositive(option), let .whenSet(option):
                     #expect(options.contains(option), "\(algorithm.name)'s \(slot.name) depends on \(option.name)")
                 }
-                if case let .option(option) = slot.initialValue { #expect(options.contains(option)) }
+                switch slot.initialValue {
+                case .zero, .constant: break
+                case let .option(option), let .groupOption(option): #expect(options.contains(option))
+                }
             }
             if let momentum = description.cycledMomentum { #expect(options.contains(momentum)) }
             #expect(description.state.count <= Span.maxSlots, "a span carries at most \(Span.maxSlots) slots")
@@ -75,6 +81,11 @@ import KernelInterface
         #expect(Algorithm.adamW.description.slotsNeeded(adam) == 0b111)
         var adagrad = Hyperparameters.defaults(for: .adagrad)
         adagrad[.initialAccumulatorValue] = 0.25
-        #expect(Algorithm.adagrad.description.initialValue(ofSlot: 0, defaults: adagrad) == 0.25)
+        let adagradGroup = try adagrad.setting(.initialAccumulatorValue, to: 0.5)
+        #expect(Algorithm.adagrad.description.initialValue(ofSlot: 0, defaults: adagrad, group: adagradGroup) == 0.25)
+        var rprop = Hyperparameters.defaults(for: .rprop)
+        let rpropGroup = try rprop.setting(.lr, to: 0.5)
+        rprop[.lr] = 0.25
+        #expect(Algorithm.rprop.description.initialValue(ofSlot: 1, defaults: rprop, group: rpropGroup) == 0.5)
     }
 }

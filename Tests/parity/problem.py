@@ -45,13 +45,29 @@ CONFIGS = [
     ("NAdam", dict(lr=2e-3, weight_decay=1e-2, decoupled_weight_decay=True)),
     ("NAdam", dict(lr=1e-3, betas=(0.8, 0.99), eps=1e-6, momentum_decay=1e-2)),
     ("NAdam", dict(lr=2e-3, maximize=True)),
+    ("RAdam", dict(lr=1e-3)),
+    ("RAdam", dict(lr=1e-3, weight_decay=1e-2)),
+    ("RAdam", dict(lr=1e-3, weight_decay=1e-2, decoupled_weight_decay=True)),
+    ("RAdam", dict(lr=2e-3, betas=(0.8, 0.99), eps=1e-6)),
+    ("RAdam", dict(lr=1e-3, maximize=True)),
+    ("Adadelta", dict()),
+    ("Adadelta", dict(lr=0.5, rho=0.95, eps=1e-5)),
+    ("Adadelta", dict(weight_decay=1e-2)),
+    ("Adadelta", dict(lr=0.5, maximize=True)),
+    ("ASGD", dict(lr=1e-2)),
+    ("ASGD", dict(lr=1e-2, lambd=1e-3, alpha=0.5, t0=100)),
+    ("ASGD", dict(lr=1e-2, weight_decay=1e-2, t0=10)),
+    ("ASGD", dict(lr=1e-2, maximize=True, t0=50)),
+    ("Rprop", dict(lr=1e-3)),
+    ("Rprop", dict(lr=1e-3, etas=(0.4, 1.1), step_sizes=(1e-5, 1e-2))),
+    ("Rprop", dict(lr=1e-3, maximize=True)),
 ]
 
 # The algorithms whose torch reference takes a square root with torch's CPU sqrt (MKL),
 # up to 1 ulp off the correctly rounded one that Descent computes: compared with torch's
 # own formula run with a correctly rounded sqrt bit for bit, and with torch itself
 # within a looser tolerance.
-INEXACT_SQRT = ("RMSprop", "NAdam")
+INEXACT_SQRT = ("RMSprop", "NAdam", "RAdam", "Adadelta")
 
 # Every algorithm the configurations cover, in their order.
 ALGORITHMS = list(dict.fromkeys(name for name, _ in CONFIGS))
@@ -93,7 +109,7 @@ def relative_error(a, b):
 
 
 def tolerance(name):
-    """1e-5 relative, except RMSprop and NAdam against torch's own sqrt. torch's CPU sqrt (MKL) is
+    """1e-5 relative, except INEXACT_SQRT's algorithms against torch's own sqrt. torch's CPU sqrt (MKL) is
     up to 1 ulp off the correctly rounded result that Descent computes, and a centered
     RMSprop (sqrt of a difference) amplifies that: measured 2.1e-5 after 500 steps for the
     centered + momentum config, while Descent equals torch's RMSprop run with a correctly

@@ -1,9 +1,9 @@
 """Descent against torch.optim (torch 2.15, CPU, float32), live.
 
 Reference: torch's fused CPU kernel (fused=True) where torch has one (SGD, Adam, AdamW,
-Adagrad); the single-tensor path (foreach=False) for the others (RMSprop, Adamax, NAdam),
-and for those whose torch sqrt is inexact (RMSprop, NAdam) torch's own formula run with a
-correctly rounded sqrt, bit for bit.
+Adagrad); the single-tensor path (foreach=False) for the others, and for those whose
+torch sqrt is inexact (INEXACT_SQRT) torch's own code run with a correctly rounded sqrt,
+bit for bit.
 
 1. Trajectories: the same MLP on the 8x8 digits trained for 500 steps by torch and by
    Descent (each model computing its own gradients) ends within 1e-5 relative.
@@ -11,6 +11,8 @@ correctly rounded sqrt, bit for bit.
    torch step within 1 ulp per element (parameters and state), over many steps.
 3. Validation: invalid hyperparameters fail with torch's own message.
 """
+
+import contextlib
 
 import numpy as np
 import pytest
@@ -112,11 +114,26 @@ def step_decay(step, set_option):
         set_option(0, "weight_decay", 0.05)
 
 
+def without_weight_decay(groups_of, on_step):
+    """groups_of and on_step for an algorithm with no weight_decay (Rprop)."""
+    def groups(model):
+        return [{k: v for k, v in group.items() if k != "weight_decay"} for group in groups_of(model)]
+
+    def steps(step, set_option):
+        def set_unless_weight_decay(group, key, value):
+            if key != "weight_decay":
+                set_option(group, key, value)
+        on_step(step, set_unless_weight_decay)
+    return groups, steps
+
+
 @pytest.mark.parametrize("name", ALGORITHMS)
 def test_groups_and_changed_hyperparameters(name):
-    kwargs = dict(lr=1e-3, weight_decay=1e-2)
-    reference, torch_losses = run_torch(name, kwargs, decay_weights_not_biases, STEPS, step_decay)
-    ours, descent_losses = run_descent(name, kwargs, decay_weights_not_biases, STEPS, step_decay)
+    kwargs, groups, on_step = dict(lr=1e-3, weight_decay=1e-2), decay_weights_not_biases, step_decay
+    if "weight_decay" not in option_defaults(name):
+        kwargs, (groups, on_step) = dict(lr=1e-3), without_weight_decay(groups, on_step)
+    reference, torch_losses = run_torch(name, kwargs, groups, STEPS, on_step)
+    ours, descent_losses = run_descent(name, kwargs, groups, STEPS, on_step)
     assert_same_training(ours, reference, descent_losses, torch_losses, tolerance(name))
 
 
@@ -130,32 +147,6 @@ def ulp_distance(a, b):
     return np.abs(ordered(a) - ordered(b))
 
 
-def rmsprop_ieee_step(param, grad, state, group):
-    """torch's _single_tensor_rmsprop with torch ops, in its order, but with a correctly
-    rounded square root: torch's own CPU sqrt (MKL) is up to 1 ulp off."""
-    def sqrt(t):
-        return t.double().sqrt().float()
-    alpha, eps, lr = group["alpha"], group["eps"], group["lr"]
-    grad = grad if not group["maximize"] else -grad
-    if group["weight_decay"] != 0:
-        grad = grad.add(param, alpha=group["weight_decay"])
-    square_avg = state["square_avg"]
-    square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
-    if group["centered"]:
-        grad_avg = state["grad_avg"]
-        grad_avg.lerp_(grad, 1 - alpha)
-        avg = sqrt(square_avg.addcmul(grad_avg, grad_avg, value=-1))
-    else:
-        avg = sqrt(square_avg)
-    avg = avg.add_(eps)
-    if group["momentum"] > 0:
-        buf = state["momentum_buffer"]
-        buf.mul_(group["momentum"]).addcdiv_(grad, avg)
-        param.add_(buf, alpha=-lr)
-    else:
-        param.addcdiv_(grad, avg, value=-lr)
-
-
 PER_STEP_SIZES = [4096, 160, 37]  # multiples of the vector width, and a ragged tail
 
 # Descent follows torch's AVX-512 kernels to the bit, scalar tail included; against a
@@ -163,71 +154,39 @@ PER_STEP_SIZES = [4096, 160, 37]  # multiples of the vector width, and a ragged 
 ALLOWED_ULPS = 0 if torch.backends.cpu.get_cpu_capability() == "AVX512" else 1
 
 
-def nadam_ieee_step(param, grad, state, group):
-    """torch's _single_tensor_nadam (not capturable) with torch ops, in its order, but with
-    a correctly rounded square root."""
-    lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-    weight_decay, momentum_decay = group["weight_decay"], group["momentum_decay"]
-    grad = grad if not group["maximize"] else -grad
-    state["step"] += 1
-    step = state["step"].item()
-    bias_correction2 = 1 - beta2**step
-    if weight_decay != 0:
-        if group["decoupled_weight_decay"]:
-            param.mul_(1 - lr * weight_decay)
-        else:
-            grad = grad.add(param, alpha=weight_decay)
-    mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
-    mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
-    state["mu_product"] *= mu
-    state["exp_avg"].lerp_(grad, 1 - beta1)
-    state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    denom = state["exp_avg_sq"].div(bias_correction2).double().sqrt().float()
-    mu_product = state["mu_product"].item()
-    denom.add_(eps)
-    param.addcdiv_(grad, denom, value=(-lr * (1.0 - mu) / (1.0 - mu_product)))
-    param.addcdiv_(state["exp_avg"], denom, value=(-lr * mu_next) / (1.0 - mu_product * mu_next))
+@contextlib.contextmanager
+def correctly_rounded_sqrt():
+    """torch's Tensor.sqrt and sqrt_ replaced by numpy's float32 sqrt, which is correctly
+    rounded (torch's CPU sqrt, MKL's, is up to 1 ulp off), so that torch's own optimizer
+    code runs its formula, in its order, with the square root Descent computes."""
+    sqrt, sqrt_ = torch.Tensor.sqrt, torch.Tensor.sqrt_
 
+    def ieee(t):
+        return torch.from_numpy(np.sqrt(t.detach().numpy()))
 
-def manual_state(name, p, group):
-    """The state torch's optimizer `name` starts a parameter with (its _init_group)."""
-    if name == "RMSprop":
-        state = {"square_avg": torch.zeros_like(p)}
-        if group["momentum"] > 0:
-            state["momentum_buffer"] = torch.zeros_like(p)
-        if group["centered"]:
-            state["grad_avg"] = torch.zeros_like(p)
-        return state
-    return {"step": torch.tensor(0.0), "mu_product": torch.ones(()), "exp_avg": torch.zeros_like(p),
-            "exp_avg_sq": torch.zeros_like(p)}
+    def ieee_(t):
+        return t.copy_(ieee(t))
 
-
-IEEE_STEPS = {"RMSprop": rmsprop_ieee_step, "NAdam": nadam_ieee_step}
-assert set(IEEE_STEPS) == set(INEXACT_SQRT)
+    torch.Tensor.sqrt, torch.Tensor.sqrt_ = ieee, ieee_
+    try:
+        yield
+    finally:
+        torch.Tensor.sqrt, torch.Tensor.sqrt_ = sqrt, sqrt_
 
 
 class TorchReference:
-    """torch's optimizer over `params`; where torch's sqrt is inexact, its formula with a
-    correctly rounded sqrt (IEEE_STEPS) on torch's own param_groups, with the state
-    created as torch creates it."""
+    """torch's optimizer over `params`; where torch's sqrt is inexact (INEXACT_SQRT),
+    stepped with a correctly rounded sqrt."""
 
     def __init__(self, name, params, kwargs):
         self.params = params
         self.opt = torch_optimizer(name, params, kwargs)
-        self.manual = IEEE_STEPS.get(name)
-        if self.manual:
-            group = self.opt.param_groups[0]
-            for p in params:
-                self.opt.state[p].update(manual_state(name, p, group))
+        self.sqrt = correctly_rounded_sqrt if name in INEXACT_SQRT else contextlib.nullcontext
 
     def step(self, grads):
-        if self.manual:
-            with torch.no_grad():
-                for p, g in zip(self.params, grads):
-                    self.manual(p, g.clone(), self.opt.state[p], self.opt.param_groups[0])
-        else:
-            for p, g in zip(self.params, grads):
-                p.grad = g.clone()
+        for p, g in zip(self.params, grads):
+            p.grad = g.clone()
+        with self.sqrt():
             self.opt.step()
 
     def state(self, i):
@@ -292,6 +251,22 @@ INVALID = [
     ("NAdam", dict(momentum_decay=-4e-3)),
     ("NAdam", dict(betas=(1.5, 0.999))),
     ("NAdam", dict(weight_decay=-0.1)),
+    ("RAdam", dict(lr=-1e-3)),
+    ("RAdam", dict(betas=(0.9, 1.0))),
+    ("RAdam", dict(eps=-1e-8)),
+    ("RAdam", dict(weight_decay=-1e-2)),
+    ("Adadelta", dict(rho=1.5)),
+    ("Adadelta", dict(rho=-0.1)),
+    ("Adadelta", dict(eps=-1e-6)),
+    ("Adadelta", dict(weight_decay=-1.0)),
+    ("ASGD", dict(lr=-1e-2)),
+    ("ASGD", dict(lambd=-1e-4)),
+    ("ASGD", dict(alpha=-0.75)),
+    ("ASGD", dict(weight_decay=-1e-3)),
+    ("Rprop", dict(lr=-1e-2)),
+    ("Rprop", dict(etas=(1.0, 1.2))),
+    ("Rprop", dict(etas=(0.0, 1.2))),
+    ("Rprop", dict(etas=(0.5, 1.0))),
 ]
 
 

@@ -201,7 +201,7 @@ extension Optimizer {
                 } else {
                     // The checkpoint has no such state: make it as a first step finds it.
                     let elements = algorithm.description.state[slot].elements(of: parameter.count)
-                    buffer.update(repeating: parameter.initialValues[slot], count: elements)
+                    buffer.update(repeating: initialValue(ofSlot: slot, for: parameter), count: elements)
                 }
             }
             parameter.writtenSlots = UInt8(truncatingIfNeeded: record.written)

@@ -1,5 +1,6 @@
-"""Drop-in replacements for torch.optim's SGD, Adam, AdamW, RMSprop, Adagrad, Adamax and
-NAdam (every algorithm of the library that torch.optim has).
+"""Drop-in replacements for torch.optim's SGD, Adam, AdamW, RMSprop, Adagrad, Adamax,
+NAdam, RAdam, Adadelta, ASGD and Rprop (every algorithm of the library that torch.optim
+has).
 
 They are `torch.optim.Optimizer` subclasses with torch's constructor signatures and
 defaults; the update runs in Descent's engine directly on the tensors' memory (CPU,

@@ -53,6 +53,23 @@ class NAdam(_EngineOptimizer):
                  weight_decay: float = ..., momentum_decay: float = ..., decoupled_weight_decay: bool = ..., *,
                  maximize: bool = ..., **kwargs: Any) -> None: ...
 
+class RAdam(_EngineOptimizer):
+    def __init__(self, params: Any, lr: float = ..., betas: tuple[float, float] = ..., eps: float = ...,
+                 weight_decay: float = ..., decoupled_weight_decay: bool = ..., *, maximize: bool = ...,
+                 **kwargs: Any) -> None: ...
+
+class Adadelta(_EngineOptimizer):
+    def __init__(self, params: Any, lr: float = ..., rho: float = ..., eps: float = ..., weight_decay: float = ...,
+                 *, maximize: bool = ..., **kwargs: Any) -> None: ...
+
+class ASGD(_EngineOptimizer):
+    def __init__(self, params: Any, lr: float = ..., lambd: float = ..., alpha: float = ..., t0: float = ...,
+                 weight_decay: float = ..., *, maximize: bool = ..., **kwargs: Any) -> None: ...
+
+class Rprop(_EngineOptimizer):
+    def __init__(self, params: Any, lr: float = ..., etas: tuple[float, float] = ...,
+                 step_sizes: tuple[float, float] = ..., *, maximize: bool = ..., **kwargs: Any) -> None: ...
+
 def get_total_norm(tensors: Tensors, norm_type: float = ..., error_if_nonfinite: bool = ...,
                    foreach: Optional[bool] = ...) -> torch.Tensor: ...
 def clip_grad_norm_(parameters: Tensors, max_norm: float, norm_type: float = ...,
