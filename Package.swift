@@ -8,13 +8,13 @@ let engineFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-fno-math-errno"])]
 /// One kernels module per instruction set: the same source (KernelsPortable/Kernels.swift,
 /// linked into the others) built for a different target CPU. The engine picks one at run
 /// time from the CPU's features, so one binary runs on any x86-64 CPU.
-func kernels(_ name: String, cpu: String?, define: String?, extra: [String] = []) -> Target {
+/// The portable module declares the rules' scalars (see Kernels.swift); the others import it.
+func kernels(_ name: String, cpu: String?, define: String, extra: [String] = []) -> Target {
     var flags = ["-Xcc", "-fno-math-errno"]
     if let cpu { flags += ["-target-cpu", cpu] }
     flags += extra
-    var settings: [SwiftSetting] = [.unsafeFlags(flags)]
-    if let define { settings.append(.define(define)) }
-    return .target(name: name, dependencies: ["KernelInterface"], swiftSettings: settings)
+    let dependencies: [Target.Dependency] = name == "KernelsPortable" ? ["KernelInterface"] : ["KernelInterface", "KernelsPortable"]
+    return .target(name: name, dependencies: dependencies, swiftSettings: [.unsafeFlags(flags), .define(define)])
 }
 
 let package = Package(
@@ -30,9 +30,9 @@ let package = Package(
                 dependencies: ["KernelInterface", "KernelsPortable", "KernelsAVX2", "KernelsAVX512",
                                "CPUFeatures", "Checksum"],
                 swiftSettings: engineFlags),
-        // What the engine and every kernels module share: spans, per-step scalars, tables.
+        // What the engine and every kernels module share: spans, formats, tables.
         .target(name: "KernelInterface", swiftSettings: engineFlags),
-        kernels("KernelsPortable", cpu: nil, define: nil),
+        kernels("KernelsPortable", cpu: nil, define: "KERNELS_PORTABLE"),
         kernels("KernelsAVX2", cpu: "haswell", define: "KERNELS_AVX2"),
         // skylake-avx512 prefers 256-bit vectors; the kernels are memory-bound loops that
         // gain from 512-bit loads and stores, so ask for them.

@@ -1,9 +1,16 @@
 import KernelInterface
+#if !KERNELS_PORTABLE
+import KernelsPortable
+#endif
 
 // This file is compiled three times, once per instruction set (KernelsAVX2 and
-// KernelsAVX512 hold links to it; Package.swift gives each its target CPU). The loops are
-// plain element loops that LLVM vectorizes for the module's CPU: every operation is an
-// IEEE operation that rounds exactly once (fma included, never contracted or
+// KernelsAVX512 hold links to it; Package.swift gives each its target CPU).
+// Each rule's per-step scalars are declared next to its kernel, in the portable build
+// only (KERNELS_PORTABLE): the engine fills them, and the other builds import them
+// from there, so each is one type. They are computed once per parameter and step in
+// double (as torch does) and rounded to float32 once.
+// The loops are plain element loops that LLVM vectorizes for the module's CPU: every
+// operation is an IEEE operation that rounds exactly once (fma included, never contracted or
 // reassociated), so all three builds give the same bits as torch's fused kernels.
 // Each kernel runs its span's vector part and its torch-scalar-tail part as two loops
 // (see `Span.tailRange`), with the options fixed by constant arguments of an inlined
@@ -13,7 +20,7 @@ import KernelInterface
 let instructionSet = InstructionSet.avx512
 #elseif KERNELS_AVX2
 let instructionSet = InstructionSet.avx2
-#else
+#elseif KERNELS_PORTABLE
 let instructionSet = InstructionSet.portable
 #endif
 
@@ -27,6 +34,29 @@ public let kernelTable = KernelTable(
     norm: normKernel, transform: transformKernel)
 
 // MARK: SGD
+
+#if KERNELS_PORTABLE
+public struct SGDScalars {
+    public var negLR: Float
+    public var weightDecay: Float
+    public var momentum: Float
+    public var oneMinusDampening: Float
+    public var hasMomentum: Bool
+    public var nesterov: Bool
+    public var maximize: Bool
+
+    public init(negLR: Float, weightDecay: Float, momentum: Float, oneMinusDampening: Float,
+                hasMomentum: Bool, nesterov: Bool, maximize: Bool) {
+        self.negLR = negLR
+        self.weightDecay = weightDecay
+        self.momentum = momentum
+        self.oneMinusDampening = oneMinusDampening
+        self.hasMomentum = hasMomentum
+        self.nesterov = nesterov
+        self.maximize = maximize
+    }
+}
+#endif
 
 @inline(never)
 func sgdKernel(_ s: SGDScalars, _ span: Span) {
@@ -63,6 +93,38 @@ func sgdLoop(_ s: SGDScalars, _ span: Span, _ range: Range<Int>,
 }
 
 // MARK: Adam, AdamW
+
+#if KERNELS_PORTABLE
+public struct AdamScalars {
+    /// L2 weight decay (Adam): g += wd * p; 0 for AdamW.
+    public var weightDecay: Float
+    /// Decoupled weight decay (AdamW): p *= 1 - lr * wd; exactly 1 for Adam.
+    public var decay: Float
+    public var oneMinusBeta1: Float
+    public var beta2: Float
+    public var oneMinusBeta2: Float
+    public var negStepSize: Float
+    public var biasCorrection2Sqrt: Float
+    public var eps: Float
+    public var amsgrad: Bool
+    public var maximize: Bool
+
+    public init(weightDecay: Float, decay: Float, oneMinusBeta1: Float, beta2: Float,
+                oneMinusBeta2: Float, negStepSize: Float, biasCorrection2Sqrt: Float, eps: Float,
+                amsgrad: Bool, maximize: Bool) {
+        self.weightDecay = weightDecay
+        self.decay = decay
+        self.oneMinusBeta1 = oneMinusBeta1
+        self.beta2 = beta2
+        self.oneMinusBeta2 = oneMinusBeta2
+        self.negStepSize = negStepSize
+        self.biasCorrection2Sqrt = biasCorrection2Sqrt
+        self.eps = eps
+        self.amsgrad = amsgrad
+        self.maximize = maximize
+    }
+}
+#endif
 
 @inline(never)
 func adamKernel(_ s: AdamScalars, _ span: Span) {
@@ -101,6 +163,33 @@ func adamLoop(_ s: AdamScalars, _ span: Span, _ range: Range<Int>,
 }
 
 // MARK: RMSprop
+
+#if KERNELS_PORTABLE
+public struct RMSpropScalars {
+    public var negLR: Float
+    public var alpha: Float
+    public var oneMinusAlpha: Float
+    public var eps: Float
+    public var weightDecay: Float
+    public var momentum: Float
+    public var hasMomentum: Bool
+    public var centered: Bool
+    public var maximize: Bool
+
+    public init(negLR: Float, alpha: Float, oneMinusAlpha: Float, eps: Float, weightDecay: Float,
+                momentum: Float, hasMomentum: Bool, centered: Bool, maximize: Bool) {
+        self.negLR = negLR
+        self.alpha = alpha
+        self.oneMinusAlpha = oneMinusAlpha
+        self.eps = eps
+        self.weightDecay = weightDecay
+        self.momentum = momentum
+        self.hasMomentum = hasMomentum
+        self.centered = centered
+        self.maximize = maximize
+    }
+}
+#endif
 
 @inline(never)
 func rmspropKernel(_ s: RMSpropScalars, _ span: Span) {
@@ -146,6 +235,22 @@ func rmspropLoop(_ s: RMSpropScalars, _ span: Span, _ range: Range<Int>,
 
 // MARK: Adagrad
 
+#if KERNELS_PORTABLE
+public struct AdagradScalars {
+    public var negClr: Float
+    public var eps: Float
+    public var weightDecay: Float
+    public var maximize: Bool
+
+    public init(negClr: Float, eps: Float, weightDecay: Float, maximize: Bool) {
+        self.negClr = negClr
+        self.eps = eps
+        self.weightDecay = weightDecay
+        self.maximize = maximize
+    }
+}
+#endif
+
 @inline(never)
 func adagradKernel(_ s: AdagradScalars, _ span: Span) {
     let p = span.param, g = span.grad, sum = span.float32(0)!
@@ -160,6 +265,27 @@ func adagradKernel(_ s: AdagradScalars, _ span: Span) {
 }
 
 // MARK: Adamax
+
+#if KERNELS_PORTABLE
+public struct AdamaxScalars {
+    /// −lr / (1 − β1^t), rounded once.
+    public var negClr: Float
+    public var oneMinusBeta1: Float
+    public var beta2: Float
+    public var eps: Float
+    public var weightDecay: Float
+    public var maximize: Bool
+
+    public init(negClr: Float, oneMinusBeta1: Float, beta2: Float, eps: Float, weightDecay: Float, maximize: Bool) {
+        self.negClr = negClr
+        self.oneMinusBeta1 = oneMinusBeta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weightDecay = weightDecay
+        self.maximize = maximize
+    }
+}
+#endif
 
 /// torch's single-tensor Adamax: m = lerp(m, g, 1 − β1); u = max(u·β2, |g| + eps);
 /// p = p + (−clr·m)/u.
@@ -178,6 +304,38 @@ func adamaxKernel(_ s: AdamaxScalars, _ span: Span) {
 }
 
 // MARK: NAdam
+
+#if KERNELS_PORTABLE
+public struct NAdamScalars {
+    /// Decoupled weight decay: p *= 1 − lr·wd; exactly 1 otherwise.
+    public var decay: Float
+    /// L2 weight decay: g += wd·p; 0 when decoupled.
+    public var weightDecay: Float
+    public var oneMinusBeta1: Float
+    public var beta2: Float
+    public var oneMinusBeta2: Float
+    public var biasCorrection2: Float
+    public var eps: Float
+    /// −lr·(1 − μt)/(1 − Πt) and −lr·μt+1/(1 − Πt·μt+1), each rounded once.
+    public var gradientStep: Float
+    public var momentumStep: Float
+    public var maximize: Bool
+
+    public init(decay: Float, weightDecay: Float, oneMinusBeta1: Float, beta2: Float, oneMinusBeta2: Float,
+                biasCorrection2: Float, eps: Float, gradientStep: Float, momentumStep: Float, maximize: Bool) {
+        self.decay = decay
+        self.weightDecay = weightDecay
+        self.oneMinusBeta1 = oneMinusBeta1
+        self.beta2 = beta2
+        self.oneMinusBeta2 = oneMinusBeta2
+        self.biasCorrection2 = biasCorrection2
+        self.eps = eps
+        self.gradientStep = gradientStep
+        self.momentumStep = momentumStep
+        self.maximize = maximize
+    }
+}
+#endif
 
 /// torch's single-tensor NAdam: m = lerp(m, g, 1 − β1); v = fma((1−β2)·g, g, v·β2);
 /// den = sqrt(v / bc2) + eps; p += (s1·g)/den; p += (s2·m)/den. Slot 0 (mu_product) is
@@ -200,6 +358,43 @@ func nadamKernel(_ s: NAdamScalars, _ span: Span) {
 }
 
 // MARK: RAdam
+
+#if KERNELS_PORTABLE
+public struct RAdamScalars {
+    /// Decoupled weight decay: p *= 1 − lr·wd; exactly 1 otherwise.
+    public var decay: Float
+    /// L2 weight decay: g += wd·p; 0 when decoupled.
+    public var weightDecay: Float
+    public var oneMinusBeta1: Float
+    public var beta2: Float
+    public var oneMinusBeta2: Float
+    public var biasCorrection1: Float
+    public var lr: Float
+    /// ρt > 5: the adaptive step, scaled by `rect`, is taken; otherwise plain momentum.
+    public var rectified: Bool
+    public var biasCorrection2Sqrt: Float
+    public var eps: Float
+    public var rect: Float
+    public var maximize: Bool
+
+    public init(decay: Float, weightDecay: Float, oneMinusBeta1: Float, beta2: Float, oneMinusBeta2: Float,
+                biasCorrection1: Float, lr: Float, rectified: Bool, biasCorrection2Sqrt: Float, eps: Float,
+                rect: Float, maximize: Bool) {
+        self.decay = decay
+        self.weightDecay = weightDecay
+        self.oneMinusBeta1 = oneMinusBeta1
+        self.beta2 = beta2
+        self.oneMinusBeta2 = oneMinusBeta2
+        self.biasCorrection1 = biasCorrection1
+        self.lr = lr
+        self.rectified = rectified
+        self.biasCorrection2Sqrt = biasCorrection2Sqrt
+        self.eps = eps
+        self.rect = rect
+        self.maximize = maximize
+    }
+}
+#endif
 
 /// torch's single-tensor RAdam: m = lerp(m, g, 1 − β1); v = fma((1−β2)·g, g, v·β2);
 /// rectified: p −= ((m/bc1)·lr·(1/(sqrt(v) + eps))·sqrt(bc2))·rect, else p −= (m/bc1)·lr.
@@ -236,6 +431,26 @@ func radamLoop(_ s: RAdamScalars, _ span: Span, _ range: Range<Int>, rectified: 
 
 // MARK: Adadelta
 
+#if KERNELS_PORTABLE
+public struct AdadeltaScalars {
+    public var rho: Float
+    public var oneMinusRho: Float
+    public var eps: Float
+    public var negLR: Float
+    public var weightDecay: Float
+    public var maximize: Bool
+
+    public init(rho: Float, oneMinusRho: Float, eps: Float, negLR: Float, weightDecay: Float, maximize: Bool) {
+        self.rho = rho
+        self.oneMinusRho = oneMinusRho
+        self.eps = eps
+        self.negLR = negLR
+        self.weightDecay = weightDecay
+        self.maximize = maximize
+    }
+}
+#endif
+
 /// torch's single-tensor Adadelta: s = fma((1−ρ)·g, g, s·ρ);
 /// d = (sqrt(a + eps) / sqrt(s + eps))·g; a = fma((1−ρ)·d, d, a·ρ); p = fma(d, −lr, p).
 @inline(never)
@@ -253,6 +468,28 @@ func adadeltaKernel(_ s: AdadeltaScalars, _ span: Span) {
 }
 
 // MARK: ASGD
+
+#if KERNELS_PORTABLE
+public struct ASGDScalars {
+    /// 1 − λ·eta, rounded once.
+    public var decay: Float
+    public var negEta: Float
+    public var weightDecay: Float
+    /// The averaging weight; `averages` is mu != 1 (with mu = 1 torch copies instead).
+    public var mu: Float
+    public var averages: Bool
+    public var maximize: Bool
+
+    public init(decay: Float, negEta: Float, weightDecay: Float, mu: Float, averages: Bool, maximize: Bool) {
+        self.decay = decay
+        self.negEta = negEta
+        self.weightDecay = weightDecay
+        self.mu = mu
+        self.averages = averages
+        self.maximize = maximize
+    }
+}
+#endif
 
 /// torch's single-tensor ASGD: p = fma(g, −eta, p·(1 − λ·eta)); then the average
 /// ax = ax + (p − ax)·mu, or a copy of p while mu is 1. Slots 0 and 1 (eta, mu) are the
@@ -280,6 +517,24 @@ func asgdLoop(_ s: ASGDScalars, _ span: Span, _ range: Range<Int>, averages: Boo
 }
 
 // MARK: Rprop
+
+#if KERNELS_PORTABLE
+public struct RpropScalars {
+    public var etaMinus: Float
+    public var etaPlus: Float
+    public var stepSizeMin: Float
+    public var stepSizeMax: Float
+    public var maximize: Bool
+
+    public init(etaMinus: Float, etaPlus: Float, stepSizeMin: Float, stepSizeMax: Float, maximize: Bool) {
+        self.etaMinus = etaMinus
+        self.etaPlus = etaPlus
+        self.stepSizeMin = stepSizeMin
+        self.stepSizeMax = stepSizeMax
+        self.maximize = maximize
+    }
+}
+#endif
 
 /// torch's single-tensor Rprop: the sign of g·prev picks the step size's factor (etaplus,
 /// etaminus, or 1 at 0 and for NaN, whose sign torch makes 0); the step size is clamped

@@ -1,4 +1,4 @@
-import KernelInterface
+import KernelsPortable
 #if canImport(Glibc)
 import Glibc
 #endif

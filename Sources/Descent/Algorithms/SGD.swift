@@ -1,4 +1,4 @@
-import KernelInterface
+import KernelsPortable
 
 extension AlgorithmDescription {
     static let sgd = AlgorithmDescription(

@@ -1,6 +1,5 @@
-"""Drop-in replacements for torch.optim's SGD, Adam, AdamW, RMSprop, Adagrad, Adamax,
-NAdam, RAdam, Adadelta, ASGD and Rprop (every algorithm of the library that torch.optim
-has).
+"""Drop-in replacements for torch.optim's classes: one per algorithm of the loaded library
+(ALGORITHM_CLASSES; SGD, Adam, AdamW, …).
 
 They are `torch.optim.Optimizer` subclasses with torch's constructor signatures and
 defaults; the update runs in Descent's engine directly on the tensors' memory (CPU,
