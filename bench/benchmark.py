@@ -288,7 +288,8 @@ def phase_methods(params, numel, max_norm=1.0):
 
 
 # Case (d): each algorithm with the buffers it moves besides the gradient, and torch's
-# fastest CPU implementation of it (RMSprop, Adamax and NAdam have no fused CPU kernel).
+# fastest CPU implementation of it (only SGD, Adam, AdamW and Adagrad have a fused CPU
+# kernel; the others' fastest is foreach).
 ALGORITHMS = {
     "SGD": ({"lr": 0.01, "momentum": 0.9}, 2, {"fused": True}),
     "Adam": ({"lr": 1e-3}, 3, {"fused": True}),
@@ -297,6 +298,10 @@ ALGORITHMS = {
     "Adagrad": ({"lr": 0.01}, 2, {"fused": True}),
     "Adamax": ({"lr": 2e-3}, 3, {"foreach": True}),
     "NAdam": ({"lr": 2e-3}, 3, {"foreach": True}),
+    "RAdam": ({"lr": 1e-3}, 3, {"foreach": True}),
+    "Adadelta": ({"lr": 1.0}, 3, {"foreach": True}),
+    "ASGD": ({"lr": 1e-2}, 2, {"foreach": True}),
+    "Rprop": ({"lr": 1e-2}, 3, {"foreach": True}),
 }
 
 

@@ -79,14 +79,16 @@ func sgdLoop(_ s: SGDScalars, _ span: Span, _ range: Range<Int>,
              buf: UnsafeMutablePointer<Float>?, first: Bool, tail: Bool) {
     let p = span.param, g = span.grad
     let decays = s.weightDecay != 0
+    // Read once: used under a condition, the field was loaded per lane (a gather).
+    let momentum = s.momentum
     for i in range {
         var d = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
         if let buf {
             let m = first ? d
-                : tail ? (d * s.oneMinusDampening).addingProduct(buf[i], s.momentum)
-                : (buf[i] * s.momentum).addingProduct(d, s.oneMinusDampening)
+                : tail ? (d * s.oneMinusDampening).addingProduct(buf[i], momentum)
+                : (buf[i] * momentum).addingProduct(d, s.oneMinusDampening)
             buf[i] = m
-            d = s.nesterov ? d.addingProduct(m, s.momentum) : m
+            d = s.nesterov ? d.addingProduct(m, momentum) : m
         }
         p[i] = p[i].addingProduct(d, s.negLR)
     }
@@ -543,13 +545,15 @@ public struct RpropScalars {
 @inline(never)
 func rpropKernel(_ s: RpropScalars, _ span: Span) {
     let p = span.param, g = span.grad, prev = span.float32(0)!, stepSize = span.float32(1)!
+    // Read once: selected between in the loop, fields of `s` were loaded per lane (gathers).
+    let etaPlus = s.etaPlus, etaMinus = s.etaMinus, sizeMin = s.stepSizeMin, sizeMax = s.stepSizeMax
     for i in span.start ..< span.end {
         var grad = s.maximize ? -g[i] : g[i]
         let product = grad * prev[i]
-        let factor: Float = product > 0 ? s.etaPlus : product < 0 ? s.etaMinus : 1
+        let factor: Float = product > 0 ? etaPlus : product < 0 ? etaMinus : 1
         let grown = stepSize[i] * factor
-        let atLeastMin = grown < s.stepSizeMin ? s.stepSizeMin : grown
-        let size = atLeastMin > s.stepSizeMax ? s.stepSizeMax : atLeastMin
+        let atLeastMin = grown < sizeMin ? sizeMin : grown
+        let size = atLeastMin > sizeMax ? sizeMax : atLeastMin
         stepSize[i] = size
         if product < 0 { grad = 0 }
         let sign: Float = grad > 0 ? 1 : grad < 0 ? -1 : 0
