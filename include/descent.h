@@ -989,20 +989,43 @@ DESCENT_API descent_status descent_schedule_cosine_annealing_warm_restarts(desce
                                                                            descent_schedule **out);
 
 /**
- * WarmupCosineLR (Descent's own): each group peaks at its lr at creation
- * (`peak`). At step t:
- *   t < warmup_steps:               peak · (t + 1) / (warmup_steps + 1)
- *   warmup_steps <= t < decay_steps: min_lr + (peak − min_lr) · (1 + cos(π·p)) / 2,
+ * WarmupCosineLR (Descent's own; the seed document's formula): each group
+ * peaks at its lr at creation (`max_lr`). At step t:
+ *   t < warmup_steps:               max_lr · t / warmup_steps
+ *   warmup_steps <= t < decay_steps: min_lr + 0.5 · (max_lr − min_lr) · (1 + cos(π·p)),
  *                                   p = (t − warmup_steps) / (decay_steps − warmup_steps)
  *   t >= decay_steps:               min_lr
- * t counts steps from creation (0 at creation, +1 per descent_schedule_step),
- * so `decay_steps` is an absolute step, not a length after the warmup; it must
- * be >= warmup_steps >= 0. `min_lr` (finite, >= 0) is one value for every
- * group; it may exceed a group's peak (its lr then rises during the "decay").
+ * t counts steps from creation (0 at creation, +1 per descent_schedule_step):
+ * the first optimizer step uses lr 0 (as transformers'
+ * get_cosine_schedule_with_warmup), and `decay_steps` is an absolute step,
+ * not a length after the warmup; it must be >= warmup_steps >= 0. `min_lr`
+ * (finite, >= 0) is one value for every group; it may exceed a group's peak
+ * (its lr then rises during the "decay").
  */
 DESCENT_API descent_status descent_schedule_warmup_cosine_lr(descent_optimizer *opt, int64_t warmup_steps,
                                                              int64_t decay_steps, double min_lr,
                                                              descent_schedule **out);
+
+/** Where WarmupCosineLR's warmup starts. */
+typedef enum descent_warmup_start {
+    /** max_lr · t / warmup_steps: lr 0 at the first step (the default). */
+    DESCENT_WARMUP_FROM_ZERO = 0,
+    /**
+     * max_lr · (t + 1) / (warmup_steps + 1): the first step already moves. The
+     * only form before 2026-11-30; schedule states saved then resume with it.
+     */
+    DESCENT_WARMUP_FROM_FIRST_STEP = 1
+} descent_warmup_start;
+
+/**
+ * descent_schedule_warmup_cosine_lr() with the warmup's start chosen.
+ * Returns what it does, and DESCENT_ERROR_INVALID_ARGUMENT for an unknown
+ * `start`.
+ */
+DESCENT_API descent_status descent_schedule_warmup_cosine_lr_with(descent_optimizer *opt, int64_t warmup_steps,
+                                                                  int64_t decay_steps, double min_lr,
+                                                                  descent_warmup_start start,
+                                                                  descent_schedule **out);
 
 typedef enum descent_cyclic_mode {
     DESCENT_CYCLIC_TRIANGULAR = 0,

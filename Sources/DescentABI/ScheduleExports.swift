@@ -138,8 +138,19 @@ public func exportWarmRestarts(_ opt: OpaquePointer?, _ t0: Int64, _ tMult: Int6
 @_cdecl("descent_schedule_warmup_cosine_lr")
 public func exportWarmupCosineLR(_ opt: OpaquePointer?, _ warmupSteps: Int64, _ decaySteps: Int64,
                                  _ minLR: Double, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> descent_status {
+    exportWarmupCosineLRWith(opt, warmupSteps, decaySteps, minLR, DESCENT_WARMUP_FROM_ZERO, out)
+}
+
+@_cdecl("descent_schedule_warmup_cosine_lr_with")
+public func exportWarmupCosineLRWith(_ opt: OpaquePointer?, _ warmupSteps: Int64, _ decaySteps: Int64,
+                                     _ minLR: Double, _ start: descent_warmup_start,
+                                     _ out: UnsafeMutablePointer<OpaquePointer?>?) -> descent_status {
     create(opt, out) { optimizer, _ in
-        try WarmupCosineLR(optimizer, warmupSteps: warmupSteps, decaySteps: decaySteps, minLR: minLR)
+        guard let warmupStart = WarmupCosineLR.WarmupStart(rawValue: Int64(Int32(bitPattern: start.rawValue))) else {
+            throw DescentError(.invalidArgument, "unknown warmup start \(Int32(bitPattern: start.rawValue))")
+        }
+        return try WarmupCosineLR(optimizer, warmupSteps: warmupSteps, decaySteps: decaySteps, minLR: minLR,
+                                  warmupStart: warmupStart)
     }
 }
 

@@ -115,6 +115,7 @@ static void snapshot(const Fixture *f, Snapshot *s) {
     X("cosine: T_max 0", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected positive integer T_max, but got 0", descent_schedule_cosine_annealing_lr(f->opt, 0, 0.0, &out)) \
     X("warm restarts: T_mult 0", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected integer T_mult >= 1, but got 0", descent_schedule_cosine_annealing_warm_restarts(f->opt, 10, 0, 0.0, &out)) \
     X("warmup cosine: decay < warmup", DESCENT_ERROR_INVALID_HYPERPARAMETER, "Expected decay_steps >= warmup_steps", descent_schedule_warmup_cosine_lr(f->opt, 10, 5, 0.0, &out)) \
+    X("warmup cosine: start 2", DESCENT_ERROR_INVALID_ARGUMENT, "unknown warmup start 2", descent_schedule_warmup_cosine_lr_with(f->opt, 1, 5, 0.0, (descent_warmup_start)2, &out)) \
     X("cyclic: options NULL", DESCENT_ERROR_NULL_POINTER, "options is NULL", descent_schedule_cyclic_lr(f->opt, NULL, &out)) \
     X("cyclic: mode 7", DESCENT_ERROR_INVALID_HYPERPARAMETER, "mode 7 is invalid and scale_fn is None", (cyclic.mode = (descent_cyclic_mode)7, descent_schedule_cyclic_lr(f->opt, &cyclic, &out))) \
     X("cyclic: step_size_down -2", DESCENT_ERROR_INVALID_HYPERPARAMETER, "step_size_down", (cyclic.step_size_down = -2, descent_schedule_cyclic_lr(f->opt, &cyclic, &out))) \

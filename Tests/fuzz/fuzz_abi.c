@@ -296,7 +296,8 @@ static void run(Input *in) {
         switch (byte(in) % 6) {
         case 0: s = descent_schedule_step_lr(opt, (int64_t)count(in), number(in), slot); break;
         case 1: s = descent_schedule_cosine_annealing_lr(opt, (int64_t)count(in), number(in), slot); break;
-        case 2: s = descent_schedule_warmup_cosine_lr(opt, (int64_t)count(in), (int64_t)count(in), number(in), slot); break;
+        case 2: s = descent_schedule_warmup_cosine_lr_with(opt, (int64_t)count(in), (int64_t)count(in), number(in),
+                                                           (descent_warmup_start)(byte(in) % 3), slot); break;
         case 3: {
             descent_one_cycle_lr_options o;
             descent_one_cycle_lr_defaults(&o);

@@ -80,22 +80,40 @@ def test_a_child_cannot_be_stepped_or_reused_alone():
     assert child.last_epoch == 1
 
 
-def test_warmup_cosine_follows_its_formula():
+def seed_warmup_cosine(step, max_lr, min_lr, warmup_steps, decay_steps):
+    """The seed document's (004) warmup + cosine, as it writes it."""
+    if step < warmup_steps:
+        return max_lr * step / warmup_steps
+    if step > decay_steps:
+        return min_lr
+    progress = (step - warmup_steps) / (decay_steps - warmup_steps)
+    return min_lr + 0.5 * (max_lr - min_lr) * (1 + math.cos(math.pi * progress))
+
+
+@pytest.mark.parametrize("warmup_steps, decay_steps, min_lr", [(10, 110, 0.001), (1, 50, 0.0), (25, 40, 0.02)])
+def test_warmup_cosine_is_the_seeds_formula(warmup_steps, decay_steps, min_lr):
     opt = sgd(lr=0.1, groups=2)
     opt.param_groups[1]["lr"] = 0.3
-    scheduler = dls.WarmupCosineLR(opt, warmup_steps=10, decay_steps=110, min_lr=0.001)
-
-    def expected(t, peak):
-        if t < 10:
-            return peak * (t + 1) / 11
-        if t < 110:
-            return 0.001 + (peak - 0.001) * (1 + math.cos(math.pi * (t - 10) / 100)) / 2
-        return 0.001
-
-    for t in range(150):
-        assert scheduler.get_last_lr() == pytest.approx([expected(t, 0.1), expected(t, 0.3)], rel=1e-12)
+    scheduler = dls.WarmupCosineLR(opt, warmup_steps=warmup_steps, decay_steps=decay_steps, min_lr=min_lr)
+    for t in range(decay_steps + 40):
+        expected = [seed_warmup_cosine(t, peak, min_lr, warmup_steps, decay_steps) for peak in (0.1, 0.3)]
+        assert scheduler.get_last_lr() == pytest.approx(expected, rel=1e-12, abs=0), f"step {t}"
+        assert [g["lr"] for g in opt.param_groups] == scheduler.get_last_lr()
         scheduler.step()
-    assert opt.param_groups[0]["lr"] == 0.001
+    assert opt.param_groups[0]["lr"] == min_lr
+
+
+def test_warmup_cosine_first_step_start():
+    opt = sgd(lr=0.1, groups=2)
+    opt.param_groups[1]["lr"] = 0.3
+    scheduler = dls.WarmupCosineLR(opt, warmup_steps=10, decay_steps=110, min_lr=0.001, warmup_start="first_step")
+    for t in range(150):
+        expected = [peak * (t + 1) / 11 if t < 10 else seed_warmup_cosine(t, peak, 0.001, 10, 110)
+                    for peak in (0.1, 0.3)]
+        assert scheduler.get_last_lr() == pytest.approx(expected, rel=1e-12), f"step {t}"
+        scheduler.step()
+    with pytest.raises(ValueError, match="warmup_start must be one of"):
+        dls.WarmupCosineLR(opt, warmup_steps=1, decay_steps=2, warmup_start="one")
 
 
 # --------------------------------------------------------- invalid parameters
@@ -339,3 +357,21 @@ def test_a_lambda_that_lets_go_of_the_gil_does_not_deadlock_other_threads():
     thread.join(10)
     assert not creator.is_alive() and not thread.is_alive(), "deadlocked"
     assert "the optimizer is running a step in another thread" in results
+
+
+def test_a_warmup_cosine_state_of_format_2_resumes_with_the_first_step_form():
+    """Format 2 knew one warmup, max_lr·(t+1)/(warmup_steps+1): a state saved then (no
+    warmup_start field; built here from a format-3 state) resumes with it."""
+    saved_by = dls.WarmupCosineLR(sgd(lr=0.1), warmup_steps=10, decay_steps=110)
+    for _ in range(3):
+        saved_by.step()
+    state = saved_by.state_dict()["descent_schedule"]
+    assert state[4:8] == (3).to_bytes(4, "little")
+    assert state[-12:-4] == (0).to_bytes(8, "little")  # warmup_start "zero", the last field
+    version_2 = sealed(state[:4] + (2).to_bytes(4, "little") + state[8:-12])
+    resumed = dls.WarmupCosineLR(sgd(lr=0.1), warmup_steps=10, decay_steps=110)
+    resumed.load_state_dict({"descent_schedule": version_2})
+    resumed.step()
+    assert resumed.get_last_lr() == pytest.approx([0.1 * 5 / 11], rel=1e-15)
+    saved_by.step()
+    assert saved_by.get_last_lr() == pytest.approx([0.1 * 4 / 10], rel=1e-15)

@@ -115,21 +115,33 @@ public final class CosineAnnealingWarmRestarts: Schedule {
 }
 
 /// Linear warmup, then cosine decay, then constant: Descent's own schedule (torch has
-/// none). Each group peaks at its own lr when the schedule is created (`base`):
-///   t < warmup_steps:             base · (t + 1) / (warmup_steps + 1)
-///   warmup_steps ≤ t < decay_steps: min_lr + (base − min_lr) · (1 + cos(π·p)) / 2,
+/// none), the seed document's formula. Each group peaks at its own lr when the schedule
+/// is created (`max_lr`); t counts steps from creation:
+///   t < warmup_steps:             max_lr · t / warmup_steps   (`.fromZero`, the seed's and
+///                                 transformers' get_cosine_schedule_with_warmup's), or
+///                                 max_lr · (t + 1) / (warmup_steps + 1)   (`.fromFirstStep`)
+///   warmup_steps ≤ t < decay_steps: min_lr + 0.5 · (max_lr − min_lr) · (1 + cos(π·p)),
 ///                                 p = (t − warmup_steps) / (decay_steps − warmup_steps)
 ///   t ≥ decay_steps:              min_lr
-/// so the first step already moves (no zero lr) and the peak is reached at t = warmup_steps.
 public final class WarmupCosineLR: Schedule {
+    /// Where the warmup starts: from an lr of 0 at the first step, or one step in (the
+    /// first step already moves). Raw values are the C interface's.
+    public enum WarmupStart: Int64, Sendable {
+        case fromZero = 0
+        case fromFirstStep = 1
+    }
+
     var warmupSteps: Int64
     var decaySteps: Int64
     var minLR: Double
+    var warmupStart: WarmupStart
 
-    public init(_ optimizer: Optimizer, warmupSteps: Int64, decaySteps: Int64, minLR: Double = 0.0) throws(DescentError) {
+    public init(_ optimizer: Optimizer, warmupSteps: Int64, decaySteps: Int64, minLR: Double = 0.0,
+                warmupStart: WarmupStart = .fromZero) throws(DescentError) {
         self.warmupSteps = warmupSteps
         self.decaySteps = decaySteps
         self.minLR = minLR
+        self.warmupStart = warmupStart
         super.init(.warmupCosineLR, optimizer)
         try validate()
         try start()
@@ -152,11 +164,14 @@ public final class WarmupCosineLR: Schedule {
     private func lrsAtLastEpoch() -> [Double] {
         let t = lastEpoch
         if t < warmupSteps {
-            return baseLRs.map { $0 * Double(t + 1) / Double(warmupSteps + 1) }
+            switch warmupStart {
+            case .fromZero: return baseLRs.map { $0 * Double(t) / Double(warmupSteps) }
+            case .fromFirstStep: return baseLRs.map { $0 * Double(t + 1) / Double(warmupSteps + 1) }
+            }
         }
         if t < decaySteps {
             let p = Double(t - warmupSteps) / Double(decaySteps - warmupSteps)
-            return baseLRs.map { minLR + ($0 - minLR) * (1 + cos(Double.pi * p)) / 2 }
+            return baseLRs.map { minLR + 0.5 * ($0 - minLR) * (1 + cos(Double.pi * p)) }
         }
         return baseLRs.map { _ in minLR }
     }
@@ -166,5 +181,10 @@ public final class WarmupCosineLR: Schedule {
         try coder.code(&warmupSteps)
         try coder.code(&decaySteps)
         try coder.code(&minLR)
+        if coder.version >= 3 {
+            try coder.code(&warmupStart, "warmup start")
+        } else if coder.isReading {
+            warmupStart = .fromFirstStep  // the one form before version 3
+        }
     }
 }

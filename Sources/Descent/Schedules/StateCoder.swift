@@ -8,20 +8,24 @@ import Checksum
 /// IEEE doubles; arrays carry their count first. Version 2 ends with the CRC-32C of
 /// everything before it (a standalone state travels without a checkpoint's checksums:
 /// without one, most single-bit flips loaded); version 1, without it, is still read.
+/// Version 3 adds WarmupCosineLR's warmup start (versions 1 and 2 knew one form).
 public struct StateCoder {
     enum Mode { case writing, reading }
 
     static let magic: [UInt8] = Array("DSCH".utf8)
-    static let version: UInt32 = 2
+    static let version: UInt32 = 3
     static let checksummedSince: UInt32 = 2
 
     let mode: Mode
+    /// The format version being written or read.
+    let version: UInt32
     private(set) var bytes: [UInt8]
     private var offset = 0
 
     /// A writer, with the header already in place; `finished` has the checksum.
     init() {
         mode = .writing
+        version = Self.version
         bytes = Self.magic
         withUnsafeBytes(of: Self.version.littleEndian) { bytes += $0 }
     }
@@ -32,7 +36,7 @@ public struct StateCoder {
         guard bytes.count >= 8, Array(bytes[0..<4]) == Self.magic else {
             throw DescentError(.invalidArgument, "not a Descent schedule state (bad magic)")
         }
-        let version = Self.littleEndian(bytes, at: 4)
+        version = Self.littleEndian(bytes, at: 4)
         guard (1...Self.version).contains(version) else {
             throw DescentError(.invalidArgument, "schedule state format version \(version) is not supported (this library reads versions 1 to \(Self.version))")
         }

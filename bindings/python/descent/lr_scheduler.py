@@ -141,11 +141,24 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
 
 class WarmupCosineLR(LRScheduler):
-    """Descent's own: linear warmup to each group's lr over `warmup_steps`, cosine decay
-    to `min_lr` at `decay_steps`, then constant (formula in include/descent.h)."""
+    """Descent's own, the seed document's formula: at step t (0 at creation), with
+    max_lr each group's lr at creation,
 
-    def __init__(self, optimizer, warmup_steps, decay_steps, min_lr=0.0):
-        super().__init__(optimizer, "WarmupCosineLR", warmup_steps, decay_steps, min_lr)
+        t < warmup_steps:                max_lr * t / warmup_steps
+        warmup_steps <= t < decay_steps: min_lr + 0.5 * (max_lr - min_lr) * (1 + cos(pi * p)),
+                                         p = (t - warmup_steps) / (decay_steps - warmup_steps)
+        t >= decay_steps:                min_lr
+
+    so the first step uses lr 0, as transformers' get_cosine_schedule_with_warmup.
+    warmup_start="first_step" warms up as max_lr * (t + 1) / (warmup_steps + 1) instead
+    (the first step already moves; Descent's only form before 2026-11-30)."""
+
+    WARMUP_STARTS = ("zero", "first_step")  # the C interface's descent_warmup_start, in order
+
+    def __init__(self, optimizer, warmup_steps, decay_steps, min_lr=0.0, warmup_start="zero"):
+        start = _choice(warmup_start, self.WARMUP_STARTS,
+                        f"warmup_start must be one of {self.WARMUP_STARTS}, got {warmup_start!r}")
+        super().__init__(optimizer, "WarmupCosineLR", warmup_steps, decay_steps, min_lr, start)
 
 
 class CyclicLR(LRScheduler):

@@ -35,7 +35,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = ..., eta_min: float = ...,
                  last_epoch: int = ...) -> None: ...
 class WarmupCosineLR(LRScheduler):
-    def __init__(self, optimizer: Optimizer, warmup_steps: int, decay_steps: int, min_lr: float = ...) -> None: ...
+    WARMUP_STARTS: tuple[str, ...]
+    def __init__(self, optimizer: Optimizer, warmup_steps: int, decay_steps: int, min_lr: float = ...,
+                 warmup_start: Literal["zero", "first_step"] = ...) -> None: ...
 class CyclicLR(LRScheduler):
     def __init__(self, optimizer: Optimizer, base_lr: PerGroup, max_lr: PerGroup, step_size_up: int = ...,
                  step_size_down: Optional[int] = ...,

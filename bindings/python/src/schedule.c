@@ -170,8 +170,9 @@ static int create(ScheduleObject *self, const char *kind, PyObject *args) {
         return descent_schedule_cosine_annealing_warm_restarts(opt, a, b, x, out);
     }
     if (!strcmp(kind, "WarmupCosineLR")) {
-        if (!PyArg_ParseTuple(args, "LLd", &a, &b, &x)) return -1;
-        return descent_schedule_warmup_cosine_lr(opt, a, b, x, out);
+        int start;
+        if (!PyArg_ParseTuple(args, "LLdi", &a, &b, &x, &start)) return -1;
+        return descent_schedule_warmup_cosine_lr_with(opt, a, b, x, (descent_warmup_start)start, out);
     }
     if (!strcmp(kind, "MultiStepLR")) {
         PyObject *list;
