@@ -165,7 +165,8 @@ typedef enum descent_algorithm {
     DESCENT_RADAM = 8,
     DESCENT_ADADELTA = 9,
     DESCENT_ASGD = 10,
-    DESCENT_RPROP = 11
+    DESCENT_RPROP = 11,
+    DESCENT_SPARSE_ADAM = 12  /* sparse gradients only: descent_set_sparse_grad() */
 } descent_algorithm;
 
 /**
@@ -195,6 +196,7 @@ DESCENT_API const char *descent_algorithm_name(descent_algorithm algorithm);
  *   Adadelta: lr, eps, weight_decay, maximize (and, by id only, rho)
  *   ASGD:    lr, alpha, weight_decay, maximize (and, by id only, lambd and t0)
  *   Rprop:   lr, maximize (and, by id only, the etas and step_sizes)
+ *   SparseAdam: lr, beta1, beta2, eps, maximize
  * Later algorithms' own hyperparameters are not in it (it does not grow): set
  * them by id (descent_create_with(), descent_group_set()).
  */
@@ -341,7 +343,11 @@ enum {
     /** torch keeps state["step"] (all but SGD; Descent counts steps for all). */
     DESCENT_TRAIT_STEP_COUNT = 1 << 1,
     /** weight_decay decays the parameter, not the gradient (AdamW). */
-    DESCENT_TRAIT_DECOUPLED_WEIGHT_DECAY = 1 << 2
+    DESCENT_TRAIT_DECOUPLED_WEIGHT_DECAY = 1 << 2,
+    /** It takes sparse gradients (descent_set_sparse_grad()): SGD, Adagrad, SparseAdam. */
+    DESCENT_TRAIT_SPARSE_GRADIENTS = 1 << 3,
+    /** It takes sparse gradients only (SparseAdam). */
+    DESCENT_TRAIT_ONLY_SPARSE_GRADIENTS = 1 << 4
 };
 
 /** The DESCENT_TRAIT_* bits of `algorithm`; 0 for an unknown id. Thread-safe. */
@@ -553,6 +559,33 @@ DESCENT_API descent_status descent_param_count(const descent_optimizer *opt, siz
 DESCENT_API descent_status descent_set_grad(descent_optimizer *opt, size_t index, float *grad);
 
 /**
+ * Gives parameter `index` a sparse gradient in place of its gradient, as
+ * nn.Embedding(sparse=True) produces: the parameter is seen as rows of
+ * `row_size` elements (`row_size` must divide its numel), and the gradient
+ * has `count` of them: row `indices[k]` holds `values[k * row_size ...]`, the
+ * other rows are zero. Indices may repeat and come in any order: a repeated
+ * row is summed in the order given, as torch's coalesce() sums it. The rows
+ * are copied (the buffers may be reused at once). Every step, and every
+ * descent_step_with_grads() / descent_step_phase() entry that is NULL for the
+ * parameter, uses it until descent_set_grad() replaces it; descent_zero_grad()
+ * and the phase's zero_grad leave it with no rows (torch's zero_()).
+ * What each algorithm does with it, as torch: SGD steps it as the dense
+ * gradient it is (zero rows included: momentum and weight decay reach every
+ * row); Adagrad updates only its rows (weight_decay must be 0) and
+ * SparseAdam only its rows and their moments (SparseAdam takes no dense
+ * gradient); every other algorithm refuses it with torch's message.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` NULL),
+ * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE (`index`, or a row
+ * index out of range), DESCENT_ERROR_INVALID_ARGUMENT (`row_size`, or
+ * `indices`/`values` NULL with count > 0), DESCENT_ERROR_UNSUPPORTED (the
+ * algorithm takes no sparse gradient), DESCENT_ERROR_OUT_OF_MEMORY. On error
+ * the parameter keeps the gradient it had.
+ */
+DESCENT_API descent_status descent_set_sparse_grad(descent_optimizer *opt, size_t index,
+                                                   const int64_t *indices, size_t count,
+                                                   const float *values, size_t row_size);
+
+/**
  * Writes the step count of parameter `index` into `*out` (the number of
  * steps that updated it).
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE,
@@ -639,8 +672,9 @@ DESCENT_API descent_status descent_step(descent_optimizer *opt);
 
 /**
  * Like descent_step(), with this step's gradients passed in: `grads[i]` is
- * the gradient of parameter i (registration order), NULL to skip it; `count`
- * must equal the number of parameters. The registered gradients are neither
+ * the gradient of parameter i (registration order), NULL to skip it (or, for
+ * a parameter given a sparse gradient, to use that); `count` must equal the
+ * number of parameters. The registered dense gradients are neither
  * used nor changed, and `grads` are only read: the step writes the
  * parameters and the state. Each non-NULL `grads[i]` must not overlap a
  * parameter.

@@ -13,6 +13,7 @@ public enum Algorithm: Int32, CaseIterable, Sendable {
     case adadelta = 9
     case asgd = 10
     case rprop = 11
+    case sparseAdam = 12
 
     public var description: AlgorithmDescription {
         switch self {
@@ -27,6 +28,7 @@ public enum Algorithm: Int32, CaseIterable, Sendable {
         case .adadelta: .adadelta
         case .asgd: .asgd
         case .rprop: .rprop
+        case .sparseAdam: .sparseAdam
         }
     }
 

@@ -25,8 +25,25 @@ public struct AlgorithmDescription: Sendable {
     /// `any UpdateRule.Type` they ran as generics that looked up type metadata per
     /// parameter).
     let runPhase: @Sendable (Optimizer, [UnsafeMutablePointer<Float>?], StepOptions) throws(DescentError) -> StepReport
+    /// Whether and how it takes sparse gradients (torch: SGD, Adagrad, SparseAdam).
+    var sparseGradients: SparseGradients = .refused()
 
     public var options: [Option] { hyperparameters.map(\.option) }
+
+    /// `traits` with the ones that `sparseGradients` implies.
+    public var allTraits: AlgorithmTraits {
+        switch sparseGradients {
+        case .refused: traits
+        case .asDense, .rows: traits.union(.sparseGradients)
+        case .onlyRows: traits.union([.sparseGradients, .onlySparseGradients])
+        }
+    }
+
+    /// torch's error for a sparse gradient given to an algorithm that refuses one.
+    var sparseRefusal: String? {
+        guard case let .refused(message) = sparseGradients else { return nil }
+        return message ?? "\(torchName) does not support sparse gradients"
+    }
     public var stateNames: [String] { state.map(\.name) }
 
     /// torch's defaults; options the algorithm does not have are 0 / false.
@@ -75,6 +92,8 @@ public struct HyperparameterDescription: Sendable {
 public enum HyperparameterCheck: Sendable {
     /// torch's `if not 0.0 <= value: raise ValueError(f"{prefix}: {value}")`.
     case nonNegative(Option, prefix: String)
+    /// torch's `if not 0.0 < value` (SparseAdam's lr and eps).
+    case positive(Option, prefix: String)
     /// Any value but NaN (torch checks nothing; SGD's dampening).
     case notNaN(Option, prefix: String)
     /// torch's `if not 0.0 <= value <= 1.0: raise ValueError(f"{prefix}: {value}")`.
@@ -90,6 +109,8 @@ public enum HyperparameterCheck: Sendable {
         switch self {
         case let .nonNegative(option, prefix):
             guard 0 <= hp[option] else { throw invalid(prefix, hp[option]) }
+        case let .positive(option, prefix):
+            guard 0 < hp[option] else { throw invalid(prefix, hp[option]) }
         case let .notNaN(option, prefix):
             guard !hp[option].isNaN else { throw invalid(prefix, hp[option]) }
         case let .unitInterval(option, prefix):
@@ -195,4 +216,8 @@ public struct AlgorithmTraits: OptionSet, Sendable {
     public static let keepsStepCount = AlgorithmTraits(rawValue: 1 << 1)
     /// weight_decay decays the parameter (AdamW), not the gradient.
     public static let decoupledWeightDecay = AlgorithmTraits(rawValue: 1 << 2)
+    /// It takes sparse gradients; only those. Derived from `sparseGradients` (see
+    /// `allTraits`), never declared.
+    public static let sparseGradients = AlgorithmTraits(rawValue: 1 << 3)
+    public static let onlySparseGradients = AlgorithmTraits(rawValue: 1 << 4)
 }

@@ -159,6 +159,7 @@ public final class Optimizer {
             try checkGradient(grad, parameters[parameter].count, of: parameter)
         }
         parameters[parameter].grad = grad
+        parameters[parameter].sparseGrad = nil
     }
 
     public func stepCount(ofParameter parameter: Int) throws(DescentError) -> Int64 {
@@ -204,7 +205,7 @@ public final class Optimizer {
     /// Double (the per-step scalars read it as one), and far from Int64's overflow.
     public static let maxStepCount = maxSteps
 
-    private func checkParameter(_ parameter: Int) throws(DescentError) {
+    func checkParameter(_ parameter: Int) throws(DescentError) {
         guard parameters.indices.contains(parameter) else {
             throw DescentError(.outOfRange, "parameter index \(parameter) is out of range (the optimizer has \(parameters.count) parameters)")
         }
@@ -264,18 +265,38 @@ public final class Optimizer {
 
     /// Decides from the reduction pass (when one is needed) whether and how to step, then
     /// allocates state and runs the update pass.
-    func phase<Rule: UpdateRule>(_ gradients: [UnsafeMutablePointer<Float>?], _ options: StepOptions,
+    func phase<Rule: UpdateRule>(_ passed: [UnsafeMutablePointer<Float>?], _ options: StepOptions,
                                  rule: Rule.Type) throws(DescentError) -> StepReport {
         var report = StepReport()
         var transform = options.gradScale == 1 ? nil : GradientTransform(scale: Float(options.gradScale))
+        var gradients = passed
+        let sparseGradients = algorithm.description.sparseGradients
+        // The sparse gradients of the parameters that have no dense one for this step.
+        let sparse = parameters.indices.compactMap { i in
+            gradients[i] == nil ? parameters[i].sparseGrad.map { (index: i, rows: $0) } : nil
+        }
+        if case let .onlyRows(_, denseRefused) = sparseGradients, gradients.contains(where: { $0 != nil }) {
+            throw DescentError(.unsupported, denseRefused)
+        }
+        // SGD steps a sparse gradient as the dense one it is, made for this step.
+        let denseCopies = try densified(sparseGradients, sparse)
+        defer { release(denseCopies) }
+        for (i, buffer) in denseCopies { gradients[i] = buffer }
+        let byRows = sparseGradients.rowRule.map { rule in (rule, sparse) }
+        for (i, _) in byRows?.1 ?? [] { try byRows!.0.checkSparse(groups[parameters[i].group]) }
+        let sparseValues = (byRows?.1 ?? []).map { (pointer: Optional($0.rows.values), count: $0.rows.elementCount) }
         // Gradients that the phase writes must not share memory: a shared element would
         // be unscaled twice, or zeroed before its second reader.
         var buffers: GradientBuffers?
         if options.rewritesGradients {
-            buffers = try GradientBuffers(gradients.enumerated().map { i, grad in (grad, grad == nil ? 0 : parameters[i].count) })
+            buffers = try GradientBuffers(gradients.enumerated().map { i, grad in (grad, grad == nil ? 0 : parameters[i].count) } + sparseValues)
         } else if options.needsReduction {
-            buffers = gradientBuffers(gradients)
+            buffers = GradientBuffers(validated: zip(parameters, gradients).compactMap { parameter, grad in
+                grad.map { ($0, parameter.count) }
+            } + sparseValues.map { ($0.pointer!, $0.count) })
         }
+        // A zeroed sparse gradient keeps no rows (torch's zero_()).
+        defer { if options.zeroGradients { sparse.forEach { $0.rows.removeAll() } } }
         if options.foundInf {
             report.foundNonfinite = true
             return skip(.foundInf, buffers, options, report)
@@ -303,10 +324,16 @@ public final class Optimizer {
         if case let .value(limit) = options.clip {
             transform = GradientTransform(scale: Float(options.gradScale), clipValue: Float(limit))
         }
-        try allocateState(for: gradients, rule: rule)
+        let byRowsIndices = Set((byRows?.1 ?? []).map(\.index))
+        try allocateState(for: gradients.indices.map { gradients[$0] != nil || byRowsIndices.contains($0) }, rule: rule)
         let plan = update(gradients, rule: rule, transform: transform, zero: options.zeroGradients)
         report.parametersUpdated = gradients.count { $0 != nil }
         report.elementsUpdated = plan.elementCount
+        if let (rowRule, rows) = byRows {
+            updateRows(rows, rule: rowRule, transform: transform)
+            report.parametersUpdated += rows.count
+            report.elementsUpdated += rows.reduce(0) { $0 + $1.rows.elementCount }
+        }
         return report
     }
 
@@ -319,16 +346,16 @@ public final class Optimizer {
         return report
     }
 
-    /// Allocates the state this step needs: if memory runs out, nothing has changed. A
+    /// Allocates the state this step needs (`stepping`: each parameter's step has a
+    /// gradient): if memory runs out, nothing has changed. A
     /// step would count one more step for every parameter with a gradient: refused here,
     /// before anything changes, where that passes `maxStepCount`.
-    private func allocateState<Rule: UpdateRule>(for gradients: [UnsafeMutablePointer<Float>?],
-                                                 rule: Rule.Type) throws(DescentError) {
+    private func allocateState<Rule: UpdateRule>(for stepping: [Bool], rule: Rule.Type) throws(DescentError) {
         var requests: [(parameter: Parameter, slots: UInt8)] = []
         // Once per group, not per parameter: the description's conditions read options.
         let description = algorithm.description
         let needed = groups.map { description.slotsNeeded($0) }
-        for (i, (parameter, grad)) in zip(parameters, gradients).enumerated() where grad != nil {
+        for (i, (parameter, steps)) in zip(parameters, stepping).enumerated() where steps {
             guard parameter.step < Self.maxStepCount else {
                 throw DescentError(.invalidState, "parameter \(i) has taken \(parameter.step) steps, the most a step count holds (2**53)")
             }
@@ -399,8 +426,10 @@ public final class Optimizer {
         })
     }
 
-    /// Fills every registered gradient with zeros (on the step's threads).
+    /// Fills every registered gradient with zeros (on the step's threads); a sparse one
+    /// is left with no rows, as torch's `zero_()` leaves it.
     public func zeroGrad() {
         gradientBuffers(parameters.map(\.grad)).zero()
+        for parameter in parameters { parameter.sparseGrad?.removeAll() }
     }
 }

@@ -5,6 +5,8 @@ import KernelInterface
 final class Parameter {
     let param: UnsafeMutablePointer<Float>
     var grad: UnsafeMutablePointer<Float>?
+    /// A sparse gradient in place of `grad` (`Optimizer.setSparseGradient`).
+    var sparseGrad: SparseRows?
     let count: Int
     let group: Int
     /// Steps that updated this parameter (torch's `state["step"]`).

@@ -18,13 +18,15 @@ protocol UpdateRule {
     /// `state` is the parameter's state slots, for rules that read scalar state.
     static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm,
                         state: [UnsafeMutablePointer<Float>?]) -> Scalars
+
+    /// This rule's float32 kernel in `table`, taking the scalars by address.
+    static func kernel(in table: KernelTable) -> UpdateKernelFunction
 }
 
 extension UpdateRule {
     static var readsScalarState: Bool { false }
 
-    /// This rule's float32 kernel in `table` (every table has one for every rule), taking
-    /// the scalars by address.
+    /// Every table has a kernel for every rule with a dense update.
     static func kernel(in table: KernelTable) -> UpdateKernelFunction {
         table.update(Scalars.self)!
     }

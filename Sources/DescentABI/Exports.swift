@@ -177,6 +177,15 @@ public func exportSetGrad(_ opt: OpaquePointer?, _ index: Int, _ grad: UnsafeMut
     call(opt) { optimizer in try optimizer.setGradient(grad, ofParameter: index) }
 }
 
+@_cdecl("descent_set_sparse_grad")
+public func exportSetSparseGrad(_ opt: OpaquePointer?, _ index: Int, _ indices: UnsafePointer<Int64>?, _ count: Int,
+                                _ values: UnsafePointer<Float>?, _ rowSize: Int) -> descent_status {
+    call(opt) { optimizer in
+        try optimizer.setSparseGradient(ofParameter: index, indices: indices, values: values, count: count,
+                                        rowSize: rowSize)
+    }
+}
+
 @_cdecl("descent_param_step_count")
 public func exportParamStepCount(_ opt: OpaquePointer?, _ index: Int,
                                  _ out: UnsafeMutablePointer<Int64>?) -> descent_status {

@@ -48,7 +48,7 @@ public func exportAlgorithmState(_ id: descent_algorithm, _ out: UnsafeMutablePo
 
 @_cdecl("descent_algorithm_traits")
 public func exportAlgorithmTraits(_ id: descent_algorithm) -> UInt32 {
-    (try? algorithm(id)).map { $0.description.traits.rawValue } ?? 0
+    (try? algorithm(id)).map { $0.description.allTraits.rawValue } ?? 0
 }
 
 @_cdecl("descent_create_with")

@@ -23,7 +23,7 @@ import KernelInterface
             #expect(options.contains(.lr))
             for check in description.checks {
                 switch check {
-                case let .nonNegative(option, _), let .notNaN(option, _), let .unitInterval(option, _),
+                case let .nonNegative(option, _), let .positive(option, _), let .notNaN(option, _), let .unitInterval(option, _),
                      let .beta(option, _):
                     #expect(options.contains(option), "\(algorithm.name) checks \(option.name)")
                 case let .etas(minus, plus):

@@ -47,9 +47,15 @@ class NumpyRun:
         self.schedule = descent.lr_scheduler.StepLR(self.opt, step_size=2, gamma=0.5)
 
     def run(self, start, stop):
+        sparse_only = descent.hyperparameters.has_trait(self.opt.algorithm, descent._descent.TRAIT_ONLY_SPARSE_GRADIENTS)
         for t in range(start, stop):
-            for g, new in zip(self.grads, grads_at(t, self.shapes)):
-                g[...] = new
+            for i, (g, new) in enumerate(zip(self.grads, grads_at(t, self.shapes))):
+                if sparse_only:  # some rows, one twice (SparseAdam)
+                    rows = np.arange(t % 2, len(new), 2)
+                    rows = np.concatenate([rows, rows[:1]])
+                    self.opt.set_sparse_grad(i, rows, new[rows])
+                else:
+                    g[...] = new
             self.opt.step()
             self.schedule.step()
 
@@ -121,11 +127,15 @@ def torch_model():
 
 
 def train(model, opt, start, stop):
+    sparse_only = descent.hyperparameters.has_trait(opt._algorithm, descent._descent.TRAIT_ONLY_SPARSE_GRADIENTS)
     for t in range(start, stop):
         g = torch.Generator().manual_seed(t)
         x, y = torch.randn(16, 6, generator=g), torch.randn(16, 2, generator=g)
         opt.zero_grad()
         torch.nn.functional.mse_loss(model(x), y).backward()
+        if sparse_only:  # SparseAdam: the gradients as sparse rows
+            for p in model.parameters():
+                p.grad = p.grad.to_sparse(1)
         opt.step()
 
 

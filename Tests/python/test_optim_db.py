@@ -3,10 +3,14 @@
 torch's optimizers: for every algorithm both have,
 
 1. every optimizer input, with torch's implementation flags off and then each flag it
-   supports on in turn: five steps from the same parameters and gradients end where
-   torch's end (foreach and fused change torch's implementation, not the result);
-   differentiable and capturable, which Descent does not implement, are refused with
-   NotImplementedError naming the flag;
+   supports on in turn, and with its options given per group instead of as defaults:
+   five steps from the same parameters and gradients end where torch's end (foreach and
+   fused change torch's implementation, not the result); differentiable and capturable,
+   which Descent does not implement, are refused with NotImplementedError naming the
+   flag. SparseAdam steps sparse gradients (as torch's tests give it), and every input of
+   the algorithms that take sparse gradients too (SGD, Adagrad) runs again with sparse
+   ones (torch's flags off): it ends where torch's ends, or fails where torch's fails,
+   with a RuntimeError;
 2. every error input: the same error type (warnings included) with torch's message, at
    construction or at the first step as optim_db says.
 """
@@ -36,20 +40,29 @@ def optimizer_inputs():
     for name, info in INFOS.items():
         for optim_input in info.optim_inputs_func(device="cpu", dtype=torch.float32):
             for flag in (None, *info.supported_impls):
-                yield pytest.param(name, optim_input, flag, id=f"{name}-{optim_input.desc}-{flag or 'default'}")
+                yield pytest.param(name, optim_input, flag, False, id=f"{name}-{optim_input.desc}-{flag or 'default'}")
+            yield pytest.param(name, optim_input, None, True, id=f"{name}-{optim_input.desc}-per-group")
 
 
-def run(cls, params, kwargs, grads):
-    opt = cls(params, **kwargs)
+def run(cls, params, kwargs, grads, sparse, per_group):
+    opt = cls([{"params": params, **kwargs}]) if per_group else cls(params, **kwargs)
     for step_grads in grads:
         for p, g in zip(params, step_grads):
-            p.grad = g.clone()
+            p.grad = g.to_sparse() if sparse else g.clone()
         opt.step()
     return [p.detach().clone() for p in params]
 
 
-@pytest.mark.parametrize("name, optim_input, flag", list(optimizer_inputs()))
-def test_optimizer_input(name, optim_input, flag):
+def outcome(cls, kwargs, grads, sparse, per_group):
+    """The parameters after the steps, or the RuntimeError a step raised."""
+    try:
+        return run(cls, fresh_params(), kwargs, grads, sparse, per_group)
+    except RuntimeError as error:
+        return error
+
+
+@pytest.mark.parametrize("name, optim_input, flag, per_group", list(optimizer_inputs()))
+def test_optimizer_input(name, optim_input, flag, per_group):
     kwargs = dict(optim_input.kwargs)
     if flag:
         kwargs[flag] = True
@@ -59,10 +72,19 @@ def test_optimizer_input(name, optim_input, flag):
         return
     torch.manual_seed(1)
     grads = [[torch.randn(10, 5), torch.randn(5)] for _ in range(STEPS)]
-    expected = run(INFOS[name].optim_cls, fresh_params(), kwargs, grads)
-    ours = run(dt.ALGORITHM_CLASSES[name], fresh_params(), kwargs, grads)
-    for a, b in zip(ours, expected):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    info = INFOS[name]
+    # Sparse runs with torch's flags off: fused and foreach are torch's implementations
+    # and refuse sparse gradients; Descent has one implementation.
+    takes_sparse = info.supports_sparse and not flag
+    for sparse in (True,) if info.only_supports_sparse_grads else (False, True) if takes_sparse else (False,):
+        expected = outcome(info.optim_cls, kwargs, grads, sparse, per_group)
+        ours = outcome(dt.ALGORITHM_CLASSES[name], kwargs, grads, sparse, per_group)
+        if isinstance(expected, RuntimeError):
+            assert isinstance(ours, RuntimeError), f"torch failed ({expected}), Descent did not"
+            continue
+        assert not isinstance(ours, Exception), ours
+        for a, b in zip(ours, expected):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 def error_inputs():

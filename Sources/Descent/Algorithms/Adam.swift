@@ -22,7 +22,9 @@ extension AlgorithmDescription {
                     StateSlot("max_exp_avg_sq", needed: .whenSet(.amsgrad))],
             traits: traits, cycledMomentum: .beta1,
             reference: "torch's fused CPU kernel, aten/src/ATen/native/cpu/FusedAdamKernel.cpp",
-            runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: AdamRule.self) })
+            runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: AdamRule.self) },
+            // torch's AdamW is an Adam: its message names Adam.
+            sparseGradients: .refused(message: "Adam does not support sparse gradients, please consider SparseAdam instead"))
     }
 }
 

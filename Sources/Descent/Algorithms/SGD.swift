@@ -13,7 +13,8 @@ extension AlgorithmDescription {
         state: [StateSlot("momentum_buffer", needed: .whenNonZero(.momentum))],
         traits: [], cycledMomentum: .momentum,
         reference: "torch's fused CPU kernel, aten/src/ATen/native/cpu/FusedSGDKernel.cpp",
-        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: SGDRule.self) })
+        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: SGDRule.self) },
+        sparseGradients: .asDense(refusing: .weightDecay))
 }
 
 /// SGD with momentum, dampening, Nesterov and L2 weight decay, in the arithmetic of its

@@ -1,7 +1,7 @@
 """Descent: an optimizer-step engine with torch.optim's numerics.
 
-`descent.SGD`, `descent.Adam`, `descent.AdamW`, `descent.RMSprop`, `descent.Adagrad`
-update numpy float32 arrays in place; `descent.torch` holds drop-in replacements for
+`descent.SGD`, `descent.Adam`, … (one class per algorithm of the library) update numpy
+float32 arrays in place; `descent.torch` holds drop-in replacements for
 torch.optim's optimizers over CPU float32 tensors.
 """
 from ._descent import (
@@ -13,6 +13,7 @@ from ._descent import (
     DescentNonfiniteError,
     DescentOSError,
     DescentTypeError,
+    DescentUnsupportedError,
     DescentValueError,
     get_isa,
     get_num_threads,
@@ -33,7 +34,8 @@ __version__ = version()
 __all__ = [
     *ALGORITHM_CLASSES, "Optimizer",
     "DescentError", "DescentValueError", "DescentTypeError", "DescentIndexError",
-    "DescentMemoryError", "DescentNonfiniteError", "DescentCheckpointError", "DescentOSError", "version", "HEADER_VERSION", "lr_scheduler",
+    "DescentMemoryError", "DescentNonfiniteError", "DescentCheckpointError", "DescentOSError",
+    "DescentUnsupportedError", "version", "HEADER_VERSION", "lr_scheduler",
     "set_num_threads", "get_num_threads", "set_isa", "get_isa", "isa_supported",
     "StepReport", "clip_grad_norm_", "clip_grad_value_", "get_total_norm",
 ]

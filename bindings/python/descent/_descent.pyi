@@ -21,12 +21,17 @@ class DescentCheckpointError(DescentError, ValueError):
 class DescentOSError(DescentError, OSError):
     """A checkpoint file could not be written or read."""
 
+class DescentUnsupportedError(DescentError, NotImplementedError):
+    """What the algorithm does not take (torch raises RuntimeError: a sparse gradient, for one)."""
+
 def version() -> str:
     """The loaded libdescent's version."""
 
 TRAIT_STATE_AT_REGISTRATION: int
 TRAIT_STEP_COUNT: int
 TRAIT_DECOUPLED_WEIGHT_DECAY: int
+TRAIT_SPARSE_GRADIENTS: int
+TRAIT_ONLY_SPARSE_GRADIENTS: int
 
 def algorithms() -> tuple[dict[str, Any], ...]:
     """Every algorithm of the loaded library, in id order: {"name": torch's class name,
@@ -70,6 +75,7 @@ class Optimizer:
     def add_group(self, hyperparameters: Mapping[str, float]) -> int: ...
     def add_param(self, group: int, param: Any, grad: Any = ...) -> int: ...
     def set_grad(self, index: int, grad: Any) -> None: ...
+    def set_sparse_grad(self, index: int, indices: Any, values: Any, row_size: int) -> None: ...
     def step(self, grads: Optional[Sequence[Any]] = ..., *, grad_scale: float = ..., found_inf: bool = ...,
              nonfinite: Literal["propagate", "skip", "error"] = ..., max_norm: Optional[float] = ...,
              norm_type: float = ..., error_if_nonfinite: bool = ..., clip_value: Optional[float] = ...,
@@ -80,7 +86,7 @@ class Optimizer:
     def get_group(self, group: int) -> dict[str, float | bool]:
         """The algorithm's hyperparameters of a group, under torch's names ("betas[0]", ...)."""
     def set_group(self, group: int, changes: Mapping[str, float]) -> None: ...
-    def step_tensors(self, params: Sequence[Any], *, grad_scale: float = ..., found_inf: bool = ...,
+    def step_tensors(self, params: Sequence[Any], sparse: Optional[bytes] = ..., *, grad_scale: float = ..., found_inf: bool = ...,
                      nonfinite: Literal["propagate", "skip", "error"] = ..., max_norm: Optional[float] = ...,
                      norm_type: float = ..., error_if_nonfinite: bool = ..., clip_value: Optional[float] = ...,
                      zero_grad: bool = ...) -> dict[str, Any]:

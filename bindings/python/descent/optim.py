@@ -86,12 +86,25 @@ class Optimizer:
             zero_grad=zero_grad))
 
     def zero_grad(self):
-        """Fills the registered gradients with zeros."""
+        """Fills the registered gradients with zeros (a sparse one is left with no rows)."""
         self._core.zero_grad()
 
     def set_grad(self, index, grad):
         """Registers (or with None removes) the gradient of parameter `index`."""
         self._core.set_grad(index, grad)
+
+    def set_sparse_grad(self, index, indices, values):
+        """Gives parameter `index` a row-sparse gradient in place of its gradient (SGD,
+        Adagrad and SparseAdam take one): `indices` (int64, repeats summed) name rows of
+        the parameter's first dimension, `values` holds those rows (shape
+        (len(indices), *param.shape[1:])). Copied; steps use it until set_grad replaces
+        it."""
+        import numpy
+        indices = numpy.ascontiguousarray(indices, dtype=numpy.int64)
+        values = numpy.ascontiguousarray(values, dtype=numpy.float32)
+        # With no rows any row size will do: 1 divides every parameter.
+        row_size = values.size // len(indices) if len(indices) else 1
+        self._core.set_sparse_grad(index, indices, values, row_size)
 
     def state(self, index, name):
         """A float32 numpy array viewing the engine's state `name` (torch's key, e.g.

@@ -20,6 +20,7 @@ the last step did is in `last_step_report` (a descent.StepReport).
 torch.nn.utils' (torch's own run for tensors Descent does not take).
 """
 import inspect
+import math
 
 import numpy as np
 import torch
@@ -56,6 +57,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
         self._step_counts = np.zeros(0, dtype=np.float32)
         self._step_views = []
         self._unmirrored = np.zeros(0, dtype=np.intp)  # parameters whose state is not shown yet
+        self._sparse = []       # parameters whose .grad was sparse when last looked at
         super().__init__(params, defaults)
 
     def _checked_defaults(self, kwargs):
@@ -88,6 +90,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
             # A parameter listed twice in a group: torch warned and goes on, and so does
             # Descent, which registers and steps it once (torch steps it twice).
             params = list({id(p): p for p in group["params"]}.values())
+            self._check_dense_real(self._registered, group["params"])
             for p in params:
                 self._check_tensor(p, "parameter")
             items = engine_items(self._algorithm, group)
@@ -114,6 +117,17 @@ class _EngineOptimizer(torch.optim.Optimizer):
         for index, p in enumerate(self._params[:first]):
             if "step" in self.state.get(p, {}):
                 self.state[p]["step"] = self._step_views[index]
+
+    def _check_dense_real(self, group_index, params):
+        """Sparse and complex parameters, which no algorithm here takes, refused with
+        torch's SparseAdam's messages ([group, index] of each)."""
+        sparse = [[group_index, i] for i, p in enumerate(params) if p.is_sparse]
+        if sparse:
+            raise ValueError(f"Sparse params at indices {sparse}: {self._algorithm} requires dense parameter tensors")
+        complex_ = [[group_index, i] for i, p in enumerate(params) if p.is_complex()]
+        if complex_:
+            raise ValueError(f"Complex params at indices {complex_}: {self._algorithm} does not support complex "
+                             "parameters")
 
     def _check_tensor(self, t, what):
         if not _engine_tensor(t):
@@ -145,7 +159,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
         if found_inf is not None:
             options["found_inf"] = float(found_inf) != 0
         try:
-            report = self._core.step_tensors(self._params, **options)
+            report = self._step_tensors(options)
         except _descent.DescentTypeError:
             for p in self._params:  # say which kind of tensor it was, as for parameters
                 if p.grad is not None:
@@ -154,6 +168,48 @@ class _EngineOptimizer(torch.optim.Optimizer):
         self.last_step_report = StepReport(**report)
         self._show_engine_state()
         return loss
+
+    def _step_tensors(self, options):
+        """The engine's step over the parameters' .grad. A sparse .grad
+        (nn.Embedding(sparse=True)) is given to the engine first, for this step only;
+        the parameters that had one are remembered, so a model is searched for them only
+        when a new one appears (the engine reports it before changing anything)."""
+        for _ in range(2):
+            given = []
+            try:
+                sparse = bytearray(len(self._params))
+                for index in self._sparse:
+                    grad = self._params[index].grad
+                    if grad is not None and grad.is_sparse:
+                        self._give_sparse_gradient(index, grad)
+                        given.append(index)
+                        sparse[index] = 1
+                return self._core.step_tensors(self._params, bytes(sparse) if given else None, **options)
+            except _descent._SparseGradientFound:
+                self._sparse = [i for i, p in enumerate(self._params) if p.grad is not None and p.grad.is_sparse]
+            finally:
+                for index in given:
+                    self._core.set_grad(index, None)
+        raise AssertionError("a sparse gradient was found twice")
+
+    def _give_sparse_gradient(self, index, grad):
+        """Hands the engine the sparse COO gradient `grad` of parameter `index`, coalesced
+        by torch (so duplicates sum as torch sums them), as rows: its sparse dimensions
+        flattened to one row index, its dense dimensions one row."""
+        p = self._params[index]
+        if grad.dtype != torch.float32 or grad.device.type != "cpu" or grad.layout != torch.sparse_coo:
+            raise _descent.DescentTypeError(
+                f"descent.torch.{self._algorithm} supports sparse COO CPU float32 gradients; got a gradient "
+                f"of dtype {grad.dtype} on {grad.device} ({grad.layout}) for parameter {index}")
+        grad = grad.coalesce()
+        dims = grad.sparse_dim()
+        indices = grad._indices()
+        rows = indices[0].clone()
+        for d in range(1, dims):
+            rows.mul_(p.shape[d]).add_(indices[d])
+        row_size = math.prod(p.shape[dims:])
+        values = grad._values().contiguous().reshape(-1)
+        self._core.set_sparse_grad(index, rows.numpy(), values.numpy(), row_size)
 
     def _push_hyperparameters(self):
         """Sends the hyperparameters changed in param_groups since the last step."""

@@ -70,6 +70,10 @@ class Rprop(_EngineOptimizer):
     def __init__(self, params: Any, lr: float = ..., etas: tuple[float, float] = ...,
                  step_sizes: tuple[float, float] = ..., *, maximize: bool = ..., **kwargs: Any) -> None: ...
 
+class SparseAdam(_EngineOptimizer):
+    def __init__(self, params: Any, lr: float = ..., betas: tuple[float, float] = ..., eps: float = ..., *,
+                 maximize: bool = ..., **kwargs: Any) -> None: ...
+
 def get_total_norm(tensors: Tensors, norm_type: float = ..., error_if_nonfinite: bool = ...,
                    foreach: Optional[bool] = ...) -> torch.Tensor: ...
 def clip_grad_norm_(parameters: Tensors, max_norm: float, norm_type: float = ...,

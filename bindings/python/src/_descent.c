@@ -18,7 +18,8 @@
 /* ------------------------------------------------------------------ errors */
 
 PyObject *DescentError, *DescentValueError, *DescentTypeError, *DescentIndexError,
-    *DescentMemoryError, *DescentNonfiniteError, *DescentCheckpointError, *DescentOSError;
+    *DescentMemoryError, *DescentNonfiniteError, *DescentCheckpointError, *DescentOSError,
+    *DescentUnsupportedError, *SparseGradientFound;
 
 /* Raises the exception for `status` with `message`; it carries the status. */
 PyObject *raise_message(descent_status status, const char *message) {
@@ -38,6 +39,7 @@ PyObject *raise_message(descent_status status, const char *message) {
     case DESCENT_ERROR_CORRUPT_CHECKPOINT:
     case DESCENT_ERROR_MISMATCH: type = DescentCheckpointError; break;
     case DESCENT_ERROR_IO: type = DescentOSError; break;
+    case DESCENT_ERROR_UNSUPPORTED: type = DescentUnsupportedError; break;
     default: type = DescentError; break;
     }
     PyObject *args = Py_BuildValue("(s)", message);
@@ -449,15 +451,20 @@ static PyMethodDef Optimizer_methods[] = {
      "add_param(group, param, grad=None) -> int\n\nRegisters a float32 buffer (and its gradient) into a group."},
     {"set_grad", (PyCFunction)Optimizer_set_grad, METH_VARARGS,
      "set_grad(index, grad) -> None\n\nRe-points (or with None removes) the gradient of a parameter."},
+    {"set_sparse_grad", (PyCFunction)Optimizer_set_sparse_grad, METH_VARARGS,
+     "set_sparse_grad(index, indices, values, row_size) -> None\n\nGives a parameter a row-sparse gradient "
+     "(int64 row indices, float32 values row after row; copied), used where a step has no dense one."},
     {"step", (PyCFunction)(void (*)(void))Optimizer_step, METH_VARARGS | METH_KEYWORDS,
      "step(grads=None, *, grad_scale=1.0, found_inf=False, nonfinite='propagate', max_norm=None,\n"
      "     norm_type=2.0, error_if_nonfinite=False, clip_value=None, zero_grad=False) -> dict\n\n"
      "One step (the whole phase: unscale, inf/NaN check, clip, step, zero); grads, if given, has\n"
      "one buffer or None per parameter. Returns the step report as a dict."},
     {"step_tensors", (PyCFunction)(void (*)(void))Optimizer_step_tensors, METH_VARARGS | METH_KEYWORDS,
-     "step_tensors(params, **options) -> dict\n\n"
+     "step_tensors(params, sparse=None, **options) -> dict\n\n"
      "step() with each parameter's gradient read from `params[i].grad` (torch tensors in registration\n"
-     "order; None = no gradient): descent.torch's step. Same options and report as step()."},
+     "order; None = no gradient): descent.torch's step. Same options and report as step(). `sparse`\n"
+     "(bytes, one per parameter) marks the sparse .grads already given with set_sparse_grad; another\n"
+     "sparse .grad raises _SparseGradientFound before anything changes."},
     {"zero_grad", (PyCFunction)Optimizer_zero_grad, METH_NOARGS, "zero_grad() -> None\n\nFills registered gradients with zeros."},
     {"get_group", (PyCFunction)Optimizer_get_group, METH_O, "get_group(group) -> dict\n\nAll hyperparameters of a group."},
     {"set_group", (PyCFunction)Optimizer_set_group, METH_VARARGS,
@@ -632,8 +639,16 @@ PyMODINIT_FUNC PyInit__descent(void) {
     bases = PyTuple_Pack(2, DescentError, PyExc_OSError);
     DescentOSError = bases ? new_error(m, "DescentOSError", bases, "A checkpoint file could not be written or read.") : NULL;
     Py_XDECREF(bases);
+    bases = PyTuple_Pack(2, DescentError, PyExc_NotImplementedError);
+    DescentUnsupportedError = bases ? new_error(m, "DescentUnsupportedError", bases,
+                                                "What the algorithm does not take (torch raises RuntimeError: "
+                                                "a sparse gradient, for one).") : NULL;
+    Py_XDECREF(bases);
+    /* Private: step_tensors met a sparse .grad it was not told about (descent.torch sets
+     * the engine's sparse gradients, then steps again). */
+    SparseGradientFound = new_error(m, "_SparseGradientFound", NULL, "A sparse gradient to set first.");
     if (!DescentValueError || !DescentTypeError || !DescentIndexError || !DescentMemoryError || !DescentNonfiniteError ||
-        !DescentCheckpointError || !DescentOSError)
+        !DescentCheckpointError || !DescentOSError || !DescentUnsupportedError || !SparseGradientFound)
         goto fail;
     PyObject *type = PyType_FromSpec(&Optimizer_spec);
     if (!type || PyModule_AddObject(m, "Optimizer", type) < 0) {

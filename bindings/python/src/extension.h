@@ -23,7 +23,8 @@ typedef struct {
 } OptimizerObject;
 
 extern PyObject *DescentError, *DescentValueError, *DescentTypeError, *DescentIndexError,
-    *DescentMemoryError, *DescentNonfiniteError, *DescentCheckpointError, *DescentOSError;
+    *DescentMemoryError, *DescentNonfiniteError, *DescentCheckpointError, *DescentOSError,
+    *DescentUnsupportedError, *SparseGradientFound;
 extern PyTypeObject *OptimizerType;
 
 /* Raises the exception for `status`, with the engine's message for `opt`. */
@@ -50,6 +51,9 @@ PyObject *Optimizer_checkpoint(OptimizerObject *self, PyObject *unused);
 PyObject *Optimizer_load_checkpoint(OptimizerObject *self, PyObject *data);
 PyObject *Optimizer_save_checkpoint_file(OptimizerObject *self, PyObject *path);
 PyObject *Optimizer_load_checkpoint_file(OptimizerObject *self, PyObject *path);
+
+/* sparse.c: Optimizer.set_sparse_grad. */
+PyObject *Optimizer_set_sparse_grad(OptimizerObject *self, PyObject *args);
 
 /* torch_step.c: Optimizer.step_tensors and step_counts_into, for descent.torch. */
 PyObject *Optimizer_step_tensors(OptimizerObject *self, PyObject *args, PyObject *kwargs);

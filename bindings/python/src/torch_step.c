@@ -13,7 +13,7 @@
 #include "extension.h"
 
 /* torch's objects, looked up once (torch is imported: tensors were passed in). */
-static PyObject *torch_float32, *torch_strided;
+static PyObject *torch_float32, *torch_strided, *torch_sparse_coo;
 /* Attribute names, interned once. */
 static PyObject *name_grad, *name_dtype, *name_layout, *name_is_cpu, *name_is_contiguous, *name_is_neg,
     *name_numel, *name_data_ptr;
@@ -33,10 +33,12 @@ static int load_torch(void) {
     PyObject *torch = PyImport_ImportModule("torch");
     if (!torch) return -1;
     torch_float32 = PyObject_GetAttrString(torch, "float32");
-    PyObject *strided = torch_float32 ? PyObject_GetAttrString(torch, "strided") : NULL;
+    torch_sparse_coo = torch_float32 ? PyObject_GetAttrString(torch, "sparse_coo") : NULL;
+    PyObject *strided = torch_sparse_coo ? PyObject_GetAttrString(torch, "strided") : NULL;
     Py_DECREF(torch);
     if (!strided) {
         Py_CLEAR(torch_float32);
+        Py_CLEAR(torch_sparse_coo);
         return -1;
     }
     torch_strided = strided;
@@ -126,8 +128,11 @@ static int check_param_memory(PyObject *param, Py_ssize_t index, const Py_buffer
 
 PyObject *Optimizer_step_tensors(OptimizerObject *self, PyObject *args, PyObject *kwargs) {
     PyObject *params;
+    const char *sparse_set = NULL; /* a byte per parameter: 1 where the engine holds its sparse .grad */
+    Py_ssize_t sparse_len = 0;
     descent_step_options options;
-    if (!PyArg_ParseTuple(args, "O:step_tensors", &params) || parse_step_options(kwargs, &options) < 0)
+    if (!PyArg_ParseTuple(args, "O|z#:step_tensors", &params, &sparse_set, &sparse_len) ||
+        parse_step_options(kwargs, &options) < 0)
         return NULL;
     USABLE(self);
     if (load_torch() < 0) return NULL;
@@ -157,6 +162,14 @@ PyObject *Optimizer_step_tensors(OptimizerObject *self, PyObject *args, PyObject
             continue;
         }
         grads[i] = grad;
+        int sparse = attribute_is(grad, name_layout, torch_sparse_coo);
+        if (sparse < 0) goto done;
+        if (sparse) {
+            /* NULL: the engine uses the parameter's sparse gradient, set by descent.torch. */
+            if (i < sparse_len && sparse_set[i]) continue;
+            PyErr_Format(SparseGradientFound, "parameter %zd has a sparse gradient", i);
+            goto done;
+        }
         if (gradient_memory(grad, i, self->params[i].len / 4, &pointers[i]) < 0) goto done;
     }
     descent_status status;
