@@ -347,7 +347,9 @@ enum {
     /** It takes sparse gradients (descent_set_sparse_grad()): SGD, Adagrad, SparseAdam. */
     DESCENT_TRAIT_SPARSE_GRADIENTS = 1 << 3,
     /** It takes sparse gradients only (SparseAdam). */
-    DESCENT_TRAIT_ONLY_SPARSE_GRADIENTS = 1 << 4
+    DESCENT_TRAIT_ONLY_SPARSE_GRADIENTS = 1 << 4,
+    /** torch keeps state["step"] as a Python int, not a float32 tensor (SparseAdam). */
+    DESCENT_TRAIT_INTEGER_STEP_COUNT = 1 << 5
 };
 
 /** The DESCENT_TRAIT_* bits of `algorithm`; 0 for an unknown id. Thread-safe. */

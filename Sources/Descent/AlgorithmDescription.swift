@@ -220,4 +220,7 @@ public struct AlgorithmTraits: OptionSet, Sendable {
     /// `allTraits`), never declared.
     public static let sparseGradients = AlgorithmTraits(rawValue: 1 << 3)
     public static let onlySparseGradients = AlgorithmTraits(rawValue: 1 << 4)
+    /// torch keeps `state["step"]` as a Python int (SparseAdam), which it then raises
+    /// betas to in double; a float32 tensor would make that float32 arithmetic.
+    public static let integerStepCount = AlgorithmTraits(rawValue: 1 << 5)
 }

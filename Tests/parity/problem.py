@@ -3,6 +3,7 @@
 The 8x8 digits (shipped for the C demo), a 64-32-10 tanh MLP, cross-entropy on batches of
 64; the configurations list every option of every algorithm at least once.
 """
+import contextlib
 import inspect
 from pathlib import Path
 
@@ -115,3 +116,23 @@ def tolerance(name):
     centered + momentum config, while Descent equals torch's RMSprop run with a correctly
     rounded sqrt bit for bit (test_rmsprop_trajectory_equals_torch_with_ieee_sqrt)."""
     return 5e-5 if name in INEXACT_SQRT else 1e-5
+
+
+@contextlib.contextmanager
+def correctly_rounded_sqrt():
+    """torch's Tensor.sqrt and sqrt_ replaced by numpy's float32 sqrt, which is correctly
+    rounded (torch's CPU sqrt, MKL's, is up to 1 ulp off), so that torch's own optimizer
+    code runs its formula, in its order, with the square root Descent computes."""
+    sqrt, sqrt_ = torch.Tensor.sqrt, torch.Tensor.sqrt_
+
+    def ieee(t):
+        return torch.from_numpy(np.sqrt(t.detach().numpy()))
+
+    def ieee_(t):
+        return t.copy_(ieee(t))
+
+    torch.Tensor.sqrt, torch.Tensor.sqrt_ = ieee, ieee_
+    try:
+        yield
+    finally:
+        torch.Tensor.sqrt, torch.Tensor.sqrt_ = sqrt, sqrt_

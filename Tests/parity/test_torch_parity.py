@@ -19,8 +19,8 @@ import pytest
 import torch
 
 from descent_ctypes import ALGORITHMS as LIBRARY_ALGORITHMS, Optimizer, create_error, option_defaults
-from problem import (ALGORITHMS, CONFIGS, INEXACT_SQRT, config_id, make_model, objective, relative_error, tolerance,
-                     torch_optimizer)
+from problem import (ALGORITHMS, CONFIGS, INEXACT_SQRT, config_id, correctly_rounded_sqrt, make_model, objective,
+                     relative_error, tolerance, torch_optimizer)
 
 STEPS = 500
 
@@ -152,26 +152,6 @@ PER_STEP_SIZES = [4096, 160, 37]  # multiples of the vector width, and a ragged 
 # Descent follows torch's AVX-512 kernels to the bit, scalar tail included; against a
 # torch that dispatches to other vector widths, the issue's bound of 1 ulp applies.
 ALLOWED_ULPS = 0 if torch.backends.cpu.get_cpu_capability() == "AVX512" else 1
-
-
-@contextlib.contextmanager
-def correctly_rounded_sqrt():
-    """torch's Tensor.sqrt and sqrt_ replaced by numpy's float32 sqrt, which is correctly
-    rounded (torch's CPU sqrt, MKL's, is up to 1 ulp off), so that torch's own optimizer
-    code runs its formula, in its order, with the square root Descent computes."""
-    sqrt, sqrt_ = torch.Tensor.sqrt, torch.Tensor.sqrt_
-
-    def ieee(t):
-        return torch.from_numpy(np.sqrt(t.detach().numpy()))
-
-    def ieee_(t):
-        return t.copy_(ieee(t))
-
-    torch.Tensor.sqrt, torch.Tensor.sqrt_ = ieee, ieee_
-    try:
-        yield
-    finally:
-        torch.Tensor.sqrt, torch.Tensor.sqrt_ = sqrt, sqrt_
 
 
 class TorchReference:

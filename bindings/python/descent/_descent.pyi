@@ -32,6 +32,7 @@ TRAIT_STEP_COUNT: int
 TRAIT_DECOUPLED_WEIGHT_DECAY: int
 TRAIT_SPARSE_GRADIENTS: int
 TRAIT_ONLY_SPARSE_GRADIENTS: int
+TRAIT_INTEGER_STEP_COUNT: int
 
 def algorithms() -> tuple[dict[str, Any], ...]:
     """Every algorithm of the loaded library, in id order: {"name": torch's class name,

@@ -116,7 +116,14 @@ class _EngineOptimizer(torch.optim.Optimizer):
         self._unmirrored = np.concatenate([self._unmirrored, np.arange(first, len(self._params))])
         for index, p in enumerate(self._params[:first]):
             if "step" in self.state.get(p, {}):
-                self.state[p]["step"] = self._step_views[index]
+                self.state[p]["step"] = self._step_value(index)
+
+    def _step_value(self, index):
+        """state["step"] of parameter `index` as torch keeps it: a 0-d float32 tensor (here
+        a view of the step count buffer), or a Python int (SparseAdam)."""
+        if has_trait(self._algorithm, _descent.TRAIT_INTEGER_STEP_COUNT):
+            return self._core.step_count(index)
+        return self._step_views[index]
 
     def _check_dense_real(self, group_index, params):
         """Sparse and complex parameters, which no algorithm here takes, refused with
@@ -226,6 +233,10 @@ class _EngineOptimizer(torch.optim.Optimizer):
         """After a step or a load: the step tensors show the engine's counts (one call for
         all parameters), and parameters stepped for the first time get their state shown."""
         self._core.step_counts_into(self._step_counts)
+        if has_trait(self._algorithm, _descent.TRAIT_INTEGER_STEP_COUNT):  # ints are copies: renew them
+            for index, p in enumerate(self._params):
+                if "step" in self.state.get(p, ()):
+                    self.state[p]["step"] = self._step_value(index)
         pending = self._unmirrored
         if len(pending):
             stepped = self._step_counts[pending] > 0
@@ -251,7 +262,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
                 if buffer is not None:
                     shown[name] = self._state_tensor(index, name, np.frombuffer(buffer, dtype=np.float32))
         if has_trait(self._algorithm, _descent.TRAIT_STEP_COUNT):
-            shown["step"] = self._step_views[index]
+            shown["step"] = self._step_value(index)
         if shown:  # torch keeps no entry for a parameter without state (SGD, no momentum)
             self.state[p].update(shown)
 

@@ -167,7 +167,8 @@ int add_algorithm_constants(PyObject *module) {
         return -1;
     if (PyModule_AddIntConstant(module, "TRAIT_STEP_COUNT", DESCENT_TRAIT_STEP_COUNT) < 0) return -1;
     if (PyModule_AddIntConstant(module, "TRAIT_SPARSE_GRADIENTS", DESCENT_TRAIT_SPARSE_GRADIENTS) < 0 ||
-        PyModule_AddIntConstant(module, "TRAIT_ONLY_SPARSE_GRADIENTS", DESCENT_TRAIT_ONLY_SPARSE_GRADIENTS) < 0)
+        PyModule_AddIntConstant(module, "TRAIT_ONLY_SPARSE_GRADIENTS", DESCENT_TRAIT_ONLY_SPARSE_GRADIENTS) < 0 ||
+        PyModule_AddIntConstant(module, "TRAIT_INTEGER_STEP_COUNT", DESCENT_TRAIT_INTEGER_STEP_COUNT) < 0)
         return -1;
     if (PyModule_AddIntConstant(module, "TRAIT_DECOUPLED_WEIGHT_DECAY", DESCENT_TRAIT_DECOUPLED_WEIGHT_DECAY) < 0)
         return -1;
