@@ -578,8 +578,8 @@ DESCENT_API descent_status descent_set_grad(descent_optimizer *opt, size_t index
  * gradient); every other algorithm refuses it with torch's message.
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` NULL),
  * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE (`index`, or a row
- * index out of range), DESCENT_ERROR_INVALID_ARGUMENT (`row_size`, or
- * `indices`/`values` NULL with count > 0), DESCENT_ERROR_UNSUPPORTED (the
+ * index out of range), DESCENT_ERROR_INVALID_ARGUMENT (`row_size`; `indices`
+ * or `values` NULL or misaligned with count > 0), DESCENT_ERROR_UNSUPPORTED (the
  * algorithm takes no sparse gradient), DESCENT_ERROR_OUT_OF_MEMORY. On error
  * the parameter keeps the gradient it had.
  */

@@ -212,7 +212,7 @@ static descent_schedule **free_sched_slot(Input *in) {
 
 static void run(Input *in) {
     static uint8_t moods[256];
-    uint8_t op = byte(in) % 29;
+    uint8_t op = byte(in) % 30;
     descent_optimizer *opt = pick_opt(in);
     descent_params p;
     descent_status s = DESCENT_OK;
@@ -416,6 +416,20 @@ static void run(Input *in) {
         descent_algorithm algorithm = (descent_algorithm)(byte(in) % (descent_algorithm_count() + 2));
         s = byte(in) & 1 ? descent_algorithm_options(algorithm, info, byte(in) % 5, &n_out)
                          : descent_algorithm_state(algorithm, slots, byte(in) % 5, &n_out);
+        break;
+    }
+    case 28: { /* a sparse gradient: rows in and out of range, repeated, any row size */
+        int64_t rows[8];
+        size_t k = byte(in) % 9;
+        for (size_t i = 0; i < k; i++) rows[i] = (int64_t)(int8_t)byte(in);
+        size_t row_size = byte(in) & 1 ? (size_t)(1 + byte(in) % 8) : count(in);
+        /* Values for k rows where that fits the pool; a row size beyond any parameter is
+         * refused before values are read. */
+        size_t need = row_size <= FLOATS ? k * row_size : 0, have = need;
+        float *v = buffer(in, grad_pool, &have);
+        int with_rows = byte(in) & 1;
+        s = descent_set_sparse_grad(opt, count(in), with_rows ? rows : NULL, with_rows ? k : count(in),
+                                    have >= need ? v : NULL, row_size);
         break;
     }
     default: s = descent_set_num_threads(1 + byte(in) % 3); break;

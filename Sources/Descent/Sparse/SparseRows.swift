@@ -26,6 +26,12 @@ final class SparseRows {
         guard count == 0 || (indices != nil && source != nil) else {
             throw DescentError(.invalidArgument, "sparse gradient of parameter \(parameter): indices or values is NULL")
         }
+        if count > 0 {
+            guard UInt(bitPattern: indices!) % UInt(MemoryLayout<Int64>.alignment) == 0 else {
+                throw DescentError(.invalidArgument, "sparse gradient of parameter \(parameter): indices is not aligned to 8 bytes")
+            }
+            try checkBuffer(source!, elements, name: "sparse gradient of parameter \(parameter): values")
+        }
         var order: [(row: Int, position: Int)] = []
         order.reserveCapacity(count)
         for position in 0..<count {
