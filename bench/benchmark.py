@@ -35,7 +35,7 @@ def parse_args():
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per method first (default 2)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test of the script")
     parser.add_argument("--no-deepspeed", action="store_true", help="leave DeepSpeedCPUAdam out")
-    parser.add_argument("--cases", default="abcde", help="which cases to run (default abcde)")
+    parser.add_argument("--cases", default="abcdef", help="which cases to run (default abcdef)")
     parser.add_argument("--settle", type=float, default=0.02,
                         help="seconds of pause before each timed step (default 0.02)")
     return parser.parse_args()
@@ -77,6 +77,7 @@ class Library:
             "descent_step_options_default": [p],
             "descent_step_phase": [p, p, p, sz, p],
             "descent_clip_grad_norm": [p, p, sz, ctypes.c_double, ctypes.c_double, ctypes.c_bool, p],
+            "descent_set_sparse_grad": [p, sz, p, sz, p, sz],
         }.items():
             getattr(lib, name).argtypes = args
             getattr(lib, name).restype = ctypes.c_int
@@ -313,6 +314,49 @@ def algorithm_methods(algorithm, params, numel):
             torch_name: getattr(torch.optim, algorithm)(params, **options, **torch_kwargs).step}
 
 
+# Case (f): SparseAdam on an embedding (GPT-2's vocabulary x 768), a gradient of 4,096 of
+# its rows each step; "parameters" counts the elements the step touches.
+EMBEDDING = (50257, 768)
+TOUCHED_ROWS = 4096
+
+
+def sparse_methods(params, numel):
+    rows_per_step = TOUCHED_ROWS if not ARGS.quick else TOUCHED_ROWS // 64
+    torch.manual_seed(0)
+    rows = torch.randperm(EMBEDDING[0])[:rows_per_step]
+    values = torch.randn(rows_per_step, EMBEDDING[1])
+    gradient = torch.sparse_coo_tensor(rows[None], values, EMBEDDING, check_invariants=True)
+
+    def embedding():
+        weight = torch.nn.Parameter(torch.randn(*EMBEDDING) * 0.02)
+        weight.grad = gradient
+        return weight
+
+    def c_abi():
+        weight = embedding()
+        handle = ctypes.c_void_p()
+        lib = LIB.lib
+        LIB.check(lib.descent_create(LIB.algorithm_id("SparseAdam"), None, ctypes.byref(handle)))
+        LIB.check(lib.descent_add_group(handle, None, None), handle)
+        LIB.check(lib.descent_add_param(handle, 0, weight.data_ptr(), None, weight.numel(), None), handle)
+        indices, row_values = rows.contiguous(), values.contiguous()
+
+        def step():  # the gradient handed over (copied, coalesced) and the step, each time
+            LIB.check(lib.descent_set_sparse_grad(handle, 0, indices.data_ptr(), len(indices), row_values.data_ptr(),
+                                                  EMBEDDING[1]), handle)
+            LIB.check(lib.descent_step(handle), handle)
+
+        step.close = lambda: lib.descent_free(handle)
+        step.keep = weight
+        return step
+
+    ours, theirs = embedding(), embedding()
+    return {"roofline": ROOFLINE.step(numel, 3),
+            "descent (C ABI)": c_abi(),
+            "descent.torch": descent.torch.SparseAdam([ours], lr=1e-3).step,
+            "torch SparseAdam": torch.optim.SparseAdam([theirs], lr=1e-3).step}
+
+
 # ---------------------------------------------------------------- timing
 
 def time_methods(methods):
@@ -398,6 +442,9 @@ def case_specs():
                       "torch " + next(iter(torch_kwargs))))
     specs.append(("e", "optimizer phase: clip_grad_norm_ + AdamW + zero_grad, GPT-2 small layout", gpt2, 36,
                   phase_methods, "torch fused"))
+    touched = (TOUCHED_ROWS // scale) * EMBEDDING[1]
+    specs.append(("f", f"SparseAdam, embedding {EMBEDDING[0]:,} x {EMBEDDING[1]}, {TOUCHED_ROWS // scale:,} rows "
+                  "touched per step", [(touched,)], 28, sparse_methods, "torch SparseAdam"))
     return [spec for spec in specs if spec[0][0] in ARGS.cases]
 
 

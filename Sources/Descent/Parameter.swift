@@ -7,6 +7,8 @@ final class Parameter {
     var grad: UnsafeMutablePointer<Float>?
     /// A sparse gradient in place of `grad` (`Optimizer.setSparseGradient`).
     var sparseGrad: SparseRows?
+    /// The storage of the last sparse gradient, kept for the next one.
+    var sparseStorage: SparseRows?
     let count: Int
     let group: Int
     /// Steps that updated this parameter (torch's `state["step"]`).
@@ -54,6 +56,18 @@ final class Parameter {
     func span(grad: UnsafePointer<Float>, slotsNeeded: UInt8) -> Span {
         Span(param: param, grad: grad, slots: spanSlots, start: 0, end: count, count: count,
              freshSlots: slotsNeeded & ~writtenSlots)
+    }
+
+    /// Rows `rows` (of `rowSize` elements) alone, as a sparse gradient's step updates
+    /// them: the span's pointers start at the first row, its gradient is `values`. Every
+    /// slot must be element-wise (those of the sparse rules are).
+    func rowsSpan(_ rows: Range<Int>, rowSize: Int, values: UnsafePointer<Float>) -> Span {
+        let offset = rows.lowerBound * rowSize, count = rows.count * rowSize
+        func shifted(_ slot: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+            slot.map { $0 + offset * MemoryLayout<Float>.stride }
+        }
+        let slots = (shifted(spanSlots.0), shifted(spanSlots.1), shifted(spanSlots.2), shifted(spanSlots.3))
+        return Span(param: param + offset, grad: values, slots: slots, start: 0, end: count, count: count, freshSlots: 0)
     }
 
     var byteRange: Range<UInt> { Parameter.byteRange(param, count) }

@@ -30,7 +30,7 @@ public let kernelTable = KernelTable(
     updates: [UpdateKernel(sgdKernel), UpdateKernel(adamKernel), UpdateKernel(rmspropKernel),
               UpdateKernel(adagradKernel), UpdateKernel(adamaxKernel), UpdateKernel(nadamKernel),
               UpdateKernel(radamKernel), UpdateKernel(adadeltaKernel), UpdateKernel(asgdKernel),
-              UpdateKernel(rpropKernel)],
+              UpdateKernel(rpropKernel), UpdateKernel(adagradRowsKernel), UpdateKernel(sparseAdamKernel)],
     norm: normKernel, transform: transformKernel)
 
 // MARK: SGD
@@ -559,6 +559,72 @@ func rpropKernel(_ s: RpropScalars, _ span: Span) {
         let sign: Float = grad > 0 ? 1 : grad < 0 ? -1 : 0
         p[i] = p[i].addingProduct(-sign, size)
         prev[i] = grad
+    }
+}
+
+// MARK: Sparse rows (Adagrad's sparse path, SparseAdam)
+
+// A span here is some rows of a parameter, its pointers at the first of them, and its
+// gradient the rows' values: torch's sparse arithmetic, not its dense one.
+
+#if KERNELS_PORTABLE
+public struct AdagradRowsScalars {
+    public var negClr: Float
+    public var eps: Float
+    public var maximize: Bool
+
+    public init(negClr: Float, eps: Float, maximize: Bool) {
+        self.negClr = negClr
+        self.eps = eps
+        self.maximize = maximize
+    }
+}
+#endif
+
+/// torch's sparse Adagrad (`_single_tensor_adagrad`, `grad.is_sparse`): sum = sum + g·g
+/// (g² rounded first), std = sqrt(sum) + eps, p = fma(g/std, −clr, p).
+@inline(never)
+func adagradRowsKernel(_ s: AdagradRowsScalars, _ span: Span) {
+    let p = span.param, g = span.grad, sum = span.float32(0)!
+    for i in span.start ..< span.end {
+        let grad = s.maximize ? -g[i] : g[i]
+        let acc = sum[i] + grad * grad
+        sum[i] = acc
+        p[i] = p[i].addingProduct(grad / (acc.squareRoot() + s.eps), s.negClr)
+    }
+}
+
+#if KERNELS_PORTABLE
+public struct SparseAdamScalars {
+    public var oneMinusBeta1: Float
+    public var oneMinusBeta2: Float
+    public var eps: Float
+    /// −lr·sqrt(1 − β2^t)/(1 − β1^t), rounded once.
+    public var negStepSize: Float
+    public var maximize: Bool
+
+    public init(oneMinusBeta1: Float, oneMinusBeta2: Float, eps: Float, negStepSize: Float, maximize: Bool) {
+        self.oneMinusBeta1 = oneMinusBeta1
+        self.oneMinusBeta2 = oneMinusBeta2
+        self.eps = eps
+        self.negStepSize = negStepSize
+        self.maximize = maximize
+    }
+}
+#endif
+
+/// torch's `sparse_adam`: du = (g − m)·(1−β1), m = m + du; dv = (g·g − v)·(1−β2),
+/// v = v + dv; p = p + (−step_size)·(m / (sqrt(v) + eps)).
+@inline(never)
+func sparseAdamKernel(_ s: SparseAdamScalars, _ span: Span) {
+    let p = span.param, g = span.grad, m = span.float32(0)!, v = span.float32(1)!
+    for i in span.start ..< span.end {
+        let grad = s.maximize ? -g[i] : g[i]
+        let mi = m[i] + (grad - m[i]) * s.oneMinusBeta1
+        let vi = v[i] + (grad * grad - v[i]) * s.oneMinusBeta2
+        m[i] = mi
+        v[i] = vi
+        p[i] = p[i] + s.negStepSize * (mi / (vi.squareRoot() + s.eps))
     }
 }
 

@@ -44,6 +44,9 @@ import KernelInterface
                 }
             }
             if let momentum = description.cycledMomentum { #expect(options.contains(momentum)) }
+            if description.sparseGradients.rowRule != nil {  // row spans shift every slot
+                #expect(description.state.allSatisfy { $0.shape == .elementwise }, "\(algorithm.name)")
+            }
             #expect(description.state.count <= Span.maxSlots, "a span carries at most \(Span.maxSlots) slots")
         }
     }

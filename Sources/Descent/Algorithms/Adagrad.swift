@@ -14,7 +14,7 @@ extension AlgorithmDescription {
         traits: [.stateAtRegistration, .keepsStepCount], cycledMomentum: nil,
         reference: "torch's fused CPU kernel, aten/src/ATen/native/cpu/FusedAdagradKernel.cpp",
         runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: AdagradRule.self) },
-        sparseGradients: .rows(AdagradRule.self))
+        sparseGradients: .rows(AdagradRowsRule.self))
 }
 
 /// Adagrad with lr decay and L2 weight decay, in the arithmetic of its description's
@@ -30,25 +30,19 @@ enum AdagradRule: UpdateRule {
     }
 }
 
-/// torch's sparse path (`_single_tensor_adagrad`, `grad.is_sparse`), per element of the
-/// rows present: sum = sum + g·g (g² rounded first, not one fma), std = sqrt(sum) + eps,
-/// p = fma(g/std, −clr, p). Weight decay is refused, with torch's message.
-extension AdagradRule: SparseRowRule {
+/// Adagrad's sparse path (torch's `_single_tensor_adagrad` when `grad.is_sparse`; its
+/// kernel: Kernels.swift): the rows present only, weight decay refused with torch's
+/// message, clr as the dense path computes it.
+enum AdagradRowsRule: SparseRowRule {
+    typealias Scalars = AdagradRowsScalars
+
     static func checkSparse(_ hp: Hyperparameters) throws(DescentError) {
         try sparseIncompatible(.weightDecay, hp)
     }
 
-    static func updateRows(_ s: Scalars, _ gradient: SparseRows, param: UnsafeMutablePointer<Float>,
-                           slots: [UnsafeMutablePointer<Float>?]) {
-        let sum = slots[0]!, size = gradient.rowSize
-        for (i, row) in gradient.rows.enumerated() {
-            let g = gradient.values + i * size, p = param + row * size, s2 = sum + row * size
-            for k in 0..<size {
-                let grad = s.maximize ? -g[k] : g[k]
-                let acc = s2[k] + grad * grad
-                s2[k] = acc
-                p[k] = p[k].addingProduct(grad / (acc.squareRoot() + s.eps), s.negClr)
-            }
-        }
+    static func scalars(_ hp: Hyperparameters, step: Int64, algorithm: Algorithm,
+                        state: [UnsafeMutablePointer<Float>?]) -> Scalars {
+        let dense = AdagradRule.scalars(hp, step: step, algorithm: algorithm, state: state)
+        return Scalars(negClr: dense.negClr, eps: dense.eps, maximize: dense.maximize)
     }
 }

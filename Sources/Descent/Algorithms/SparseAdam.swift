@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import KernelInterface
+import KernelsPortable
 
 extension AlgorithmDescription {
     static let sparseAdam = AlgorithmDescription(
@@ -19,20 +19,9 @@ extension AlgorithmDescription {
                                    denseRefused: "SparseAdam does not support dense gradients, please consider Adam instead"))
 }
 
-/// SparseAdam's per-step scalars (it has no dense kernel, so they live here).
-struct SparseAdamScalars {
-    var oneMinusBeta1: Float
-    var oneMinusBeta2: Float
-    var eps: Float
-    /// −lr·sqrt(1 − β2^t)/(1 − β1^t), rounded once.
-    var negStepSize: Float
-    var maximize: Bool
-}
-
 /// SparseAdam (lazy Adam: only the rows a gradient has move, their moments included), in
-/// the arithmetic of torch's `sparse_adam`, per element of the rows present:
-/// du = (g − m)·(1−β1), m = m + du; dv = (g·g − v)·(1−β2), v = v + dv;
-/// p = p + (−step_size)·(m / (sqrt(v) + eps)), step_size = lr·sqrt(bc2)/bc1 in double.
+/// the arithmetic of torch's `sparse_adam` (its kernel: Kernels.swift), the step size
+/// lr·sqrt(1 − β2^t)/(1 − β1^t) in double from the step count.
 enum SparseAdamRule: SparseRowRule {
     typealias Scalars = SparseAdamScalars
 
@@ -42,27 +31,5 @@ enum SparseAdamRule: SparseRowRule {
         let stepSize = hp[.lr] * (1 - pow(hp[.beta2], t)).squareRoot() / (1 - pow(hp[.beta1], t))
         return Scalars(oneMinusBeta1: Float(1 - hp[.beta1]), oneMinusBeta2: Float(1 - hp[.beta2]),
                        eps: Float(hp[.eps]), negStepSize: Float(-stepSize), maximize: hp.isSet(.maximize))
-    }
-
-    /// No dense kernel: a dense gradient is refused before any step runs one.
-    static func kernel(in table: KernelTable) -> UpdateKernelFunction { { _, _ in } }
-
-    static func updateRows(_ s: Scalars, _ gradient: SparseRows, param: UnsafeMutablePointer<Float>,
-                           slots: [UnsafeMutablePointer<Float>?]) {
-        let m = slots[0]!, v = slots[1]!, size = gradient.rowSize
-        for (i, row) in gradient.rows.enumerated() {
-            let g = gradient.values + i * size, offset = row * size
-            let p = param + offset, mRow = m + offset, vRow = v + offset
-            for k in 0..<size {
-                let grad = s.maximize ? -g[k] : g[k]
-                let mOld = mRow[k], vOld = vRow[k]
-                let du = (grad - mOld) * s.oneMinusBeta1
-                let dv = (grad * grad - vOld) * s.oneMinusBeta2
-                let mi = mOld + du, vi = vOld + dv
-                mRow[k] = mi
-                vRow[k] = vi
-                p[k] = p[k] + s.negStepSize * (mi / (vi.squareRoot() + s.eps))
-            }
-        }
     }
 }

@@ -19,10 +19,15 @@ extension Optimizer {
         guard rowSize > 0, elements % rowSize == 0 else {
             throw DescentError(.invalidArgument, "sparse gradient of parameter \(parameter): row size \(rowSize) does not divide its \(elements) elements")
         }
-        let rows = try SparseRows(indices: indices, values: values, count: count, rowSize: rowSize,
-                                  rowCount: elements / rowSize, parameter: parameter)
-        parameters[parameter].grad = nil
-        parameters[parameter].sparseGrad = rows
+        let target = parameters[parameter]
+        // The storage the parameter's last sparse gradient used; a failed assign keeps it
+        // as it was, so that gradient (if it is still set) is intact.
+        let rows = target.sparseStorage ?? SparseRows()
+        try rows.assign(indices: indices, values: values, count: count, rowSize: rowSize,
+                        rowCount: elements / rowSize, parameter: parameter)
+        target.sparseStorage = rows
+        target.grad = nil
+        target.sparseGrad = rows
     }
 
     /// Dense copies of `sparse` for an algorithm that steps them as dense gradients;
@@ -49,16 +54,24 @@ extension Optimizer {
     }
 
     /// The sparse part of a step: each parameter's rows, after `transform` (unscale, clip)
-    /// of its values, by the algorithm's row rule; counts its step.
-    func updateRows(_ sparse: [(index: Int, rows: SparseRows)], rule: any SparseRowRule.Type,
-                            transform: GradientTransform?) {
+    /// of their values, by the row rule's kernel on the step's threads (a span per run of
+    /// consecutive rows); counts each parameter's step.
+    func updateRows<Rule: SparseRowRule>(_ sparse: [(index: Int, rows: SparseRows)], rule: Rule.Type,
+                                         transform: GradientTransform?) {
         let description = algorithm.description
-        for (i, rows) in sparse {
+        var plan = StepPlan<Rule.Scalars>()
+        for (i, gradient) in sparse {
             let parameter = parameters[i], hp = groups[parameter.group]
             parameter.step += 1
-            if let transform { Runtime.kernels.transform(rows.values, rows.elementCount, transform) }
-            rule.step(rows, of: parameter, hp: hp, algorithm: algorithm)
+            if let transform { Runtime.kernels.transform(gradient.values, gradient.elementCount, transform) }
+            plan.addScalars(Rule.scalars(hp, step: parameter.step, algorithm: algorithm, state: parameter.slots))
+            for run in gradient.runs {
+                plan.add(parameter.rowsSpan(run.rows, rowSize: gradient.rowSize,
+                                            values: gradient.values + run.firstValue * gradient.rowSize))
+            }
             parameter.writtenSlots |= description.slotsNeeded(hp)
         }
+        let kernel = Rule.kernel(in: Runtime.kernels)
+        plan.run({ scalars, span in withUnsafePointer(to: scalars) { kernel($0, span) } }, threads: Runtime.threadCount)
     }
 }

@@ -28,28 +28,15 @@ func sparseIncompatible(_ option: Option, _ hp: Hyperparameters) throws(DescentE
     }
 }
 
-/// An update of the rows of a sparse gradient: torch's sparse arithmetic, which is not its
-/// dense one (Adagrad adds g² and steps by g/std; SparseAdam is Adam by differences). One
-/// build: a sparse step moves a few rows, not the whole parameter.
+/// The rule for the rows of a sparse gradient: torch's sparse arithmetic, which is not its
+/// dense one (Adagrad adds g² and steps by g/std; SparseAdam is Adam by differences). Its
+/// kernel runs over spans of rows (see `Optimizer.updateRows`).
 protocol SparseRowRule: UpdateRule, SendableMetatype {
     /// Refuses what torch refuses for a sparse gradient (Adagrad's weight decay), before
     /// anything changes.
     static func checkSparse(_ hp: Hyperparameters) throws(DescentError)
-
-    /// Updates the rows of `gradient` in `param` and the state `slots` (each a full
-    /// parameter's elements).
-    static func updateRows(_ s: Scalars, _ gradient: SparseRows, param: UnsafeMutablePointer<Float>,
-                           slots: [UnsafeMutablePointer<Float>?])
 }
 
 extension SparseRowRule {
     static func checkSparse(_ hp: Hyperparameters) throws(DescentError) {}
-
-    /// One parameter's sparse step: its scalars for step `step` (counted already), then
-    /// its rows.
-    static func step(_ gradient: SparseRows, of parameter: Parameter, hp: Hyperparameters,
-                     algorithm: Algorithm) {
-        let s = scalars(hp, step: parameter.step, algorithm: algorithm, state: parameter.slots)
-        updateRows(s, gradient, param: parameter.param, slots: parameter.slots)
-    }
 }
