@@ -79,12 +79,16 @@ def config_id(config):
     return name + "-" + "-".join(f"{k}={v}" for k, v in kwargs.items())
 
 
+def has_fused_kernel(name):
+    """Whether torch's `name` has a fused CPU kernel (SGD, Adam, AdamW, Adagrad)."""
+    return "fused" in inspect.signature(getattr(torch.optim, name)).parameters
+
+
 def torch_optimizer(name, groups, kwargs):
     """torch's reference for `name`: its fused CPU kernel where torch has one, else its
     single-tensor path (foreach=False)."""
-    cls = getattr(torch.optim, name)
-    variant = dict(fused=True) if "fused" in inspect.signature(cls).parameters else dict(foreach=False)
-    return cls(groups, **kwargs, **variant)
+    variant = dict(fused=True) if has_fused_kernel(name) else dict(foreach=False)
+    return getattr(torch.optim, name)(groups, **kwargs, **variant)
 
 
 DIGITS = np.loadtxt(ROOT / "bindings" / "c" / "data" / "digits.csv", delimiter=",", dtype=np.float32)
