@@ -170,6 +170,7 @@ class Roofline:
                                            ctypes.c_int]
         self.lib.roofline_phase.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_size_t, ctypes.c_int]
         self.lib.roofline_phase.restype = ctypes.c_double
+        self.lib.roofline_rows.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_size_t] * 2 + [ctypes.c_int]
         self.lib.roofline_tensors.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_size_t] + [ctypes.c_void_p] * 2 + [
             ctypes.c_int]
 
@@ -200,6 +201,19 @@ class Roofline:
             self.lib.roofline_tensors(grads, values, sizes, count, m.data_ptr(), v.data_ptr(), ARGS.threads)
 
         step.keep = (params, grads, values, sizes, m, v)
+        return step
+
+    def rows(self, shape, rows, values):
+        """roofline_step's 3-buffer pattern over `rows` of parameter-shaped p, m and v, the
+        gradient rows `values` contiguous: a sparse step's traffic (see roofline.c)."""
+        p, m, v = (torch.zeros(*shape) for _ in range(3))
+        indices = rows.to(torch.int64).contiguous()
+
+        def step():
+            self.lib.roofline_rows(values.data_ptr(), p.data_ptr(), m.data_ptr(), v.data_ptr(), indices.data_ptr(),
+                                   len(indices), shape[1], ARGS.threads)
+
+        step.keep = (p, m, v, indices, values)
         return step
 
     def phase(self, numel):
@@ -352,6 +366,7 @@ def sparse_methods(params, numel):
 
     ours, theirs = embedding(), embedding()
     return {"roofline": ROOFLINE.step(numel, 3),
+            "roofline, these rows": ROOFLINE.rows(EMBEDDING, rows, values),
             "descent (C ABI)": c_abi(),
             "descent.torch": descent.torch.SparseAdam([ours], lr=1e-3).step,
             "torch SparseAdam": torch.optim.SparseAdam([theirs], lr=1e-3).step}
