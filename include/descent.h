@@ -572,14 +572,17 @@ DESCENT_API descent_status descent_set_grad(descent_optimizer *opt, size_t index
  * parameter, uses it until descent_set_grad() replaces it; descent_zero_grad()
  * and the phase's zero_grad leave it with no rows (torch's zero_()).
  * What each algorithm does with it, as torch: SGD steps it as the dense
- * gradient it is (zero rows included: momentum and weight decay reach every
- * row); Adagrad updates only its rows (weight_decay must be 0) and
- * SparseAdam only its rows and their moments (SparseAdam takes no dense
- * gradient); every other algorithm refuses it with torch's message.
+ * gradient it is (zero rows included: momentum reaches every row it ever
+ * had; weight_decay must be 0, as torch refuses it); Adagrad updates only its
+ * rows (weight_decay must be 0) and SparseAdam only its rows and their
+ * moments (SparseAdam takes no dense gradient); every other algorithm refuses
+ * it with torch's message. The phase's unscale and clip apply to the step's
+ * copy; the caller's buffers are never written.
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` NULL),
  * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE (`index`, or a row
- * index out of range), DESCENT_ERROR_INVALID_ARGUMENT (`row_size`; `indices`
- * or `values` NULL or misaligned with count > 0), DESCENT_ERROR_UNSUPPORTED (the
+ * index out of range), DESCENT_ERROR_INVALID_ARGUMENT (`row_size`; `count`
+ * too large; `indices` or `values` NULL or misaligned with count > 0),
+ * DESCENT_ERROR_UNSUPPORTED (the
  * algorithm takes no sparse gradient), DESCENT_ERROR_OUT_OF_MEMORY. On error
  * the parameter keeps the gradient it had.
  */

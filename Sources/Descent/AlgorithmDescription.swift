@@ -92,7 +92,9 @@ public struct HyperparameterDescription: Sendable {
 public enum HyperparameterCheck: Sendable {
     /// torch's `if not 0.0 <= value: raise ValueError(f"{prefix}: {value}")`.
     case nonNegative(Option, prefix: String)
-    /// torch's `if not 0.0 < value` (SparseAdam's lr and eps).
+    /// torch's `if not 0.0 < value` (SparseAdam's lr and eps), which torch checks in the
+    /// constructor only: a group's value, or a later change, may be 0 (a schedule's warmup
+    /// from lr 0), never negative.
     case positive(Option, prefix: String)
     /// Any value but NaN (torch checks nothing; SGD's dampening).
     case notNaN(Option, prefix: String)
@@ -105,12 +107,12 @@ public enum HyperparameterCheck: Sendable {
     /// SGD's `if nesterov and (momentum <= 0 or dampening != 0)`.
     case nesterovNeedsMomentumWithoutDampening
 
-    func validate(_ hp: Hyperparameters) throws(DescentError) {
+    func validate(_ hp: Hyperparameters, atConstruction: Bool) throws(DescentError) {
         switch self {
         case let .nonNegative(option, prefix):
             guard 0 <= hp[option] else { throw invalid(prefix, hp[option]) }
         case let .positive(option, prefix):
-            guard 0 < hp[option] else { throw invalid(prefix, hp[option]) }
+            guard atConstruction ? 0 < hp[option] : 0 <= hp[option] else { throw invalid(prefix, hp[option]) }
         case let .notNaN(option, prefix):
             guard !hp[option].isNaN else { throw invalid(prefix, hp[option]) }
         case let .unitInterval(option, prefix):

@@ -27,7 +27,7 @@ public final class Optimizer {
 
     public init(algorithm: Algorithm, defaults: Hyperparameters? = nil) throws(DescentError) {
         let defaults = defaults ?? .defaults(for: algorithm)
-        try defaults.validate(for: algorithm)
+        try defaults.validate(for: algorithm, atConstruction: true)
         self.algorithm = algorithm
         self.defaults = defaults
     }
@@ -295,10 +295,12 @@ public final class Optimizer {
                 grad.map { ($0, parameter.count) }
             } + sparseValues.map { ($0.pointer!, $0.count) })
         }
-        // A zeroed sparse gradient keeps no rows (torch's zero_()).
-        defer { if options.zeroGradients { sparse.forEach { $0.rows.removeAll() } } }
+        // A zeroed sparse gradient keeps no rows (torch's zero_()): done where the phase
+        // returns, never on an error (which changes nothing).
+        func zeroSparse() { if options.zeroGradients { sparse.forEach { $0.rows.removeAll() } } }
         if options.foundInf {
             report.foundNonfinite = true
+            zeroSparse()
             return skip(.foundInf, buffers, options, report)
         }
         if options.needsReduction {
@@ -318,6 +320,7 @@ public final class Optimizer {
                 transform = GradientTransform(scale: Float(options.gradScale), coefficient: coefficient)
             }
             if nonfinite, options.nonfinite == .skip {
+                zeroSparse()
                 return skip(.nonfinite, buffers, options, report)
             }
         }
@@ -334,6 +337,7 @@ public final class Optimizer {
             report.parametersUpdated += rows.count
             report.elementsUpdated += rows.reduce(0) { $0 + $1.rows.elementCount }
         }
+        zeroSparse()
         return report
     }
 

@@ -12,6 +12,7 @@
  */
 #include <descent.h>
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -217,12 +218,60 @@ static void test_refusals(void) {
     }
 }
 
+/* A phase that fails (inf/NaN under the error policy) keeps the sparse gradient even
+ * with zero_grad asked, as it keeps dense ones; a skipped one empties it. */
+static void test_a_failed_phase_keeps_it(void) {
+    Fixture f;
+    make(&f, DESCENT_SPARSE_ADAM);
+    float bad[6];
+    memcpy(bad, summed_values, sizeof bad);
+    bad[4] = NAN;
+    MUST(descent_set_sparse_grad(f.opt, 0, summed, 2, bad, ROW));
+    descent_step_options o;
+    MUST(descent_step_options_default(&o));
+    o.nonfinite = DESCENT_NONFINITE_ERROR;
+    o.zero_grad = true;
+    EXPECT(descent_step_phase(f.opt, &o, NULL, 0, NULL) == DESCENT_ERROR_NONFINITE, "NaN under the error policy");
+    descent_step_report report;
+    o.nonfinite = DESCENT_NONFINITE_SKIP;
+    MUST(descent_step_phase(f.opt, &o, NULL, 0, &report));
+    EXPECT(report.found_inf, "the failed phase emptied the sparse gradient");
+    MUST(descent_step_phase(f.opt, &o, NULL, 0, &report));
+    EXPECT(!report.found_inf, "the skipped phase with zero_grad left rows");
+    int64_t steps = -1;
+    MUST(descent_param_step_count(f.opt, 0, &steps));
+    EXPECT(steps == 1, "%lld steps (the empty gradient's step counts)", (long long)steps);
+    MUST(descent_free(f.opt));
+}
+
+/* torch checks SparseAdam's lr > 0 in its constructor only: a schedule may take it to 0. */
+static void test_sparse_adam_takes_a_schedule_from_lr_zero(void) {
+    descent_option lr = DESCENT_OPTION_LR;
+    double zero = 0;
+    descent_optimizer *refused = NULL;
+    EXPECT(descent_create_with(DESCENT_SPARSE_ADAM, &lr, &zero, 1, &refused) == DESCENT_ERROR_INVALID_HYPERPARAMETER,
+           "lr 0 at construction");
+    EXPECT(strstr(descent_last_error(NULL), "Invalid learning rate: 0.0") != NULL, "%s", descent_last_error(NULL));
+    Fixture f;
+    make(&f, DESCENT_SPARSE_ADAM);
+    descent_schedule *warmup = NULL;
+    MUST(descent_schedule_warmup_cosine_lr(f.opt, 4, 8, 0.0, &warmup));
+    double now = -1;
+    MUST(descent_group_get(f.opt, 0, DESCENT_OPTION_LR, &now));
+    EXPECT(now == 0, "lr %g at the warmup's start", now);
+    EXPECT(descent_group_set(f.opt, 0, DESCENT_OPTION_LR, -1e-3) == DESCENT_ERROR_INVALID_HYPERPARAMETER, "negative lr");
+    MUST(descent_schedule_free(warmup));
+    MUST(descent_free(f.opt));
+}
+
 int main(void) {
     test_repeats_sum_in_order_and_only_present_rows_move();
     test_sgd_steps_the_dense_gradient();
     test_every_step_kind_uses_it_and_zero_grad_empties_it();
     test_bad_input_table();
     test_refusals();
+    test_a_failed_phase_keeps_it();
+    test_sparse_adam_takes_a_schedule_from_lr_zero();
     printf("%d checks, %d failed\n", checks, failures);
     return failures != 0;
 }

@@ -135,6 +135,23 @@ def test_zero_grad_without_none_empties_a_sparse_gradient_like_torch():
     assert results[0] == results[1] == [4.0, 4.0]
 
 
+def test_step_with_zero_grad_empties_a_sparse_grad_like_zero_grad():
+    """step(zero_grad=True) leaves .grad as zero_grad(set_to_none=False) would: a sparse one
+    empty, so the next backward starts from nothing."""
+    results = []
+    for fused_zero in (False, True):
+        model = Model()
+        opt = dt.SparseAdam(model.sparse_parameters(), lr=1e-2)
+        for step in range(3):
+            if not fused_zero:
+                opt.zero_grad(set_to_none=False)
+            model.loss(step).backward()
+            opt.step(zero_grad=fused_zero)
+        assert not fused_zero or all(p.grad._nnz() == 0 for p in model.sparse_parameters())
+        results.append([p.detach().clone() for p in model.sparse_parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*results))
+
+
 def torch_error(cls, kwargs, grad):
     p = torch.zeros(6, 2, requires_grad=True)
     opt = cls([p], **kwargs)

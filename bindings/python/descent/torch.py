@@ -169,7 +169,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
             report = self._step_tensors(options)
         except _descent.DescentTypeError:
             for p in self._params:  # say which kind of tensor it was, as for parameters
-                if p.grad is not None:
+                if p.grad is not None and not p.grad.is_sparse:
                     self._check_tensor(p.grad, "gradient")
             raise
         self.last_step_report = StepReport(**report)
@@ -191,7 +191,11 @@ class _EngineOptimizer(torch.optim.Optimizer):
                         self._give_sparse_gradient(index, grad)
                         given.append(index)
                         sparse[index] = 1
-                return self._core.step_tensors(self._params, bytes(sparse) if given else None, **options)
+                report = self._core.step_tensors(self._params, bytes(sparse) if given else None, **options)
+                if options["zero_grad"]:  # the engine's copy is emptied; so is .grad, as torch's zero_()
+                    for index in given:
+                        self._params[index].grad.zero_()
+                return report
             except _descent._SparseGradientFound:
                 self._sparse = [i for i, p in enumerate(self._params) if p.grad is not None and p.grad.is_sparse]
             finally:
@@ -211,7 +215,8 @@ class _EngineOptimizer(torch.optim.Optimizer):
         grad = grad.coalesce()
         dims = grad.sparse_dim()
         indices = grad._indices()
-        rows = indices[0].clone()
+        # The row of each value: its sparse indices flattened (none: the whole tensor, row 0).
+        rows = indices[0].clone() if dims else torch.zeros(grad._nnz(), dtype=torch.int64)
         for d in range(1, dims):
             rows.mul_(p.shape[d]).add_(indices[d])
         row_size = math.prod(p.shape[dims:])

@@ -38,10 +38,10 @@ PyObject *Optimizer_set_sparse_grad(OptimizerObject *self, PyObject *args) {
         return NULL;
     }
     PyObject *result = NULL;
-    Py_ssize_t count = indices.len / 8;
-    if (values.len / 4 != count * row_size) {
-        PyErr_Format(DescentValueError, "values has %zd elements; %zd rows of %zd need %zd", values.len / 4, count,
-                     row_size, count * row_size);
+    Py_ssize_t count = indices.len / 8, needed;
+    if (__builtin_mul_overflow(count, row_size, &needed) || values.len / 4 != needed) {
+        PyErr_Format(DescentValueError, "values has %zd elements; %zd rows of %zd elements do not", values.len / 4,
+                     count, row_size);
         goto done;
     }
     descent_status status = descent_set_sparse_grad(self->opt, (size_t)index, indices.buf, (size_t)count,
