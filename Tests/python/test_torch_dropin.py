@@ -166,13 +166,48 @@ def test_grad_scaler_skips_steps_like_torch():
 
 
 @pytest.mark.parametrize("tensor, message", [
-    (torch.zeros(3, dtype=torch.float64, requires_grad=True), "dtype torch.float64"),
-    (torch.zeros(4, 4).t().requires_grad_(), "non-contiguous"),
+    (torch.zeros(3, dtype=torch.float64, requires_grad=True), "parameter 1 of group 1 is a tensor of dtype torch.float64"),
+    (torch.zeros(3, dtype=torch.float16, requires_grad=True), "parameter 1 of group 1 is a tensor of dtype torch.float16"),
+    (torch.zeros(4, 4).t().requires_grad_(), "parameter 1 of group 1 is a tensor of dtype torch.float32 on cpu, "
+                                            "non-contiguous"),
+    (torch.zeros(2, 3, 4, 4).to(memory_format=torch.channels_last).requires_grad_(),
+     "parameter 1 of group 1 is a tensor of dtype torch.float32 on cpu, channels_last"),
 ])
-def test_unsupported_tensors_get_a_clear_error(tensor, message):
+def test_unsupported_tensors_get_an_error_naming_them(tensor, message):
+    fine = [torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)]
     with pytest.raises(TypeError, match="supports contiguous CPU float32 tensors") as raised:
-        dt.AdamW([tensor])
+        dt.AdamW([{"params": fine}, {"params": [fine[0].detach().clone().requires_grad_(), tensor]}])
     assert message in str(raised.value)
+
+
+def test_named_parameters_name_the_tensor_and_reach_the_state_dict():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1).double())
+    with pytest.raises(TypeError, match=r"parameter 2 of group 0 \('1.weight'\) is a tensor of dtype torch.float64"):
+        dt.AdamW(model.named_parameters())
+    model = torch.nn.Linear(3, 2)
+    opt = dt.AdamW(model.named_parameters(), lr=0.1)
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    state = opt.state_dict()
+    assert state["param_groups"][0]["param_names"] == ["weight", "bias"]
+    reference = torch.optim.AdamW(model.named_parameters(), lr=0.1)
+    reference.load_state_dict(state)  # torch checks the names against its own
+    model.weight.grad = torch.ones(3, 2).t()
+    with pytest.raises(TypeError, match=r"the gradient of parameter 0 of group 0 \('weight'\) is a tensor of dtype "
+                                        r"torch.float32 on cpu, non-contiguous"):
+        opt.step()
+
+
+def test_zero_element_parameters_are_taken_and_skipped_like_torch():
+    empty, full = torch.zeros(0, requires_grad=True), torch.ones(3, requires_grad=True)
+    ours, theirs = dt.Adam([empty, full], lr=0.1), torch.optim.Adam([empty.detach().clone().requires_grad_(),
+                                                                   full.detach().clone().requires_grad_()], lr=0.1)
+    for opt in (ours, theirs):
+        for p in opt.param_groups[0]["params"]:
+            p.grad = torch.ones_like(p)
+        opt.step()
+    assert torch.equal(ours.param_groups[0]["params"][1], theirs.param_groups[0]["params"][1])
+    assert ours.param_groups[0]["params"][0].numel() == 0
 
 
 def test_positional_arguments_follow_torch():
@@ -211,9 +246,10 @@ def resized_gradient(p):
 
 
 @pytest.mark.parametrize("set_bad_grad, error, message", [
-    (float64_gradient, TypeError, "got a gradient of dtype torch.float64"),
-    (transposed_gradient, TypeError, "non-contiguous"),
-    (resized_gradient, ValueError, "gradient of parameter 0 has 13 elements, its parameter has 12"),
+    (float64_gradient, TypeError, "the gradient of parameter 0 of group 0 is a tensor of dtype torch.float64"),
+    (transposed_gradient, TypeError, "the gradient of parameter 0 of group 0 is a tensor of dtype torch.float32 on "
+                                     "cpu, non-contiguous"),
+    (resized_gradient, ValueError, "the gradient of parameter 0 of group 0 has 13 elements, its parameter has 12"),
 ], ids=["float64", "non-contiguous", "wrong-size"])
 def test_unsupported_gradients_get_a_clear_error_and_change_nothing(set_bad_grad, error, message):
     a, b = torch.ones(3, 4, requires_grad=True), torch.ones(5, requires_grad=True)

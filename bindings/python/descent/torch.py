@@ -50,6 +50,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
         engine = "AdamW" if self._switches_to_adamw(defaults) else self._algorithm
         self._core = _descent.Optimizer(engine, engine_items(self._algorithm, defaults))
         self._params = []       # registration order = torch's state_dict order
+        self._where = []        # per registered parameter: how errors name it (group, index, name)
         self._pushed = []       # per group: the hyperparameters the engine has
         self._registered = 0    # groups registered with the engine
         # Every parameter's step count, filled by the engine after each step in one call;
@@ -89,17 +90,22 @@ class _EngineOptimizer(torch.optim.Optimizer):
             group = self.param_groups[self._registered]
             # A parameter listed twice in a group: torch warned and goes on, and so does
             # Descent, which registers and steps it once (torch steps it twice).
-            params = list({id(p): p for p in group["params"]}.values())
+            # A zero-element parameter has nothing to step: torch takes and skips it, and
+            # so does Descent (it is not registered with the engine).
+            names = group.get("param_names") or [None] * len(group["params"])
+            params = list({id(p): (p, self._describe(self._registered, i, name))
+                           for i, (p, name) in enumerate(zip(group["params"], names)) if p.numel() > 0}.values())
             self._check_dense_real(self._registered, group["params"])
-            for p in params:
-                self._check_tensor(p, "parameter")
+            for p, where in params:
+                self._check_tensor(p, where)
             items = engine_items(self._algorithm, group)
             index = self._core.add_group(items)
             self._pushed.append(items)
             first = len(self._params)
-            for p in params:
+            for p, where in params:
                 self._core.add_param(index, p.detach().numpy())
                 self._params.append(p)
+                self._where.append(where)
             self._grow_step_counts(first)
             if has_trait(self._algorithm, _descent.TRAIT_STATE_AT_REGISTRATION):  # Adagrad's, in torch
                 for i in range(first, len(self._params)):
@@ -136,11 +142,22 @@ class _EngineOptimizer(torch.optim.Optimizer):
             raise ValueError(f"Complex params at indices {complex_}: {self._algorithm} does not support complex "
                              "parameters")
 
+    @staticmethod
+    def _describe(group, index, name):
+        """How errors name a parameter: its group and index there, and its name when the
+        optimizer was given named_parameters()."""
+        return f"parameter {index} of group {group}" + (f" ('{name}')" if name else "")
+
     def _check_tensor(self, t, what):
+        """Refuses a tensor the engine cannot step in place; `what` names it ("parameter 1
+        of group 0 ('fc.weight')", "the gradient of …")."""
         if not _engine_tensor(t):
+            layout = "" if t.is_contiguous() else (
+                ", channels_last" if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
+                else ", non-contiguous")
             raise _descent.DescentTypeError(
-                f"descent.torch.{self._algorithm} supports contiguous CPU float32 tensors; got a {what} "
-                f"of dtype {t.dtype} on {t.device}" + ("" if t.is_contiguous() else ", non-contiguous"))
+                f"descent.torch.{self._algorithm} supports contiguous CPU float32 tensors; {what} is a tensor "
+                f"of dtype {t.dtype} on {t.device}{layout}")
 
     # -- the step
 
@@ -167,10 +184,8 @@ class _EngineOptimizer(torch.optim.Optimizer):
             options["found_inf"] = float(found_inf) != 0
         try:
             report = self._step_tensors(options)
-        except _descent.DescentTypeError:
-            for p in self._params:  # say which kind of tensor it was, as for parameters
-                if p.grad is not None and not p.grad.is_sparse:
-                    self._check_tensor(p.grad, "gradient")
+        except (_descent.DescentTypeError, _descent.DescentValueError):
+            self._check_gradients()  # names the gradient at fault by group, index and name
             raise
         self.last_step_report = StepReport(**report)
         self._show_engine_state()
@@ -203,6 +218,17 @@ class _EngineOptimizer(torch.optim.Optimizer):
                     self._core.set_grad(index, None)
         raise AssertionError("a sparse gradient was found twice")
 
+    def _check_gradients(self):
+        """After the engine refused a step's gradients (it counts parameters in its own
+        order): the same refusal, naming the gradient as the user knows it."""
+        for p, where in zip(self._params, self._where):
+            if p.grad is None or p.grad.is_sparse:
+                continue
+            self._check_tensor(p.grad, "the gradient of " + where)
+            if p.grad.numel() != p.numel():
+                raise _descent.DescentValueError(
+                    f"the gradient of {where} has {p.grad.numel()} elements, its parameter has {p.numel()}")
+
     def _give_sparse_gradient(self, index, grad):
         """Hands the engine the sparse COO gradient `grad` of parameter `index`, coalesced
         by torch (so duplicates sum as torch sums them), as rows: its sparse dimensions
@@ -210,8 +236,8 @@ class _EngineOptimizer(torch.optim.Optimizer):
         p = self._params[index]
         if grad.dtype != torch.float32 or grad.device.type != "cpu" or grad.layout != torch.sparse_coo:
             raise _descent.DescentTypeError(
-                f"descent.torch.{self._algorithm} supports sparse COO CPU float32 gradients; got a gradient "
-                f"of dtype {grad.dtype} on {grad.device} ({grad.layout}) for parameter {index}")
+                f"descent.torch.{self._algorithm} supports sparse COO CPU float32 gradients; the gradient of "
+                f"{self._where[index]} is of dtype {grad.dtype} on {grad.device} ({grad.layout})")
         grad = grad.coalesce()
         dims = grad.sparse_dim()
         indices = grad._indices()
