@@ -362,3 +362,50 @@ def test_an_algorithm_torch_lacks_is_checked_by_its_description(monkeypatch):
         p.grad = torch.tensor([0.5, -1.0, 2.0])
         o.step()
     torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["AdamW", "NAdam", "Adagrad", "SGD"])
+def test_state_assigned_from_outside_is_taken_at_the_next_step(name):
+    """ZeroRedundancyOptimizer's load_state_dict writes `optim.state[p] = {...}` and never
+    calls the optimizer's own load_state_dict (DeepSpeed's elastic loads too): the engine
+    takes that state at the next step, as torch.optim uses it, instead of ignoring it."""
+    kwargs = dict(lr=1e-2, momentum=0.9) if name == "SGD" else dict(lr=1e-2)
+
+    def resumed_through_assignment(library):
+        model = make_model()
+        first = getattr(library, name)(model.parameters(), **kwargs)
+        train(model, first, kwargs, 20)
+        saved = {p: {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in first.state[p].items()}
+                 for p in model.parameters()}
+        second = getattr(library, name)(model.parameters(), **kwargs)
+        for p, state in saved.items():
+            second.state[p] = state  # ZeroRedundancyOptimizer.load_state_dict's way
+        train(model, second, kwargs, 20, start=20)
+        return model, second
+
+    reference_model = make_model()
+    reference = torch_optimizer(name, reference_model.parameters(), kwargs)
+    train(reference_model, reference, kwargs, 40)
+    ours, opt = resumed_through_assignment(dt)
+    theirs, _ = resumed_through_assignment(torch.optim)
+    assert_close_models(ours, reference_model, tolerance(name))
+    assert_close_models(theirs, reference_model, tolerance(name))
+    if name != "SGD":
+        assert all(float(opt.state[p]["step"]) == 40 for p in ours.parameters())
+    for p in ours.parameters():  # state_dict shows the engine's state, not the assigned copies
+        for key, value in opt.state[p].items():
+            if key != "step":
+                assert value.data_ptr() == torch.from_numpy(
+                    np.frombuffer(opt._core.state(opt._index[id(p)], key), dtype=np.float32)).data_ptr()
+
+
+def test_assigned_state_of_the_wrong_size_is_refused_naming_it():
+    model = make_model()
+    opt = dt.AdamW(model.parameters(), lr=1e-2)
+    train(model, opt, {}, 2)
+    weight = next(model.parameters())
+    before = weight.detach().clone()
+    opt.state[weight] = {"step": torch.tensor(2.0), "exp_avg": torch.zeros(3), "exp_avg_sq": torch.zeros_like(weight)}
+    with pytest.raises(ValueError, match=r"state\['exp_avg'\] of parameter 0 of group 0 has 3 elements, expected 2048"):
+        opt.step()
+    assert torch.equal(weight, before)

@@ -19,6 +19,7 @@ the last step did is in `last_step_report` (a descent.StepReport).
 `clip_grad_norm_`, `clip_grad_value_` and `get_total_norm` here are drop-ins for
 torch.nn.utils' (torch's own run for tensors Descent does not take).
 """
+import collections
 import inspect
 import math
 
@@ -32,6 +33,48 @@ from .hyperparameters import ALGORITHMS, DEFAULTS, SCALAR_STATE, STATE_NAMES, en
 
 def _engine_tensor(t):
     return t.device.type == "cpu" and t.dtype == torch.float32 and t.layout == torch.strided and t.is_contiguous()
+
+
+class _ParamState(dict):
+    """One parameter's entry of `optimizer.state`: a key written from outside (not by the
+    optimizer itself) marks the parameter's state for the engine to take at the next step."""
+
+    def __init__(self, assigned, param, items=()):
+        super().__init__(items)
+        self._assigned, self._param = assigned, param
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        self._assigned.add(self._param)
+
+    def update(self, *args, **kwargs):
+        super().update(*args, **kwargs)
+        self._assigned.add(self._param)
+
+    def __reduce__(self):  # saved (torch.save, deepcopy) as the plain dict torch keeps
+        return dict, (dict(self),)
+
+
+class _EngineState(collections.defaultdict):
+    """`optimizer.state`, as torch's (a defaultdict keyed by parameter), which notices state
+    assigned from outside: ZeroRedundancyOptimizer's load_state_dict and DeepSpeed's elastic
+    loads write `optimizer.state[p] = {...}` and never call the optimizer's own
+    load_state_dict. The optimizer writes through dict methods, which do not mark."""
+
+    def __init__(self, assigned, items=()):
+        super().__init__(None)
+        self._assigned = assigned
+        for param, state in dict(items).items():
+            dict.__setitem__(self, param, _ParamState(assigned, param, state))
+
+    def __missing__(self, param):
+        state = _ParamState(self._assigned, param)
+        dict.__setitem__(self, param, state)
+        return state
+
+    def __setitem__(self, param, state):
+        dict.__setitem__(self, param, _ParamState(self._assigned, param, state))
+        self._assigned.add(param)
 
 
 class _EngineOptimizer(torch.optim.Optimizer):
@@ -59,7 +102,10 @@ class _EngineOptimizer(torch.optim.Optimizer):
         self._step_views = []
         self._unmirrored = np.zeros(0, dtype=np.intp)  # parameters whose state is not shown yet
         self._sparse = []       # parameters whose .grad was sparse when last looked at
+        self._index = {}        # id(parameter) -> its engine index
+        self._assigned = set()  # parameters whose state was written from outside (see _EngineState)
         super().__init__(params, defaults)
+        self._watch_state()
 
     def _checked_defaults(self, kwargs):
         """The optimizer's defaults, checked. Where torch has the class, torch's own class
@@ -104,6 +150,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
             first = len(self._params)
             for p, where in params:
                 self._core.add_param(index, p.detach().numpy())
+                self._index[id(p)] = len(self._params)
                 self._params.append(p)
                 self._where.append(where)
             self._grow_step_counts(first)
@@ -122,7 +169,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
         self._unmirrored = np.concatenate([self._unmirrored, np.arange(first, len(self._params))])
         for index, p in enumerate(self._params[:first]):
             if "step" in self.state.get(p, {}):
-                self.state[p]["step"] = self._step_value(index)
+                dict.__setitem__(self.state[p], "step", self._step_value(index))
 
     def _step_value(self, index):
         """state["step"] of parameter `index` as torch keeps it: a 0-d float32 tensor (here
@@ -174,6 +221,8 @@ class _EngineOptimizer(torch.optim.Optimizer):
                 loss = closure()
         self._register_new_groups()
         self._push_hyperparameters()
+        if self._assigned:
+            self._take_assigned_state()
         options = dict(max_norm=max_norm, norm_type=float(norm_type), error_if_nonfinite=error_if_nonfinite,
                        clip_value=clip_value, nonfinite=nonfinite, zero_grad=zero_grad)
         grad_scale = getattr(self, "grad_scale", None)
@@ -267,7 +316,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
         if has_trait(self._algorithm, _descent.TRAIT_INTEGER_STEP_COUNT):  # ints are copies: renew them
             for index, p in enumerate(self._params):
                 if "step" in self.state.get(p, ()):
-                    self.state[p]["step"] = self._step_value(index)
+                    dict.__setitem__(self.state[p], "step", self._step_value(index))
         pending = self._unmirrored
         if len(pending):
             stepped = self._step_counts[pending] > 0
@@ -295,7 +344,8 @@ class _EngineOptimizer(torch.optim.Optimizer):
         if has_trait(self._algorithm, _descent.TRAIT_STEP_COUNT):
             shown["step"] = self._step_value(index)
         if shown:  # torch keeps no entry for a parameter without state (SGD, no momentum)
-            self.state[p].update(shown)
+            entry = self.state[p] if p in self.state else self.state.__missing__(p)
+            dict.update(entry, shown)
 
     def _switches_to_adamw(self, group):
         """Whether `group` asks for decoupled weight decay from an algorithm that has no
@@ -313,23 +363,54 @@ class _EngineOptimizer(torch.optim.Optimizer):
 
     # -- checkpoints in torch's format
 
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._watch_state()
+
+    def _watch_state(self):
+        """Makes `self.state` an _EngineState (torch's __init__ and load_state_dict set a
+        plain defaultdict)."""
+        if not isinstance(self.state, _EngineState):
+            self.state = _EngineState(self._assigned, self.state)
+            self._assigned.clear()
+
     def load_state_dict(self, state_dict):
         """Loads a state_dict of this class or of the torch.optim class it replaces."""
         super().load_state_dict(state_dict)
         for index, p in enumerate(self._params):
-            state = self.state.get(p, {})
-            for name, value in list(state.items()):
-                if name == "step":
-                    self._core.set_step_count(index, int(float(value)))
-                elif name in STATE_NAMES[self._algorithm] and value is not None:
-                    memory = np.frombuffer(self._core.state(index, name, create=True), dtype=np.float32)
-                    memory[:] = value.detach().to(torch.float32).reshape(-1).numpy()
-                    state[name] = self._state_tensor(index, name, memory)
-            if state:
-                self._mirror_state(index)
+            self._take_state(index, self.state.get(p, {}))
         self._show_all_engine_state()
         self._pushed = [None] * len(self.param_groups)
         self._push_hyperparameters()
+
+    def _take_assigned_state(self):
+        """Before a step: state written into `self.state` from outside since the last one
+        goes into the engine (the step then continues from it)."""
+        for p in list(self._assigned):
+            index = self._index.get(id(p))
+            if index is not None and p in self.state:
+                self._take_state(index, self.state[p])
+        self._assigned.clear()
+
+    def _take_state(self, index, state):
+        """Copies torch-format `state` (step, and the algorithm's state tensors) of
+        parameter `index` into the engine, then shows the engine's memory in its place.
+        A tensor of the wrong size is refused, naming it, before anything is copied."""
+        taken = {name: value for name, value in state.items()
+                 if name in STATE_NAMES[self._algorithm] and value is not None}
+        for name, value in taken.items():
+            expected = 1 if name in SCALAR_STATE[self._algorithm] else self._params[index].numel()
+            if value.numel() != expected:
+                raise _descent.DescentValueError(
+                    f"state['{name}'] of {self._where[index]} has {value.numel()} elements, expected {expected}")
+        if "step" in state:
+            self._core.set_step_count(index, int(float(state["step"])))
+        for name, value in taken.items():
+            memory = np.frombuffer(self._core.state(index, name, create=True), dtype=np.float32)
+            memory[:] = value.detach().to(torch.float32).reshape(-1).numpy()
+            dict.__setitem__(state, name, self._state_tensor(index, name, memory))
+        if state:
+            self._mirror_state(index)
 
     # -- checkpoints in Descent's format (docs/checkpoint-format.md)
 
