@@ -561,6 +561,19 @@ DESCENT_API descent_status descent_param_count(const descent_optimizer *opt, siz
 DESCENT_API descent_status descent_set_grad(descent_optimizer *opt, size_t index, float *grad);
 
 /**
+ * Follows parameter `index` to new memory `param` of the same numel: the
+ * next step updates `param`, and its optimizer state and step count carry
+ * over. For frameworks that re-point parameters after the optimizer was
+ * built (ZeroRedundancyOptimizer's parameters_as_bucket_view, FSDP2 swapping
+ * a shard's local tensor). `param` follows the rules of descent_add_param()
+ * (aligned, not overlapping another parameter or this one's gradient).
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` or `param` NULL),
+ * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
+ * DESCENT_ERROR_INVALID_ARGUMENT (misaligned), DESCENT_ERROR_OVERLAP.
+ */
+DESCENT_API descent_status descent_param_move(descent_optimizer *opt, size_t index, float *param);
+
+/**
  * Gives parameter `index` a sparse gradient in place of its gradient, as
  * nn.Embedding(sparse=True) produces: the parameter is seen as rows of
  * `row_size` elements (`row_size` must divide its numel), and the gradient

@@ -18,6 +18,11 @@ struct BufferIndex {
         entries.insert((range, index), at: firstEntry(startingAtOrAfter: range.lowerBound))
     }
 
+    /// Removes parameter `index`'s range (a parameter whose memory moved).
+    mutating func remove(index: Int) {
+        entries.removeAll { $0.index == index }
+    }
+
     private func firstEntry(startingAtOrAfter address: UInt) -> Int {
         var low = 0, high = entries.count
         while low < high {

@@ -151,6 +151,27 @@ public final class Optimizer {
         return parameters.count - 1
     }
 
+    /// Follows parameter `parameter` to new memory of the same size (a framework re-pointed
+    /// it after the optimizer was built: ZeRO's bucket views, FSDP2's swaps): the next step
+    /// updates `param`, and the optimizer state carries over. Throws, changing nothing, on a
+    /// bad buffer or one that overlaps another parameter or the parameter's gradient.
+    public func moveParameter(_ parameter: Int, to param: UnsafeMutablePointer<Float>) throws(DescentError) {
+        try checkParameter(parameter)
+        let moved = parameters[parameter]
+        try checkBuffer(param, moved.count, name: "param")
+        let range = Parameter.byteRange(param, moved.count)
+        if let grad = moved.grad, Parameter.byteRange(grad, moved.count).overlaps(range) {
+            throw DescentError(.overlap, "param overlaps its own grad")
+        }
+        index.remove(index: parameter)  // its old memory may overlap the new: not a conflict
+        if let other = index.overlapping(range) {
+            index.insert(moved.byteRange, index: parameter)
+            throw DescentError(.overlap, "param overlaps registered parameter \(other.index)")
+        }
+        index.insert(range, index: parameter)
+        moved.param = param
+    }
+
     /// Re-points (or, with nil, removes) the gradient of parameter `parameter`.
     public func setGradient(_ grad: UnsafeMutablePointer<Float>?, ofParameter parameter: Int) throws(DescentError) {
         try checkParameter(parameter)

@@ -3,7 +3,8 @@ import KernelInterface
 /// One registered parameter: the caller's buffers (never owned) and the optimizer state
 /// Descent owns for it.
 final class Parameter {
-    let param: UnsafeMutablePointer<Float>
+    /// The caller's memory; it may move (`Optimizer.moveParameter`).
+    var param: UnsafeMutablePointer<Float>
     var grad: UnsafeMutablePointer<Float>?
     /// A sparse gradient in place of `grad` (`Optimizer.setSparseGradient`).
     var sparseGrad: SparseRows?

@@ -177,6 +177,11 @@ public func exportSetGrad(_ opt: OpaquePointer?, _ index: Int, _ grad: UnsafeMut
     call(opt) { optimizer in try optimizer.setGradient(grad, ofParameter: index) }
 }
 
+@_cdecl("descent_param_move")
+public func exportParamMove(_ opt: OpaquePointer?, _ index: Int, _ param: UnsafeMutablePointer<Float>?) -> descent_status {
+    call(opt) { optimizer in try optimizer.moveParameter(index, to: try required(param, "param")) }
+}
+
 @_cdecl("descent_set_sparse_grad")
 public func exportSetSparseGrad(_ opt: OpaquePointer?, _ index: Int, _ indices: UnsafePointer<Int64>?, _ count: Int,
                                 _ values: UnsafePointer<Float>?, _ rowSize: Int) -> descent_status {

@@ -422,6 +422,43 @@ static void test_execution_settings(void) {
     MUST(descent_set_isa(best));
 }
 
+/* descent_param_move: a parameter followed to new memory keeps its state and steps
+ * there, as one that never moved; the old memory is left alone; bad moves change
+ * nothing. */
+static void test_param_move(void) {
+    float a[8], b[8], moved[8], other[8], grad[8];
+    for (int i = 0; i < 8; i++) a[i] = b[i] = other[i] = 0.5f * (float)i, grad[i] = 1.0f - 0.25f * (float)i;
+    descent_optimizer *still = NULL, *mover = NULL;
+    MUST(descent_create(DESCENT_ADAMW, NULL, &still));
+    MUST(descent_create(DESCENT_ADAMW, NULL, &mover));
+    descent_optimizer *both[2] = {still, mover};
+    for (int k = 0; k < 2; k++) MUST(descent_add_group(both[k], NULL, NULL));
+    MUST(descent_add_param(still, 0, a, grad, 8, NULL));
+    MUST(descent_add_param(mover, 0, b, grad, 8, NULL));
+    MUST(descent_add_param(mover, 0, other, NULL, 8, NULL));
+    for (int s = 0; s < 2; s++) {
+        MUST(descent_step(still));
+        MUST(descent_step(mover));
+    }
+    memcpy(moved, b, sizeof moved);
+    float before[8];
+    memcpy(before, b, sizeof before);
+    EXPECT(descent_param_move(mover, 0, other + 2) == DESCENT_ERROR_OVERLAP, "onto parameter 1");
+    EXPECT(descent_param_move(mover, 0, grad) == DESCENT_ERROR_OVERLAP, "onto its own gradient");
+    EXPECT(descent_param_move(mover, 0, (float *)((char *)moved + 1)) == DESCENT_ERROR_INVALID_ARGUMENT, "misaligned");
+    EXPECT(descent_param_move(mover, 2, moved) == DESCENT_ERROR_OUT_OF_RANGE, "parameter 2");
+    EXPECT(descent_param_move(mover, 0, NULL) == DESCENT_ERROR_NULL_POINTER, "NULL");
+    MUST(descent_param_move(mover, 0, moved));
+    for (int s = 0; s < 3; s++) {
+        MUST(descent_step(still));
+        MUST(descent_step(mover));
+    }
+    EXPECT(!memcmp(a, moved, sizeof a), "the moved parameter stepped otherwise than one that stayed");
+    EXPECT(!memcmp(b, before, sizeof b), "the old memory was written after the move");
+    MUST(descent_free(still));
+    MUST(descent_free(mover));
+}
+
 int main(void) {
     test_names_and_version();
     test_execution_settings();
@@ -431,6 +468,7 @@ int main(void) {
     test_state_access();
     test_state_restore();
     test_thread_message();
+    test_param_move();
     printf("%d checks, %d failed\n", checks, failures);
     return failures != 0;
 }

@@ -262,15 +262,35 @@ def test_unsupported_gradients_get_a_clear_error_and_change_nothing(set_bad_grad
     assert not opt.state  # no step was taken, no state shown
 
 
-def test_a_parameter_whose_memory_moved_is_refused():
-    p = torch.ones(4, requires_grad=True)
+def test_a_parameter_whose_memory_moved_is_followed_with_its_state():
+    """ZeroRedundancyOptimizer(parameters_as_bucket_view=True) re-points parameters into a
+    bucket after building the optimizer (FSDP2 can swap a shard's tensor): the step follows
+    them, and the state carries over, as torch.optim's (which holds the tensor, not its
+    memory) does."""
+    results = []
+    for library in (torch.optim, dt):
+        p = torch.nn.Parameter(torch.linspace(-1, 1, 6))
+        opt = library.Adam([p], lr=0.1)
+        for step in range(4):
+            if step == 2:
+                old = p.data
+                p.data = p.data.clone()  # what a bucket view does: same values, new memory
+                kept = old.clone()
+            p.grad = torch.full((6,), 0.5 - step)
+            opt.step()
+        assert torch.equal(old, kept), "the old memory was written"
+        results.append((p.detach().clone(), opt.state[p]["exp_avg"].clone()))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+
+
+def test_a_parameter_converted_after_the_optimizer_is_refused_naming_it():
+    p = torch.nn.Parameter(torch.ones(4))
     opt = dt.SGD([p], lr=0.1)
-    old = p.data
-    p.data = torch.ones(4)  # what module.to() and module.half() do to parameters
-    p.grad = torch.ones(4)
-    with pytest.raises(ValueError, match="no longer uses the memory it was registered with"):
+    p.data = p.data.double()  # what module.double() does to parameters
+    p.grad = torch.ones(4, dtype=torch.float64)
+    with pytest.raises(TypeError, match="parameter 0 of group 0 is a tensor of dtype torch.float64"):
         opt.step()
-    assert torch.equal(old, torch.ones(4)) and torch.equal(p, torch.ones(4))
+    assert torch.equal(p, torch.ones(4, dtype=torch.float64))
 
 
 def test_step_tensors_count_each_parameters_steps_like_torch():

@@ -268,9 +268,11 @@ class _EngineOptimizer(torch.optim.Optimizer):
         raise AssertionError("a sparse gradient was found twice")
 
     def _check_gradients(self):
-        """After the engine refused a step's gradients (it counts parameters in its own
-        order): the same refusal, naming the gradient as the user knows it."""
+        """After the engine refused a step's parameters or gradients (it counts parameters
+        in its own order): the same refusal, naming the tensor as the user knows it (a
+        parameter converted after the optimizer was made, a gradient)."""
         for p, where in zip(self._params, self._where):
+            self._check_tensor(p, where)
             if p.grad is None or p.grad.is_sparse:
                 continue
             self._check_tensor(p.grad, "the gradient of " + where)

@@ -82,18 +82,25 @@ static void *data_pointer(PyObject *tensor) {
     return pointer;
 }
 
+/* 1 when `t` is a tensor the engine steps in place (contiguous CPU float32, not a lazily
+ * negated view), 0 when not, -1 on error. */
+static int engine_tensor(PyObject *t) {
+    int ok = attribute_is(t, name_dtype, torch_float32);
+    if (ok == 1) ok = attribute_is(t, name_layout, torch_strided);
+    if (ok == 1) ok = attribute_is(t, name_is_cpu, Py_True);
+    if (ok == 1) ok = call_is_true(t, name_is_contiguous);
+    if (ok == 1) {
+        int negated = call_is_true(t, name_is_neg); /* a lazily negated view: its memory is -t */
+        ok = negated < 0 ? -1 : !negated;
+    }
+    return ok;
+}
+
 /* The memory of the gradient of parameter `index`: a contiguous CPU float32 tensor of
  * `numel` elements. A tensor of another kind is DescentTypeError (descent.torch then
  * says which kind), a size mismatch DescentValueError. */
 static int gradient_memory(PyObject *grad, Py_ssize_t index, Py_ssize_t numel, float **out) {
-    int ok = attribute_is(grad, name_dtype, torch_float32);
-    if (ok == 1) ok = attribute_is(grad, name_layout, torch_strided);
-    if (ok == 1) ok = attribute_is(grad, name_is_cpu, Py_True);
-    if (ok == 1) ok = call_is_true(grad, name_is_contiguous);
-    if (ok == 1) {
-        int negated = call_is_true(grad, name_is_neg); /* a lazily negated view: its memory is -g */
-        ok = negated < 0 ? -1 : !negated;
-    }
+    int ok = engine_tensor(grad);
     if (ok < 0) return -1;
     if (!ok) {
         PyErr_Format(DescentTypeError, "the gradient of parameter %zd is not a contiguous CPU float32 tensor",
@@ -111,18 +118,47 @@ static int gradient_memory(PyObject *grad, Py_ssize_t index, Py_ssize_t numel, f
     return *out ? 0 : -1;
 }
 
-/* Refuses a parameter whose memory is no longer the buffer registered for it (its
- * `.data` was replaced, e.g. by `module.to()`): the step would update the old memory. */
-static int check_param_memory(PyObject *param, Py_ssize_t index, const Py_buffer *registered) {
+/* Follows a parameter whose memory is no longer the buffer registered for it: a framework
+ * re-pointed it after the optimizer was made (ZeroRedundancyOptimizer's bucket views,
+ * FSDP2's swaps). Memory of the same size and kind is taken (descent_param_move: the
+ * state carries over) and held in place of the old; anything else (module.half(), a
+ * resize) is refused, naming the parameter. */
+static int follow_param_memory(OptimizerObject *self, PyObject *param, Py_ssize_t index) {
     void *now = data_pointer(param);
     if (!now) return -1;
-    if (now != registered->buf) {
-        PyErr_Format(DescentValueError,
-                     "parameter %zd no longer uses the memory it was registered with (was its .data "
-                     "replaced?); create the optimizer after moving or converting the model",
-                     index);
+    Py_buffer *registered = &self->params[index];
+    if (now == registered->buf) return 0;
+    int ok = engine_tensor(param);
+    if (ok < 0) return -1;
+    if (!ok) {
+        PyErr_Format(DescentTypeError,
+                     "parameter %zd now lives in a tensor that is not a contiguous CPU float32 one (was the "
+                     "model converted after the optimizer was made?)", index);
         return -1;
     }
+    Py_ssize_t size = call_size(param, name_numel);
+    if (size < 0) return -1;
+    if (size != registered->len / 4) {
+        PyErr_Format(DescentValueError, "parameter %zd now has %zd elements, it was registered with %zd", index, size,
+                     registered->len / 4);
+        return -1;
+    }
+    PyObject *detached = PyObject_CallMethod(param, "detach", NULL);
+    PyObject *array = detached ? PyObject_CallMethod(detached, "numpy", NULL) : NULL;
+    Py_XDECREF(detached);
+    if (!array) return -1;
+    Py_buffer view;
+    int got = get_float_buffer(array, "parameter", &view);
+    Py_DECREF(array); /* the view holds it */
+    if (got < 0) return -1;
+    descent_status status = descent_param_move(self->opt, (size_t)index, view.buf);
+    if (status != DESCENT_OK) {
+        PyBuffer_Release(&view);
+        raise_status(status, self->opt);
+        return -1;
+    }
+    PyBuffer_Release(registered);
+    *registered = view;
     return 0;
 }
 
@@ -154,7 +190,7 @@ PyObject *Optimizer_step_tensors(OptimizerObject *self, PyObject *args, PyObject
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *param = PySequence_Fast_GET_ITEM(seq, i);
-        if (check_param_memory(param, i, &self->params[i]) < 0) goto done;
+        if (follow_param_memory(self, param, i) < 0) goto done;
         PyObject *grad = PyObject_GetAttr(param, name_grad);
         if (!grad) goto done;
         if (grad == Py_None) {
