@@ -429,3 +429,44 @@ def test_assigned_state_of_the_wrong_size_is_refused_naming_it():
     with pytest.raises(ValueError, match=r"state\['exp_avg'\] of parameter 0 of group 0 has 3 elements, expected 2048"):
         opt.step()
     assert torch.equal(weight, before)
+
+
+def test_frameworks_may_clip_while_grad_scaler_keeps_its_fused_protocol():
+    """Lightning refuses gradient clipping for an optimizer whose _step_supports_amp_scaling
+    is true ("performs unscaling of gradients internally"), even under bf16-mixed with no
+    scaler; only torch's GradScaler.step needs it, and it alone sees it true."""
+    model = make_model()
+    opt = dt.AdamW(model.parameters(), lr=1e-3)
+    assert getattr(opt, "_step_supports_amp_scaling", False) is False  # Lightning's check
+    handed = []  # the scale GradScaler hands each step (it removes it afterwards)
+    step = opt.step
+
+    def spied_step(*args, **kwargs):
+        handed.append(getattr(opt, "grad_scale", "not handed"))
+        return step(*args, **kwargs)
+
+    opt.step = spied_step
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    scaler.scale(objective(model, 0, False)).backward()
+    scaler.step(opt)  # the fused protocol: the scaler hands the step its scale
+    scaler.update()
+    opt.zero_grad()
+    scaler.scale(objective(model, 1, False)).backward()
+    scaler.unscale_(opt)  # a framework unscales to clip, then steps through the scaler
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
+    scaler.step(opt)
+    assert float(handed[0]) == 1024.0 and handed[1] is None  # unscaled already: not again
+
+
+def test_torch_compile_treats_the_step_as_a_boundary():
+    """torch.compile(opt.step) used to trace into the step and break the graph at the
+    engine call (4 graphs, 3 breaks, nothing of the step compiled); the step is a
+    compiler-disabled region now: no graph, and it steps."""
+    model = make_model()
+    opt = dt.AdamW(model.parameters(), lr=1e-2)
+    objective(model, 0, False).backward()
+    explained = torch._dynamo.explain(opt.step)()
+    assert explained.graph_count == 0
+    before = [p.detach().clone() for p in model.parameters()]
+    torch.compile(opt.step)()
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))

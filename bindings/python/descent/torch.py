@@ -22,6 +22,7 @@ torch.nn.utils' (torch's own run for tensors Descent does not take).
 import collections
 import inspect
 import math
+import sys
 
 import numpy as np
 import torch
@@ -79,9 +80,18 @@ class _EngineState(collections.defaultdict):
 
 class _EngineOptimizer(torch.optim.Optimizer):
     _algorithm = ""
-    # GradScaler's fused-optimizer protocol: scaler.step() sets `grad_scale` and
-    # `found_inf` on the optimizer instead of unscaling the gradients itself.
-    _step_supports_amp_scaling = True
+
+    @property
+    def _step_supports_amp_scaling(self):
+        """True when torch's GradScaler.step asks: its fused-optimizer protocol, in which it
+        sets `grad_scale` and `found_inf` on the optimizer and the step unscales (skipped
+        when the scaler already unscaled, as before clipping). False when anyone else asks:
+        Lightning reads the attribute as "unscales internally, cannot be clipped" and
+        refuses gradient clipping (it does so for torch's own fused AdamW too), where a
+        descent optimizer can be clipped once the scaler has unscaled, or with no scaler
+        (bf16-mixed)."""
+        caller = sys._getframe(1)
+        return caller.f_code.co_name == "step" and caller.f_globals.get("__name__") == "torch.amp.grad_scaler"
 
     def __init__(self, params, **kwargs):
         for flag in ("capturable", "differentiable"):
@@ -208,6 +218,10 @@ class _EngineOptimizer(torch.optim.Optimizer):
 
     # -- the step
 
+    # A clean boundary for torch.compile: compiling the step (or a training loop that calls
+    # it) runs it as it is, eagerly, instead of tracing into it and breaking the graph at
+    # the engine call with nothing compiled.
+    @torch.compiler.disable
     @torch.no_grad()
     def step(self, closure=None, *, max_norm=None, norm_type=2.0, error_if_nonfinite=False, clip_value=None,
              nonfinite="propagate", zero_grad=False):
