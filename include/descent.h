@@ -900,7 +900,9 @@ typedef enum descent_isa {
  * Sets the threads a step may use, the calling thread included, for every
  * optimizer in the process; 0 restores the default. The default is
  * DESCENT_NUM_THREADS when it is set to a count in 1..1024 (with a warning on
- * stderr otherwise), else the number of CPUs in the process's affinity mask.
+ * stderr otherwise), else the number of CPUs in the process's affinity mask,
+ * divided among the ranks sharing the host when LOCAL_WORLD_SIZE (torchrun's)
+ * says there are several and the mask holds every CPU (at least 1).
  * Returns DESCENT_OK, DESCENT_ERROR_INVALID_ARGUMENT (outside 0..1024; the
  * message: descent_last_error(NULL)).
  * Thread-safe; takes effect at the next step.

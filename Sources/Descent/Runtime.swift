@@ -91,12 +91,24 @@ public enum Runtime {
     }
 
     private static func initialThreadCount() -> Int {
-        guard let text = environment("DESCENT_NUM_THREADS") else { return affinityCPUCount }
+        guard let text = environment("DESCENT_NUM_THREADS") else { return sharedCPUCount() }
         guard let count = Int(text), (1...maxThreads).contains(count) else {
-            warn("DESCENT_NUM_THREADS=\(text) is not a thread count in 1...\(maxThreads); using \(affinityCPUCount)")
-            return affinityCPUCount
+            warn("DESCENT_NUM_THREADS=\(text) is not a thread count in 1...\(maxThreads); using \(sharedCPUCount())")
+            return sharedCPUCount()
         }
         return count
+    }
+
+    /// The affinity mask's CPUs divided among the ranks that share this host when a
+    /// launcher says how many (torchrun's LOCAL_WORLD_SIZE), at least 1: ranks that each
+    /// took every CPU would oversubscribe the host. A rank that torchrun (or the user)
+    /// pinned to its own CPUs has a smaller mask and is not divided further.
+    static func sharedCPUCount() -> Int {
+        let cpus = affinityCPUCount
+        guard let text = environment("LOCAL_WORLD_SIZE"), let ranks = Int(text), ranks > 1 else { return cpus }
+        // A mask smaller than the host's CPUs is the rank's own share already.
+        guard cpus >= Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) else { return cpus }
+        return max(1, cpus / ranks)
     }
 
     // MARK: Environment

@@ -236,3 +236,28 @@ def test_portable_kernels_give_the_same_step():
         finally:
             descent.set_isa(previous)
     assert np.array_equal(*results)
+
+
+
+def default_threads(env):
+    """descent.get_num_threads() of a fresh process with `env` over this one's (without its
+    own thread settings)."""
+    import os
+    import subprocess
+    import sys
+    base = {k: v for k, v in os.environ.items() if k not in ("DESCENT_NUM_THREADS", "LOCAL_WORLD_SIZE")}
+    result = subprocess.run([sys.executable, "-c", "import descent; print(descent.get_num_threads())"],
+                            env={**base, **env}, check=True, capture_output=True, text=True)
+    return int(result.stdout)
+
+
+def test_ranks_sharing_a_host_share_its_cpus():
+    """torchrun's LOCAL_WORLD_SIZE divides the affinity mask's CPUs among the ranks (at
+    least 1 each) when the mask is the whole host; DESCENT_NUM_THREADS still wins."""
+    import os
+    cpus = len(os.sched_getaffinity(0))
+    whole_host = cpus >= os.cpu_count()
+    assert default_threads({}) == cpus
+    assert default_threads({"LOCAL_WORLD_SIZE": "2"}) == (max(1, cpus // 2) if whole_host else cpus)
+    assert default_threads({"LOCAL_WORLD_SIZE": str(4 * cpus)}) == (1 if whole_host else cpus)
+    assert default_threads({"LOCAL_WORLD_SIZE": "2", "DESCENT_NUM_THREADS": "3"}) == 3
