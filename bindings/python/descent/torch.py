@@ -32,8 +32,23 @@ from .gradients import StepReport
 from .hyperparameters import ALGORITHMS, DEFAULTS, SCALAR_STATE, STATE_NAMES, engine_items, has_trait, torch_items
 
 
+try:
+    from torch.distributed.tensor import DTensor
+except ImportError:  # a torch built without distributed
+    DTensor = ()
+
+
 def _engine_tensor(t):
     return t.device.type == "cpu" and t.dtype == torch.float32 and t.layout == torch.strided and t.is_contiguous()
+
+
+def _local(t):
+    """The tensor whose memory Descent steps: a DTensor's local shard (FSDP2: in-place
+    writes to it are the parameter's), else `t` itself."""
+    if isinstance(t, DTensor):
+        with torch.no_grad():
+            return t.to_local()
+    return t
 
 
 class _ParamState(dict):
@@ -113,6 +128,8 @@ class _EngineOptimizer(torch.optim.Optimizer):
         self._unmirrored = np.zeros(0, dtype=np.intp)  # parameters whose state is not shown yet
         self._sparse = []       # parameters whose .grad was sparse when last looked at
         self._index = {}        # id(parameter) -> its engine index
+        self._dtensors = False  # some parameter is a DTensor (FSDP2): steps go through _step_local
+        self._memory = []       # per registered parameter: the address its local shard had
         self._assigned = set()  # parameters whose state was written from outside (see _EngineState)
         super().__init__(params, defaults)
         self._watch_state()
@@ -150,19 +167,23 @@ class _EngineOptimizer(torch.optim.Optimizer):
             # so does Descent (it is not registered with the engine).
             names = group.get("param_names") or [None] * len(group["params"])
             params = list({id(p): (p, self._describe(self._registered, i, name))
-                           for i, (p, name) in enumerate(zip(group["params"], names)) if p.numel() > 0}.values())
+                           for i, (p, name) in enumerate(zip(group["params"], names))
+                           if _local(p).numel() > 0}.values())
             self._check_dense_real(self._registered, group["params"])
             for p, where in params:
-                self._check_tensor(p, where)
+                self._check_tensor(_local(p), where)
             items = engine_items(self._algorithm, group)
             index = self._core.add_group(items)
             self._pushed.append(items)
             first = len(self._params)
             for p, where in params:
-                self._core.add_param(index, p.detach().numpy())
+                local = _local(p)
+                self._core.add_param(index, local.detach().numpy())
                 self._index[id(p)] = len(self._params)
                 self._params.append(p)
                 self._where.append(where)
+                self._memory.append(local.data_ptr())
+                self._dtensors |= isinstance(p, DTensor)
             self._grow_step_counts(first)
             if has_trait(self._algorithm, _descent.TRAIT_STATE_AT_REGISTRATION):  # Adagrad's, in torch
                 for i in range(first, len(self._params)):
@@ -246,7 +267,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
         if found_inf is not None:
             options["found_inf"] = float(found_inf) != 0
         try:
-            report = self._step_tensors(options)
+            report = self._step_local(options) if self._dtensors else self._step_tensors(options)
         except (_descent.DescentTypeError, _descent.DescentValueError):
             self._check_gradients()  # names the gradient at fault by group, index and name
             raise
@@ -281,15 +302,34 @@ class _EngineOptimizer(torch.optim.Optimizer):
                     self._core.set_grad(index, None)
         raise AssertionError("a sparse gradient was found twice")
 
+    def _step_local(self, options):
+        """The step when parameters are DTensors (FSDP2): each one's local shard with its
+        gradient's, through the engine's per-step gradients; a shard whose memory FSDP2
+        swapped (reset_sharded_param) is followed, its state carried over."""
+        grads = []
+        for index, p in enumerate(self._params):
+            local = _local(p)
+            if local.data_ptr() != self._memory[index]:
+                self._check_tensor(local, self._where[index])
+                self._core.move_param(index, local.detach().numpy())
+                self._memory[index] = local.data_ptr()
+            if p.grad is None:
+                grads.append(None)
+                continue
+            grad = _local(p.grad)
+            self._check_tensor(grad, "the gradient of " + self._where[index])
+            grads.append(grad.detach().numpy())
+        return self._core.step(grads, **options)
+
     def _check_gradients(self):
         """After the engine refused a step's parameters or gradients (it counts parameters
         in its own order): the same refusal, naming the tensor as the user knows it (a
         parameter converted after the optimizer was made, a gradient)."""
         for p, where in zip(self._params, self._where):
-            self._check_tensor(p, where)
+            self._check_tensor(_local(p), where)
             if p.grad is None or p.grad.is_sparse:
                 continue
-            self._check_tensor(p.grad, "the gradient of " + where)
+            self._check_tensor(_local(p.grad), "the gradient of " + where)
             if p.grad.numel() != p.numel():
                 raise _descent.DescentValueError(
                     f"the gradient of {where} has {p.grad.numel()} elements, its parameter has {p.numel()}")
@@ -373,9 +413,18 @@ class _EngineOptimizer(torch.optim.Optimizer):
 
     def _state_tensor(self, index, name, memory):
         """The engine's state `memory` as torch shows it: shaped like the parameter, or a
-        0-d tensor for a scalar slot (NAdam's mu_product)."""
+        0-d tensor for a scalar slot (NAdam's mu_product); for a DTensor parameter, a
+        DTensor sharded as it is (each rank's state its own shard: what
+        torch.distributed.checkpoint saves)."""
         tensor = torch.from_numpy(memory)
-        return tensor.view(()) if name in SCALAR_STATE[self._algorithm] else tensor.view_as(self._params[index])
+        if name in SCALAR_STATE[self._algorithm]:
+            return tensor.view(())
+        p = self._params[index]
+        shard = tensor.view_as(_local(p))
+        if isinstance(p, DTensor):
+            return DTensor.from_local(shard, p.device_mesh, p.placements, run_check=False, shape=p.shape,
+                                      stride=p.stride())
+        return shard
 
     # -- checkpoints in torch's format
 
@@ -412,10 +461,10 @@ class _EngineOptimizer(torch.optim.Optimizer):
         """Copies torch-format `state` (step, and the algorithm's state tensors) of
         parameter `index` into the engine, then shows the engine's memory in its place.
         A tensor of the wrong size is refused, naming it, before anything is copied."""
-        taken = {name: value for name, value in state.items()
+        taken = {name: _local(value) for name, value in state.items()
                  if name in STATE_NAMES[self._algorithm] and value is not None}
         for name, value in taken.items():
-            expected = 1 if name in SCALAR_STATE[self._algorithm] else self._params[index].numel()
+            expected = 1 if name in SCALAR_STATE[self._algorithm] else _local(self._params[index]).numel()
             if value.numel() != expected:
                 raise _descent.DescentValueError(
                     f"state['{name}'] of {self._where[index]} has {value.numel()} elements, expected {expected}")

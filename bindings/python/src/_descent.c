@@ -254,6 +254,36 @@ static int check_index(OptimizerObject *self, Py_ssize_t index) {
     return 0;
 }
 
+int move_param(OptimizerObject *self, Py_ssize_t index, PyObject *param) {
+    Py_buffer view;
+    if (get_float_buffer(param, "param", &view) < 0) return -1;
+    if (view.len != self->params[index].len) {
+        PyErr_Format(DescentValueError, "parameter %zd now has %zd elements, it was registered with %zd", index,
+                     view.len / 4, self->params[index].len / 4);
+        PyBuffer_Release(&view);
+        return -1;
+    }
+    descent_status status = descent_param_move(self->opt, (size_t)index, view.buf);
+    if (status != DESCENT_OK) {
+        PyBuffer_Release(&view);
+        raise_status(status, self->opt);
+        return -1;
+    }
+    PyBuffer_Release(&self->params[index]);
+    self->params[index] = view;
+    return 0;
+}
+
+static PyObject *Optimizer_move_param(OptimizerObject *self, PyObject *args) {
+    Py_ssize_t index;
+    PyObject *param;
+    if (!PyArg_ParseTuple(args, "nO:move_param", &index, &param)) return NULL;
+    USABLE(self);
+    if (check_index(self, index) < 0) return NULL;
+    if (move_param(self, index, param) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *Optimizer_set_grad(OptimizerObject *self, PyObject *args) {
     Py_ssize_t index;
     PyObject *grad;
@@ -451,6 +481,9 @@ static PyMethodDef Optimizer_methods[] = {
      "add_param(group, param, grad=None) -> int\n\nRegisters a float32 buffer (and its gradient) into a group."},
     {"set_grad", (PyCFunction)Optimizer_set_grad, METH_VARARGS,
      "set_grad(index, grad) -> None\n\nRe-points (or with None removes) the gradient of a parameter."},
+    {"move_param", (PyCFunction)Optimizer_move_param, METH_VARARGS,
+     "move_param(index, param) -> None\n\nFollows a parameter to new memory of the same size (a writable float32 "
+     "buffer); its state carries over."},
     {"set_sparse_grad", (PyCFunction)Optimizer_set_sparse_grad, METH_VARARGS,
      "set_sparse_grad(index, indices, values, row_size) -> None\n\nGives a parameter a row-sparse gradient "
      "(int64 row indices, float32 values row after row; copied), used where a step has no dense one."},

@@ -52,6 +52,11 @@ PyObject *Optimizer_load_checkpoint(OptimizerObject *self, PyObject *data);
 PyObject *Optimizer_save_checkpoint_file(OptimizerObject *self, PyObject *path);
 PyObject *Optimizer_load_checkpoint_file(OptimizerObject *self, PyObject *path);
 
+/* Follows parameter `index` (a valid index) to the memory of `param`, a float32 buffer of
+ * its size (descent_param_move), holding that buffer in place of the old; -1 with an
+ * exception, nothing changed, otherwise. */
+int move_param(OptimizerObject *self, Py_ssize_t index, PyObject *param);
+
 /* sparse.c: Optimizer.set_sparse_grad. */
 PyObject *Optimizer_set_sparse_grad(OptimizerObject *self, PyObject *args);
 

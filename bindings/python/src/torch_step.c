@@ -147,19 +147,9 @@ static int follow_param_memory(OptimizerObject *self, PyObject *param, Py_ssize_
     PyObject *array = detached ? PyObject_CallMethod(detached, "numpy", NULL) : NULL;
     Py_XDECREF(detached);
     if (!array) return -1;
-    Py_buffer view;
-    int got = get_float_buffer(array, "parameter", &view);
-    Py_DECREF(array); /* the view holds it */
-    if (got < 0) return -1;
-    descent_status status = descent_param_move(self->opt, (size_t)index, view.buf);
-    if (status != DESCENT_OK) {
-        PyBuffer_Release(&view);
-        raise_status(status, self->opt);
-        return -1;
-    }
-    PyBuffer_Release(registered);
-    *registered = view;
-    return 0;
+    int moved = move_param(self, index, array);
+    Py_DECREF(array);
+    return moved;
 }
 
 PyObject *Optimizer_step_tensors(OptimizerObject *self, PyObject *args, PyObject *kwargs) {
