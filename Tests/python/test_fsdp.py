@@ -1,5 +1,5 @@
 """descent.torch under FSDP2 (fully_shard over a CPU device mesh) on 2 gloo ranks
-(workers/fsdp_run.py, bounded in time): parameters and gradients are DTensors, stepped as
+(workers/fsdp_run.py, a rendezvous file, bounded in time): parameters and gradients are DTensors, stepped as
 their local shards; state is kept as DTensors, so torch.distributed.checkpoint saves and
 loads it (its loading makes the state with a zero-lr step first)."""
 import subprocess
@@ -9,15 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from test_zero import free_port
-
 WORKER = Path(__file__).parent / "workers" / "fsdp_run.py"
 
 
 def train(tmp_path, library, offload, resume):
     out = tmp_path / f"{library}-{offload}-{resume}.pt"
-    subprocess.run([sys.executable, str(WORKER), library, str(int(offload)), str(int(resume)), str(free_port()),
-                    str(tmp_path / f"checkpoint-{library}-{offload}"), str(out)], check=True, timeout=180)
+    subprocess.run([sys.executable, str(WORKER), library, str(int(offload)), str(int(resume)),
+                    str(tmp_path / f"rendezvous-{out.stem}"), str(tmp_path / f"checkpoint-{library}-{offload}"), str(out)],
+                   check=True, timeout=180)
     return torch.load(out)
 
 

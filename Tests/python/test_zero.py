@@ -1,8 +1,7 @@
 """descent.torch inside torch.distributed.optim.ZeroRedundancyOptimizer on 2 gloo ranks
-(workers/zero_run.py, bounded in time): training, ZeRO's own resume (it assigns
+(workers/zero_run.py, a rendezvous file, bounded in time): training, ZeRO's own resume (it assigns
 optim.state[p] and never calls the local optimizer's load_state_dict) and
 parameters_as_bucket_view (it re-points the parameters after building the optimizer)."""
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,16 +12,10 @@ import torch
 WORKER = Path(__file__).parent / "workers" / "zero_run.py"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def train(tmp_path, library, bucket_view, resume):
     out = tmp_path / f"{library}-{bucket_view}-{resume}.pt"
     subprocess.run([sys.executable, str(WORKER), library, str(int(bucket_view)), str(int(resume)),
-                    str(free_port()), str(out)], check=True, timeout=120)
+                    str(tmp_path / f"rendezvous-{out.stem}"), str(out)], check=True, timeout=120)
     return torch.load(out)
 
 

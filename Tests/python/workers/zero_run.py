@@ -1,9 +1,9 @@
-"""Trains a small model for 20 steps on 2 gloo ranks (127.0.0.1) under
+"""Trains a small model for 20 steps on 2 gloo ranks (a rendezvous file) under
 torch.distributed.optim.ZeroRedundancyOptimizer with the optimizer class given, resuming
 through ZeRO's own consolidate_state_dict / load_state_dict at step 10 when asked, and
 writes rank 0's final parameters to a file. Run by Tests/python/test_zero.py as a script:
 
-    python zero_run.py {torch|descent} BUCKET_VIEW(0|1) RESUME(0|1) PORT OUT
+    python zero_run.py {torch|descent} BUCKET_VIEW(0|1) RESUME(0|1) RENDEZVOUS_FILE OUT
 """
 import os
 import sys
@@ -28,9 +28,9 @@ def optimizer_class(library):
     return torch.optim.AdamW
 
 
-def run(rank, library, bucket_view, resume, port, out):
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+def run(rank, library, bucket_view, resume, rendezvous, out):
+    # A rendezvous file, not a TCP port: no port for another process to take meanwhile.
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=WORLD)
     net = model()
 
     def zero():
@@ -59,5 +59,5 @@ def run(rank, library, bucket_view, resume, port, out):
 
 
 if __name__ == "__main__":
-    library, bucket_view, resume, port, out = sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1", int(sys.argv[4]), sys.argv[5]
-    mp.spawn(run, args=(library, bucket_view, resume, port, out), nprocs=WORLD, join=True)
+    library, bucket_view, resume, rendezvous, out = sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1", sys.argv[4], sys.argv[5]
+    mp.spawn(run, args=(library, bucket_view, resume, rendezvous, out), nprocs=WORLD, join=True)
