@@ -1,5 +1,7 @@
 """descent.torch against torch.optim, live: trajectories, state_dict swaps both ways,
 torch's LR schedulers, GradScaler."""
+import collections
+
 import numpy as np
 import pytest
 import torch
@@ -417,6 +419,18 @@ def test_state_assigned_from_outside_is_taken_at_the_next_step(name):
             if key != "step":
                 assert value.data_ptr() == torch.from_numpy(
                     np.frombuffer(opt._core.state(opt._index[id(p)], key), dtype=np.float32)).data_ptr()
+
+
+def test_the_watched_state_copies_and_saves_as_torchs_plain_dicts():
+    import copy
+    import pickle
+    model = make_model()
+    opt = dt.AdamW(model.parameters(), lr=1e-2)
+    train(model, opt, {}, 1)
+    copied = copy.deepcopy(opt.state)
+    assert type(copied) is collections.defaultdict and all(type(v) is dict for v in copied.values())
+    saved = pickle.loads(pickle.dumps(opt.state_dict()))
+    assert all(type(v) is dict for v in saved["state"].values())
 
 
 def test_assigned_state_of_the_wrong_size_is_refused_naming_it():

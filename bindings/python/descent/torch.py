@@ -92,6 +92,9 @@ class _EngineState(collections.defaultdict):
         dict.__setitem__(self, param, _ParamState(self._assigned, param, state))
         self._assigned.add(param)
 
+    def __reduce__(self):  # copied or saved as the defaultdict torch keeps
+        return collections.defaultdict, (dict,), None, None, iter(dict(self).items())
+
 
 class _EngineOptimizer(torch.optim.Optimizer):
     _algorithm = ""
