@@ -3,7 +3,9 @@
 torch.distributed.checkpoint (get_/set_optimizer_state_dict, dcp.save/load) at step 10
 when asked, and writes the full parameters to a file. Run by Tests/python/test_fsdp.py:
 
-    python fsdp_run.py {torch|descent} OFFLOAD(0|1) RESUME(0|1) RENDEZVOUS_FILE CHECKPOINT_DIR OUT
+    python fsdp_run.py {torch|descent} OFFLOAD(0|1) RESUME(0|1) RENDEZVOUS_FILE OUT
+
+(the checkpoint goes to the folder OUT.dcp).
 """
 import os
 import sys
@@ -70,5 +72,5 @@ def run(rank, library, offload, resume, rendezvous, checkpoint, out):
 
 if __name__ == "__main__":
     library, offload, resume = sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1"
-    rendezvous, checkpoint, out = sys.argv[4], sys.argv[5], sys.argv[6]
-    mp.spawn(run, args=(library, offload, resume, rendezvous, checkpoint, out), nprocs=WORLD, join=True)
+    rendezvous, out = sys.argv[4], sys.argv[5]
+    mp.spawn(run, args=(library, offload, resume, rendezvous, out + ".dcp", out), nprocs=WORLD, join=True)

@@ -1,0 +1,27 @@
+"""The multi-rank tests' common part: each runs a worker (workers/*.py: 2 gloo ranks that
+meet through a rendezvous file) as a script, bounded in time, reads the parameters rank 0
+wrote, and compares the runs."""
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+WORKERS = Path(__file__).parent / "workers"
+
+
+def run_worker(name, tmp_path, *args, timeout):
+    """Runs workers/`name` with `args`, a fresh rendezvous file and an output file; returns
+    rank 0's final parameters."""
+    out = tmp_path / ("-".join(str(a) for a in args) + ".pt")
+    subprocess.run([sys.executable, str(WORKERS / name), *map(str, args), str(tmp_path / f"rendezvous-{out.stem}"),
+                    str(out)], check=True, timeout=timeout)
+    return torch.load(out)
+
+
+def assert_resume_exact_and_close(resumed, straight, reference, resume):
+    """A resumed run equals the uninterrupted one bit for bit and the reference (torch.optim)
+    within 1e-5 relative, parameter by parameter."""
+    for a, b, c in zip(resumed, straight, reference):
+        assert torch.equal(a, b), f"{resume} changed Descent's run"
+        assert ((a - c).norm() / c.norm()).item() <= 1e-5
