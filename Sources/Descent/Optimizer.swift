@@ -303,18 +303,19 @@ public final class Optimizer {
         let denseCopies = try densified(sparseGradients, sparse)
         defer { release(denseCopies) }
         for (i, buffer) in denseCopies { gradients[i] = buffer }
-        let byRows = sparseGradients.rowRule.map { rule in (rule, sparse) }
-        for (i, _) in byRows?.1 ?? [] { try byRows!.0.checkSparse(groups[parameters[i].group]) }
-        let sparseValues = (byRows?.1 ?? []).map { (pointer: Optional($0.rows.values), count: $0.rows.elementCount) }
+        // The sparse gradients the algorithm steps by rows (none where it densified them).
+        let rowRule = sparseGradients.rowRule
+        let byRows = rowRule == nil ? [] : sparse
+        for (i, _) in byRows { try rowRule!.checkSparse(groups[parameters[i].group]) }
+        let sparseValues = byRows.map { ($0.rows.values, $0.rows.elementCount) }
         // Gradients that the phase writes must not share memory: a shared element would
         // be unscaled twice, or zeroed before its second reader.
         var buffers: GradientBuffers?
         if options.rewritesGradients {
-            buffers = try GradientBuffers(gradients.enumerated().map { i, grad in (grad, grad == nil ? 0 : parameters[i].count) } + sparseValues)
+            buffers = try GradientBuffers(gradients.enumerated().map { i, grad in (grad, grad == nil ? 0 : parameters[i].count) }
+                                          + sparseValues.map { (Optional($0.0), $0.1) })
         } else if options.needsReduction {
-            buffers = GradientBuffers(validated: zip(parameters, gradients).compactMap { parameter, grad in
-                grad.map { ($0, parameter.count) }
-            } + sparseValues.map { ($0.pointer!, $0.count) })
+            buffers = gradientBuffers(gradients, plus: sparseValues)
         }
         // A zeroed sparse gradient keeps no rows (torch's zero_()): done where the phase
         // returns, never on an error (which changes nothing).
@@ -348,15 +349,15 @@ public final class Optimizer {
         if case let .value(limit) = options.clip {
             transform = GradientTransform(scale: Float(options.gradScale), clipValue: Float(limit))
         }
-        let byRowsIndices = Set((byRows?.1 ?? []).map(\.index))
+        let byRowsIndices = Set(byRows.map(\.index))
         try allocateState(for: gradients.indices.map { gradients[$0] != nil || byRowsIndices.contains($0) }, rule: rule)
         let plan = update(gradients, rule: rule, transform: transform, zero: options.zeroGradients)
         report.parametersUpdated = gradients.count { $0 != nil }
         report.elementsUpdated = plan.elementCount
-        if let (rowRule, rows) = byRows {
-            updateRows(rows, rule: rowRule, transform: transform)
-            report.parametersUpdated += rows.count
-            report.elementsUpdated += rows.reduce(0) { $0 + $1.rows.elementCount }
+        if let rowRule {
+            updateRows(byRows, rule: rowRule, transform: transform)
+            report.parametersUpdated += byRows.count
+            report.elementsUpdated += byRows.reduce(0) { $0 + $1.rows.elementCount }
         }
         zeroSparse()
         return report
@@ -444,11 +445,13 @@ public final class Optimizer {
         return plan
     }
 
-    /// The gradients of the parameters that have one, for the gradient passes.
-    private func gradientBuffers(_ gradients: [UnsafeMutablePointer<Float>?]) -> GradientBuffers {
+    /// The gradients of the parameters that have one, and the sparse values `plus`, for
+    /// the gradient passes.
+    private func gradientBuffers(_ gradients: [UnsafeMutablePointer<Float>?],
+                                 plus extra: [(UnsafeMutablePointer<Float>, Int)] = []) -> GradientBuffers {
         GradientBuffers(validated: zip(parameters, gradients).compactMap { parameter, grad in
             grad.map { ($0, parameter.count) }
-        })
+        } + extra)
     }
 
     /// Fills every registered gradient with zeros (on the step's threads); a sparse one
