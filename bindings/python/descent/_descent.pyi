@@ -88,6 +88,9 @@ class Optimizer:
     def get_group(self, group: int) -> dict[str, float | bool]:
         """The algorithm's hyperparameters of a group, under torch's names ("betas[0]", ...)."""
     def set_group(self, group: int, changes: Mapping[str, float]) -> None: ...
+    def hold_grad_view(self, index: int, tensor: Any) -> None:
+        """Holds `tensor` (or None) as parameter `index`'s .grad view: step_tensors takes a .grad that is
+        it, at the address it has now, without checking it again."""
     def step_tensors(self, params: Sequence[Any], sparse: Optional[bytes] = ..., *, grad_scale: float = ..., found_inf: bool = ...,
                      nonfinite: Literal["propagate", "skip", "error"] = ..., max_norm: Optional[float] = ...,
                      norm_type: float = ..., error_if_nonfinite: bool = ..., clip_value: Optional[float] = ...,

@@ -16,6 +16,18 @@ most two passes over the gradients: `max_norm`/`norm_type`/`error_if_nonfinite`
 (clip_grad_norm_ over every gradient it steps, after unscaling), `clip_value`
 (clip_grad_value_), `nonfinite` ("propagate", "skip", "error") and `zero_grad`. What
 the last step did is in `last_step_report` (a descent.StepReport).
+
+`grad_arena=True` (a constructor option of every class) gives the trainable parameters
+their `.grad` as views into one contiguous buffer per parameter group, which autograd
+then accumulates into in place, as DDP's `gradient_as_bucket_view` does: the step knows
+each view by identity and address (two attribute reads per tensor instead of seven), and
+`zero_grad` zeroes each buffer in one pass and keeps the views whatever `set_to_none`
+says. The cost is torch's `None`: every trainable parameter has a gradient from the
+start (zeros until a backward writes it), so one that gets no gradient in a step is
+still stepped with zeros (weight decay, moment decay), where torch would skip it; a
+parameter frozen after the optimizer was made needs its `.grad` set to None by hand.
+A `.grad` replaced by another tensor is taken as usual (checked), and pointed back at
+its view by the next `zero_grad`.
 `clip_grad_norm_`, `clip_grad_value_` and `get_total_norm` here are drop-ins for
 torch.nn.utils' (torch's own run for tensors Descent does not take).
 """
@@ -111,7 +123,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
         caller = sys._getframe(1)
         return caller.f_code.co_name == "step" and caller.f_globals.get("__name__") == "torch.amp.grad_scaler"
 
-    def __init__(self, params, **kwargs):
+    def __init__(self, params, *, grad_arena=False, **kwargs):
         for flag in ("capturable", "differentiable"):
             if kwargs.get(flag):
                 raise NotImplementedError(f"descent.torch.{self._algorithm} does not support {flag}=True")
@@ -134,6 +146,9 @@ class _EngineOptimizer(torch.optim.Optimizer):
         self._dtensors = False  # some parameter is a DTensor (FSDP2): steps go through _step_local
         self._memory = []       # per registered parameter: the address its local shard had
         self._assigned = set()  # parameters whose state was written from outside (see _EngineState)
+        self._grad_arena = grad_arena and self._check_grad_arena()
+        self._arenas = []       # grad_arena=True: one flat gradient buffer per group
+        self._grad_views = []   # … and (parameter, its .grad view into it) for each
         super().__init__(params, defaults)
         self._watch_state()
 
@@ -188,10 +203,61 @@ class _EngineOptimizer(torch.optim.Optimizer):
                 self._memory.append(local.data_ptr())
                 self._dtensors |= isinstance(p, DTensor)
             self._grow_step_counts(first)
+            if self._grad_arena:
+                self._attach_grad_arena(first)
             if has_trait(self._algorithm, _descent.TRAIT_STATE_AT_REGISTRATION):  # Adagrad's, in torch
                 for i in range(first, len(self._params)):
                     self._mirror_state(i)
             self._registered += 1
+
+    def _check_grad_arena(self):
+        if has_trait(self._algorithm, _descent.TRAIT_ONLY_SPARSE_GRADIENTS):
+            raise ValueError(f"grad_arena=True: {self._algorithm} takes only sparse gradients, which do not live "
+                             "in a dense arena")
+        return True
+
+    def _attach_grad_arena(self, first):
+        """grad_arena=True: the trainable parameters registered from `first` on get their
+        .grad as views into one new contiguous buffer (a gradient they had is copied in).
+        Autograd accumulates into an existing .grad in place, so the views stay, and the
+        step knows each by identity and address instead of checking the tensor again."""
+        trainable = [index for index in range(first, len(self._params)) if self._params[index].requires_grad]
+        if any(isinstance(self._params[index], DTensor) for index in trainable):
+            raise ValueError("grad_arena=True does not apply to DTensor parameters: FSDP2 owns their gradients")
+        arena = torch.zeros(sum(self._params[index].numel() for index in trainable))
+        offset = 0
+        for index in trainable:
+            p = self._params[index]
+            view = arena[offset:offset + p.numel()].view_as(p)
+            offset += p.numel()
+            if p.grad is not None:
+                view.copy_(p.grad.to_dense() if p.grad.is_sparse else p.grad)
+            p.grad = view
+            self._core.hold_grad_view(index, view)
+            self._grad_views.append((p, view))
+        self._arenas.append(arena)
+
+    def zero_grad(self, set_to_none=True):
+        """torch's zero_grad; with grad_arena=True the gradient views stay whatever
+        `set_to_none` says, zeroed in one pass per arena (as DDP's
+        gradient_as_bucket_view), and a .grad replaced or set to None since (by
+        model.zero_grad(), say) is pointed back at its view."""
+        if not self._arenas:
+            return super().zero_grad(set_to_none)
+        viewed = set()
+        for p, view in self._grad_views:
+            if p.grad is not view:
+                p.grad = view
+            viewed.add(p)
+        for arena in self._arenas:
+            arena.zero_()
+        for group in self.param_groups:  # frozen parameters with a gradient: torch's way
+            for p in group["params"]:
+                if p.grad is not None and p not in viewed:
+                    if set_to_none:
+                        p.grad = None
+                    else:
+                        p.grad.detach_().zero_()
 
     def _grow_step_counts(self, first):
         """Makes room for the step counts of parameters `first`… (just registered); the
@@ -570,12 +636,13 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
 
 def _signature(name):
     """torch's constructor signature for `name`: (params, <hyperparameters in the
-    description's order, with its defaults>, *, maximize, **kwargs)."""
+    description's order, with its defaults>, *, maximize, grad_arena, **kwargs)."""
     P = inspect.Parameter
     parameters = [P("self", P.POSITIONAL_OR_KEYWORD), P("params", P.POSITIONAL_OR_KEYWORD)]
     for key, default in DEFAULTS[name].items():
         kind = P.KEYWORD_ONLY if key == "maximize" else P.POSITIONAL_OR_KEYWORD
         parameters.append(P(key, kind, default=default))
+    parameters.append(P("grad_arena", P.KEYWORD_ONLY, default=False))  # Descent's own
     parameters.sort(key=lambda p: p.kind)  # keyword-only ones after the positional ones
     return inspect.Signature(parameters + [P("kwargs", P.VAR_KEYWORD)])
 

@@ -114,10 +114,15 @@ static void release_buffers(OptimizerObject *self) {
     for (Py_ssize_t i = 0; i < self->count; i++) {
         PyBuffer_Release(&self->params[i]);
         if (self->grads[i].obj) PyBuffer_Release(&self->grads[i]);
+        Py_XDECREF(self->grad_views[i]);
     }
     PyMem_Free(self->params);
     PyMem_Free(self->grads);
+    PyMem_Free(self->grad_views);
+    PyMem_Free(self->grad_view_memory);
     self->params = self->grads = NULL;
+    self->grad_views = NULL;
+    self->grad_view_memory = NULL;
     self->count = self->capacity = 0;
 }
 
@@ -164,6 +169,7 @@ static int Optimizer_traverse(OptimizerObject *self, visitproc visit, void *arg)
     for (Py_ssize_t i = 0; i < self->count; i++) {
         Py_VISIT(self->params[i].obj);
         Py_VISIT(self->grads[i].obj);
+        Py_VISIT(self->grad_views[i]);
     }
     return 0;
 }
@@ -200,6 +206,12 @@ static int grow(OptimizerObject *self) {
     Py_buffer *grads = PyMem_Realloc(self->grads, (size_t)capacity * sizeof(Py_buffer));
     if (!grads) return PyErr_NoMemory(), -1;
     self->grads = grads;
+    PyObject **views = PyMem_Realloc(self->grad_views, (size_t)capacity * sizeof(PyObject *));
+    if (!views) return PyErr_NoMemory(), -1;
+    self->grad_views = views;
+    float **memory = PyMem_Realloc(self->grad_view_memory, (size_t)capacity * sizeof(float *));
+    if (!memory) return PyErr_NoMemory(), -1;
+    self->grad_view_memory = memory;
     self->capacity = capacity;
     return 0;
 }
@@ -241,11 +253,13 @@ static PyObject *Optimizer_add_param(OptimizerObject *self, PyObject *args) {
         if (gview->obj) PyBuffer_Release(gview);
         return raise_status(status, self->opt);
     }
+    self->grad_views[self->count] = NULL;
+    self->grad_view_memory[self->count] = NULL;
     self->count++;
     return PyLong_FromSize_t(index);
 }
 
-static int check_index(OptimizerObject *self, Py_ssize_t index) {
+int check_index(OptimizerObject *self, Py_ssize_t index) {
     if (index < 0 || index >= self->count) {
         PyErr_Format(DescentIndexError, "parameter index %zd is out of range (the optimizer has %zd parameters)",
                      index, self->count);
@@ -504,6 +518,11 @@ static PyMethodDef Optimizer_methods[] = {
      "set_group(group, changes: dict) -> None\n\nChanges hyperparameters of a group atomically (validated first)."},
     {"step_count", (PyCFunction)Optimizer_step_count, METH_O, "step_count(index) -> int"},
     {"set_step_count", (PyCFunction)Optimizer_set_step_count, METH_VARARGS, "set_step_count(index, steps) -> None"},
+    {"hold_grad_view", (PyCFunction)Optimizer_hold_grad_view, METH_VARARGS,
+     "hold_grad_view(index, tensor) -> None\n\n"
+     "Holds `tensor` (a contiguous CPU float32 tensor of the parameter's size, or None to let go) as the\n"
+     "gradient view of parameter `index`: step_tensors then takes a .grad that is this tensor, at the\n"
+     "address it has now, without checking it again."},
     {"step_counts_into", (PyCFunction)Optimizer_step_counts_into, METH_O,
      "step_counts_into(out) -> None\n\nWrites every parameter's step count into a float32 buffer of param_count elements."},
     {"state", (PyCFunction)(void (*)(void))Optimizer_state, METH_VARARGS | METH_KEYWORDS,

@@ -17,6 +17,11 @@ typedef struct {
     Py_ssize_t count, capacity;
     Py_buffer *params; /* one per parameter */
     Py_buffer *grads;  /* registered gradient per parameter; .obj NULL when none */
+    /* Per parameter, the `.grad` tensor descent.torch gave it as a view into its gradient
+     * arena (NULL when none), held, and the memory it had when checked: step_tensors
+     * takes a `.grad` that is this object at this address without checking it again. */
+    PyObject **grad_views;
+    float **grad_view_memory;
     int busy;          /* calls running with the GIL released (nested: a callback's) */
     unsigned long busy_thread; /* the thread running them */
     Py_ssize_t exports; /* state buffers handed out */
@@ -35,6 +40,9 @@ PyObject *raise_message(descent_status status, const char *message);
 
 /* -1 with an exception set when the optimizer is closed or busy in another thread. */
 int check_usable(OptimizerObject *self);
+
+/* -1 with DescentIndexError when `index` is not a registered parameter's. */
+int check_index(OptimizerObject *self, Py_ssize_t index);
 
 /* Gets a writable C-contiguous float32 buffer; -1 with an exception naming `what`. */
 int get_float_buffer(PyObject *obj, const char *what, Py_buffer *view);
@@ -60,8 +68,10 @@ int move_param(OptimizerObject *self, Py_ssize_t index, PyObject *param);
 /* sparse.c: Optimizer.set_sparse_grad. */
 PyObject *Optimizer_set_sparse_grad(OptimizerObject *self, PyObject *args);
 
-/* torch_step.c: Optimizer.step_tensors and step_counts_into, for descent.torch. */
+/* torch_step.c: Optimizer.step_tensors, hold_grad_view and step_counts_into, for
+ * descent.torch. */
 PyObject *Optimizer_step_tensors(OptimizerObject *self, PyObject *args, PyObject *kwargs);
+PyObject *Optimizer_hold_grad_view(OptimizerObject *self, PyObject *args);
 PyObject *Optimizer_step_counts_into(OptimizerObject *self, PyObject *out);
 
 /* algorithms.c: algorithms by name, hyperparameters as {torch name: value} dicts (at

@@ -6,9 +6,11 @@
  * Doing both per tensor in Python cost ~10 µs per parameter per step (`.grad`,
  * `.detach().numpy()`, the checks, a `fill_` per step tensor): a 51 ms step of which the
  * engine took 11, for 16M parameters in 4,096 tensors. Here it is under 1 µs per tensor,
- * most of it torch's own attribute calls (50-80 ns each, data_ptr() the dearest). torch
- * tensors are used through their Python attributes (dtype, layout, is_cpu,
- * is_contiguous(), is_neg(), numel(), data_ptr()), so the extension does not link libtorch.
+ * most of it torch's own attribute calls (40-70 ns each). torch tensors are used through
+ * their Python attributes (dtype, layout, is_cpu, is_contiguous(), is_neg(), numel(),
+ * data_ptr()), so the extension does not link libtorch. A `.grad` that is the view
+ * descent.torch put there (grad_arena=True) costs two of those calls instead of seven:
+ * it is known by identity and address (hold_grad_view).
  */
 #include "extension.h"
 
@@ -82,11 +84,9 @@ static void *data_pointer(PyObject *tensor) {
     return pointer;
 }
 
-/* 1 when `t` is a tensor the engine steps in place (contiguous CPU float32, not a lazily
- * negated view), 0 when not, -1 on error. */
-static int engine_tensor(PyObject *t) {
+/* engine_tensor() for a tensor already known to be strided. */
+static int strided_engine_tensor(PyObject *t) {
     int ok = attribute_is(t, name_dtype, torch_float32);
-    if (ok == 1) ok = attribute_is(t, name_layout, torch_strided);
     if (ok == 1) ok = attribute_is(t, name_is_cpu, Py_True);
     if (ok == 1) ok = call_is_true(t, name_is_contiguous);
     if (ok == 1) {
@@ -96,11 +96,19 @@ static int engine_tensor(PyObject *t) {
     return ok;
 }
 
-/* The memory of the gradient of parameter `index`: a contiguous CPU float32 tensor of
- * `numel` elements. A tensor of another kind is DescentTypeError (descent.torch then
- * says which kind), a size mismatch DescentValueError. */
+/* 1 when `t` is a tensor the engine steps in place (contiguous CPU float32, not a lazily
+ * negated view), 0 when not, -1 on error. */
+static int engine_tensor(PyObject *t) {
+    int ok = attribute_is(t, name_layout, torch_strided);
+    return ok == 1 ? strided_engine_tensor(t) : ok;
+}
+
+/* The memory of the gradient of parameter `index`: a strided tensor that must be a
+ * contiguous CPU float32 one of `numel` elements. A tensor of another kind is
+ * DescentTypeError (descent.torch then says which kind), a size mismatch
+ * DescentValueError. */
 static int gradient_memory(PyObject *grad, Py_ssize_t index, Py_ssize_t numel, float **out) {
-    int ok = engine_tensor(grad);
+    int ok = strided_engine_tensor(grad);
     if (ok < 0) return -1;
     if (!ok) {
         PyErr_Format(DescentTypeError, "the gradient of parameter %zd is not a contiguous CPU float32 tensor",
@@ -188,12 +196,25 @@ PyObject *Optimizer_step_tensors(OptimizerObject *self, PyObject *args, PyObject
             continue;
         }
         grads[i] = grad;
-        int sparse = attribute_is(grad, name_layout, torch_sparse_coo);
-        if (sparse < 0) goto done;
-        if (sparse) {
+        if (grad == self->grad_views[i]) {
+            float *memory = data_pointer(grad);
+            if (!memory) goto done;
+            if (memory == self->grad_view_memory[i]) {
+                pointers[i] = memory;
+                continue;
+            }
+        }
+        PyObject *layout = PyObject_GetAttr(grad, name_layout);
+        if (!layout) goto done;
+        Py_DECREF(layout); /* torch's layouts are singletons: only their identity is used */
+        if (layout == torch_sparse_coo) {
             /* NULL: the engine uses the parameter's sparse gradient, set by descent.torch. */
             if (i < sparse_len && sparse_set[i]) continue;
             PyErr_Format(SparseGradientFound, "parameter %zd has a sparse gradient", i);
+            goto done;
+        }
+        if (layout != torch_strided) {
+            PyErr_Format(DescentTypeError, "the gradient of parameter %zd is not a contiguous CPU float32 tensor", i);
             goto done;
         }
         if (gradient_memory(grad, i, self->params[i].len / 4, &pointers[i]) < 0) goto done;
@@ -209,6 +230,29 @@ done:
     PyMem_Free(pointers);
     Py_DECREF(seq);
     return result;
+}
+
+PyObject *Optimizer_hold_grad_view(OptimizerObject *self, PyObject *args) {
+    Py_ssize_t index;
+    PyObject *view;
+    if (!PyArg_ParseTuple(args, "nO:hold_grad_view", &index, &view)) return NULL;
+    USABLE(self);
+    if (check_index(self, index) < 0 || load_torch() < 0) return NULL;
+    float *memory = NULL;
+    if (view != Py_None) {
+        int strided = attribute_is(view, name_layout, torch_strided);
+        if (strided < 0) return NULL;
+        if (!strided) {
+            PyErr_Format(DescentTypeError, "the gradient view of parameter %zd is not a contiguous CPU float32 tensor",
+                         index);
+            return NULL;
+        }
+        if (gradient_memory(view, index, self->params[index].len / 4, &memory) < 0) return NULL;
+        Py_INCREF(view);
+    }
+    Py_XSETREF(self->grad_views[index], view == Py_None ? NULL : view);
+    self->grad_view_memory[index] = memory;
+    Py_RETURN_NONE;
 }
 
 PyObject *Optimizer_step_counts_into(OptimizerObject *self, PyObject *out) {
