@@ -273,8 +273,12 @@ def adamw_methods(params, numel):
     methods = {"roofline": ROOFLINE.step(numel, 3)}
     if len(params) > 1:
         methods["roofline, these tensors"] = ROOFLINE.tensors(params)
-    methods["descent (C ABI)"] = LIB.optimizer("AdamW", params, lr=1e-3, weight_decay=0.01)
+    methods[C_ABI] = LIB.optimizer("AdamW", params, lr=1e-3, weight_decay=0.01)
     methods["descent.torch"] = descent.torch.AdamW(params, lr=1e-3, weight_decay=0.01).step
+    # Last of the descent ones: it moves every .grad into its arena (the others then read
+    # them there, as any tensor).
+    methods["descent.torch, grad_arena"] = descent.torch.AdamW(params, lr=1e-3, weight_decay=0.01,
+                                                               grad_arena=True).step
     for name, kwargs in (("for-loop", {"foreach": False}), ("foreach", {"foreach": True}),
                          ("fused", {"fused": True})):
         methods[f"torch {name}"] = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01, **kwargs).step
@@ -374,9 +378,10 @@ def sparse_methods(params, numel):
 
 # ---------------------------------------------------------------- timing
 
-def time_methods(methods):
+def time_methods(methods, before=None):
     """Median seconds per step of every callable method; the methods take turns in each
-    round. Strings (a method that is not there) pass through."""
+    round, each timed step right after `before()` when given (a torch op, as in
+    training). Strings (a method that is not there) pass through."""
     runnable = {name: fn for name, fn in methods.items() if callable(fn)}
     for fn in runnable.values():
         for _ in range(ARGS.warmup):
@@ -385,6 +390,8 @@ def time_methods(methods):
     for _ in range(ARGS.rounds):
         for name, fn in runnable.items():
             time.sleep(ARGS.settle)
+            if before:
+                before()
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
@@ -394,10 +401,13 @@ def time_methods(methods):
             for name, value in methods.items()}
 
 
-def run_case(key, title, numel, bytes_per_param, methods, reference):
-    """Times one case and returns its rows; `reference` names the method ratios are to."""
+def run_case(key, title, params, bytes_per_param, methods, reference, before=None):
+    """Times one case and returns its rows; `reference` names the method ratios are to.
+    With more than one tensor, descent.torch's rows also give their cost per tensor over
+    the C ABI's step (reading each tensor's .grad and memory, showing the step counts)."""
+    numel = sum(p.numel() for p in params)
     print(f"\n({key}) {title}: {numel:,} parameters, {bytes_per_param} bytes each", flush=True)
-    medians = time_methods(methods)
+    medians = time_methods(methods(params, numel), None if before is None else lambda: before(params))
     gc.collect()
     rows = []
     for name, value in medians.items():
@@ -411,10 +421,15 @@ def run_case(key, title, numel, bytes_per_param, methods, reference):
                 row["of_roofline"] = medians["roofline"] / value
             if isinstance(medians.get(reference), float):
                 row["speedup_vs_" + reference.replace(" ", "_")] = medians[reference] / value
+            if name.startswith("descent.torch") and len(params) > 1 and isinstance(medians.get(C_ABI), float):
+                row["us_per_tensor_over_c_abi"] = (value - medians[C_ABI]) / len(params) * 1e6
         rows.append(row)
     print_rows(rows, reference)
     return {"case": key, "title": title, "numel": numel, "bytes_per_param": bytes_per_param,
             "reference": reference, "rows": rows}
+
+
+C_ABI = "descent (C ABI)"
 
 
 def print_rows(rows, reference):
@@ -426,7 +441,9 @@ def print_rows(rows, reference):
         ratio = row.get("speedup_vs_" + reference.replace(" ", "_"))
         print(f"  {row['method']:<25}{row['seconds'] * 1e3:>10.2f}{row['gparams_per_s']:>10.3f}"
               f"{row['gbytes_per_s']:>8.1f}{row.get('of_roofline', float('nan')):>10.1%}"
-              f"{'' if ratio is None else f'{ratio:.2f}x':>18}")
+              f"{'' if ratio is None else f'{ratio:.2f}x':>18}"
+              + (f"   {row['us_per_tensor_over_c_abi']:.2f} us/tensor over the C ABI"
+                 if "us_per_tensor_over_c_abi" in row else ""))
 
 
 # ---------------------------------------------------------------- the run
@@ -441,25 +458,33 @@ def machine():
             "descent": descent.version(), "descent_isa": descent.get_isa(), "threads": ARGS.threads}
 
 
+def after_a_torch_op(params):
+    """What precedes each timed step in training-like order: a torch op over the
+    gradients (x 1.0, exact), as the backward pass is, with torch's threads just used."""
+    torch._foreach_mul_([p.grad for p in params], 1.0)
+
+
 def case_specs():
     """Every case as (key, title, shapes, bytes per parameter, methods(params, numel),
-    reference method), in the order they run."""
+    reference method, what precedes each timed step or None), in the order they run."""
     scale = 64 if ARGS.quick else 1
     gpt2 = [tuple(max(1, d // 8) for d in s) for s in gpt2_small()] if ARGS.quick else gpt2_small()
     big = [(32 * 2**20 // scale,)]
-    specs = [("a", "AdamW, GPT-2 small layout (148 tensors)", gpt2, 28, adamw_methods, "torch fused"),
-             ("b", "AdamW, one 32M-element tensor", big, 28, adamw_methods, "torch fused"),
-             ("c", f"AdamW, {4096 // scale:,} tensors of 4,096 elements", [(4096,)] * (4096 // scale), 28,
-              adamw_methods, "torch fused")]
+    many = [(4096,)] * (4096 // scale)
+    specs = [("a", "AdamW, GPT-2 small layout (148 tensors)", gpt2, 28, adamw_methods, "torch fused", None),
+             ("b", "AdamW, one 32M-element tensor", big, 28, adamw_methods, "torch fused", None),
+             ("c", f"AdamW, {len(many):,} tensors of 4,096 elements", many, 28, adamw_methods, "torch fused", None),
+             ("c-train", f"AdamW, {len(many):,} tensors of 4,096 elements, each step right after a torch op "
+              "(training-like order)", many, 28, adamw_methods, "torch fused", after_a_torch_op)]
     for algorithm, (_, buffers, torch_kwargs) in ALGORITHMS.items():
         specs.append((f"d-{algorithm}", f"{algorithm}, one 32M-element tensor", big, 4 + 8 * buffers,
                       lambda params, numel, a=algorithm: algorithm_methods(a, params, numel),
-                      "torch " + next(iter(torch_kwargs))))
+                      "torch " + next(iter(torch_kwargs)), None))
     specs.append(("e", "optimizer phase: clip_grad_norm_ + AdamW + zero_grad, GPT-2 small layout", gpt2, 36,
-                  phase_methods, "torch fused"))
+                  phase_methods, "torch fused", None))
     touched = (TOUCHED_ROWS // scale) * EMBEDDING[1]
     specs.append(("f", f"SparseAdam, embedding {EMBEDDING[0]:,} x {EMBEDDING[1]}, {TOUCHED_ROWS // scale:,} rows "
-                  "touched per step", [(touched,)], 28, sparse_methods, "torch SparseAdam"))
+                  "touched per step", [(touched,)], 28, sparse_methods, "torch SparseAdam", None))
     return [spec for spec in specs if spec[0][0] in ARGS.cases]
 
 
@@ -467,10 +492,9 @@ def main():
     cases = []
     info = machine()
     print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
-    for key, title, shapes, bytes_per_param, methods, reference in case_specs():
+    for key, title, shapes, bytes_per_param, methods, reference, before in case_specs():
         params = make_params(shapes)
-        numel = sum(p.numel() for p in params)
-        cases.append(run_case(key, title, numel, bytes_per_param, methods(params, numel), reference))
+        cases.append(run_case(key, title, params, bytes_per_param, methods, reference, before))
         del params
         gc.collect()
 

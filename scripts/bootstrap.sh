@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Creates (or tops up) the project's virtual environment in .venv with what the build
 # and the tests need: cmake and ninja from PyPI (no root needed), and with `--tests`
-# also torch, numpy and pytest for the parity tests. Idempotent: a second run with
-# everything in place only checks.
+# also torch, numpy and pytest for the parity tests, and the training stacks the Python
+# tests run descent.torch in (PyTorch Lightning, transformers' Trainer). Idempotent: a
+# second run with everything in place only checks.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.venv"
@@ -23,4 +24,8 @@ fi
 if [ "$want_tests" = 1 ] && ! "$venv/bin/python" -c "import torch, numpy, pytest, expecttest" 2>/dev/null; then
     echo "bootstrap: installing torch, numpy, pytest and expecttest into .venv (a few minutes the first time)"
     pip install -r "$root/Tests/parity/requirements.txt"
+fi
+if [ "$want_tests" = 1 ] && ! "$venv/bin/python" -c "import pytorch_lightning, transformers, accelerate" 2>/dev/null; then
+    echo "bootstrap: installing PyTorch Lightning, transformers and accelerate into .venv (the stacks tested)"
+    pip install -r "$root/Tests/python/requirements.txt"
 fi

@@ -484,3 +484,14 @@ def test_torch_compile_treats_the_step_as_a_boundary():
     before = [p.detach().clone() for p in model.parameters()]
     torch.compile(opt.step)()
     assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_state_dict_loads_with_torch_load_weights_only(tmp_path):
+    """torch.load's default (weights_only=True), which Lightning's checkpoint loads use,
+    takes plain containers only."""
+    model = make_model()
+    opt = dt.AdamW(model.parameters(), lr=1e-2)
+    train(model, opt, {}, 2)
+    torch.save(opt.state_dict(), tmp_path / "optimizer.pt")
+    loaded = torch.load(tmp_path / "optimizer.pt", weights_only=True)
+    assert torch.equal(loaded["state"][0]["exp_avg"], opt.state[next(model.parameters())]["exp_avg"])

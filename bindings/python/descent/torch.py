@@ -508,6 +508,13 @@ class _EngineOptimizer(torch.optim.Optimizer):
             self.state = _EngineState(self._assigned, self.state)
             self._assigned.clear()
 
+    def state_dict(self):
+        """torch's state_dict, each parameter's state a plain dict: torch.load's
+        weights_only unpickler (Lightning's checkpoint loads) takes no dict subclass."""
+        state_dict = super().state_dict()
+        state_dict["state"] = {key: dict(state) for key, state in state_dict["state"].items()}
+        return state_dict
+
     def load_state_dict(self, state_dict):
         """Loads a state_dict of this class or of the torch.optim class it replaces."""
         super().load_state_dict(state_dict)
