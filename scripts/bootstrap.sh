@@ -2,7 +2,7 @@
 # Creates (or tops up) the project's virtual environment in .venv with what the build
 # and the tests need: cmake and ninja from PyPI (no root needed), and with `--tests`
 # also torch, numpy and pytest for the parity tests, and the training stacks the Python
-# tests run descent.torch in (PyTorch Lightning, transformers' Trainer). Idempotent: a
+# tests run descent.torch in (Lightning, transformers' Trainer, DeepSpeed). Idempotent: a
 # second run with everything in place only checks.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +25,7 @@ if [ "$want_tests" = 1 ] && ! "$venv/bin/python" -c "import torch, numpy, pytest
     echo "bootstrap: installing torch, numpy, pytest and expecttest into .venv (a few minutes the first time)"
     pip install -r "$root/Tests/parity/requirements.txt"
 fi
-if [ "$want_tests" = 1 ] && ! "$venv/bin/python" -c "import pytorch_lightning, transformers, accelerate" 2>/dev/null; then
-    echo "bootstrap: installing PyTorch Lightning, transformers and accelerate into .venv (the stacks tested)"
-    pip install -r "$root/Tests/python/requirements.txt"
+if [ "$want_tests" = 1 ] && ! "$venv/bin/python" -c "import pytorch_lightning, transformers, accelerate, deepspeed" 2>/dev/null; then
+    echo "bootstrap: installing Lightning, transformers, accelerate and DeepSpeed into .venv (the stacks tested)"
+    pip install --no-build-isolation -r "$root/Tests/python/requirements.txt"
 fi

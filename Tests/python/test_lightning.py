@@ -4,7 +4,6 @@ bf16-mixed with gradient_clip_val (which Lightning refused before: it took desce
 GradScaler protocol for "unscales internally"); resume from ckpt_path, also from a
 checkpoint torch.optim wrote."""
 import logging
-import warnings
 
 import pytest
 import pytorch_lightning as pl
@@ -14,9 +13,9 @@ import descent.torch as dt
 from problem import X, Y, make_model
 
 logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-warnings.filterwarnings("ignore", ".*does not have many workers.*")
-warnings.filterwarnings("ignore", ".*GPU available but not used.*")
-warnings.filterwarnings("ignore", ".*callbacks used to create the checkpoint.*")
+pytestmark = [pytest.mark.filterwarnings("ignore:.*does not have many workers"),
+              pytest.mark.filterwarnings("ignore:.*callbacks used to create the checkpoint"),
+              pytest.mark.filterwarnings("ignore:.*LeafSpec.* is deprecated")]
 
 OPTIMIZERS = {"torch": torch.optim.AdamW, "descent": dt.AdamW}
 

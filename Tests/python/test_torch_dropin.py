@@ -495,3 +495,56 @@ def test_state_dict_loads_with_torch_load_weights_only(tmp_path):
     torch.save(opt.state_dict(), tmp_path / "optimizer.pt")
     loaded = torch.load(tmp_path / "optimizer.pt", weights_only=True)
     assert torch.equal(loaded["state"][0]["exp_avg"], opt.state[next(model.parameters())]["exp_avg"])
+
+
+def two_group_models():
+    """The model twice, each with its parameters in two groups (weights; biases at their
+    own lr, undecayed)."""
+    models = [make_model(), make_model()]
+    groups = [[{"params": [p for n, p in m.named_parameters() if n.endswith("weight")]},
+               {"params": [p for n, p in m.named_parameters() if n.endswith("bias")], "lr": 5e-3,
+                "weight_decay": 0.0}] for m in models]
+    return models, groups
+
+
+def test_only_the_groups_in_param_groups_are_stepped_with_their_own_hyperparameters():
+    """DeepSpeed's ZeRO steps one group at a time: param_groups = [group_i], step(), and
+    back. Each step must update that group only, with that group's hyperparameters."""
+    (theirs, ours), (their_groups, our_groups) = two_group_models()
+    ref = torch.optim.AdamW(their_groups, lr=1e-2, weight_decay=0.1)
+    opt = dt.AdamW(our_groups, lr=1e-2, weight_decay=0.1)
+    for step in range(6):
+        for model, o in ((theirs, ref), (ours, opt)):
+            o.zero_grad()
+            objective(model, step, False).backward()
+            every = o.param_groups
+            for group in every[::-1]:
+                o.param_groups = [group]
+                o.step()
+            o.param_groups = every
+    assert_close_models(ours, theirs, 1e-6)
+
+
+def test_a_group_whose_parameters_were_replaced_steps_the_new_ones():
+    """DeepSpeed's ZeRO puts a flat fp32 partition in place of each group's parameters
+    after the optimizer is made; a parameter that stays keeps its state."""
+    (theirs, ours), (their_groups, our_groups) = two_group_models()
+    ref = torch.optim.AdamW(their_groups, lr=1e-2, weight_decay=0.1)
+    opt = dt.AdamW(our_groups, lr=1e-2, weight_decay=0.1)
+    flats = []
+    for model, o in ((theirs, ref), (ours, opt)):
+        train(model, o, {}, 3)
+        weights = o.param_groups[0]["params"]
+        flat = torch.nn.Parameter(torch.cat([w.detach().reshape(-1) for w in weights]))
+        o.param_groups[0]["params"] = [flat]
+        o.state.pop(weights[0], None), o.state.pop(weights[1], None)
+        flats.append(flat)
+        for step in range(3, 8):
+            o.zero_grad()
+            flat.grad = torch.cat([w.reshape(-1) for w in weights]) * 1e-2 * step
+            objective(model, step, False).backward()  # the biases' gradients
+            o.step()
+    torch.testing.assert_close(flats[1], flats[0], rtol=1e-6, atol=1e-7)
+    for b_ours, b_theirs in zip(opt.param_groups[1]["params"], ref.param_groups[1]["params"]):
+        torch.testing.assert_close(b_ours, b_theirs, rtol=1e-6, atol=1e-7)
+        assert opt.state[b_ours]["step"] == 8  # the state carried over the rebuild

@@ -95,7 +95,8 @@ class Optimizer:
                      nonfinite: Literal["propagate", "skip", "error"] = ..., max_norm: Optional[float] = ...,
                      norm_type: float = ..., error_if_nonfinite: bool = ..., clip_value: Optional[float] = ...,
                      zero_grad: bool = ...) -> dict[str, Any]:
-        """step() with each gradient read from params[i].grad (torch tensors, registration order)."""
+        """step() with each gradient read from params[i].grad (torch tensors, registration order; None in
+        place of a parameter: not stepped)."""
     def step_count(self, index: int) -> int: ...
     def set_step_count(self, index: int, steps: int) -> None: ...
     def step_counts_into(self, out: Any) -> None:

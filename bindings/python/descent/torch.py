@@ -131,24 +131,12 @@ class _EngineOptimizer(torch.optim.Optimizer):
         # torch's Adam(decoupled_weight_decay=True) is AdamW; where the flag is the
         # algorithm's own hyperparameter (NAdam), the engine takes it as one.
         engine = "AdamW" if self._switches_to_adamw(defaults) else self._algorithm
-        self._core = _descent.Optimizer(engine, engine_items(self._algorithm, defaults))
-        self._params = []       # registration order = torch's state_dict order
-        self._where = []        # per registered parameter: how errors name it (group, index, name)
-        self._pushed = []       # per group: the hyperparameters the engine has
-        self._registered = 0    # groups registered with the engine
-        # Every parameter's step count, filled by the engine after each step in one call;
-        # state["step"] is a 0-d float32 view of its element (torch's type and shape).
-        self._step_counts = np.zeros(0, dtype=np.float32)
-        self._step_views = []
-        self._unmirrored = np.zeros(0, dtype=np.intp)  # parameters whose state is not shown yet
-        self._sparse = []       # parameters whose .grad was sparse when last looked at
-        self._index = {}        # id(parameter) -> its engine index
-        self._dtensors = False  # some parameter is a DTensor (FSDP2): steps go through _step_local
-        self._memory = []       # per registered parameter: the address its local shard had
+        self._engine_args = (engine, engine_items(self._algorithm, defaults))
+        self._new_engine()
         self._assigned = set()  # parameters whose state was written from outside (see _EngineState)
         self._grad_arena = grad_arena and self._check_grad_arena()
         self._arenas = []       # grad_arena=True: one flat gradient buffer per group
-        self._grad_views = []   # … and (parameter, its .grad view into it) for each
+        self._grad_views = {}   # … and id(parameter) -> (parameter, its .grad view into one)
         super().__init__(params, defaults)
         self._watch_state()
 
@@ -171,44 +159,97 @@ class _EngineOptimizer(torch.optim.Optimizer):
 
     # -- groups and parameters
 
+    def _new_engine(self):
+        """A fresh engine optimizer with nothing registered: at construction, and when the
+        engine is rebuilt over groups whose parameters were replaced (_sync_groups)."""
+        self._core = _descent.Optimizer(*self._engine_args)
+        self._groups = []       # per engine group: (its param_groups dict, ids of the params registered)
+        self._group_index = {}  # id(param_groups dict) -> its engine group (the dicts are held in _groups)
+        self._pushed = []       # per engine group: the hyperparameters the engine has
+        self._params = []       # registration order = torch's state_dict order
+        self._where = []        # per registered parameter: how errors name it (group, index, name)
+        # Every parameter's step count, filled by the engine after each step in one call;
+        # state["step"] is a 0-d float32 view of its element (torch's type and shape).
+        self._step_counts = np.zeros(0, dtype=np.float32)
+        self._step_views = []
+        self._unmirrored = np.zeros(0, dtype=np.intp)  # parameters whose state is not shown yet
+        self._sparse = []       # parameters whose .grad was sparse when last looked at
+        self._index = {}        # id(parameter) -> its engine index
+        self._dtensors = False  # some parameter is a DTensor (FSDP2): steps go through _step_local
+        self._memory = []       # per registered parameter: the address its local shard had
+        self._group_of = []     # per registered parameter: its engine group
+
+    # -- groups and parameters
+
     def add_param_group(self, param_group):
         super().add_param_group(param_group)
         if hasattr(self, "_core"):
-            self._register_new_groups()
+            self._sync_groups()
 
-    def _register_new_groups(self):
-        while self._registered < len(self.param_groups):
-            group = self.param_groups[self._registered]
-            # A parameter listed twice in a group: torch warned and goes on, and so does
-            # Descent, which registers and steps it once (torch steps it twice).
-            # A zero-element parameter has nothing to step: torch takes and skips it, and
-            # so does Descent (it is not registered with the engine).
-            names = group.get("param_names") or [None] * len(group["params"])
-            params = list({id(p): (p, self._describe(self._registered, i, name))
-                           for i, (p, name) in enumerate(zip(group["params"], names))
-                           if _local(p).numel() > 0}.values())
-            self._check_dense_real(self._registered, group["params"])
-            for p, where in params:
-                self._check_tensor(_local(p), where)
-            items = engine_items(self._algorithm, group)
-            index = self._core.add_group(items)
-            self._pushed.append(items)
-            first = len(self._params)
-            for p, where in params:
-                local = _local(p)
-                self._core.add_param(index, local.detach().numpy())
-                self._index[id(p)] = len(self._params)
-                self._params.append(p)
-                self._where.append(where)
-                self._memory.append(local.data_ptr())
-                self._dtensors |= isinstance(p, DTensor)
-            self._grow_step_counts(first)
-            if self._grad_arena:
-                self._attach_grad_arena(first)
-            if has_trait(self._algorithm, _descent.TRAIT_STATE_AT_REGISTRATION):  # Adagrad's, in torch
-                for i in range(first, len(self._params)):
-                    self._mirror_state(i)
-            self._registered += 1
+    def _sync_groups(self):
+        """Brings the engine in line with param_groups as they are now, and returns the
+        engine groups of param_groups, in their order. A group not seen before is
+        registered (add_param_group, or one put in by hand). A group whose params were
+        replaced rebuilds the engine over every group as it now is, the state of the
+        parameters still there carried over: DeepSpeed's ZeRO puts one flat fp32
+        partition in place of each group's parameters after the optimizer is made."""
+        if any(self._groups[self._group_index[id(group)]][1] != tuple(map(id, group["params"]))
+               for group in self.param_groups if id(group) in self._group_index):
+            self._rebuild()
+        for group in self.param_groups:
+            if id(group) not in self._group_index:
+                self._register_group(group)
+        return [self._group_index[id(group)] for group in self.param_groups]
+
+    def _rebuild(self):
+        """A new engine over the known groups' current parameters; each parameter still
+        in one keeps its state (taken from self.state), the others' state is dropped."""
+        groups = [group for group, _ in self._groups]
+        kept = {id(p): p for p in self._params}
+        self._new_engine()
+        for group in groups:
+            self._register_group(group)
+        for p in kept.values():
+            index = self._index.get(id(p))
+            if index is None:
+                self.state.pop(p, None)
+            elif p in self.state:
+                self._take_state(index, self.state[p])
+
+    def _register_group(self, group):
+        index = len(self._groups)
+        # A parameter listed twice in a group: torch warned and goes on, and so does
+        # Descent, which registers and steps it once (torch steps it twice).
+        # A zero-element parameter has nothing to step: torch takes and skips it, and
+        # so does Descent (it is not registered with the engine).
+        names = group.get("param_names") or [None] * len(group["params"])
+        params = list({id(p): (p, self._describe(index, i, name))
+                       for i, (p, name) in enumerate(zip(group["params"], names))
+                       if _local(p).numel() > 0}.values())
+        self._check_dense_real(index, group["params"])
+        for p, where in params:
+            self._check_tensor(_local(p), where)
+        items = engine_items(self._algorithm, group)
+        self._core.add_group(items)
+        self._pushed.append(items)
+        self._groups.append((group, tuple(map(id, group["params"]))))
+        self._group_index[id(group)] = index
+        first = len(self._params)
+        for p, where in params:
+            local = _local(p)
+            self._core.add_param(index, local.detach().numpy())
+            self._index[id(p)] = len(self._params)
+            self._params.append(p)
+            self._where.append(where)
+            self._memory.append(local.data_ptr())
+            self._group_of.append(index)
+            self._dtensors |= isinstance(p, DTensor)
+        self._grow_step_counts(first)
+        if self._grad_arena:
+            self._attach_grad_arena(first)
+        if has_trait(self._algorithm, _descent.TRAIT_STATE_AT_REGISTRATION):  # Adagrad's, in torch
+            for i in range(first, len(self._params)):
+                self._mirror_state(i)
 
     def _check_grad_arena(self):
         if has_trait(self._algorithm, _descent.TRAIT_ONLY_SPARSE_GRADIENTS):
@@ -218,24 +259,30 @@ class _EngineOptimizer(torch.optim.Optimizer):
 
     def _attach_grad_arena(self, first):
         """grad_arena=True: the trainable parameters registered from `first` on get their
-        .grad as views into one new contiguous buffer (a gradient they had is copied in).
-        Autograd accumulates into an existing .grad in place, so the views stay, and the
-        step knows each by identity and address instead of checking the tensor again."""
-        trainable = [index for index in range(first, len(self._params)) if self._params[index].requires_grad]
-        if any(isinstance(self._params[index], DTensor) for index in trainable):
+        .grad as views into one new contiguous buffer (a gradient they had is copied in);
+        one that has a view already (the engine was rebuilt) keeps it. Autograd
+        accumulates into an existing .grad in place, so the views stay, and the step
+        knows each by identity and address instead of checking the tensor again."""
+        new = [index for index in range(first, len(self._params))
+               if self._params[index].requires_grad and id(self._params[index]) not in self._grad_views]
+        if any(isinstance(self._params[index], DTensor) for index in new):
             raise ValueError("grad_arena=True does not apply to DTensor parameters: FSDP2 owns their gradients")
-        arena = torch.zeros(sum(self._params[index].numel() for index in trainable))
+        arena = torch.zeros(sum(self._params[index].numel() for index in new))
         offset = 0
-        for index in trainable:
+        for index in new:
             p = self._params[index]
             view = arena[offset:offset + p.numel()].view_as(p)
             offset += p.numel()
             if p.grad is not None:
                 view.copy_(p.grad.to_dense() if p.grad.is_sparse else p.grad)
             p.grad = view
-            self._core.hold_grad_view(index, view)
-            self._grad_views.append((p, view))
-        self._arenas.append(arena)
+            self._grad_views[id(p)] = (p, view)
+        if new:
+            self._arenas.append(arena)
+        for index in range(first, len(self._params)):
+            held = self._grad_views.get(id(self._params[index]))
+            if held:
+                self._core.hold_grad_view(index, held[1])
 
     def zero_grad(self, set_to_none=True):
         """torch's zero_grad; with grad_arena=True the gradient views stay whatever
@@ -244,16 +291,14 @@ class _EngineOptimizer(torch.optim.Optimizer):
         model.zero_grad(), say) is pointed back at its view."""
         if not self._arenas:
             return super().zero_grad(set_to_none)
-        viewed = set()
-        for p, view in self._grad_views:
+        for p, view in self._grad_views.values():
             if p.grad is not view:
                 p.grad = view
-            viewed.add(p)
         for arena in self._arenas:
             arena.zero_()
         for group in self.param_groups:  # frozen parameters with a gradient: torch's way
             for p in group["params"]:
-                if p.grad is not None and p not in viewed:
+                if p.grad is not None and id(p) not in self._grad_views:
                     if set_to_none:
                         p.grad = None
                     else:
@@ -323,10 +368,11 @@ class _EngineOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        self._register_new_groups()
-        self._push_hyperparameters()
+        active = self._sync_groups()
+        self._push_hyperparameters(active)
         if self._assigned:
             self._take_assigned_state()
+        params = self._stepped(active)
         options = dict(max_norm=max_norm, norm_type=float(norm_type), error_if_nonfinite=error_if_nonfinite,
                        clip_value=clip_value, nonfinite=nonfinite, zero_grad=zero_grad)
         grad_scale = getattr(self, "grad_scale", None)
@@ -336,7 +382,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
         if found_inf is not None:
             options["found_inf"] = float(found_inf) != 0
         try:
-            report = self._step_local(options) if self._dtensors else self._step_tensors(options)
+            report = self._step_local(params, options) if self._dtensors else self._step_tensors(params, options)
         except (_descent.DescentTypeError, _descent.DescentValueError):
             self._check_gradients()  # names the gradient at fault by group, index and name
             raise
@@ -344,8 +390,17 @@ class _EngineOptimizer(torch.optim.Optimizer):
         self._show_engine_state()
         return loss
 
-    def _step_tensors(self, options):
-        """The engine's step over the parameters' .grad. A sparse .grad
+    def _stepped(self, active):
+        """The registered parameters this step is over: those of the engine groups
+        `active` (param_groups now), None in place of the others. DeepSpeed steps one
+        group at a time, with param_groups narrowed to it."""
+        if len(set(active)) == len(self._groups):
+            return self._params
+        active = set(active)
+        return [p if group in active else None for p, group in zip(self._params, self._group_of)]
+
+    def _step_tensors(self, params, options):
+        """The engine's step over the .grad of `params` (None: not stepped). A sparse .grad
         (nn.Embedding(sparse=True)) is given to the engine first, for this step only;
         the parameters that had one are remembered, so a model is searched for them only
         when a new one appears (the engine reports it before changing anything)."""
@@ -354,12 +409,12 @@ class _EngineOptimizer(torch.optim.Optimizer):
             try:
                 sparse = bytearray(len(self._params))
                 for index in self._sparse:
-                    grad = self._params[index].grad
+                    grad = None if params[index] is None else params[index].grad
                     if grad is not None and grad.is_sparse:
                         self._give_sparse_gradient(index, grad)
                         given.append(index)
                         sparse[index] = 1
-                report = self._core.step_tensors(self._params, bytes(sparse) if given else None, **options)
+                report = self._core.step_tensors(params, bytes(sparse) if given else None, **options)
                 if options["zero_grad"]:  # the engine's copy is emptied; so is .grad, as torch's zero_()
                     for index in given:
                         self._params[index].grad.zero_()
@@ -371,12 +426,15 @@ class _EngineOptimizer(torch.optim.Optimizer):
                     self._core.set_grad(index, None)
         raise AssertionError("a sparse gradient was found twice")
 
-    def _step_local(self, options):
+    def _step_local(self, params, options):
         """The step when parameters are DTensors (FSDP2): each one's local shard with its
         gradient's, through the engine's per-step gradients; a shard whose memory FSDP2
         swapped (reset_sharded_param) is followed, its state carried over."""
         grads = []
-        for index, p in enumerate(self._params):
+        for index, p in enumerate(params):
+            if p is None:
+                grads.append(None)
+                continue
             local = _local(p)
             if local.data_ptr() != self._memory[index]:
                 self._check_tensor(local, self._where[index])
@@ -423,9 +481,10 @@ class _EngineOptimizer(torch.optim.Optimizer):
         values = grad._values().contiguous().reshape(-1)
         self._core.set_sparse_grad(index, rows.numpy(), values.numpy(), row_size)
 
-    def _push_hyperparameters(self):
-        """Sends the hyperparameters changed in param_groups since the last step."""
-        for index, group in enumerate(self.param_groups):
+    def _push_hyperparameters(self, active):
+        """Sends the hyperparameters changed in param_groups since the last step (group
+        i of param_groups is engine group active[i])."""
+        for index, group in zip(active, self.param_groups):
             if self._switches_to_adamw(group) != (self._core.algorithm != self._algorithm):
                 raise NotImplementedError("decoupled_weight_decay must be the same in every group "
                                           "and cannot change after construction")
@@ -517,12 +576,18 @@ class _EngineOptimizer(torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict):
         """Loads a state_dict of this class or of the torch.optim class it replaces."""
+        active = self._sync_groups()
+        before = list(self.param_groups)
         super().load_state_dict(state_dict)
+        for index, old, new in zip(active, before, self.param_groups):  # torch put new dicts in their place
+            del self._group_index[id(old)]
+            self._groups[index] = (new, self._groups[index][1])
+            self._group_index[id(new)] = index
         for index, p in enumerate(self._params):
             self._take_state(index, self.state.get(p, {}))
         self._show_all_engine_state()
-        self._pushed = [None] * len(self.param_groups)
-        self._push_hyperparameters()
+        self._pushed = [None] * len(self._groups)
+        self._push_hyperparameters(active)
 
     def _take_assigned_state(self):
         """Before a step: state written into `self.state` from outside since the last one
@@ -559,32 +624,30 @@ class _EngineOptimizer(torch.optim.Optimizer):
         """The optimizer's complete state as Descent checkpoint bytes (the C ABI's
         format, CRC-checked; parameter values are not included). state_dict() gives
         torch's format instead."""
-        self._register_new_groups()
-        self._push_hyperparameters()
+        self._push_hyperparameters(self._sync_groups())
         return self._core.checkpoint()
 
     def load_checkpoint(self, data):
         """Restores `checkpoint()` bytes into an optimizer over the same parameter
         shapes and groups; all-or-nothing (DescentCheckpointError says what differs)."""
-        self._register_new_groups()
+        self._sync_groups()
         self._core.load_checkpoint(data)
         self._sync_from_engine()
 
     def save(self, path):
         """Writes `checkpoint()` to `path` atomically (temporary file, fsync, rename)."""
-        self._register_new_groups()
-        self._push_hyperparameters()
+        self._push_hyperparameters(self._sync_groups())
         self._core.save_checkpoint_file(path)
 
     def load(self, path):
         """Restores a file written by `save()`, as `load_checkpoint()` does."""
-        self._register_new_groups()
+        self._sync_groups()
         self._core.load_checkpoint_file(path)
         self._sync_from_engine()
 
     def _sync_from_engine(self):
         """After a load: param_groups and self.state show the engine's."""
-        for index, group in enumerate(self.param_groups):
+        for index, group in zip(self._sync_groups(), self.param_groups):
             group.update(torch_items(self._algorithm, self._core.get_group(index)))
             self._pushed[index] = engine_items(self._algorithm, group)
         for index, p in enumerate(self._params):

@@ -509,7 +509,7 @@ static PyMethodDef Optimizer_methods[] = {
     {"step_tensors", (PyCFunction)(void (*)(void))Optimizer_step_tensors, METH_VARARGS | METH_KEYWORDS,
      "step_tensors(params, sparse=None, **options) -> dict\n\n"
      "step() with each parameter's gradient read from `params[i].grad` (torch tensors in registration\n"
-     "order; None = no gradient): descent.torch's step. Same options and report as step(). `sparse`\n"
+     "order; a None .grad, or None in place of the parameter, is not stepped): descent.torch's step. Same options and report as step(). `sparse`\n"
      "(bytes, one per parameter) marks the sparse .grads already given with set_sparse_grad; another\n"
      "sparse .grad raises _SparseGradientFound before anything changes."},
     {"zero_grad", (PyCFunction)Optimizer_zero_grad, METH_NOARGS, "zero_grad() -> None\n\nFills registered gradients with zeros."},

@@ -188,6 +188,7 @@ PyObject *Optimizer_step_tensors(OptimizerObject *self, PyObject *args, PyObject
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *param = PySequence_Fast_GET_ITEM(seq, i);
+        if (param == Py_None) continue; /* not stepped this time (its group is not in param_groups now) */
         if (follow_param_memory(self, param, i) < 0) goto done;
         PyObject *grad = PyObject_GetAttr(param, name_grad);
         if (!grad) goto done;
