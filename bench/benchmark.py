@@ -403,7 +403,7 @@ def time_methods(methods, before=None):
 
 def run_case(key, title, params, bytes_per_param, methods, reference, before=None):
     """Times one case and returns its rows; `reference` names the method ratios are to.
-    With more than one tensor, descent.torch's rows also give their cost per tensor over
+    With 1,024 tensors or more, descent.torch's rows also give their cost per tensor over
     the C ABI's step (reading each tensor's .grad and memory, showing the step counts)."""
     numel = sum(p.numel() for p in params)
     print(f"\n({key}) {title}: {numel:,} parameters, {bytes_per_param} bytes each", flush=True)
@@ -421,7 +421,7 @@ def run_case(key, title, params, bytes_per_param, methods, reference, before=Non
                 row["of_roofline"] = medians["roofline"] / value
             if isinstance(medians.get(reference), float):
                 row["speedup_vs_" + reference.replace(" ", "_")] = medians[reference] / value
-            if name.startswith("descent.torch") and len(params) > 1 and isinstance(medians.get(C_ABI), float):
+            if name.startswith("descent.torch") and len(params) >= 1024 and isinstance(medians.get(C_ABI), float):
                 row["us_per_tensor_over_c_abi"] = (value - medians[C_ABI]) / len(params) * 1e6
         rows.append(row)
     print_rows(rows, reference)
@@ -475,7 +475,9 @@ def case_specs():
              ("b", "AdamW, one 32M-element tensor", big, 28, adamw_methods, "torch fused", None),
              ("c", f"AdamW, {len(many):,} tensors of 4,096 elements", many, 28, adamw_methods, "torch fused", None),
              ("c-train", f"AdamW, {len(many):,} tensors of 4,096 elements, each step right after a torch op "
-              "(training-like order)", many, 28, adamw_methods, "torch fused", after_a_torch_op)]
+              "(training-like order)", many, 28, adamw_methods, "torch fused", after_a_torch_op),
+             ("c-tiny", f"AdamW, {len(many):,} tensors of 16 elements (the cost per tensor alone)",
+              [(16,)] * len(many), 28, adamw_methods, "torch fused", None)]
     for algorithm, (_, buffers, torch_kwargs) in ALGORITHMS.items():
         specs.append((f"d-{algorithm}", f"{algorithm}, one 32M-element tensor", big, 4 + 8 * buffers,
                       lambda params, numel, a=algorithm: algorithm_methods(a, params, numel),

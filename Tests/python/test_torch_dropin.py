@@ -548,3 +548,26 @@ def test_a_group_whose_parameters_were_replaced_steps_the_new_ones():
     for b_ours, b_theirs in zip(opt.param_groups[1]["params"], ref.param_groups[1]["params"]):
         torch.testing.assert_close(b_ours, b_theirs, rtol=1e-6, atol=1e-7)
         assert opt.state[b_ours]["step"] == 8  # the state carried over the rebuild
+
+
+def test_partitions_listed_one_at_a_time_keep_their_state():
+    """DeepSpeed's ZeRO-3 steps a group's partitions one at a time: params = [part],
+    step(), params = []. Each partition keeps its state between its turns, as in torch."""
+    torch.manual_seed(0)
+    starts = [torch.randn(100), torch.randn(60)]
+    runs = []
+    for kind in (torch.optim.AdamW, dt.AdamW):
+        parts = [torch.nn.Parameter(s.clone()) for s in starts]
+        opt = kind(parts, lr=1e-2, weight_decay=0.1)
+        group = opt.param_groups[0]
+        for step in range(5):
+            for part in parts:
+                part.grad = torch.sin(part.detach() * (step + 1))
+                group["params"] = [part]
+                opt.step()
+                group["params"] = []
+        runs.append((parts, [opt.state[p]["step"] for p in parts]))
+    (theirs, their_steps), (ours, our_steps) = runs
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    assert our_steps == their_steps == [5, 5]

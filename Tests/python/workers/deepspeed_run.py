@@ -8,7 +8,8 @@ by Tests/python/test_deepspeed.py as a script:
 
 ZeRO stages 1 and 2 put one flat fp32 partition in place of each group's parameters
 after the optimizer is made and step it one group at a time (param_groups narrowed to
-that group); with offload_optimizer the partitions live on the CPU and keep their .grad.
+that group); stage 3 sets a group's params to one partition for its step, then to [];
+with offload_optimizer the partitions live on the CPU and keep their .grad.
 """
 import importlib
 import os

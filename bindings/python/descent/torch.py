@@ -189,51 +189,80 @@ class _EngineOptimizer(torch.optim.Optimizer):
     def _sync_groups(self):
         """Brings the engine in line with param_groups as they are now, and returns the
         engine groups of param_groups, in their order. A group not seen before is
-        registered (add_param_group, or one put in by hand). A group whose params were
-        replaced rebuilds the engine over every group as it now is, the state of the
-        parameters still there carried over: DeepSpeed's ZeRO puts one flat fp32
-        partition in place of each group's parameters after the optimizer is made."""
-        if any(self._groups[self._group_index[id(group)]][1] != tuple(map(id, group["params"]))
-               for group in self.param_groups if id(group) in self._group_index):
-            self._rebuild()
+        registered (add_param_group, or one put in by hand); a group whose params
+        changed is followed (_follow_group)."""
+        active = []
         for group in self.param_groups:
-            if id(group) not in self._group_index:
-                self._register_group(group)
-        return [self._group_index[id(group)] for group in self.param_groups]
+            index = self._group_index.get(id(group))
+            if index is None:
+                index = self._register_group(group)
+            elif self._groups[index][1] != tuple(map(id, group["params"])):
+                self._follow_group(index, group)
+            active.append(index)
+        return active
+
+    def _follow_group(self, index, group):
+        """Engine group `index` after its dict's params changed, as DeepSpeed's ZeRO does:
+        stages 1 and 2 put one flat fp32 partition in place of the group's parameters
+        after the optimizer is made; stage 3 lists one partition at a time, for its step
+        only. As in torch, a parameter that leaves keeps its state and one that comes is
+        stepped from fresh state; a parameter that leaves without ever having been
+        stepped is let go (the engine is rebuilt without it, so its memory is not held),
+        and one that comes is registered."""
+        now = {id(p) for p in group["params"]}
+        if any(g == index and id(p) not in now and self._core.step_count(i) == 0
+               for i, (p, g) in enumerate(zip(self._params, self._group_of))):
+            self._rebuild()
+        else:
+            self._add_params(index, group, [p for p in group["params"] if id(p) not in self._index])
+            self._groups[index] = (group, tuple(map(id, group["params"])))
 
     def _rebuild(self):
-        """A new engine over the known groups' current parameters; each parameter still
-        in one keeps its state (taken from self.state), the others' state is dropped."""
+        """A new engine: each known group with the parameters it lists now, then those
+        it listed before that have been stepped (their state carried over from
+        self.state); the others' state and gradient views are let go."""
+        kept = [[] for _ in self._groups]
+        for i, (p, group) in enumerate(zip(self._params, self._group_of)):
+            if self._core.step_count(i) > 0:
+                kept[group].append(p)
         groups = [group for group, _ in self._groups]
-        kept = {id(p): p for p in self._params}
+        before = {id(p): p for p in self._params}
         self._new_engine()
-        for group in groups:
-            self._register_group(group)
-        for p in kept.values():
+        for group, stepped in zip(groups, kept):
+            index = self._register_group(group)
+            self._add_params(index, group, [p for p in stepped if id(p) not in self._index])
+        for p in before.values():
             index = self._index.get(id(p))
             if index is None:
                 self.state.pop(p, None)
+                self._grad_views.pop(id(p), None)
             elif p in self.state:
                 self._take_state(index, self.state[p])
 
     def _register_group(self, group):
+        """Registers `group` (a param_groups dict) as a new engine group; returns its index."""
         index = len(self._groups)
+        self._core.add_group(engine_items(self._algorithm, group))
+        self._pushed.append(engine_items(self._algorithm, group))
+        self._groups.append((group, tuple(map(id, group["params"]))))
+        self._group_index[id(group)] = index
+        self._add_params(index, group, group["params"])
+        return index
+
+    def _add_params(self, index, group, params):
+        """Registers `params` (of `group`, engine group `index`) with the engine."""
         # A parameter listed twice in a group: torch warned and goes on, and so does
         # Descent, which registers and steps it once (torch steps it twice).
         # A zero-element parameter has nothing to step: torch takes and skips it, and
         # so does Descent (it is not registered with the engine).
-        names = group.get("param_names") or [None] * len(group["params"])
-        params = list({id(p): (p, self._describe(index, i, name))
-                       for i, (p, name) in enumerate(zip(group["params"], names))
-                       if _local(p).numel() > 0}.values())
-        self._check_dense_real(index, group["params"])
+        names = dict(zip(map(id, group["params"]), group.get("param_names") or ()))
+        position = {id(p): i for i, p in reversed(list(enumerate(group["params"])))}  # the first place
+        given = [(position.get(id(p)), p) for p in params]
+        self._check_dense_real(index, given)
+        params = list({id(p): (p, self._describe(index, i, names.get(id(p))))
+                       for i, p in given if _local(p).numel() > 0}.values())
         for p, where in params:
             self._check_tensor(_local(p), where)
-        items = engine_items(self._algorithm, group)
-        self._core.add_group(items)
-        self._pushed.append(items)
-        self._groups.append((group, tuple(map(id, group["params"]))))
-        self._group_index[id(group)] = index
         first = len(self._params)
         for p, where in params:
             local = _local(p)
@@ -323,22 +352,24 @@ class _EngineOptimizer(torch.optim.Optimizer):
             return self._core.step_count(index)
         return self._step_views[index]
 
-    def _check_dense_real(self, group_index, params):
+    def _check_dense_real(self, group_index, indexed):
         """Sparse and complex parameters, which no algorithm here takes, refused with
-        torch's SparseAdam's messages ([group, index] of each)."""
-        sparse = [[group_index, i] for i, p in enumerate(params) if p.is_sparse]
+        torch's SparseAdam's messages ([group, index] of each); `indexed` has (index in
+        the group, parameter) pairs."""
+        sparse = [[group_index, i] for i, p in indexed if p.is_sparse]
         if sparse:
             raise ValueError(f"Sparse params at indices {sparse}: {self._algorithm} requires dense parameter tensors")
-        complex_ = [[group_index, i] for i, p in enumerate(params) if p.is_complex()]
+        complex_ = [[group_index, i] for i, p in indexed if p.is_complex()]
         if complex_:
             raise ValueError(f"Complex params at indices {complex_}: {self._algorithm} does not support complex "
                              "parameters")
 
     @staticmethod
     def _describe(group, index, name):
-        """How errors name a parameter: its group and index there, and its name when the
-        optimizer was given named_parameters()."""
-        return f"parameter {index} of group {group}" + (f" ('{name}')" if name else "")
+        """How errors name a parameter: its group and index there (None: no longer
+        listed), and its name when the optimizer was given named_parameters()."""
+        where = f"parameter {index} of group {group}" if index is not None else f"a parameter group {group} had"
+        return where + (f" ('{name}')" if name else "")
 
     def _check_tensor(self, t, what):
         """Refuses a tensor the engine cannot step in place; `what` names it ("parameter 1
@@ -391,13 +422,13 @@ class _EngineOptimizer(torch.optim.Optimizer):
         return loss
 
     def _stepped(self, active):
-        """The registered parameters this step is over: those of the engine groups
-        `active` (param_groups now), None in place of the others. DeepSpeed steps one
-        group at a time, with param_groups narrowed to it."""
-        if len(set(active)) == len(self._groups):
+        """The registered parameters this step is over: those param_groups lists now
+        (engine groups `active`), None in place of the others. DeepSpeed steps one group
+        at a time, with param_groups narrowed to it (ZeRO-3: one partition at a time)."""
+        if len(set(active)) == len(self._groups) and sum(len(self._groups[i][1]) for i in active) == len(self._params):
             return self._params
-        active = set(active)
-        return [p if group in active else None for p, group in zip(self._params, self._group_of)]
+        now = {id(p) for i in active for p in self._groups[i][0]["params"]}
+        return [p if id(p) in now else None for p in self._params]
 
     def _step_tensors(self, params, options):
         """The engine's step over the .grad of `params` (None: not stepped). A sparse .grad
