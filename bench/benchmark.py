@@ -509,25 +509,36 @@ def main():
 
 
 def chart(cases, path):
-    """One panel per case: Gparam/s per method, the roofline as a line."""
+    """One panel per case, in a grid: each method's share of the roofline as a horizontal
+    bar (Descent's green), labelled with its speed-up over the case's reference method."""
+    import math
+    import textwrap
+
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(cases), figsize=(3.2 * len(cases), 4.2), squeeze=False)
-    for ax, case in zip(axes[0], cases):
-        rows = [r for r in case["rows"] if "seconds" in r and r["method"] != "roofline"]
-        names = [r["method"] for r in rows]
-        ax.bar(range(len(rows)), [r["gparams_per_s"] for r in rows],
-               color=["#2a7" if n.startswith("descent") else "#888" for n in names])
-        roof = next((r for r in case["rows"] if r["method"] == "roofline" and "seconds" in r), None)
-        if roof:
-            ax.axhline(roof["gparams_per_s"], color="#c33", linestyle="--", linewidth=1)
-        ax.set_xticks(range(len(rows)), names, rotation=60, ha="right", fontsize=7)
-        ax.set_title(f"({case['case']})", fontsize=9)
-        ax.tick_params(axis="y", labelsize=7)
-    axes[0][0].set_ylabel("Gparam/s (dashed: roofline)")
+    columns = 3
+    rows = math.ceil(len(cases) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(6.0 * columns, 3.0 * rows), squeeze=False)
+    for ax in axes.flat[len(cases):]:
+        ax.axis("off")
+    for ax, case in zip(axes.flat, cases):
+        timed = [r for r in case["rows"] if "of_roofline" in r and r["method"] != "roofline"][::-1]
+        names = [r["method"] for r in timed]
+        shares = [100 * r["of_roofline"] for r in timed]
+        ax.barh(range(len(timed)), shares, color=["#2a7" if n.startswith("descent") else "#999" for n in names])
+        ax.axvline(100, color="#c33", linestyle="--", linewidth=1)
+        key = "speedup_vs_" + case["reference"].replace(" ", "_")
+        for y, (row, share) in enumerate(zip(timed, shares)):
+            if key in row:
+                ax.text(share + 1, y, f"{row[key]:.2f}x", va="center", fontsize=7)
+        ax.set_yticks(range(len(timed)), names, fontsize=7)
+        ax.set_xlim(0, max(shares + [100]) * 1.2)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_title(textwrap.fill(f"({case['case']}) {case['title']}", 60), fontsize=8)
+        ax.set_xlabel(f"% of the roofline (dashed); labels: speed-up vs {case['reference']}", fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
 
 
 if __name__ == "__main__":
