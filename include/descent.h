@@ -49,6 +49,9 @@ extern "C" {
  */
 #define DESCENT_MAX_NUMEL ((size_t)(((uint64_t)1 << 57) - 1))
 
+/** The most dimensions a parameter's shape may have (descent_param_set_shape()). */
+#define DESCENT_MAX_DIMS 32
+
 #ifndef DESCENT_API
 #  if defined(_WIN32)
 #    define DESCENT_API __declspec(dllimport)
@@ -572,6 +575,36 @@ DESCENT_API descent_status descent_set_grad(descent_optimizer *opt, size_t index
  * DESCENT_ERROR_INVALID_ARGUMENT (misaligned), DESCENT_ERROR_OVERLAP.
  */
 DESCENT_API descent_status descent_param_move(descent_optimizer *opt, size_t index, float *param);
+
+/**
+ * Gives parameter `index` a shape: `ndim` dimensions `dims[0]`…`dims[ndim-1]`,
+ * row-major (C order, as a contiguous torch tensor or numpy array), whose
+ * product must be the parameter's numel; `ndim` 0 is a scalar (numel 1) and
+ * `dims` may then be NULL. A parameter registered without one has the shape
+ * {numel}. Algorithms that see a matrix in a parameter (per-row and
+ * per-column statistics, orthogonalized updates) read it; element-wise ones
+ * ignore it. Checkpoints do not record shapes: give them again after a load.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` NULL, or `dims` NULL
+ * with `ndim` > 0), DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE
+ * (`index`), DESCENT_ERROR_INVALID_ARGUMENT (`ndim` above DESCENT_MAX_DIMS, a
+ * zero dimension, or a product other than numel). On error the shape is
+ * unchanged.
+ */
+DESCENT_API descent_status descent_param_set_shape(descent_optimizer *opt, size_t index,
+                                                   const size_t *dims, size_t ndim);
+
+/**
+ * Writes the shape of parameter `index`: its number of dimensions into
+ * `*ndim_out`, and the dimensions into `dims`, which has room for `capacity`
+ * of them (at most DESCENT_MAX_DIMS are ever needed; `dims` may be NULL when
+ * the shape has none).
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` or `ndim_out` NULL;
+ * `dims` NULL for a shape with dimensions), DESCENT_ERROR_INVALID_HANDLE,
+ * DESCENT_ERROR_OUT_OF_RANGE, DESCENT_ERROR_INVALID_ARGUMENT (`capacity`
+ * smaller than the number of dimensions, which `*ndim_out` then holds).
+ */
+DESCENT_API descent_status descent_param_shape(const descent_optimizer *opt, size_t index, size_t *dims,
+                                               size_t capacity, size_t *ndim_out);
 
 /**
  * Gives parameter `index` a sparse gradient in place of its gradient, as

@@ -183,6 +183,38 @@ public final class Optimizer {
         parameters[parameter].sparseGrad = nil
     }
 
+    /// The most dimensions a shape may have (the header's DESCENT_MAX_DIMS).
+    public static let maxDimensions = 32
+
+    /// Gives parameter `parameter` a shape: row-major dimensions whose product is its
+    /// element count (none: a scalar, one element). Element-wise algorithms ignore it.
+    public func setShape(_ dimensions: [Int], ofParameter parameter: Int) throws(DescentError) {
+        try checkParameter(parameter)
+        guard dimensions.count <= Self.maxDimensions else {
+            throw DescentError(.invalidArgument, "a shape has at most \(Self.maxDimensions) dimensions, got \(dimensions.count)")
+        }
+        var product = 1
+        for (axis, size) in dimensions.enumerated() {
+            guard size > 0 else {
+                throw DescentError(.invalidArgument, "dimension \(axis) of the shape is \(size); dimensions must be positive")
+            }
+            let (next, overflow) = product.multipliedReportingOverflow(by: size)
+            guard !overflow, next <= parameters[parameter].count else {
+                throw DescentError(.invalidArgument, "shape \(dimensions) has more elements than parameter \(parameter) (\(parameters[parameter].count))")
+            }
+            product = next
+        }
+        guard product == parameters[parameter].count else {
+            throw DescentError(.invalidArgument, "shape \(dimensions) has \(product) elements, parameter \(parameter) has \(parameters[parameter].count)")
+        }
+        parameters[parameter].shape = dimensions
+    }
+
+    public func shape(ofParameter parameter: Int) throws(DescentError) -> [Int] {
+        try checkParameter(parameter)
+        return parameters[parameter].shape
+    }
+
     public func stepCount(ofParameter parameter: Int) throws(DescentError) -> Int64 {
         try checkParameter(parameter)
         return parameters[parameter].step

@@ -12,6 +12,9 @@ final class Parameter {
     var sparseStorage: SparseRows?
     let count: Int
     let group: Int
+    /// Its dimensions, row-major; `[count]` until the caller gives a shape. Algorithms
+    /// that see a matrix in a parameter (factored or orthogonalized updates) read it.
+    var shape: [Int]
     /// Steps that updated this parameter (torch's `state["step"]`).
     var step: Int64 = 0
     /// State slots (as many as the algorithm has, at most `Span.maxSlots`), allocated on
@@ -29,6 +32,7 @@ final class Parameter {
         self.grad = grad
         self.count = count
         self.group = group
+        shape = [count]
         slots = Array(repeating: nil, count: slotCount)
     }
 

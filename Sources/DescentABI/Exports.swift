@@ -182,6 +182,38 @@ public func exportParamMove(_ opt: OpaquePointer?, _ index: Int, _ param: Unsafe
     call(opt) { optimizer in try optimizer.moveParameter(index, to: try required(param, "param")) }
 }
 
+@_cdecl("descent_param_set_shape")
+public func exportParamSetShape(_ opt: OpaquePointer?, _ index: Int, _ dims: UnsafePointer<Int>?,
+                                _ ndim: Int) -> descent_status {
+    call(opt) { optimizer in
+        // ndim is a size_t: a negative count converted lands above the limit.
+        guard UInt(bitPattern: ndim) <= UInt(Optimizer.maxDimensions) else {
+            throw ABIError(status: DESCENT_ERROR_INVALID_ARGUMENT,
+                           message: "a shape has at most \(Optimizer.maxDimensions) dimensions, got \(UInt(bitPattern: ndim))")
+        }
+        let dimensions = ndim == 0 ? [] : Array(UnsafeBufferPointer(start: try required(dims, "dims"), count: ndim))
+        // Each dims[i] is a size_t: one above Int.max reads as negative and is refused.
+        try optimizer.setShape(dimensions, ofParameter: index)
+    }
+}
+
+@_cdecl("descent_param_shape")
+public func exportParamShape(_ opt: OpaquePointer?, _ index: Int, _ dims: UnsafeMutablePointer<Int>?,
+                             _ capacity: Int, _ ndimOut: UnsafeMutablePointer<Int>?) -> descent_status {
+    call(opt) { optimizer in
+        let ndimOut = try required(ndimOut, "ndim_out")
+        let shape = try optimizer.shape(ofParameter: index)
+        ndimOut.pointee = shape.count
+        guard UInt(bitPattern: capacity) >= UInt(shape.count) else {
+            throw ABIError(status: DESCENT_ERROR_INVALID_ARGUMENT,
+                           message: "the shape of parameter \(index) has \(shape.count) dimensions, capacity is \(UInt(bitPattern: capacity)) (*ndim_out holds the count)")
+        }
+        guard !shape.isEmpty else { return }
+        let dims = try required(dims, "dims")
+        for (axis, size) in shape.enumerated() { dims[axis] = size }
+    }
+}
+
 @_cdecl("descent_set_sparse_grad")
 public func exportSetSparseGrad(_ opt: OpaquePointer?, _ index: Int, _ indices: UnsafePointer<Int64>?, _ count: Int,
                                 _ values: UnsafePointer<Float>?, _ rowSize: Int) -> descent_status {

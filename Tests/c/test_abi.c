@@ -25,6 +25,7 @@ typedef struct {
     descent_optimizer *opt;   /* Adam, group 0, parameters 0 (p/g) and 1 (q/h) */
     descent_optimizer *freed; /* a handle that has been freed */
     float p[N], g[N], q[N], h[N], spare[2 * N + 1];
+    size_t dims[DESCENT_MAX_DIMS + 1]; /* a shape's worth of ones */
 } Fixture;
 
 static void fixture_init(Fixture *f) {
@@ -35,6 +36,7 @@ static void fixture_init(Fixture *f) {
         f->q[i] = -1.0f;
         f->h[i] = 0.25f;
     }
+    for (int axis = 0; axis <= DESCENT_MAX_DIMS; axis++) f->dims[axis] = 1;
     MUST(descent_create(DESCENT_ADAM, NULL, &f->opt));
     MUST(descent_add_group(f->opt, NULL, NULL));
     MUST(descent_add_param(f->opt, 0, f->p, f->g, N, NULL));
@@ -159,6 +161,20 @@ static descent_status create_with(descent_algorithm algorithm, descent_params p)
     X("param_create_state: unknown name", DESCENT_ERROR_UNKNOWN_OPTION, "Adam has no state 'sum'", descent_param_create_state(f->opt, 0, "sum", &state)) \
     X("param_set_step_count: -1", DESCENT_ERROR_INVALID_ARGUMENT, "step count must be in 0...2**53, got -1", descent_param_set_step_count(f->opt, 0, -1)) \
     X("param_set_step_count: index 9", DESCENT_ERROR_OUT_OF_RANGE, "parameter index 9 is out of range", descent_param_set_step_count(f->opt, 9, 3)) \
+    X("param_set_shape: dims NULL", DESCENT_ERROR_NULL_POINTER, "dims is NULL", descent_param_set_shape(f->opt, 0, NULL, 2)) \
+    X("param_set_shape: 33 dimensions", DESCENT_ERROR_INVALID_ARGUMENT, "at most 32 dimensions, got 33", descent_param_set_shape(f->opt, 0, f->dims, DESCENT_MAX_DIMS + 1)) \
+    X("param_set_shape: ndim -1", DESCENT_ERROR_INVALID_ARGUMENT, "at most 32 dimensions, got 18446744073709551615", descent_param_set_shape(f->opt, 0, f->dims, (size_t)-1)) \
+    X("param_set_shape: 3 x 3 for 8", DESCENT_ERROR_INVALID_ARGUMENT, "shape [3, 3] has more elements than parameter 0 (8)", descent_param_set_shape(f->opt, 0, (const size_t[]){3, 3}, 2)) \
+    X("param_set_shape: 2 x 2 for 8", DESCENT_ERROR_INVALID_ARGUMENT, "shape [2, 2] has 4 elements, parameter 0 has 8", descent_param_set_shape(f->opt, 0, (const size_t[]){2, 2}, 2)) \
+    X("param_set_shape: scalar for 8", DESCENT_ERROR_INVALID_ARGUMENT, "shape [] has 1 elements, parameter 0 has 8", descent_param_set_shape(f->opt, 0, NULL, 0)) \
+    X("param_set_shape: a zero dimension", DESCENT_ERROR_INVALID_ARGUMENT, "dimension 1 of the shape is 0", descent_param_set_shape(f->opt, 0, (const size_t[]){8, 0}, 2)) \
+    X("param_set_shape: a dimension -1", DESCENT_ERROR_INVALID_ARGUMENT, "dimension 0 of the shape is -1", descent_param_set_shape(f->opt, 0, (const size_t[]){(size_t)-1, 8}, 2)) \
+    X("param_set_shape: product overflows", DESCENT_ERROR_INVALID_ARGUMENT, "more elements than parameter 0 (8)", descent_param_set_shape(f->opt, 0, (const size_t[]){(size_t)1 << 40, (size_t)1 << 40}, 2)) \
+    X("param_set_shape: index 9", DESCENT_ERROR_OUT_OF_RANGE, "parameter index 9 is out of range", descent_param_set_shape(f->opt, 9, (const size_t[]){8}, 1)) \
+    X("param_shape: ndim_out NULL", DESCENT_ERROR_NULL_POINTER, "ndim_out is NULL", descent_param_shape(f->opt, 0, f->dims, DESCENT_MAX_DIMS, NULL)) \
+    X("param_shape: capacity 0", DESCENT_ERROR_INVALID_ARGUMENT, "has 1 dimensions, capacity is 0 (*ndim_out holds the count)", descent_param_shape(f->opt, 0, f->dims, 0, &count)) \
+    X("param_shape: dims NULL", DESCENT_ERROR_NULL_POINTER, "dims is NULL", descent_param_shape(f->opt, 0, NULL, 1, &count)) \
+    X("param_shape: index 9", DESCENT_ERROR_OUT_OF_RANGE, "parameter index 9 is out of range", descent_param_shape(f->opt, 9, f->dims, DESCENT_MAX_DIMS, &count)) \
     /* groups and options */ \
     X("group_get: option 99", DESCENT_ERROR_UNKNOWN_OPTION, "unknown option id 99", descent_group_get(f->opt, 0, (descent_option)99, &value)) \
     X("group_get: momentum of Adam", DESCENT_ERROR_UNKNOWN_OPTION, "Adam has no hyperparameter 'momentum'", descent_group_get(f->opt, 0, DESCENT_OPTION_MOMENTUM, &value)) \
@@ -459,6 +475,53 @@ static void test_param_move(void) {
     MUST(descent_free(mover));
 }
 
+/* Shapes: {numel} until given; any row-major factorization of numel up to
+ * DESCENT_MAX_DIMS dimensions, a scalar for one element; a refused shape leaves the
+ * one before; a move keeps it; steps do not depend on it. */
+static void test_param_shape(void) {
+    float p[12] = {0}, g[12], one = 1.0f, one_grad = 0.5f, flat[12] = {0};
+    for (int i = 0; i < 12; i++) g[i] = 0.1f * (float)(i - 6);
+    descent_optimizer *opt = NULL, *flat_opt = NULL;
+    MUST(descent_create(DESCENT_ADAMW, NULL, &opt));
+    MUST(descent_create(DESCENT_ADAMW, NULL, &flat_opt));
+    MUST(descent_add_group(opt, NULL, NULL));
+    MUST(descent_add_group(flat_opt, NULL, NULL));
+    MUST(descent_add_param(opt, 0, p, g, 12, NULL));
+    MUST(descent_add_param(opt, 0, &one, &one_grad, 1, NULL));
+    MUST(descent_add_param(flat_opt, 0, flat, g, 12, NULL));
+    size_t dims[DESCENT_MAX_DIMS], ndim = 99;
+    MUST(descent_param_shape(opt, 0, dims, DESCENT_MAX_DIMS, &ndim));
+    EXPECT(ndim == 1 && dims[0] == 12, "an unshaped parameter is {numel}");
+    MUST(descent_param_set_shape(opt, 0, (const size_t[]){3, 4}, 2));
+    EXPECT(descent_param_set_shape(opt, 0, (const size_t[]){5, 4}, 2) == DESCENT_ERROR_INVALID_ARGUMENT, "5 x 4");
+    MUST(descent_param_shape(opt, 0, dims, 2, &ndim));
+    EXPECT(ndim == 2 && dims[0] == 3 && dims[1] == 4, "3 x 4, kept after a refused shape");
+    EXPECT(descent_param_shape(opt, 0, dims, 1, &ndim) == DESCENT_ERROR_INVALID_ARGUMENT && ndim == 2,
+           "capacity 1 for 2 dimensions: refused, the count given");
+    size_t many[DESCENT_MAX_DIMS];
+    for (int axis = 0; axis < DESCENT_MAX_DIMS; axis++) many[axis] = 1;
+    many[DESCENT_MAX_DIMS - 1] = 12;
+    MUST(descent_param_set_shape(opt, 0, many, DESCENT_MAX_DIMS));
+    MUST(descent_param_shape(opt, 0, dims, DESCENT_MAX_DIMS, &ndim));
+    EXPECT(ndim == DESCENT_MAX_DIMS && dims[DESCENT_MAX_DIMS - 1] == 12, "DESCENT_MAX_DIMS dimensions");
+    MUST(descent_param_set_shape(opt, 1, NULL, 0));
+    MUST(descent_param_shape(opt, 1, NULL, 0, &ndim));
+    EXPECT(ndim == 0, "a one-element parameter as a scalar");
+    MUST(descent_param_set_shape(opt, 0, (const size_t[]){2, 2, 3}, 3));
+    float moved[12];
+    memcpy(moved, p, sizeof moved);
+    MUST(descent_param_move(opt, 0, moved));
+    MUST(descent_param_shape(opt, 0, dims, DESCENT_MAX_DIMS, &ndim));
+    EXPECT(ndim == 3 && dims[0] == 2 && dims[1] == 2 && dims[2] == 3, "a move keeps the shape");
+    for (int s = 0; s < 3; s++) {
+        MUST(descent_step(opt));
+        MUST(descent_step(flat_opt));
+    }
+    EXPECT(!memcmp(moved, flat, sizeof flat), "AdamW stepped a shaped parameter otherwise than a flat one");
+    MUST(descent_free(opt));
+    MUST(descent_free(flat_opt));
+}
+
 int main(void) {
     test_names_and_version();
     test_execution_settings();
@@ -469,6 +532,7 @@ int main(void) {
     test_state_restore();
     test_thread_message();
     test_param_move();
+    test_param_shape();
     printf("%d checks, %d failed\n", checks, failures);
     return failures != 0;
 }

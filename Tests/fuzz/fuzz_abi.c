@@ -212,7 +212,7 @@ static descent_schedule **free_sched_slot(Input *in) {
 
 static void run(Input *in) {
     static uint8_t moods[256];
-    uint8_t op = byte(in) % 30;
+    uint8_t op = byte(in) % 31;
     descent_optimizer *opt = pick_opt(in);
     descent_params p;
     descent_status s = DESCENT_OK;
@@ -430,6 +430,19 @@ static void run(Input *in) {
         int with_rows = byte(in) & 1;
         s = descent_set_sparse_grad(opt, count(in), with_rows ? rows : NULL, with_rows ? k : count(in),
                                     have >= need ? v : NULL, row_size);
+        break;
+    }
+    case 29: { /* shapes: any count of any dimensions, read back into any capacity */
+        size_t dims[DESCENT_MAX_DIMS + 2] = {0};
+        size_t ndim = byte(in) % (DESCENT_MAX_DIMS + 3);
+        for (size_t i = 0; i < ndim; i++) dims[i] = byte(in) & 1 ? (size_t)(1 + byte(in) % 8) : count(in);
+        if (byte(in) & 1) {
+            s = descent_param_set_shape(opt, count(in), byte(in) & 1 ? dims : NULL, byte(in) & 1 ? ndim : count(in));
+        } else {
+            size_t capacity = byte(in) % (DESCENT_MAX_DIMS + 3), got = 0;
+            s = descent_param_shape(opt, count(in), capacity <= DESCENT_MAX_DIMS + 2 && byte(in) & 1 ? dims : NULL,
+                                    capacity, byte(in) & 1 ? &got : NULL);
+        }
         break;
     }
     default: s = descent_set_num_threads(1 + byte(in) % 3); break;

@@ -261,3 +261,21 @@ def test_ranks_sharing_a_host_share_its_cpus():
     assert default_threads({"LOCAL_WORLD_SIZE": "2"}) == (max(1, cpus // 2) if whole_host else cpus)
     assert default_threads({"LOCAL_WORLD_SIZE": str(4 * cpus)}) == (1 if whole_host else cpus)
     assert default_threads({"LOCAL_WORLD_SIZE": "2", "DESCENT_NUM_THREADS": "3"}) == 3
+
+
+def test_parameters_are_registered_with_their_shapes():
+    """The engine keeps each parameter's shape (what factored and matrix algorithms read):
+    an array's own, a 0-d array as a scalar; descent.torch passes each tensor's."""
+    import torch
+    import descent.torch as dt
+
+    arrays = [np.zeros((3, 4, 5), np.float32), np.zeros(7, np.float32), np.zeros((), np.float32)]
+    opt = descent.SGD(arrays, lr=0.1)
+    assert [opt._core.param_shape(i) for i in range(3)] == [(3, 4, 5), (7,), ()]
+    model = torch.nn.Conv2d(3, 8, 5)
+    torch_opt = dt.AdamW(model.parameters())
+    assert [torch_opt._core.param_shape(i) for i in range(2)] == [(8, 3, 5, 5), (8,)]
+    with pytest.raises(descent.DescentValueError, match="param has 33 dimensions; Descent takes at most 32"):
+        descent.SGD([np.zeros((1,) * 33, np.float32)], lr=0.1)
+    with pytest.raises(descent.DescentIndexError, match="parameter index 3 is out of range"):
+        opt._core.param_shape(3)

@@ -98,6 +98,8 @@ class Optimizer:
         """step() with each gradient read from params[i].grad (torch tensors, registration order; None in
         place of a parameter: not stepped)."""
     def step_count(self, index: int) -> int: ...
+    def param_shape(self, index: int) -> tuple[int, ...]:
+        """The shape parameter `index` was registered with (its buffer's)."""
     def set_step_count(self, index: int, steps: int) -> None: ...
     def step_counts_into(self, out: Any) -> None:
         """Writes every parameter's step count into a float32 buffer of param_count elements."""

@@ -241,13 +241,23 @@ static PyObject *Optimizer_add_param(OptimizerObject *self, PyObject *args) {
     if (grow(self) < 0) return NULL;
     Py_buffer *pview = &self->params[self->count], *gview = &self->grads[self->count];
     if (get_float_buffer(param, "param", pview) < 0) return NULL;
+    if (pview->ndim > DESCENT_MAX_DIMS) {
+        PyErr_Format(DescentValueError, "param has %d dimensions; Descent takes at most %d", pview->ndim,
+                     DESCENT_MAX_DIMS);
+        PyBuffer_Release(pview);
+        return NULL;
+    }
     if (get_grad_buffer(grad, "grad", pview->len / 4, gview) < 0) {
         PyBuffer_Release(pview);
         return NULL;
     }
+    /* The buffer's shape is the parameter's (C-contiguous: row-major, as the engine reads it). */
+    size_t dims[DESCENT_MAX_DIMS];
+    for (int axis = 0; axis < pview->ndim; axis++) dims[axis] = (size_t)pview->shape[axis];
     size_t index;
     descent_status status = descent_add_param(self->opt, (size_t)group, pview->buf, gview->buf,
                                               (size_t)(pview->len / 4), &index);
+    if (status == DESCENT_OK) status = descent_param_set_shape(self->opt, index, dims, (size_t)pview->ndim);
     if (status != DESCENT_OK) {
         PyBuffer_Release(pview);
         if (gview->obj) PyBuffer_Release(gview);
@@ -391,6 +401,21 @@ static PyObject *Optimizer_set_group(OptimizerObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static PyObject *Optimizer_param_shape(OptimizerObject *self, PyObject *arg) {
+    USABLE(self);
+    Py_ssize_t index = PyLong_AsSsize_t(arg);
+    if (index == -1 && PyErr_Occurred()) return NULL;
+    size_t dims[DESCENT_MAX_DIMS], ndim;
+    CALL(self->opt, descent_param_shape(self->opt, (size_t)index, dims, DESCENT_MAX_DIMS, &ndim));
+    PyObject *shape = PyTuple_New((Py_ssize_t)ndim);
+    for (size_t axis = 0; shape && axis < ndim; axis++) {
+        PyObject *size = PyLong_FromSize_t(dims[axis]);
+        if (!size) return Py_DECREF(shape), NULL;
+        PyTuple_SET_ITEM(shape, (Py_ssize_t)axis, size);
+    }
+    return shape;
+}
+
 static PyObject *Optimizer_step_count(OptimizerObject *self, PyObject *arg) {
     USABLE(self);
     Py_ssize_t index = PyLong_AsSsize_t(arg);
@@ -517,6 +542,8 @@ static PyMethodDef Optimizer_methods[] = {
     {"set_group", (PyCFunction)Optimizer_set_group, METH_VARARGS,
      "set_group(group, changes: dict) -> None\n\nChanges hyperparameters of a group atomically (validated first)."},
     {"step_count", (PyCFunction)Optimizer_step_count, METH_O, "step_count(index) -> int"},
+    {"param_shape", (PyCFunction)Optimizer_param_shape, METH_O,
+     "param_shape(index) -> tuple\n\nThe shape parameter `index` was registered with (its buffer's)."},
     {"set_step_count", (PyCFunction)Optimizer_set_step_count, METH_VARARGS, "set_step_count(index, steps) -> None"},
     {"hold_grad_view", (PyCFunction)Optimizer_hold_grad_view, METH_VARARGS,
      "hold_grad_view(index, tensor) -> None\n\n"
