@@ -91,12 +91,13 @@ class Optimizer:
     def hold_grad_view(self, index: int, tensor: Any) -> None:
         """Holds `tensor` (or None) as parameter `index`'s .grad view: step_tensors takes a .grad that is
         it, at the address it has now, without checking it again."""
-    def step_tensors(self, params: Sequence[Any], sparse: Optional[bytes] = ..., *, grad_scale: float = ..., found_inf: bool = ...,
+    def step_tensors(self, params: Sequence[Any], sparse: Optional[bytes] = ..., grads: Optional[Sequence[Any]] = ..., *,
+                     grad_scale: float = ..., found_inf: bool = ...,
                      nonfinite: Literal["propagate", "skip", "error"] = ..., max_norm: Optional[float] = ...,
                      norm_type: float = ..., error_if_nonfinite: bool = ..., clip_value: Optional[float] = ...,
                      zero_grad: bool = ...) -> dict[str, Any]:
-        """step() with each gradient read from params[i].grad (torch tensors, registration order; None in
-        place of a parameter: not stepped)."""
+        """step() with each gradient read from params[i].grad, or grads[i] when given (torch tensors,
+        registration order; None in place of a parameter: not stepped)."""
     def step_count(self, index: int) -> int: ...
     def param_shape(self, index: int) -> tuple[int, ...]:
         """The shape parameter `index` was registered with (its buffer's)."""

@@ -532,8 +532,8 @@ static PyMethodDef Optimizer_methods[] = {
      "One step (the whole phase: unscale, inf/NaN check, clip, step, zero); grads, if given, has\n"
      "one buffer or None per parameter. Returns the step report as a dict."},
     {"step_tensors", (PyCFunction)(void (*)(void))Optimizer_step_tensors, METH_VARARGS | METH_KEYWORDS,
-     "step_tensors(params, sparse=None, **options) -> dict\n\n"
-     "step() with each parameter's gradient read from `params[i].grad` (torch tensors in registration\n"
+     "step_tensors(params, sparse=None, grads=None, **options) -> dict\n\n"
+     "step() with each parameter's gradient read from `params[i].grad`, or `grads[i]` when given (torch tensors in registration\n"
      "order; a None .grad, or None in place of the parameter, is not stepped): descent.torch's step. Same options and report as step(). `sparse`\n"
      "(bytes, one per parameter) marks the sparse .grads already given with set_sparse_grad; another\n"
      "sparse .grad raises _SparseGradientFound before anything changes."},

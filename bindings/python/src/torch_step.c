@@ -161,21 +161,29 @@ static int follow_param_memory(OptimizerObject *self, PyObject *param, Py_ssize_
 }
 
 PyObject *Optimizer_step_tensors(OptimizerObject *self, PyObject *args, PyObject *kwargs) {
-    PyObject *params;
+    PyObject *params, *given_grads = Py_None;
     const char *sparse_set = NULL; /* a byte per parameter: 1 where the engine holds its sparse .grad */
     Py_ssize_t sparse_len = 0;
     descent_step_options options;
-    if (!PyArg_ParseTuple(args, "O|z#:step_tensors", &params, &sparse_set, &sparse_len) ||
+    if (!PyArg_ParseTuple(args, "O|z#O:step_tensors", &params, &sparse_set, &sparse_len, &given_grads) ||
         parse_step_options(kwargs, &options) < 0)
         return NULL;
     USABLE(self);
     if (load_torch() < 0) return NULL;
     PyObject *seq = PySequence_Fast(params, "params must be a sequence of tensors");
     if (!seq) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    if (n != self->count) {
+    /* The gradients when given apart (FSDP2's local shards have no .grad of their own). */
+    PyObject *grad_seq = given_grads == Py_None ? NULL : PySequence_Fast(given_grads, "grads must be a sequence");
+    if (given_grads != Py_None && !grad_seq) {
         Py_DECREF(seq);
-        return PyErr_Format(DescentValueError, "expected %zd parameters (as registered), got %zd", self->count, n);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n != self->count || (grad_seq && PySequence_Fast_GET_SIZE(grad_seq) != n)) {
+        Py_DECREF(seq);
+        Py_XDECREF(grad_seq);
+        return PyErr_Format(DescentValueError, "expected %zd parameters and gradients (as registered), got %zd", self->count,
+                            grad_seq && n == self->count ? PySequence_Fast_GET_SIZE(grad_seq) : n);
     }
     /* The gradients stay referenced until the step returns: another thread may drop
      * them while the step runs without the GIL. */
@@ -190,7 +198,7 @@ PyObject *Optimizer_step_tensors(OptimizerObject *self, PyObject *args, PyObject
         PyObject *param = PySequence_Fast_GET_ITEM(seq, i);
         if (param == Py_None) continue; /* not stepped this time (its group is not in param_groups now) */
         if (follow_param_memory(self, param, i) < 0) goto done;
-        PyObject *grad = PyObject_GetAttr(param, name_grad);
+        PyObject *grad = grad_seq ? Py_NewRef(PySequence_Fast_GET_ITEM(grad_seq, i)) : PyObject_GetAttr(param, name_grad);
         if (!grad) goto done;
         if (grad == Py_None) {
             Py_DECREF(grad);
@@ -230,6 +238,7 @@ done:
     PyMem_Free(grads);
     PyMem_Free(pointers);
     Py_DECREF(seq);
+    Py_XDECREF(grad_seq);
     return result;
 }
 
