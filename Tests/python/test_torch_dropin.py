@@ -571,3 +571,21 @@ def test_partitions_listed_one_at_a_time_keep_their_state():
     for a, b in zip(ours, theirs):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
     assert our_steps == their_steps == [5, 5]
+
+
+def test_a_parameter_that_leaves_its_group_is_not_stepped():
+    """A stepped parameter taken out of its group keeps its state and is not stepped
+    again (torch steps only what param_groups lists), even when the group also lists
+    a zero-element parameter the engine does not register."""
+    for kind in (torch.optim.AdamW, dt.AdamW):
+        torch.manual_seed(0)
+        stays, leaves, empty = (torch.nn.Parameter(torch.randn(n)) for n in (5, 3, 0))
+        opt = kind([stays, leaves], lr=1e-2, weight_decay=0.1)
+        for p in (stays, leaves):
+            p.grad = torch.ones_like(p)
+        opt.step()
+        opt.param_groups[0]["params"] = [stays, empty]
+        before = leaves.detach().clone()
+        opt.step()
+        assert torch.equal(leaves, before), kind
+        assert opt.state[leaves]["step"] == 1 and opt.state[stays]["step"] == 2, kind

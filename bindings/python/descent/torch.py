@@ -182,6 +182,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
         self._index = {}        # id(parameter) -> its engine index
         self._dtensors = False  # some parameter is a DTensor (FSDP2): steps go through _step_local
         self._group_of = []     # per registered parameter: its engine group
+        self._unlisted = set()  # registered parameters their group's dict does not list now
 
     # -- groups and parameters
 
@@ -220,6 +221,15 @@ class _EngineOptimizer(torch.optim.Optimizer):
         else:
             self._add_params(index, group, [p for p in group["params"] if id(p) not in self._index])
             self._groups[index] = (group, tuple(map(id, group["params"])))
+            self._note_unlisted(index)
+
+    def _note_unlisted(self, index):
+        """Records which registered parameters of engine group `index` its dict does not
+        list now (they keep their state and are not stepped)."""
+        now = {id(p) for p in self._groups[index][0]["params"]}
+        members = {i for i, g in enumerate(self._group_of) if g == index}
+        self._unlisted -= members
+        self._unlisted |= {i for i in members if id(self._params[i]) not in now}
 
     def _rebuild(self):
         """A new engine: each known group with the parameters it lists now, then those
@@ -235,6 +245,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
         for group, stepped in zip(groups, kept):
             index = self._register_group(group)
             self._add_params(index, group, [p for p in stepped if id(p) not in self._index])
+            self._note_unlisted(index)
         for p in before.values():
             index = self._index.get(id(p))
             if index is None:
@@ -428,7 +439,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
         """The registered parameters this step is over: those param_groups lists now
         (engine groups `active`), None in place of the others. DeepSpeed steps one group
         at a time, with param_groups narrowed to it (ZeRO-3: one partition at a time)."""
-        if len(set(active)) == len(self._groups) and sum(len(self._groups[i][1]) for i in active) == len(self._params):
+        if not self._unlisted and len(set(active)) == len(self._groups):
             return self._params
         now = {id(p) for i in active for p in self._groups[i][0]["params"]}
         return [p if id(p) in now else None for p in self._params]
