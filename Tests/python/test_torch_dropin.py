@@ -589,3 +589,41 @@ def test_a_parameter_that_leaves_its_group_is_not_stepped():
         opt.step()
         assert torch.equal(leaves, before), kind
         assert opt.state[leaves]["step"] == 1 and opt.state[stays]["step"] == 2, kind
+
+
+def _param_group_edits():
+    """Edits of param_groups between steps that torch takes as they come, each a
+    function of (optimizer, parameters a, b, c)."""
+    def never_stepped_leaves(opt, a, b, c):
+        opt.param_groups[0]["params"] = [a]  # b had no gradient yet: let go
+
+    def dict_replaced_by_a_copy(opt, a, b, c):
+        opt.param_groups[0] = dict(opt.param_groups[0], lr=0.0)
+
+    def moves_to_another_group(opt, a, b, c):
+        opt.param_groups[0]["params"] = [b]
+        opt.param_groups[1]["params"] = [c, a]  # now at group 1's lr
+
+    return [never_stepped_leaves, dict_replaced_by_a_copy, moves_to_another_group]
+
+
+@pytest.mark.parametrize("edit", _param_group_edits(), ids=lambda edit: edit.__name__)
+def test_param_group_edits_step_as_torch(edit):
+    """Step counts, hyperparameters and state follow the edit as in torch (a rebuild of
+    the engine once reset step counts; a copied dict broke the next step)."""
+    runs = []
+    for kind in (torch.optim.Adam, dt.Adam):
+        torch.manual_seed(0)
+        a, b, c = (torch.nn.Parameter(torch.randn(n)) for n in (5, 3, 4))
+        opt = kind([{"params": [a, b]}, {"params": [c], "lr": 1e-3}], lr=1e-1)
+        a.grad, c.grad = torch.ones(5), torch.ones(4)
+        opt.step()
+        edit(opt, a, b, c)
+        b.grad = torch.ones(3)
+        for _ in range(3):
+            opt.step()
+        runs.append(([a, b, c], [float(opt.state[p]["step"]) if "step" in opt.state[p] else 0 for p in (a, b, c)]))
+    (theirs, their_steps), (ours, our_steps) = runs
+    assert our_steps == their_steps
+    for x, y in zip(ours, theirs):
+        torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-7)

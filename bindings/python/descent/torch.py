@@ -68,6 +68,16 @@ def _local(t):
     return t
 
 
+def _same_tensors(a, b):
+    """Whether two sequences hold the same tensors, by identity (== on tensors compares
+    their elements)."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+
+
+def _listed(p, group):
+    return any(p is q for q in group["params"])
+
+
 class _ParamState(dict):
     """One parameter's entry of `optimizer.state`: a key written from outside (not by the
     optimizer itself) marks the parameter's state for the engine to take at the next step."""
@@ -193,35 +203,66 @@ class _EngineOptimizer(torch.optim.Optimizer):
 
     def _sync_groups(self):
         """Brings the engine in line with param_groups as they are now, and returns the
-        engine groups of param_groups, in their order. A group not seen before is
-        registered (add_param_group, or one put in by hand); a group whose params
+        engine groups of param_groups, in their order. A dict not seen before is an
+        engine group it replaced (same parameters, the old dict gone from param_groups)
+        or a new group (add_param_group, or one put in by hand); a group whose params
         changed is followed (_follow_group)."""
         active = []
         for group in self.param_groups:
             index = self._group_index.get(id(group))
             if index is None:
-                index = self._register_group(group)
-            elif self._groups[index][1] != tuple(map(id, group["params"])):
+                index = self._adopt_group(group)
+            if not _same_tensors(self._groups[index][1], group["params"]):
                 self._follow_group(index, group)
             active.append(index)
         return active
+
+    def _adopt_group(self, group):
+        """The engine group for `group`, a dict not seen before: the engine group of the
+        parameters it lists, when they are registered and their dict is no longer in
+        param_groups (the dict was replaced by a copy); else a new engine group. Refused,
+        changing nothing, when it lists parameters of a group still in param_groups or
+        of several replaced ones."""
+        listed = [self._index[id(p)] for p in group["params"] if id(p) in self._index]
+        owners = {self._group_of[i] for i in listed}
+        present = {id(g) for g in self.param_groups}
+        taken = [g for g in owners if id(self._groups[g][0]) in present]
+        if taken:
+            raise ValueError(f"a parameter group lists parameters of group {taken[0]} as well; "
+                             "some parameters appear in more than one parameter group")
+        if len(owners) > 1:
+            raise ValueError(f"a parameter group lists parameters of groups {sorted(owners)}, which it replaced; "
+                             "make a new optimizer to merge groups")
+        if owners:
+            index = owners.pop()
+            del self._group_index[id(self._groups[index][0])]
+            self._groups[index] = (group, self._groups[index][1])
+            self._group_index[id(group)] = index
+            self._pushed[index] = None  # its hyperparameters are the new dict's
+            return index
+        return self._register_group(group)
 
     def _follow_group(self, index, group):
         """Engine group `index` after its dict's params changed, as DeepSpeed's ZeRO does:
         stages 1 and 2 put one flat fp32 partition in place of the group's parameters
         after the optimizer is made; stage 3 lists one partition at a time, for its step
         only. As in torch, a parameter that leaves keeps its state and one that comes is
-        stepped from fresh state; a parameter that leaves without ever having been
-        stepped is let go (the engine is rebuilt without it, so its memory is not held),
-        and one that comes is registered."""
+        stepped from fresh state. The engine is rebuilt (state carried over) when a
+        parameter leaves without ever having been stepped (so that its memory is not
+        held) or comes from another group (whose hyperparameters it must leave)."""
         now = {id(p) for p in group["params"]}
-        if any(g == index and id(p) not in now and self._core.step_count(i) == 0
-               for i, (p, g) in enumerate(zip(self._params, self._group_of))):
+        let_go = any(g == index and id(p) not in now and self._core.step_count(i) == 0
+                     for i, (p, g) in enumerate(zip(self._params, self._group_of)))
+        moved = any(id(p) in self._index and self._group_of[self._index[id(p)]] != index
+                    and not _listed(p, self._groups[self._group_of[self._index[id(p)]]][0])
+                    for p in group["params"])
+        if let_go or moved:
+            self._groups[index] = (group, ())
             self._rebuild()
-        else:
-            self._add_params(index, group, [p for p in group["params"] if id(p) not in self._index])
-            self._groups[index] = (group, tuple(map(id, group["params"])))
-            self._note_unlisted(index)
+            return
+        self._add_params(index, group, [p for p in group["params"] if id(p) not in self._index])
+        self._groups[index] = (group, tuple(group["params"]))
+        self._note_unlisted(index)
 
     def _note_unlisted(self, index):
         """Records which registered parameters of engine group `index` its dict does not
@@ -232,18 +273,19 @@ class _EngineOptimizer(torch.optim.Optimizer):
         self._unlisted |= {i for i in members if id(self._params[i]) not in now}
 
     def _rebuild(self):
-        """A new engine: each known group with the parameters it lists now, then those
-        it listed before that have been stepped (their state carried over from
-        self.state); the others' state and gradient views are let go."""
-        kept = [[] for _ in self._groups]
-        for i, (p, group) in enumerate(zip(self._params, self._group_of)):
-            if self._core.step_count(i) > 0:
-                kept[group].append(p)
+        """A new engine: each known group with the parameters it lists now, then with
+        those it listed before and no group lists now that have been stepped (their
+        state and step counts carried over); the others' state and gradient views are
+        let go."""
+        steps = {id(p): self._core.step_count(i) for i, p in enumerate(self._params)}
+        kept = [[p for p, g in zip(self._params, self._group_of) if g == index and steps[id(p)] > 0]
+                for index in range(len(self._groups))]
         groups = [group for group, _ in self._groups]
         before = {id(p): p for p in self._params}
         self._new_engine()
-        for group, stepped in zip(groups, kept):
-            index = self._register_group(group)
+        for group in groups:
+            self._register_group(group)
+        for index, (group, stepped) in enumerate(zip(groups, kept)):
             self._add_params(index, group, [p for p in stepped if id(p) not in self._index])
             self._note_unlisted(index)
         for p in before.values():
@@ -252,16 +294,19 @@ class _EngineOptimizer(torch.optim.Optimizer):
                 self.state.pop(p, None)
                 self._grad_views.pop(id(p), None)
             elif p in self.state:
+                dict.__setitem__(self.state[p], "step", float(steps[id(p)]))  # registration showed a new count
                 self._take_state(index, self.state[p])
+        self._arenas = [a for a in self._arenas if any(v._base is a for _, v in self._grad_views.values())]
+        self._core.step_counts_into(self._step_counts)
 
     def _register_group(self, group):
         """Registers `group` (a param_groups dict) as a new engine group; returns its index."""
         index = len(self._groups)
         self._core.add_group(engine_items(self._algorithm, group))
         self._pushed.append(engine_items(self._algorithm, group))
-        self._groups.append((group, tuple(map(id, group["params"]))))
+        self._groups.append((group, tuple(group["params"])))
         self._group_index[id(group)] = index
-        self._add_params(index, group, group["params"])
+        self._add_params(index, group, [p for p in group["params"] if id(p) not in self._index])
         return index
 
     def _add_params(self, index, group, params):
@@ -429,7 +474,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
         try:
             report = self._step_local(params, options) if self._dtensors else self._step_tensors(params, options)
         except (_descent.DescentTypeError, _descent.DescentValueError):
-            self._check_gradients()  # names the gradient at fault by group, index and name
+            self._check_gradients(params)  # names the gradient at fault by group, index and name
             raise
         self.last_step_report = StepReport(**report)
         self._show_engine_state()
@@ -484,11 +529,13 @@ class _EngineOptimizer(torch.optim.Optimizer):
             raise _descent.DescentUnsupportedError(
                 f"descent.torch.{self._algorithm} does not take sparse gradients of DTensor parameters (FSDP2)") from None
 
-    def _check_gradients(self):
+    def _check_gradients(self, params):
         """After the engine refused a step's parameters or gradients (it counts parameters
         in its own order): the same refusal, naming the tensor as the user knows it (a
         parameter converted after the optimizer was made, a gradient)."""
-        for p, where in zip(self._params, self._where):
+        for p, where in zip(params, self._where):
+            if p is None:
+                continue
             self._check_tensor(_local(p), where)
             if p.grad is None or p.grad.is_sparse:
                 continue

@@ -241,23 +241,24 @@ static PyObject *Optimizer_add_param(OptimizerObject *self, PyObject *args) {
     if (grow(self) < 0) return NULL;
     Py_buffer *pview = &self->params[self->count], *gview = &self->grads[self->count];
     if (get_float_buffer(param, "param", pview) < 0) return NULL;
-    if (pview->ndim > DESCENT_MAX_DIMS) {
-        PyErr_Format(DescentValueError, "param has %d dimensions; Descent takes at most %d", pview->ndim,
-                     DESCENT_MAX_DIMS);
-        PyBuffer_Release(pview);
-        return NULL;
-    }
     if (get_grad_buffer(grad, "grad", pview->len / 4, gview) < 0) {
         PyBuffer_Release(pview);
         return NULL;
     }
-    /* The buffer's shape is the parameter's (C-contiguous: row-major, as the engine reads it). */
-    size_t dims[DESCENT_MAX_DIMS];
-    for (int axis = 0; axis < pview->ndim; axis++) dims[axis] = (size_t)pview->shape[axis];
+    /* The buffer's shape is the parameter's (C-contiguous: row-major, as the engine reads
+     * it), when it has one the engine takes; otherwise the parameter stays {numel}. */
+    size_t dims[DESCENT_MAX_DIMS], product = 1;
+    int shaped = pview->ndim <= DESCENT_MAX_DIMS && (pview->ndim == 0 || pview->shape);
+    for (int axis = 0; shaped && axis < pview->ndim; axis++) {
+        dims[axis] = (size_t)pview->shape[axis];
+        product *= dims[axis];
+    }
+    shaped = shaped && product == (size_t)(pview->len / 4);
     size_t index;
     descent_status status = descent_add_param(self->opt, (size_t)group, pview->buf, gview->buf,
                                               (size_t)(pview->len / 4), &index);
-    if (status == DESCENT_OK) status = descent_param_set_shape(self->opt, index, dims, (size_t)pview->ndim);
+    /* Cannot fail: the index is new and the shape's product is its numel. */
+    if (status == DESCENT_OK && shaped) descent_param_set_shape(self->opt, index, dims, (size_t)pview->ndim);
     if (status != DESCENT_OK) {
         PyBuffer_Release(pview);
         if (gview->obj) PyBuffer_Release(gview);
