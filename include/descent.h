@@ -647,6 +647,17 @@ DESCENT_API descent_status descent_param_step_count(const descent_optimizer *opt
                                                     int64_t *out);
 
 /**
+ * Writes the step counts of parameters `first` … `first + count - 1` into
+ * `out[0]` … `out[count - 1]`, in one call (a binding that shows every
+ * parameter's count after each step pays one call, not one per parameter).
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` NULL, or `out` NULL
+ * with `count` > 0), DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE
+ * (the range goes past the last parameter); nothing is written on error.
+ */
+DESCENT_API descent_status descent_param_step_counts(const descent_optimizer *opt, size_t first,
+                                                     size_t count, int64_t *out);
+
+/**
  * Points `*out` at the optimizer state buffer `name` of parameter `index`:
  * `numel` floats (one for a scalar slot, e.g. NAdam's "mu_product") under
  * torch's state key ("momentum_buffer" for SGD, "exp_avg" for Adam, …;

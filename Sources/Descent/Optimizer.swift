@@ -215,6 +215,16 @@ public final class Optimizer {
         return parameters[parameter].shape
     }
 
+    /// The step counts of parameters `first` ..< `first + count` (unsigned: a negative
+    /// count passed as size_t is a range past the end, refused).
+    public func stepCounts(ofParameters first: UInt, count: UInt) throws(DescentError) -> [Int64] {
+        let (end, overflow) = first.addingReportingOverflow(count)
+        guard !overflow, end <= UInt(parameters.count) else {
+            throw DescentError(.outOfRange, "parameters \(first) ..< \(first) + \(count) are out of range (the optimizer has \(parameters.count) parameters)")
+        }
+        return parameters[Int(first) ..< Int(end)].map(\.step)
+    }
+
     public func stepCount(ofParameter parameter: Int) throws(DescentError) -> Int64 {
         try checkParameter(parameter)
         return parameters[parameter].step

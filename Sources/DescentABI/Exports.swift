@@ -232,6 +232,17 @@ public func exportParamStepCount(_ opt: OpaquePointer?, _ index: Int,
     }
 }
 
+@_cdecl("descent_param_step_counts")
+public func exportParamStepCounts(_ opt: OpaquePointer?, _ first: Int, _ count: Int,
+                                  _ out: UnsafeMutablePointer<Int64>?) -> descent_status {
+    call(opt) { optimizer in
+        let counts = try optimizer.stepCounts(ofParameters: UInt(bitPattern: first), count: UInt(bitPattern: count))
+        guard !counts.isEmpty else { return }
+        let out = try required(out, "out")
+        for (offset, steps) in counts.enumerated() { out[offset] = steps }
+    }
+}
+
 @_cdecl("descent_param_state")
 public func exportParamState(_ opt: OpaquePointer?, _ index: Int, _ name: UnsafePointer<CChar>?,
                              _ out: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?) -> descent_status {

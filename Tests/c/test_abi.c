@@ -26,6 +26,7 @@ typedef struct {
     descent_optimizer *freed; /* a handle that has been freed */
     float p[N], g[N], q[N], h[N], spare[2 * N + 1];
     size_t dims[DESCENT_MAX_DIMS + 1]; /* a shape's worth of ones */
+    int64_t counts[2];
 } Fixture;
 
 static void fixture_init(Fixture *f) {
@@ -161,6 +162,9 @@ static descent_status create_with(descent_algorithm algorithm, descent_params p)
     X("param_create_state: unknown name", DESCENT_ERROR_UNKNOWN_OPTION, "Adam has no state 'sum'", descent_param_create_state(f->opt, 0, "sum", &state)) \
     X("param_set_step_count: -1", DESCENT_ERROR_INVALID_ARGUMENT, "step count must be in 0...2**53, got -1", descent_param_set_step_count(f->opt, 0, -1)) \
     X("param_set_step_count: index 9", DESCENT_ERROR_OUT_OF_RANGE, "parameter index 9 is out of range", descent_param_set_step_count(f->opt, 9, 3)) \
+    X("param_step_counts: out NULL", DESCENT_ERROR_NULL_POINTER, "out is NULL", descent_param_step_counts(f->opt, 0, 2, NULL)) \
+    X("param_step_counts: 1 + 2 of 2", DESCENT_ERROR_OUT_OF_RANGE, "parameters 1 ..< 1 + 2 are out of range", descent_param_step_counts(f->opt, 1, 2, f->counts)) \
+    X("param_step_counts: count -1", DESCENT_ERROR_OUT_OF_RANGE, "are out of range", descent_param_step_counts(f->opt, 1, (size_t)-1, f->counts)) \
     X("param_set_shape: dims NULL", DESCENT_ERROR_NULL_POINTER, "dims is NULL", descent_param_set_shape(f->opt, 0, NULL, 2)) \
     X("param_set_shape: 33 dimensions", DESCENT_ERROR_INVALID_ARGUMENT, "at most 32 dimensions, got 33", descent_param_set_shape(f->opt, 0, f->dims, DESCENT_MAX_DIMS + 1)) \
     X("param_set_shape: ndim -1", DESCENT_ERROR_INVALID_ARGUMENT, "at most 32 dimensions, got 18446744073709551615", descent_param_set_shape(f->opt, 0, f->dims, (size_t)-1)) \
@@ -470,6 +474,11 @@ static void test_param_move(void) {
         MUST(descent_step(mover));
     }
     EXPECT(!memcmp(a, moved, sizeof a), "the moved parameter stepped otherwise than one that stayed");
+    int64_t counts[3] = {-1, -1, -1};
+    MUST(descent_param_step_counts(mover, 0, 2, counts));
+    EXPECT(counts[0] == 5 && counts[1] == 0 && counts[2] == -1, "step counts %lld %lld %lld", (long long)counts[0],
+           (long long)counts[1], (long long)counts[2]);
+    MUST(descent_param_step_counts(mover, 2, 0, NULL));
     EXPECT(!memcmp(b, before, sizeof b), "the old memory was written after the move");
     MUST(descent_free(still));
     MUST(descent_free(mover));

@@ -383,8 +383,13 @@ static void run(Input *in) {
         break;
     }
     case 25: {
-        int64_t steps = 0;
-        s = descent_param_step_count(opt, count(in), &steps);
+        int64_t steps[8] = {0};
+        if (byte(in) & 1) {
+            s = descent_param_step_count(opt, count(in), steps);
+        } else { /* a range of any start and length; out holds 8 */
+            size_t first = count(in), n = byte(in) & 1 ? byte(in) % 9 : count(in);
+            s = descent_param_step_counts(opt, first, n, n <= 8 && byte(in) & 1 ? steps : NULL);
+        }
         break;
     }
     case 26: {

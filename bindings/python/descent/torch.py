@@ -34,6 +34,7 @@ torch.nn.utils' (torch's own run for tensors Descent does not take).
 import collections
 import inspect
 import math
+import operator
 import sys
 
 import numpy as np
@@ -71,7 +72,7 @@ def _local(t):
 def _same_tensors(a, b):
     """Whether two sequences hold the same tensors, by identity (== on tensors compares
     their elements)."""
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+    return len(a) == len(b) and all(map(operator.is_, a, b))
 
 
 def _listed(p, group):

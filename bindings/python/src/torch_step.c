@@ -275,16 +275,17 @@ PyObject *Optimizer_step_counts_into(OptimizerObject *self, PyObject *out) {
         PyBuffer_Release(&view);
         return NULL;
     }
-    float *counts = view.buf;
-    for (Py_ssize_t i = 0; i < self->count; i++) {
-        int64_t steps;
-        descent_status status = descent_param_step_count(self->opt, (size_t)i, &steps);
-        if (status != DESCENT_OK) {
-            PyBuffer_Release(&view);
-            return raise_status(status, self->opt);
-        }
-        counts[i] = (float)steps; /* torch keeps step counts as float32 tensors */
+    int64_t *steps = PyMem_Malloc((size_t)(self->count ? self->count : 1) * sizeof *steps);
+    if (!steps) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
     }
+    descent_status status = descent_param_step_counts(self->opt, 0, (size_t)self->count, steps);
+    float *counts = view.buf;
+    for (Py_ssize_t i = 0; status == DESCENT_OK && i < self->count; i++)
+        counts[i] = (float)steps[i]; /* torch keeps step counts as float32 tensors */
+    PyMem_Free(steps);
     PyBuffer_Release(&view);
+    if (status != DESCENT_OK) return raise_status(status, self->opt);
     Py_RETURN_NONE;
 }
