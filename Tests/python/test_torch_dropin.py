@@ -627,3 +627,16 @@ def test_param_group_edits_step_as_torch(edit):
     assert our_steps == their_steps
     for x, y in zip(ours, theirs):
         torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-7)
+
+
+def test_a_refused_param_group_changes_nothing():
+    """add_param_group with a tensor the engine cannot take: refused, naming it, and the
+    optimizer steps on as before (no group half-registered)."""
+    a = torch.nn.Parameter(torch.ones(4))
+    opt = dt.SGD([a], lr=0.5)
+    with pytest.raises(TypeError, match="parameter 1 of group 1 is a tensor of dtype torch.float64"):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2).double())]})
+    assert len(opt.param_groups) == 1
+    a.grad = torch.ones(4)
+    opt.step()
+    assert torch.equal(a, torch.full((4,), 0.5))

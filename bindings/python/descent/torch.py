@@ -173,13 +173,13 @@ class _EngineOptimizer(torch.optim.Optimizer):
         _descent.Optimizer(self._algorithm, engine_items(self._algorithm, defaults)).close()
         return defaults
 
-    # -- groups and parameters
+    # -- the engine, groups and parameters
 
     def _new_engine(self):
         """A fresh engine optimizer with nothing registered: at construction, and when the
         engine is rebuilt over groups whose parameters were replaced (_sync_groups)."""
         self._core = _descent.Optimizer(*self._engine_args)
-        self._groups = []       # per engine group: (its param_groups dict, ids of the params registered)
+        self._groups = []       # per engine group: (its param_groups dict, the params it listed when last seen)
         self._group_index = {}  # id(param_groups dict) -> its engine group (the dicts are held in _groups)
         self._pushed = []       # per engine group: the hyperparameters the engine has
         self._params = []       # registration order = torch's state_dict order
@@ -200,7 +200,11 @@ class _EngineOptimizer(torch.optim.Optimizer):
     def add_param_group(self, param_group):
         super().add_param_group(param_group)
         if hasattr(self, "_core"):
-            self._sync_groups()
+            try:
+                self._sync_groups()
+            except Exception:
+                self.param_groups.pop()  # refused: the optimizer stays as it was
+                raise
 
     def _sync_groups(self):
         """Brings the engine in line with param_groups as they are now, and returns the
@@ -261,7 +265,8 @@ class _EngineOptimizer(torch.optim.Optimizer):
             self._groups[index] = (group, ())
             self._rebuild()
             return
-        self._add_params(index, group, [p for p in group["params"] if id(p) not in self._index])
+        new = [p for p in group["params"] if id(p) not in self._index]
+        self._add_params(index, self._checked(index, group, new))
         self._groups[index] = (group, tuple(group["params"]))
         self._note_unlisted(index)
 
@@ -287,7 +292,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
         for group in groups:
             self._register_group(group)
         for index, (group, stepped) in enumerate(zip(groups, kept)):
-            self._add_params(index, group, [p for p in stepped if id(p) not in self._index])
+            self._add_params(index, self._checked(index, group, [p for p in stepped if id(p) not in self._index]))
             self._note_unlisted(index)
         for p in before.values():
             index = self._index.get(id(p))
@@ -301,17 +306,20 @@ class _EngineOptimizer(torch.optim.Optimizer):
         self._core.step_counts_into(self._step_counts)
 
     def _register_group(self, group):
-        """Registers `group` (a param_groups dict) as a new engine group; returns its index."""
+        """Registers `group` (a param_groups dict) as a new engine group, its parameters
+        checked first (a refusal changes nothing); returns its index."""
         index = len(self._groups)
+        checked = self._checked(index, group, [p for p in group["params"] if id(p) not in self._index])
         self._core.add_group(engine_items(self._algorithm, group))
         self._pushed.append(engine_items(self._algorithm, group))
         self._groups.append((group, tuple(group["params"])))
         self._group_index[id(group)] = index
-        self._add_params(index, group, [p for p in group["params"] if id(p) not in self._index])
+        self._add_params(index, checked)
         return index
 
-    def _add_params(self, index, group, params):
-        """Registers `params` (of `group`, engine group `index`) with the engine."""
+    def _checked(self, index, group, params):
+        """`params` (of `group`, engine group `index`) as (parameter, how errors name it)
+        pairs, each checked; refused with torch's messages or the engine's requirements."""
         # A parameter listed twice in a group: torch warned and goes on, and so does
         # Descent, which registers and steps it once (torch steps it twice).
         # A zero-element parameter has nothing to step: torch takes and skips it, and
@@ -320,12 +328,16 @@ class _EngineOptimizer(torch.optim.Optimizer):
         position = {id(p): i for i, p in reversed(list(enumerate(group["params"])))}  # the first place
         given = [(position.get(id(p)), p) for p in params]
         self._check_dense_real(index, given)
-        params = list({id(p): (p, self._describe(index, i, names.get(id(p))))
-                       for i, p in given if _local(p).numel() > 0}.values())
-        for p, where in params:
+        checked = list({id(p): (p, self._describe(index, i, names.get(id(p))))
+                        for i, p in given if _local(p).numel() > 0}.values())
+        for p, where in checked:
             self._check_tensor(_local(p), where)
+        return checked
+
+    def _add_params(self, index, checked):
+        """Registers the parameters `checked` (_checked's pairs) into engine group `index`."""
         first = len(self._params)
-        for p, where in params:
+        for p, where in checked:
             local = _local(p)
             self._core.add_param(index, local.detach().numpy())
             self._index[id(p)] = len(self._params)
@@ -527,8 +539,8 @@ class _EngineOptimizer(torch.optim.Optimizer):
         try:
             return self._core.step_tensors(shards, None, grads, **options)
         except _descent._SparseGradientFound:
-            raise _descent.DescentUnsupportedError(
-                f"descent.torch.{self._algorithm} does not take sparse gradients of DTensor parameters (FSDP2)") from None
+            raise _descent.DescentUnsupportedError(f"descent.torch.{self._algorithm} does not take sparse "
+                                                   "gradients of DTensor parameters (FSDP2)") from None
 
     def _check_gradients(self, params):
         """After the engine refused a step's parameters or gradients (it counts parameters
