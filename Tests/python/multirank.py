@@ -19,9 +19,14 @@ def run_worker(name, tmp_path, *args, timeout):
     return torch.load(out)
 
 
-def assert_resume_exact_and_close(resumed, straight, reference, resume):
-    """A resumed run equals the uninterrupted one bit for bit and the reference (torch.optim)
-    within 1e-5 relative, parameter by parameter."""
-    for a, b, c in zip(resumed, straight, reference):
+def assert_resume_exact_and_close(worker, tmp_path, *config, timeout, resume):
+    """Runs workers/`worker` three times, each as `worker LIBRARY *config RESUME(0|1)`:
+    Descent resumed, Descent uninterrupted, torch.optim resumed. The resumed run (through
+    `resume`, the engine's checkpoint path) equals the uninterrupted one bit for bit, and
+    the reference within 1e-5 relative, parameter by parameter."""
+    def train(library, resumed):
+        return run_worker(worker, tmp_path, library, *config, int(resumed), timeout=timeout)
+
+    for a, b, c in zip(train("descent", True), train("descent", False), train("torch", True)):
         assert torch.equal(a, b), f"{resume} changed Descent's run"
         assert ((a - c).norm() / c.norm()).item() <= 1e-5

@@ -6,18 +6,11 @@ at a time (param_groups narrowed to it; stage 3 lists one partition at a time); 
 resumes from DeepSpeed's own checkpoint. Against torch.optim.AdamW in the same engine."""
 import pytest
 
-from multirank import assert_resume_exact_and_close, run_worker
-
-
-def train(tmp_path, library, stage, offload, precision, resume):
-    return run_worker("deepspeed_run.py", tmp_path, library, stage, int(offload), precision, int(resume),
-                      timeout=180)
+from multirank import assert_resume_exact_and_close
 
 
 @pytest.mark.parametrize("stage, offload, precision", [(2, True, "bf16"), (1, False, "fp32"), (3, True, "fp32")],
                          ids=["zero2-offload-bf16", "zero1-fp32", "zero3-offload-fp32"])
 def test_deepspeed_zero_training_and_resume_match_torch(tmp_path, stage, offload, precision):
-    assert_resume_exact_and_close(train(tmp_path, "descent", stage, offload, precision, resume=True),
-                                  train(tmp_path, "descent", stage, offload, precision, resume=False),
-                                  train(tmp_path, "torch", stage, offload, precision, resume=True),
-                                  "DeepSpeed's checkpoint resume")
+    assert_resume_exact_and_close("deepspeed_run.py", tmp_path, stage, int(offload), precision, timeout=180,
+                                  resume="DeepSpeed's checkpoint resume")
