@@ -310,8 +310,9 @@ class _EngineOptimizer(torch.optim.Optimizer):
         checked first (a refusal changes nothing); returns its index."""
         index = len(self._groups)
         checked = self._checked(index, group, [p for p in group["params"] if id(p) not in self._index])
-        self._core.add_group(engine_items(self._algorithm, group))
-        self._pushed.append(engine_items(self._algorithm, group))
+        items = engine_items(self._algorithm, group)
+        self._core.add_group(items)
+        self._pushed.append(items)
         self._groups.append((group, tuple(group["params"])))
         self._group_index[id(group)] = index
         self._add_params(index, checked)
