@@ -103,12 +103,12 @@ static int engine_tensor(PyObject *t) {
     return ok == 1 ? strided_engine_tensor(t) : ok;
 }
 
-/* The memory of the gradient of parameter `index`: a strided tensor that must be a
- * contiguous CPU float32 one of `numel` elements. A tensor of another kind is
- * DescentTypeError (descent.torch then says which kind), a size mismatch
+/* The memory of the gradient of parameter `index`, a tensor of layout `layout` (read
+ * already): a contiguous CPU float32 tensor of `numel` elements. A tensor of another kind
+ * is DescentTypeError (descent.torch then says which kind), a size mismatch
  * DescentValueError. */
-static int gradient_memory(PyObject *grad, Py_ssize_t index, Py_ssize_t numel, float **out) {
-    int ok = strided_engine_tensor(grad);
+static int gradient_memory(PyObject *grad, PyObject *layout, Py_ssize_t index, Py_ssize_t numel, float **out) {
+    int ok = layout == torch_strided ? strided_engine_tensor(grad) : 0;
     if (ok < 0) return -1;
     if (!ok) {
         PyErr_Format(DescentTypeError, "the gradient of parameter %zd is not a contiguous CPU float32 tensor",
@@ -173,7 +173,8 @@ PyObject *Optimizer_step_tensors(OptimizerObject *self, PyObject *args, PyObject
     PyObject *seq = PySequence_Fast(params, "params must be a sequence of tensors");
     if (!seq) return NULL;
     /* The gradients when given apart (FSDP2's local shards have no .grad of their own). */
-    PyObject *grad_seq = given_grads == Py_None ? NULL : PySequence_Fast(given_grads, "grads must be a sequence");
+    PyObject *grad_seq =
+        given_grads == Py_None ? NULL : PySequence_Fast(given_grads, "grads must be a sequence");
     if (given_grads != Py_None && !grad_seq) {
         Py_DECREF(seq);
         return NULL;
@@ -182,8 +183,8 @@ PyObject *Optimizer_step_tensors(OptimizerObject *self, PyObject *args, PyObject
     if (n != self->count || (grad_seq && PySequence_Fast_GET_SIZE(grad_seq) != n)) {
         Py_DECREF(seq);
         Py_XDECREF(grad_seq);
-        return PyErr_Format(DescentValueError, "expected %zd parameters and gradients (as registered), got %zd", self->count,
-                            grad_seq && n == self->count ? PySequence_Fast_GET_SIZE(grad_seq) : n);
+        return PyErr_Format(DescentValueError, "expected %zd parameters and gradients (as registered), got %zd",
+                            self->count, grad_seq && n == self->count ? PySequence_Fast_GET_SIZE(grad_seq) : n);
     }
     /* The gradients stay referenced until the step returns: another thread may drop
      * them while the step runs without the GIL. */
@@ -198,7 +199,8 @@ PyObject *Optimizer_step_tensors(OptimizerObject *self, PyObject *args, PyObject
         PyObject *param = PySequence_Fast_GET_ITEM(seq, i);
         if (param == Py_None) continue; /* not stepped this time (its group is not in param_groups now) */
         if (follow_param_memory(self, param, i) < 0) goto done;
-        PyObject *grad = grad_seq ? Py_NewRef(PySequence_Fast_GET_ITEM(grad_seq, i)) : PyObject_GetAttr(param, name_grad);
+        PyObject *grad =
+            grad_seq ? Py_NewRef(PySequence_Fast_GET_ITEM(grad_seq, i)) : PyObject_GetAttr(param, name_grad);
         if (!grad) goto done;
         if (grad == Py_None) {
             Py_DECREF(grad);
@@ -222,11 +224,7 @@ PyObject *Optimizer_step_tensors(OptimizerObject *self, PyObject *args, PyObject
             PyErr_Format(SparseGradientFound, "parameter %zd has a sparse gradient", i);
             goto done;
         }
-        if (layout != torch_strided) {
-            PyErr_Format(DescentTypeError, "the gradient of parameter %zd is not a contiguous CPU float32 tensor", i);
-            goto done;
-        }
-        if (gradient_memory(grad, i, self->params[i].len / 4, &pointers[i]) < 0) goto done;
+        if (gradient_memory(grad, layout, i, self->params[i].len / 4, &pointers[i]) < 0) goto done;
     }
     descent_status status;
     descent_step_report report;
@@ -250,14 +248,10 @@ PyObject *Optimizer_hold_grad_view(OptimizerObject *self, PyObject *args) {
     if (check_index(self, index) < 0 || load_torch() < 0) return NULL;
     float *memory = NULL;
     if (view != Py_None) {
-        int strided = attribute_is(view, name_layout, torch_strided);
-        if (strided < 0) return NULL;
-        if (!strided) {
-            PyErr_Format(DescentTypeError, "the gradient view of parameter %zd is not a contiguous CPU float32 tensor",
-                         index);
-            return NULL;
-        }
-        if (gradient_memory(view, index, self->params[index].len / 4, &memory) < 0) return NULL;
+        PyObject *layout = PyObject_GetAttr(view, name_layout);
+        if (!layout) return NULL;
+        Py_DECREF(layout); /* torch's layouts are singletons: only their identity is used */
+        if (gradient_memory(view, layout, index, self->params[index].len / 4, &memory) < 0) return NULL;
         Py_INCREF(view);
     }
     Py_XSETREF(self->grad_views[index], view == Py_None ? NULL : view);
