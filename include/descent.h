@@ -169,7 +169,8 @@ typedef enum descent_algorithm {
     DESCENT_ADADELTA = 9,
     DESCENT_ASGD = 10,
     DESCENT_RPROP = 11,
-    DESCENT_SPARSE_ADAM = 12  /* sparse gradients only: descent_set_sparse_grad() */
+    DESCENT_SPARSE_ADAM = 12, /* sparse gradients only: descent_set_sparse_grad() */
+    DESCENT_LBFGS = 13        /* one group; stepped by descent_step_closure() only */
 } descent_algorithm;
 
 /**
@@ -250,7 +251,14 @@ typedef enum descent_option {
     DESCENT_OPTION_ETA_MINUS = 20,               /* Rprop: etas[0] */
     DESCENT_OPTION_ETA_PLUS = 21,                /* Rprop: etas[1] */
     DESCENT_OPTION_STEP_SIZE_MIN = 22,           /* Rprop: step_sizes[0] */
-    DESCENT_OPTION_STEP_SIZE_MAX = 23            /* Rprop: step_sizes[1] */
+    DESCENT_OPTION_STEP_SIZE_MAX = 23,           /* Rprop: step_sizes[1] */
+    DESCENT_OPTION_MAX_ITER = 24,                /* LBFGS: a whole number >= 1 */
+    DESCENT_OPTION_MAX_EVAL = 25,                /* LBFGS: a whole number; 0 is torch's None,
+                                                    max_iter * 5 / 4 at each step */
+    DESCENT_OPTION_TOLERANCE_GRAD = 26,          /* LBFGS */
+    DESCENT_OPTION_TOLERANCE_CHANGE = 27,        /* LBFGS */
+    DESCENT_OPTION_HISTORY_SIZE = 28,            /* LBFGS: a whole number >= 1 */
+    DESCENT_OPTION_LINE_SEARCH_FN = 29           /* LBFGS: 0 None, 1 "strong_wolfe" */
 } descent_option;
 
 /**
@@ -258,6 +266,26 @@ typedef enum descent_option {
  * NULL for an unknown id. Thread-safe.
  */
 DESCENT_API const char *descent_option_name(descent_option option);
+
+/** What values an option takes, as torch writes them. */
+typedef enum descent_option_kind {
+    DESCENT_KIND_REAL = 0,             /* a float */
+    DESCENT_KIND_FLAG = 1,             /* torch's bool: 0.0 or 1.0 */
+    DESCENT_KIND_INTEGER = 2,          /* a whole number */
+    DESCENT_KIND_OPTIONAL_INTEGER = 3, /* a whole number, or torch's None as 0 */
+    DESCENT_KIND_CHOICE = 4            /* torch's string: the index of one of its
+                                          values (descent_option_choice) */
+} descent_option_kind;
+
+/** The kind of `option`; DESCENT_KIND_REAL for an unknown id. Thread-safe. */
+DESCENT_API descent_option_kind descent_option_kind_of(descent_option option);
+
+/**
+ * torch's value that `index` stands for in a DESCENT_KIND_CHOICE option, as a
+ * static string ("strong_wolfe"); NULL for torch's None (index 0), an index
+ * out of range, or any other option. Thread-safe.
+ */
+DESCENT_API const char *descent_option_choice(descent_option option, size_t index);
 
 /**
  * Writes torch's default hyperparameters for `algorithm` into `*out`
@@ -352,7 +380,11 @@ enum {
     /** It takes sparse gradients only (SparseAdam). */
     DESCENT_TRAIT_ONLY_SPARSE_GRADIENTS = 1 << 4,
     /** torch keeps state["step"] as a Python int, not a float32 tensor (SparseAdam). */
-    DESCENT_TRAIT_INTEGER_STEP_COUNT = 1 << 5
+    DESCENT_TRAIT_INTEGER_STEP_COUNT = 1 << 5,
+    /** A step re-evaluates the loss: only descent_step_closure() steps it (LBFGS). */
+    DESCENT_TRAIT_NEEDS_CLOSURE = 1 << 6,
+    /** One parameter group only (LBFGS). */
+    DESCENT_TRAIT_SINGLE_GROUP = 1 << 7
 };
 
 /** The DESCENT_TRAIT_* bits of `algorithm`; 0 for an unknown id. Thread-safe. */
@@ -721,7 +753,8 @@ DESCENT_API descent_status descent_param_set_step_count(descent_optimizer *opt,
 
 /**
  * One optimizer step over every parameter of every group that has a
- * gradient, with each group's current hyperparameters. Parameters without a
+ * gradient, with each group's current hyperparameters (LBFGS: refused with
+ * DESCENT_ERROR_UNSUPPORTED; it needs descent_step_closure()). Parameters without a
  * gradient are skipped and their step count does not advance. Optimizer
  * state is allocated on a parameter's first step; if that fails, nothing is
  * updated. It writes the parameters and the state, never the gradients.
@@ -752,9 +785,54 @@ DESCENT_API descent_status descent_step_with_grads(descent_optimizer *opt,
 /**
  * Fills every registered gradient buffer with zeros (parameters without a
  * gradient are skipped). Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` NULL),
- * DESCENT_ERROR_INVALID_HANDLE.
+ * DESCENT_ERROR_INVALID_HANDLE. May be called from inside the optimizer's own
+ * step closure (see descent_step_closure()).
  */
 DESCENT_API descent_status descent_zero_grad(descent_optimizer *opt);
+
+/**
+ * A step closure (torch's `closure`): recomputes the loss at the parameters'
+ * current values, writes it to `*loss` and fills the registered gradient
+ * buffers (descent_set_grad(); a parameter without one counts as a zero
+ * gradient), then returns 0; any other value fails the step
+ * (DESCENT_ERROR_CALLBACK). It runs on the calling thread with the
+ * optimizer's lock held: from inside it, descent_zero_grad() and
+ * descent_set_grad() on the same optimizer are allowed (a closure usually
+ * zeroes the gradients first); every other call on it returns
+ * DESCENT_ERROR_REENTRANT_CALL. Calls on other optimizers behave as from a
+ * descent_lr_lambda.
+ */
+typedef int (*descent_closure)(void *user_data, double *loss);
+
+/**
+ * torch's `step(closure)`: writes the loss of the closure's first call to
+ * `*loss` (which may be NULL).
+ *
+ * LBFGS (the one algorithm that needs it) calls the closure once per function
+ * evaluation: up to max_eval times per step (max_iter * 5 / 4 by default),
+ * with the parameters moved along its search direction. It follows torch's
+ * LBFGS statement for statement, with dot products and sums taken in double
+ * (torch rounds to float32 as it goes), on any thread count with the same
+ * bits. Memory: (2 * history_size + 12) * numel floats at most, where numel
+ * counts every parameter's elements (torch's docs say history_size + 1);
+ * the history is kept, and grows to history_size pairs, between steps.
+ * Parameters cannot be added after its first step. Every other algorithm
+ * calls the closure once, then steps as descent_step() does.
+ *
+ * When the closure fails, the step ends with nothing half-applied: LBFGS
+ * runs up to max_iter iterations per step, and each one is all or nothing.
+ * The parameters and the state are put back as they were after the last
+ * iteration that completed (before the call, if none did: always the case
+ * for a failure in the first call, and for any other algorithm).
+ *
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` or `closure` NULL),
+ * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_CALLBACK (the closure returned
+ * non-zero), DESCENT_ERROR_OUT_OF_MEMORY, DESCENT_ERROR_INVALID_STATE
+ * (LBFGS: parameters were added after its first step; or as descent_step()),
+ * DESCENT_ERROR_REENTRANT_CALL (called from inside a callback of `opt`).
+ */
+DESCENT_API descent_status descent_step_closure(descent_optimizer *opt, descent_closure closure,
+                                                void *user_data, double *loss);
 
 /* ------------------------------------------ gradient utilities, the phase */
 

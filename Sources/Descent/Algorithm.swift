@@ -14,6 +14,7 @@ public enum Algorithm: Int32, CaseIterable, Sendable {
     case asgd = 10
     case rprop = 11
     case sparseAdam = 12
+    case lbfgs = 13
 
     public var description: AlgorithmDescription {
         switch self {
@@ -29,6 +30,7 @@ public enum Algorithm: Int32, CaseIterable, Sendable {
         case .asgd: .asgd
         case .rprop: .rprop
         case .sparseAdam: .sparseAdam
+        case .lbfgs: .lbfgs
         }
     }
 

@@ -106,6 +106,9 @@ public enum HyperparameterCheck: Sendable {
     case etas(Option, Option)
     /// SGD's `if nesterov and (momentum <= 0 or dampening != 0)`.
     case nesterovNeedsMomentumWithoutDampening
+    /// A whole number in `minimum ... 2**31 - 1` (L-BFGS's counts, which torch does not
+    /// check: 0 or a fraction fails later, inside its step).
+    case count(Option, minimum: Int)
 
     func validate(_ hp: Hyperparameters, atConstruction: Bool) throws(DescentError) {
         switch self {
@@ -125,6 +128,12 @@ public enum HyperparameterCheck: Sendable {
         case let .beta(option, index):
             guard 0 <= hp[option] && hp[option] < 1 else {
                 throw invalid("Invalid beta parameter at index \(index)", hp[option])
+            }
+        case let .count(option, minimum):
+            let value = hp[option]
+            guard value.rounded() == value, Double(minimum) <= value, value <= Double(Int32.max) else {
+                throw DescentError(.invalidHyperparameter,
+                                   "Invalid \(option.name) value: \(pythonRepr(value)) (a whole number of at least \(minimum))")
             }
         case .nesterovNeedsMomentumWithoutDampening:
             if hp.isSet(.nesterov) && (hp[.momentum] <= 0 || hp[.dampening] != 0) {
@@ -225,4 +234,8 @@ public struct AlgorithmTraits: OptionSet, Sendable {
     /// torch keeps `state["step"]` as a Python int (SparseAdam), which it then raises
     /// betas to in double; a float32 tensor would make that float32 arithmetic.
     public static let integerStepCount = AlgorithmTraits(rawValue: 1 << 5)
+    /// A step re-evaluates the loss: it needs a closure (L-BFGS).
+    public static let needsClosure = AlgorithmTraits(rawValue: 1 << 6)
+    /// One parameter group only (torch: "LBFGS doesn't support per-parameter options").
+    public static let singleGroup = AlgorithmTraits(rawValue: 1 << 7)
 }

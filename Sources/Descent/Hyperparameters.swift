@@ -50,6 +50,12 @@ public enum Option: Int32, CaseIterable, Sendable {
     case etaPlus = 21
     case stepSizeMin = 22
     case stepSizeMax = 23
+    case maxIter = 24
+    case maxEval = 25
+    case toleranceGrad = 26
+    case toleranceChange = 27
+    case historySize = 28
+    case lineSearchFn = 29
 
     /// torch's name for it.
     public var name: String {
@@ -77,13 +83,46 @@ public enum Option: Int32, CaseIterable, Sendable {
         case .etaPlus: "etas[1]"
         case .stepSizeMin: "step_sizes[0]"
         case .stepSizeMax: "step_sizes[1]"
+        case .maxIter: "max_iter"
+        case .maxEval: "max_eval"
+        case .toleranceGrad: "tolerance_grad"
+        case .toleranceChange: "tolerance_change"
+        case .historySize: "history_size"
+        case .lineSearchFn: "line_search_fn"
         }
     }
 
-    public var isBoolean: Bool {
+    /// What values it takes, as torch writes them.
+    public enum Kind: Int32, Sendable {
+        case real = 0
+        /// torch's bool: 0 or 1.
+        case flag = 1
+        /// A whole number.
+        case integer = 2
+        /// A whole number or torch's None, which 0 stands for (LBFGS's max_eval).
+        case optionalInteger = 3
+        /// One of `choices`, by index (0 is torch's None).
+        case choice = 4
+    }
+
+    public var kind: Kind {
         switch self {
-        case .nesterov, .maximize, .amsgrad, .centered, .decoupledWeightDecay: true
-        default: false
+        case .nesterov, .maximize, .amsgrad, .centered, .decoupledWeightDecay: .flag
+        case .maxIter, .historySize: .integer
+        case .maxEval: .optionalInteger
+        case .lineSearchFn: .choice
+        default: .real
+        }
+    }
+
+    public var isBoolean: Bool { kind == .flag }
+
+    /// torch's values of a `.choice` option, by the number that stands for each
+    /// (L-BFGS's `line_search_fn`: 0 is None); empty for the others.
+    public var choices: [String?] {
+        switch self {
+        case .lineSearchFn: [nil, "strong_wolfe"]
+        default: []
         }
     }
 }
@@ -106,11 +145,17 @@ extension Hyperparameters {
         return copy
     }
 
-    /// A copy with `option` set to `value`. Booleans accept exactly 0 or 1.
+    /// A copy with `option` set to `value`. Booleans accept exactly 0 or 1, choices the
+    /// index of one.
     public func setting(_ option: Option, to value: Double) throws(DescentError) -> Hyperparameters {
         if option.isBoolean && value != 0 && value != 1 {
             throw DescentError(.invalidHyperparameter,
                                "Invalid \(option.name) value: \(pythonRepr(value)) (expected 0 or 1)")
+        }
+        if option.kind == .choice, !option.choices.indices.map(Double.init).contains(value) {
+            let names = option.choices.map { $0.map { "\"\($0)\"" } ?? "None" }
+            throw DescentError(.invalidHyperparameter,
+                               "Invalid \(option.name) value: \(pythonRepr(value)) (expected the index of one of \(names.joined(separator: ", ")))")
         }
         var copy = self
         copy[option] = option.isBoolean ? (value == 1 ? 1 : 0) : value

@@ -20,6 +20,8 @@ public final class Optimizer {
     /// The schedules created on this optimizer, in creation order; a schedule that is
     /// freed drops out. Checkpoints save the ones that no composite owns.
     private var schedules: [WeakSchedule] = []
+    /// L-BFGS's state (torch keeps it under the first parameter); empty for the others.
+    let lbfgs = LBFGSStorage()
 
     /// Counts above this are rejected: they are either a negative count converted to an
     /// unsigned type or more memory than any machine has.
@@ -41,6 +43,9 @@ public final class Optimizer {
     public func addGroup(_ hyperparameters: Hyperparameters? = nil) throws(DescentError) -> Int {
         let hp = hyperparameters ?? defaults
         try hp.validate(for: algorithm)
+        if algorithm.description.traits.contains(.singleGroup), !groups.isEmpty {
+            throw DescentError(.unsupported, "\(algorithm.name) doesn't support per-parameter options (parameter groups)")
+        }
         groups.append(hp)
         initialLRs.append(nil)
         return groups.count - 1
@@ -318,6 +323,18 @@ public final class Optimizer {
         }
         try options.validate()
         return try phase(gradients, options)
+    }
+
+    /// torch's `step(closure)`: `closure` recomputes the loss and fills the registered
+    /// gradients, and returns the loss. L-BFGS calls it as often as its iterations and
+    /// line search need; every other algorithm calls it once, then steps. Returns the
+    /// loss of the first call. An error from the closure is thrown: for the others
+    /// nothing has changed, for L-BFGS see `lbfgsStep`.
+    public func step(closure: () throws(DescentError) -> Double) throws(DescentError) -> Double {
+        if algorithm.description.traits.contains(.needsClosure) { return try lbfgsStep(closure) }
+        let loss = try closure()
+        try step()
+        return loss
     }
 
     /// The phase with the algorithm's rule as a concrete type (its description's

@@ -9,14 +9,21 @@ struct ABIError: Error {
 
 /// Runs `body` on the live optimizer behind `opt`, serialized with every other call on
 /// it; turns whatever it throws into a status and the handle's last-error message.
-func call(_ opt: OpaquePointer?, _ body: (Optimizer) throws -> Void) -> descent_status {
+/// `allowedInClosure`: the call may be made from inside this optimizer's own step
+/// closure (descent_step_closure), which then runs it under the lock it holds.
+func call(_ opt: OpaquePointer?, allowedInClosure: Bool = false, _ body: (Optimizer) throws -> Void) -> descent_status {
+    callHandle(opt, allowedInClosure: allowedInClosure) { try body($0.optimizer) }
+}
+
+/// Like `call`, with the handle (for calls that run a caller's callback).
+func callHandle(_ opt: OpaquePointer?, allowedInClosure: Bool = false, _ body: (Handle) throws -> Void) -> descent_status {
     guard let opt else {
         return callWithoutHandle { throw ABIError(status: DESCENT_ERROR_NULL_POINTER, message: "opt is NULL") }
     }
     guard let handle = Registry.lookup(opt, as: Handle.self) else {
         return callWithoutHandle { throw invalidHandle }
     }
-    return locked(handle) { try body(handle.optimizer) }
+    return locked(handle, allowedInClosure: allowedInClosure) { try body(handle) }
 }
 
 /// Runs `body` on the live schedule behind `schedule`, under its optimizer's lock;
@@ -35,9 +42,9 @@ func callSchedule(_ schedule: OpaquePointer?, _ body: (ScheduleHandle) throws ->
 
 /// The common part of `call` and `callSchedule`: take the lock (unless this thread must
 /// not wait for it), run, record the outcome.
-private func locked(_ handle: Handle, _ body: () throws -> Void) -> descent_status {
+private func locked(_ handle: Handle, allowedInClosure: Bool = false, _ body: () throws -> Void) -> descent_status {
     do {
-        return try withHandleLock(handle) {
+        return try withHandleLock(handle, allowedInClosure: allowedInClosure) {
             if handle.isFreed {
                 return callWithoutHandle {
                     throw ABIError(status: DESCENT_ERROR_INVALID_HANDLE, message: "the optimizer of this schedule has been freed")
@@ -65,8 +72,12 @@ private func locked(_ handle: Handle, _ body: () throws -> Void) -> descent_stat
 /// Runs `body` holding `handle`'s lock. Throws instead of waiting when this thread runs
 /// a callback of that optimizer (it holds the lock itself), or when the lock's holder
 /// waits, through a chain of callbacks, for a lock this thread holds (`LockGraph`).
-func withHandleLock<T>(_ handle: Handle, _ body: () throws -> T) throws -> T {
-    if CallbackScope.isRunning(on: handle) { throw reentrantCall }
+func withHandleLock<T>(_ handle: Handle, allowedInClosure: Bool = false, _ body: () throws -> T) throws -> T {
+    if CallbackScope.isRunning(on: handle) {
+        // This thread holds the lock, in the step that runs the closure.
+        if allowedInClosure, CallbackScope.innermostIsClosure(of: handle) { return try body() }
+        throw reentrantCall
+    }
     guard CallbackScope.isActive else { return try handle.lock.withLock(body) }
     guard LockGraph.beginWait(for: handle) else { throw wouldDeadlock }
     return try handle.lock.withLock {

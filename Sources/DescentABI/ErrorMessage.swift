@@ -115,10 +115,13 @@ enum CallbackScope {
     private final class Frame {
         let handle: Handle
         let outer: Frame?
+        /// A step's closure (descent_step_closure), not a schedule's lr_lambda.
+        let isClosure: Bool
 
-        init(_ handle: Handle, outer: Frame?) {
+        init(_ handle: Handle, outer: Frame?, isClosure: Bool) {
             self.handle = handle
             self.outer = outer
+            self.isClosure = isClosure
         }
     }
 
@@ -144,10 +147,16 @@ enum CallbackScope {
         return false
     }
 
+    /// Whether the innermost callback is `handle`'s step closure.
+    static func innermostIsClosure(of handle: Handle) -> Bool {
+        guard let frame = innermost else { return false }
+        return frame.isClosure && frame.handle === handle
+    }
+
     /// Runs `body` (which calls the caller's function) marked as running for `handle`,
     /// whose lock this thread holds.
-    static func run<T>(for handle: Handle, _ body: () -> T) -> T {
-        let frame = Frame(handle, outer: innermost)
+    static func run<T>(for handle: Handle, isClosure: Bool = false, _ body: () -> T) -> T {
+        let frame = Frame(handle, outer: innermost, isClosure: isClosure)
         pthread_setspecific(key, Unmanaged.passUnretained(frame).toOpaque())
         LockGraph.enterCallback(holding: handle)
         defer {

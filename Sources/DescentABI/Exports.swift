@@ -55,6 +55,17 @@ public func exportOptionName(_ id: descent_option) -> UnsafePointer<CChar>? {
     (try? option(id)).flatMap { optionNames[$0] }
 }
 
+@_cdecl("descent_option_kind_of")
+public func exportOptionKind(_ id: descent_option) -> descent_option_kind {
+    descent_option_kind(rawValue: UInt32(((try? option(id))?.kind ?? .real).rawValue))
+}
+
+@_cdecl("descent_option_choice")
+public func exportOptionChoice(_ id: descent_option, _ index: Int) -> UnsafePointer<CChar>? {
+    guard let option = try? option(id), option.choices.indices.contains(index) else { return nil }
+    return choiceNames[option]?[index] ?? nil
+}
+
 // MARK: Optimizer lifetime
 
 @_cdecl("descent_default_params")
@@ -174,7 +185,7 @@ public func exportParamCount(_ opt: OpaquePointer?, _ out: UnsafeMutablePointer<
 
 @_cdecl("descent_set_grad")
 public func exportSetGrad(_ opt: OpaquePointer?, _ index: Int, _ grad: UnsafeMutablePointer<Float>?) -> descent_status {
-    call(opt) { optimizer in try optimizer.setGradient(grad, ofParameter: index) }
+    call(opt, allowedInClosure: true) { optimizer in try optimizer.setGradient(grad, ofParameter: index) }
 }
 
 @_cdecl("descent_param_move")
@@ -292,5 +303,24 @@ public func exportStepWithGrads(_ opt: OpaquePointer?, _ grads: UnsafePointer<Un
 
 @_cdecl("descent_zero_grad")
 public func exportZeroGrad(_ opt: OpaquePointer?) -> descent_status {
-    call(opt) { optimizer in optimizer.zeroGrad() }
+    call(opt, allowedInClosure: true) { optimizer in optimizer.zeroGrad() }
+}
+
+@_cdecl("descent_step_closure")
+public func exportStepClosure(_ opt: OpaquePointer?, _ closure: descent_closure?, _ userData: UnsafeMutableRawPointer?,
+                              _ loss: UnsafeMutablePointer<Double>?) -> descent_status {
+    callHandle(opt) { handle in
+        guard let closure else { throw ABIError(status: DESCENT_ERROR_NULL_POINTER, message: "closure is NULL") }
+        var calls = 0
+        let first = try handle.optimizer.step { () throws(DescentError) -> Double in
+            var value = 0.0
+            calls += 1
+            let result = CallbackScope.run(for: handle, isClosure: true) { closure(userData, &value) }
+            guard result == 0 else {
+                throw DescentError(.callbackFailed, "the closure returned \(result) (call \(calls) of this step)")
+            }
+            return value
+        }
+        loss?.pointee = first
+    }
 }

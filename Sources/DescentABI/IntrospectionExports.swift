@@ -115,6 +115,11 @@ nonisolated(unsafe) let algorithmNames: [Algorithm: UnsafePointer<CChar>] = Dict
 nonisolated(unsafe) let optionNames: [Option: UnsafePointer<CChar>] = Dictionary(
     uniqueKeysWithValues: Option.allCases.map { ($0, UnsafePointer(strdup($0.name)!)) })
 
+nonisolated(unsafe) let choiceNames: [Option: [UnsafePointer<CChar>?]] = Dictionary(
+    uniqueKeysWithValues: Option.allCases.map { option in
+        (option, option.choices.map { $0.map { UnsafePointer(strdup($0)!) } })
+    })
+
 nonisolated(unsafe) private let stateNames: [Algorithm: [UnsafePointer<CChar>]] = Dictionary(
     uniqueKeysWithValues: Algorithm.allCases.map { algorithm in
         (algorithm, algorithm.description.stateNames.map { UnsafePointer(strdup($0)!) })

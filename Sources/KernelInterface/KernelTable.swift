@@ -92,14 +92,18 @@ public struct KernelTable: Sendable {
     public let norm: @Sendable (UnsafePointer<Float>, Int, Float, NormKind) -> NormPartial
     /// Rewrites `count` gradient elements in place.
     public let transform: @Sendable (UnsafeMutablePointer<Float>, Int, GradientTransform) -> Void
+    /// L-BFGS's passes over flat vectors.
+    public let vectors: VectorKernels
 
     public init(instructionSet: InstructionSet, updates: [UpdateKernel],
                 norm: @escaping @Sendable (UnsafePointer<Float>, Int, Float, NormKind) -> NormPartial,
-                transform: @escaping @Sendable (UnsafeMutablePointer<Float>, Int, GradientTransform) -> Void) {
+                transform: @escaping @Sendable (UnsafeMutablePointer<Float>, Int, GradientTransform) -> Void,
+                vectors: VectorKernels) {
         self.instructionSet = instructionSet
         self.updates = Dictionary(updates.map { ($0.key, $0) }) { first, _ in first }
         self.norm = norm
         self.transform = transform
+        self.vectors = vectors
     }
 
     /// The update kernel of the rule whose per-step scalars are `Scalars`, for these

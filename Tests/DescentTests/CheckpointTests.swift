@@ -129,7 +129,38 @@ import Testing
         withExtendedLifetime(extra) {}
     }
 
-    // MARK: Format version 2
+    // MARK: Format versions 2 and 3
+
+    /// A 24-byte header of format `version` with `count` sections.
+    static func header(version: UInt32, sections count: UInt32) -> [UInt8] {
+        var writer = ByteWriter()
+        writer.raw(CheckpointFormat.magic)
+        writer.u32(version)
+        writer.u32(CheckpointFormat.byteOrderMark)
+        writer.u32(count)
+        writer.bytes.withUnsafeBytes { writer.u32(CheckpointFormat.crc(0, $0)) }
+        return writer.bytes
+    }
+
+    @Test func versionTwoFilesLoadAndVersionsKeepTheirSectionCounts() throws {
+        let source = try Run()
+        try source.step(2)
+        let sections = Self.sections(source.opt.checkpoint())
+        #expect(sections.map { String(decoding: $0.tag, as: UTF8.self) } == ["OPTM", "GRPS", "PARM", "STAT", "SCHD", "ALGS"])
+        #expect(sections[5].payload.isEmpty, "AdamW keeps no state over all parameters")
+        // Version 2: the same five sections, without ALGS.
+        let versionTwo = Self.assemble(Self.header(version: 2, sections: 5)[...], Array(sections.prefix(5)))
+        let target = try Run()
+        try versionTwo.withUnsafeBytes { try target.opt.loadCheckpoint($0) }
+        #expect(target.opt.checkpoint() == source.opt.checkpoint())
+        // A version 2 header over six sections, or version 3 over five, is refused.
+        for (version, count, kept) in [(UInt32(2), UInt32(6), 6), (3, 5, 5)] {
+            let bytes = Self.assemble(Self.header(version: version, sections: count)[...], Array(sections.prefix(kept)))
+            #expect(throws: DescentError(.corruptCheckpoint, "checkpoint has \(count) sections, format version \(version) has \(kept == 6 ? 5 : 6)")) {
+                try bytes.withUnsafeBytes { try target.opt.loadCheckpoint($0) }
+            }
+        }
+    }
 
     /// The checkpoint's sections as (tag, payload), and back with fresh CRCs.
     static func sections(_ bytes: [UInt8]) -> [(tag: [UInt8], payload: [UInt8])] {
@@ -176,7 +207,7 @@ import Testing
         let source = try Run()
         try source.step(2)
         let bytes = source.opt.checkpoint()
-        #expect(bytes[8] == 2, "the header says format version 2")
+        #expect(bytes[8] == 3, "the header says format version 3")
         var sections = Self.sections(bytes)
         // Group 0 with lr alone, group 1 with lr and amsgrad: the rest are AdamW's defaults.
         sections[1].payload = Self.group([(1, 0.125)]) + Self.group([(10, 1), (1, 0.25)])

@@ -24,7 +24,7 @@ import KernelInterface
             for check in description.checks {
                 switch check {
                 case let .nonNegative(option, _), let .positive(option, _), let .notNaN(option, _), let .unitInterval(option, _),
-                     let .beta(option, _):
+                     let .beta(option, _), let .count(option, _):
                     #expect(options.contains(option), "\(algorithm.name) checks \(option.name)")
                 case let .etas(minus, plus):
                     #expect(options.isSuperset(of: [minus, plus]))

@@ -41,6 +41,9 @@ def load_library():
 
 
 LIB = load_library()
+CLOSURE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_double))
+LIB.descent_step_closure.argtypes = [ctypes.c_void_p, CLOSURE, ctypes.c_void_p, ctypes.POINTER(ctypes.c_double)]
+LIB.descent_step_closure.restype = ctypes.c_int
 LIB.descent_algorithm_count.restype = ctypes.c_size_t
 LIB.descent_algorithm_at.argtypes = [ctypes.c_size_t]
 LIB.descent_algorithm_at.restype = ctypes.c_int
@@ -69,6 +72,39 @@ def scalar_state(algorithm):
     return {slots[i].name.decode() for i in range(count.value) if slots[i].shape == 2}
 
 
+LIB.descent_option_kind_of.argtypes = [ctypes.c_int]
+LIB.descent_option_choice.argtypes = [ctypes.c_int, ctypes.c_size_t]
+LIB.descent_option_choice.restype = ctypes.c_char_p
+KIND_FLAG, KIND_INTEGER, KIND_OPTIONAL_INTEGER, KIND_CHOICE = 1, 2, 3, 4
+
+
+def torch_value(option, value):
+    """An option's engine value as torch writes it (a bool, an int, None, a string)."""
+    kind = LIB.descent_option_kind_of(option)
+    if kind == KIND_FLAG:
+        return bool(value)
+    if kind == KIND_INTEGER or (kind == KIND_OPTIONAL_INTEGER and value != 0):
+        return int(value)
+    if kind in (KIND_OPTIONAL_INTEGER, KIND_CHOICE):
+        choice = LIB.descent_option_choice(option, int(value))
+        return None if choice is None else choice.decode()
+    return value
+
+
+def engine_value(option, value):
+    """The inverse of torch_value: a choice's string is its index, None is 0."""
+    if value is None:
+        return 0.0
+    if isinstance(value, str):
+        index = 1
+        while (choice := LIB.descent_option_choice(option, index)) is not None:
+            if choice.decode() == value:
+                return float(index)
+            index += 1
+        raise ValueError(f"{value!r} is not a value of option {option}")
+    return float(value)
+
+
 def pairs(**kwargs):
     """torch keyword arguments as the library's (option ids, values) arrays; a tuple
     option (betas) is one id per element."""
@@ -77,7 +113,7 @@ def pairs(**kwargs):
         if isinstance(value, (tuple, list)):
             items += [(OPTIONS[f"{key}[{i}]"], float(v)) for i, v in enumerate(value)]
         else:
-            items.append((OPTIONS[key], float(value)))
+            items.append((OPTIONS[key], engine_value(OPTIONS[key], value)))
     ids = (ctypes.c_int * max(len(items), 1))(*[i for i, _ in items])
     values = (ctypes.c_double * max(len(items), 1))(*[v for _, v in items])
     return ids, values, len(items)
@@ -110,7 +146,7 @@ def option_defaults(algorithm):
     defaults = {}
     for info in infos[:count.value]:
         name = info.name.decode()
-        value = bool(info.default_value) if info.is_flag else info.default_value
+        value = torch_value(info.option, info.default_value)
         if name.endswith("]"):
             key = name[:name.index("[")]
             defaults[key] = defaults.get(key, ()) + (value,)
@@ -137,6 +173,30 @@ class Optimizer:
                 assert t.dtype == torch_float32() and t.is_contiguous()
                 check(LIB.descent_add_param(self.handle, index, t.data_ptr(), None, t.numel(), None), self.handle)
                 self.tensors.append(t)
+
+    def step_closure(self, closure):
+        """descent_step_closure with a Python closure that returns the loss (float)
+        after filling the gradients registered with `set_grad`; returns the first loss."""
+        errors = []
+
+        def call(user_data, loss):
+            try:
+                loss[0] = float(closure())
+                return 0
+            except Exception as error:  # handed back to the caller below
+                errors.append(error)
+                return 1
+
+        callback = CLOSURE(call)
+        first = ctypes.c_double()
+        status = LIB.descent_step_closure(self.handle, callback, None, ctypes.byref(first))
+        if errors:
+            raise errors[0]
+        check(status, self.handle)
+        return first.value
+
+    def set_grad(self, index, grad):
+        check(LIB.descent_set_grad(self.handle, index, None if grad is None else grad.data_ptr()), self.handle)
 
     def step(self, grads):
         array = (ctypes.c_void_p * len(grads))(*[None if g is None else g.data_ptr() for g in grads])

@@ -20,8 +20,14 @@ STATEFUL = {
     "RMSprop": dict(lr=0.01, momentum=0.5, centered=True),
     "Adagrad": dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1),
     "Adamax": dict(lr=0.01, weight_decay=0.01),
+    # A history that fills and rolls within the run, and the line search.
+    "LBFGS": dict(max_iter=3, history_size=2, line_search_fn="strong_wolfe"),
 }
 ALGORITHMS = {name: STATEFUL.get(name, {}) for name in descent.hyperparameters.ALGORITHMS}
+
+
+def needs_closure(algorithm):
+    return descent.hyperparameters.has_trait(algorithm, descent._descent.TRAIT_NEEDS_CLOSURE)
 
 
 def grads_at(step, shapes):
@@ -41,14 +47,21 @@ class NumpyRun:
                 p[...] = v
         self.grads = [np.zeros_like(p) for p in self.params]
         cls = getattr(descent, algorithm)
-        self.opt = cls([{"params": self.params[:2], "grads": self.grads[:2]},
-                        {"params": self.params[2:], "grads": self.grads[2:], "lr": 0.05}],
-                       **ALGORITHMS[algorithm])
+        if descent.hyperparameters.has_trait(algorithm, descent._descent.TRAIT_SINGLE_GROUP):
+            groups = [{"params": self.params, "grads": self.grads}]
+        else:
+            groups = [{"params": self.params[:2], "grads": self.grads[:2]},
+                      {"params": self.params[2:], "grads": self.grads[2:], "lr": 0.05}]
+        self.opt = cls(groups, **ALGORITHMS[algorithm])
         self.schedule = descent.lr_scheduler.StepLR(self.opt, step_size=2, gamma=0.5)
 
     def run(self, start, stop):
         sparse_only = descent.hyperparameters.has_trait(self.opt.algorithm, descent._descent.TRAIT_ONLY_SPARSE_GRADIENTS)
         for t in range(start, stop):
+            if needs_closure(self.opt.algorithm):
+                self.opt.step(self.closure(grads_at(t, self.shapes)))
+                self.schedule.step()
+                continue
             for i, (g, new) in enumerate(zip(self.grads, grads_at(t, self.shapes))):
                 if sparse_only:  # some rows, one twice (SparseAdam)
                     rows = np.arange(t % 2, len(new), 2)
@@ -58,6 +71,18 @@ class NumpyRun:
                     g[...] = new
             self.opt.step()
             self.schedule.step()
+
+    def closure(self, targets):
+        """A closure over a quartic bowl centered on `targets`, which fills the gradients."""
+        def closure():
+            self.opt.zero_grad()
+            loss = 0.0
+            for p, g, target in zip(self.params, self.grads, targets):
+                r = p - target
+                g += r + r ** 3
+                loss += float(np.sum(0.5 * r ** 2 + 0.25 * r ** 4))
+            return loss
+        return closure
 
     def snapshot(self):
         state = []
@@ -131,6 +156,15 @@ def train(model, opt, start, stop):
     for t in range(start, stop):
         g = torch.Generator().manual_seed(t)
         x, y = torch.randn(16, 6, generator=g), torch.randn(16, 2, generator=g)
+        if needs_closure(opt._algorithm):
+            def closure():
+                opt.zero_grad()
+                loss = torch.nn.functional.mse_loss(model(x), y)
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+            continue
         opt.zero_grad()
         torch.nn.functional.mse_loss(model(x), y).backward()
         if sparse_only:  # SparseAdam: the gradients as sparse rows

@@ -13,6 +13,10 @@ torch's optimizers: for every algorithm both have,
    with a RuntimeError;
 2. every error input: the same error type (warnings included) with torch's message, at
    construction or at the first step as optim_db says.
+
+An algorithm whose step re-evaluates the loss (LBFGS) is stepped with a closure over a
+smooth objective of the parameters instead of given gradients, for 30 steps of its
+default 20 iterations each.
 """
 import warnings
 
@@ -21,12 +25,15 @@ import torch
 from torch.testing._internal.common_optimizers import OptimizerErrorEnum, optim_db
 
 import descent.torch as dt
+from descent import _descent
+from descent.hyperparameters import has_trait
 
 INFOS = {info.optim_cls.__name__: info for info in optim_db if info.optim_cls.__name__ in dt.ALGORITHM_CLASSES}
 UNSUPPORTED_FLAGS = ("differentiable", "capturable")
 # torch's sparse Adagrad builds its update with sparse_coo_tensor, which warns each time.
 pytestmark = pytest.mark.filterwarnings("ignore:Sparse invariant checks:UserWarning")
 STEPS = 5
+CLOSURE_STEPS = 30
 
 
 def test_every_algorithm_torch_has_is_in_its_matrix():
@@ -46,8 +53,30 @@ def optimizer_inputs():
             yield pytest.param(name, optim_input, None, True, id=f"{name}-{optim_input.desc}-per-group")
 
 
+def objective(params):
+    """A smooth function of fresh_params() with its minimum away from the start: a
+    quadratic with random curvatures plus a quartic, on each parameter."""
+    generator = torch.Generator().manual_seed(2)
+    loss = 0
+    for p in params:
+        curvature = torch.rand(p.shape, generator=generator) + 0.1
+        center = torch.randn(p.shape, generator=generator)
+        loss = loss + (0.5 * curvature * (p - center) ** 2 + 0.25 * (p - center) ** 4).sum()
+    return loss
+
+
 def run(cls, params, kwargs, grads, sparse, per_group):
     opt = cls([{"params": params, **kwargs}]) if per_group else cls(params, **kwargs)
+    if grads is None:  # a closure step
+        def closure():
+            opt.zero_grad()
+            loss = objective(params)
+            loss.backward()
+            return loss
+
+        for _ in range(CLOSURE_STEPS):
+            opt.step(closure)
+        return [p.detach().clone() for p in params]
     for step_grads in grads:
         for p, g in zip(params, step_grads):
             p.grad = g.to_sparse() if sparse else g.clone()
@@ -73,7 +102,8 @@ def test_optimizer_input(name, optim_input, flag, per_group):
             dt.ALGORITHM_CLASSES[name](fresh_params(), **kwargs)
         return
     torch.manual_seed(1)
-    grads = [[torch.randn(10, 5), torch.randn(5)] for _ in range(STEPS)]
+    closure = has_trait(name, _descent.TRAIT_NEEDS_CLOSURE)
+    grads = None if closure else [[torch.randn(10, 5), torch.randn(5)] for _ in range(STEPS)]
     info = INFOS[name]
     # Sparse runs with torch's flags off: fused and foreach are torch's implementations
     # and refuse sparse gradients; Descent has one implementation.

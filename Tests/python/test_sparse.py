@@ -165,8 +165,10 @@ def sparse_gradient():
     return torch.sparse_coo_tensor(torch.tensor([[1, 4, 1]]), torch.ones(3, 2), (6, 2), check_invariants=True)
 
 
+# LBFGS takes a sparse gradient as the dense one it is, as torch's does (test_lbfgs.py).
 REFUSING = [name for name in dt.ALGORITHM_CLASSES
-            if not descent.hyperparameters.has_trait(name, descent._descent.TRAIT_SPARSE_GRADIENTS)]
+            if not descent.hyperparameters.has_trait(name, descent._descent.TRAIT_SPARSE_GRADIENTS)
+            and not descent.hyperparameters.has_trait(name, descent._descent.TRAIT_NEEDS_CLOSURE)]
 
 
 @pytest.mark.parametrize("name", REFUSING)

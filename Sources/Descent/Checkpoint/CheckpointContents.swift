@@ -37,6 +37,8 @@ struct CheckpointContents {
     /// Every parameter's present slots, end to end, each in its slot's format.
     var state: UnsafeRawBufferPointer
     var schedules: [ScheduleRecord] = []
+    /// LBFGS's state (section ALGS), nil where the checkpoint has none.
+    var lbfgs: LBFGSRecord?
 
     typealias Format = CheckpointFormat
 
@@ -119,6 +121,12 @@ struct CheckpointContents {
                                                  state: Array(state)))
         }
         try schedules.finish()
+
+        if payloads.count > 5, payloads[5].count > 0 {
+            var reader = ByteReader(payloads[5], context: "section ALGS")
+            lbfgs = try LBFGSRecord(&reader)
+            try reader.finish()
+        }
     }
 
     private static func algorithm(_ reader: inout ByteReader) throws(DescentError) -> Algorithm {
@@ -154,7 +162,7 @@ struct CheckpointContents {
     private static func sections(_ reader: inout ByteReader) throws(DescentError) -> (UInt32, [UnsafeRawBufferPointer]) {
         let version = try checkHeader(try reader.take(headerSizeOrFail(reader.remaining)))
         var payloads: [UnsafeRawBufferPointer] = []
-        for section in Format.Section.allCases {
+        for section in Format.sections(version: version) {
             reader.context = "section \(section.rawValue)"
             let start = reader.offset
             let tag = try reader.u32(), reserved = try reader.u32()
@@ -179,9 +187,9 @@ struct CheckpointContents {
     /// returns `size` and leaves the message to the parser.
     static func declaredSize(_ size: Int, read: (Int, Int) throws(DescentError) -> UnsafeRawBufferPointer) throws(DescentError) -> Int {
         guard size >= Format.headerSize else { return size }
-        _ = try checkHeader(try read(0, Format.headerSize))
+        let version = try checkHeader(try read(0, Format.headerSize))
         var offset = Format.headerSize
-        for (index, section) in Format.Section.allCases.enumerated() {
+        for (index, section) in Format.sections(version: version).enumerated() {
             guard size - offset >= 16 else { return size }
             var framing = ByteReader(try read(offset, 16), context: "section \(section.rawValue)")
             let tag = try framing.u32(), reserved = try framing.u32()
@@ -218,8 +226,9 @@ struct CheckpointContents {
         guard mark == Format.byteOrderMark else {
             throw DescentError(.corruptCheckpoint, "checkpoint byte-order mark is \(hex(mark)), expected \(hex(Format.byteOrderMark)) (little-endian)")
         }
-        guard count == Format.Section.allCases.count else {
-            throw DescentError(.corruptCheckpoint, "checkpoint has \(count) sections, format version \(version) has \(Format.Section.allCases.count)")
+        let expected = Format.sections(version: version).count
+        guard count == expected else {
+            throw DescentError(.corruptCheckpoint, "checkpoint has \(count) sections, format version \(version) has \(expected)")
         }
         return version
     }

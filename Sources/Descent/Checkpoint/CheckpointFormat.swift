@@ -8,16 +8,17 @@ import Checksum
 ///
 ///     file header   magic "DSCNTCKP", format version, byte-order mark, section count,
 ///                   CRC-32C of the header
-///     sections      OPTM, GRPS, PARM, STAT, SCHD, in this order, each framed as
+///     sections      OPTM, GRPS, PARM, STAT, SCHD (and ALGS from version 3), in this
+///                   order, each framed as
 ///                   tag (4 ASCII bytes), reserved u32 (0), payload length u64,
 ///                   payload, CRC-32C of tag + reserved + length + payload
 ///
 /// Every integer is little-endian; state is in each slot's format (IEEE-754 binary32,
-/// little-endian, so far). Version 2 is written; versions 1 and 2 are read.
+/// little-endian, so far). Version 3 is written; versions 1 to 3 are read.
 enum CheckpointFormat {
     static let magic: [UInt8] = Array("DSCNTCKP".utf8)
-    static let version: UInt32 = 2
-    static let readableVersions: ClosedRange<UInt32> = 1 ... 2
+    static let version: UInt32 = 3
+    static let readableVersions: ClosedRange<UInt32> = 1 ... 3
     /// Written as a little-endian u32: a reader on either byte order sees whether the
     /// writer agreed with it.
     static let byteOrderMark: UInt32 = 0x0A0B_0C0D
@@ -38,10 +39,18 @@ enum CheckpointFormat {
         case state = "STAT"
         /// the attached schedules' states
         case schedules = "SCHD"
+        /// the state an algorithm keeps over all its parameters together (LBFGS's);
+        /// empty for the others (version 3 on)
+        case algorithmState = "ALGS"
 
         var tag: UInt32 {
             rawValue.utf8.reversed().reduce(0) { $0 << 8 | UInt32($1) }
         }
+    }
+
+    /// The sections of a checkpoint of format version `version`, in order.
+    static func sections(version: UInt32) -> [Section] {
+        version >= 3 ? Section.allCases : Section.allCases.filter { $0 != .algorithmState }
     }
 
     static let parameterRecordSize = 32
@@ -76,6 +85,7 @@ struct ByteWriter {
     mutating func u64(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
     mutating func i64(_ value: Int64) { u64(UInt64(bitPattern: value)) }
     mutating func f64(_ value: Double) { u64(value.bitPattern) }
+    mutating func f32(_ value: Float) { u32(value.bitPattern) }
     mutating func raw(_ value: [UInt8]) { bytes += value }
     mutating func zeros(_ count: Int) { bytes += repeatElement(0, count: count) }
 }
@@ -108,6 +118,7 @@ struct ByteReader {
     mutating func u64() throws(DescentError) -> UInt64 { UInt64(littleEndian: try take(8).loadUnaligned(as: UInt64.self)) }
     mutating func i64() throws(DescentError) -> Int64 { Int64(bitPattern: try u64()) }
     mutating func f64() throws(DescentError) -> Double { Double(bitPattern: try u64()) }
+    mutating func f32() throws(DescentError) -> Float { Float(bitPattern: try u32()) }
 
     /// A count or size field: at most `limit`, else the checkpoint is corrupt.
     mutating func count(_ what: String, limit: Int) throws(DescentError) -> Int {

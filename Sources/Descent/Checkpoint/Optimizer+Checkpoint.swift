@@ -10,6 +10,8 @@ extension Optimizer {
         var size = Format.headerSize + Format.Section.allCases.count * Format.sectionFraming
         size += optimizerPayload().count + groupsPayload().count + parametersPayload().count
         size += stateSize + schedulesPayload(schedules).count
+        let (record, vectors) = lbfgs.state.checkpointPieces(algorithm)
+        size += record.count + vectors.reduce(0) { $0 + $1.count }
         return size
     }
 
@@ -63,6 +65,8 @@ extension Optimizer {
         try schedulesPayload(scheduleRecords()).withUnsafeBytes { bytes in
             try emit(.schedules, [bytes], sink)
         }
+        let (record, vectors) = lbfgs.state.checkpointPieces(algorithm)
+        try record.withUnsafeBytes { bytes in try emit(.algorithmState, [bytes] + vectors, sink) }
     }
 
     /// Frames one section: its header, the payload pieces, the CRC of both.
@@ -168,6 +172,8 @@ extension Optimizer {
     public func loadCheckpoint(_ bytes: UnsafeRawBufferPointer) throws(DescentError) {
         let contents = try CheckpointContents(parsing: bytes)
         try check(contents)
+        // Made before anything changes: allocating may fail.
+        let lbfgsState = try contents.lbfgs.map { record throws(DescentError) in try record.state() }
         let schedules = attachedSchedules
         var requests: [(parameter: Parameter, slots: UInt8)] = []
         for (parameter, record) in zip(parameters, contents.parameters) {
@@ -207,6 +213,9 @@ extension Optimizer {
             parameter.writtenSlots = UInt8(truncatingIfNeeded: record.written)
             parameter.step = record.step
         }
+        if algorithm.description.traits.contains(.needsClosure) {
+            lbfgs.state = lbfgsState ?? LBFGSState()
+        }
     }
 
     /// Checks that a valid checkpoint belongs to an optimizer like this one.
@@ -233,6 +242,15 @@ extension Optimizer {
             }
             guard record.group == parameter.group else {
                 throw DescentError(.mismatch, "parameter \(i) is in group \(record.group) in the checkpoint, in group \(parameter.group) in this optimizer")
+            }
+        }
+        if let record = contents.lbfgs {
+            let numel = parameters.reduce(0) { $0 + $1.count }
+            guard algorithm.description.traits.contains(.needsClosure) else {
+                throw DescentError(.corruptCheckpoint, "checkpoint holds LBFGS state for a \(algorithm.name) optimizer")
+            }
+            guard record.numel == 0 || record.numel == numel else {
+                throw DescentError(.mismatch, "checkpoint's LBFGS vectors have \(record.numel) elements, this optimizer's parameters \(numel)")
             }
         }
         let schedules = attachedSchedules.map(\.treeDescription)

@@ -1,6 +1,6 @@
 """Type stubs of descent._descent, the CPython extension over include/descent.h."""
 import os
-from typing import Any, Literal, Mapping, Optional, Sequence
+from typing import Any, Callable, Literal, Mapping, Optional, Sequence
 
 HEADER_VERSION: int
 
@@ -33,10 +33,12 @@ TRAIT_DECOUPLED_WEIGHT_DECAY: int
 TRAIT_SPARSE_GRADIENTS: int
 TRAIT_ONLY_SPARSE_GRADIENTS: int
 TRAIT_INTEGER_STEP_COUNT: int
+TRAIT_NEEDS_CLOSURE: int
+TRAIT_SINGLE_GROUP: int
 
 def algorithms() -> tuple[dict[str, Any], ...]:
     """Every algorithm of the loaded library, in id order: {"name": torch's class name,
-    "options": ((torch name, default, is_flag), ...) in torch's constructor order (a
+    "options": ((torch name, default, kind, choices), ...) in torch's constructor order (a
     tuple option is one entry per element: "betas[0]", "betas[1]"), "state": ((name,
     "elementwise" or "scalar"), ...) by slot, "traits": TRAIT_* bits}."""
 
@@ -85,6 +87,11 @@ class Optimizer:
         """The whole phase (unscale, inf/NaN check, clip, step, zero); returns the step
         report: total_norm, clip_coef, found_inf, skipped, params_updated, elements_updated."""
     def zero_grad(self) -> None: ...
+    def step_closure(self, closure: Callable[[], Any]) -> Any:
+        """torch's step(closure): closure() recomputes the loss, fills the registered
+        gradients (it may call zero_grad and set_grad) and returns the loss; LBFGS calls
+        it as often as it needs, the others once before stepping. Returns what the first
+        call returned."""
     def get_group(self, group: int) -> dict[str, float | bool]:
         """The algorithm's hyperparameters of a group, under torch's names ("betas[0]", ...)."""
     def set_group(self, group: int, changes: Mapping[str, float]) -> None: ...

@@ -1,34 +1,66 @@
 """Each algorithm's torch hyperparameters, defaults and state names, read from the
 loaded library (its introspection functions) rather than written here, and their
-translation to the engine's names: torch's tuple options (betas) are one engine option
-per element ("betas[0]", "betas[1]")."""
+translation to the engine's names and numbers: torch's tuple options (betas) are one
+engine option per element ("betas[0]", "betas[1]"); flags, whole numbers, None and
+torch's strings (LBFGS's line_search_fn) are numbers to the engine, as each option's kind
+says."""
 import re
 
 from . import _descent
 
-# {torch class name: the library's description}: "options" ((name, default, is_flag), …)
-# in torch's constructor order, "state" ((name, "elementwise" or "scalar"), …) by slot,
+# {torch class name: the library's description}: "options" ((name, default, kind,
+# choices), …) in torch's constructor order, "state" ((name, "elementwise" or "scalar"), …) by slot,
 # "traits" (TRAIT_* bits).
 ALGORITHMS = {description["name"]: description for description in _descent.algorithms()}
 
 _ELEMENT = re.compile(r"^(\w+)\[(\d+)\]$")
 
 
+def torch_value(kind, choices, value):
+    """An engine number as torch writes the option: a bool, an int, None, a string."""
+    if kind == "flag":
+        return bool(value)
+    if kind == "integer" or (kind == "optional_integer" and value != 0):
+        return int(value)
+    if kind == "optional_integer":
+        return None
+    if kind == "choice":
+        return choices[int(value)]
+    return value
+
+
+def engine_value(kind, choices, value):
+    """The inverse of torch_value. A value that is not one of a choice's is refused as
+    the engine refuses a bad number (torch's own message where it has one)."""
+    if kind == "choice":
+        if value not in choices:
+            raise _descent.DescentValueError(f"only {' or '.join(repr(c) for c in choices[1:])} is supported, "
+                                             f"got {value!r}")
+        return float(choices.index(value))
+    if kind == "optional_integer" and value is None:
+        return 0.0
+    return float(value)
+
+
 def _torch_defaults(description):
     """torch's constructor defaults, in its order: engine options "x[0]", "x[1]" are
-    torch's tuple x, flags are bools."""
+    torch's tuple x, the others torch's values of their kind."""
     defaults = {}
-    for name, default, is_flag in description["options"]:
+    for name, default, kind, choices in description["options"]:
         element = _ELEMENT.match(name)
         if element:
             defaults[element[1]] = defaults.get(element[1], ()) + (default,)
         else:
-            defaults[name] = bool(default) if is_flag else default
+            defaults[name] = torch_value(kind, choices, default)
     return defaults
 
 
 # torch's constructor defaults of each algorithm, in constructor order.
 DEFAULTS = {name: _torch_defaults(description) for name, description in ALGORITHMS.items()}
+
+# {algorithm: {engine option name: (kind, choices)}}.
+KINDS = {name: {option: (kind, choices) for option, _, kind, choices in description["options"]}
+         for name, description in ALGORITHMS.items()}
 
 # The optimizer state each algorithm keeps per parameter, under torch's state keys.
 STATE_NAMES = {name: tuple(slot for slot, _ in description["state"]) for name, description in ALGORITHMS.items()}
@@ -55,7 +87,7 @@ def engine_items(algorithm, items):
             for index, element in enumerate(value):
                 out[f"{key}[{index}]"] = float(element)
         else:
-            out[key] = float(value)
+            out[key] = engine_value(*KINDS[algorithm][key], value)
     return out
 
 
@@ -67,5 +99,5 @@ def torch_items(algorithm, engine):
         if isinstance(default, tuple):
             out[key] = tuple(engine[f"{key}[{index}]"] for index in range(len(default)))
         else:
-            out[key] = bool(engine[key]) if isinstance(default, bool) else engine[key]
+            out[key] = torch_value(*KINDS[algorithm][key], engine[key])
     return out

@@ -161,11 +161,26 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
+class ClosureOptimizer(Optimizer):
+    """Base of the numpy optimizers whose step re-evaluates the loss (LBFGS): one group,
+    stepped with a closure as torch's are."""
+
+    def step(self, closure):
+        """torch's `step(closure)`: `closure()` recomputes the loss at the parameters'
+        current values, fills the registered gradients (it may call `zero_grad`) and
+        returns the loss; the step calls it as often as it needs. Returns what its first
+        call returned. When the closure raises, the exception propagates and nothing is
+        half-applied: the iterations that completed are kept, the failing one is undone
+        (include/descent.h, descent_step_closure)."""
+        return self._core.step_closure(closure)
+
+
 def _optimizer(name):
     decoupled = " (weight_decay decoupled)" if has_trait(name, _descent.TRAIT_DECOUPLED_WEIGHT_DECAY) else ""
     doc = (f"{name} over numpy arrays, with torch's hyperparameters and defaults{decoupled}: "
            + ", ".join(f"{key}={value!r}" for key, value in DEFAULTS[name].items()) + ".")
-    return type(name, (Optimizer,), {"algorithm": name, "__doc__": doc, "__module__": __name__})
+    base = ClosureOptimizer if has_trait(name, _descent.TRAIT_NEEDS_CLOSURE) else Optimizer
+    return type(name, (base,), {"algorithm": name, "__doc__": doc, "__module__": __name__})
 
 
 # One class per algorithm of the loaded library (SGD, Adam, AdamW, RMSprop, Adagrad, …).

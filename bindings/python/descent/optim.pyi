@@ -1,5 +1,5 @@
 import os
-from typing import Any, Iterable, Literal, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Literal, Optional, Sequence, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -45,3 +45,9 @@ class Adadelta(Optimizer): ...
 class ASGD(Optimizer): ...
 class Rprop(Optimizer): ...
 class SparseAdam(Optimizer): ...
+
+class ClosureOptimizer(Optimizer):
+    """Base of the numpy optimizers whose step re-evaluates the loss (LBFGS)."""
+    def step(self, closure: Callable[[], Any]) -> Any: ...  # type: ignore[override]
+
+class LBFGS(ClosureOptimizer): ...

@@ -814,8 +814,47 @@ def _signature(name):
     return inspect.Signature(parameters + [P("kwargs", P.VAR_KEYWORD)])
 
 
+class _ClosureEngineOptimizer(_EngineOptimizer):
+    """An engine optimizer whose step re-evaluates the loss (LBFGS): one parameter group,
+    and `step(closure)` as torch's, the closure called as often as the step needs."""
+
+    def add_param_group(self, param_group):
+        if self.param_groups:
+            # torch's checks of a group come first (a parameter in two groups, names).
+            torch.optim.Optimizer.add_param_group(self, param_group)
+            self.param_groups.pop()
+            raise ValueError(f"{self._algorithm} doesn't support per-parameter options (parameter groups)")
+        super().add_param_group(param_group)
+
+    @torch.compiler.disable
+    @torch.no_grad()
+    def step(self, closure):
+        """torch's `step(closure)`: returns what the closure's first call returned. When
+        the closure raises, the exception propagates and nothing is half-applied: the
+        iterations that completed are kept, the failing one is undone (include/descent.h,
+        descent_step_closure)."""
+        self._push_hyperparameters(self._sync_groups())
+
+        def evaluate():
+            with torch.enable_grad():
+                loss = closure()
+            # The engine reads the gradients' memory, which a backward may have replaced;
+            # a sparse one is taken as the dense one it is (torch's _gather_flat_grad).
+            for index, p in enumerate(self._params):
+                grad = p.grad
+                if grad is not None:
+                    grad = grad.to_dense() if grad.is_sparse else grad
+                    self._check_tensor(grad, "the gradient of " + self._where[index])
+                self._core.set_grad(index, None if grad is None else grad.detach().numpy())
+            return loss
+
+        return self._core.step_closure(evaluate)
+
+
 def _drop_in(name):
-    class Optimizer(_EngineOptimizer):
+    base = _ClosureEngineOptimizer if has_trait(name, _descent.TRAIT_NEEDS_CLOSURE) else _EngineOptimizer
+
+    class Optimizer(base):
         _algorithm = name
 
         def __init__(self, params, *args, **kwargs):

@@ -84,6 +84,16 @@ class SparseAdam(_EngineOptimizer):
     def __init__(self, params: Any, lr: float = ..., betas: tuple[float, float] = ..., eps: float = ..., *,
                  maximize: bool = ..., grad_arena: bool = ..., **kwargs: Any) -> None: ...
 
+class _ClosureEngineOptimizer(_EngineOptimizer):
+    """A drop-in whose step re-evaluates the loss (LBFGS): one group, step(closure)."""
+    def step(self, closure: Callable[[], Any]) -> Any: ...  # type: ignore[override]
+
+class LBFGS(_ClosureEngineOptimizer):
+    def __init__(self, params: Any, lr: float = ..., max_iter: int = ..., max_eval: Optional[int] = ...,
+                 tolerance_grad: float = ..., tolerance_change: float = ..., history_size: int = ...,
+                 line_search_fn: Optional[Literal["strong_wolfe"]] = ..., *,
+                 maximize: bool = ..., grad_arena: bool = ..., **kwargs: Any) -> None: ...
+
 def get_total_norm(tensors: Tensors, norm_type: float = ..., error_if_nonfinite: bool = ...,
                    foreach: Optional[bool] = ...) -> torch.Tensor: ...
 def clip_grad_norm_(parameters: Tensors, max_norm: float, norm_type: float = ...,

@@ -374,6 +374,53 @@ done:
     return result;
 }
 
+/* One step_closure call: the Python closure, what its first call returned, the thread
+ * state saved while the engine runs (the closure takes the GIL back to run). */
+typedef struct {
+    PyObject *closure;
+    PyObject *first;
+    PyThreadState *saved;
+} ClosureCall;
+
+/* descent_closure over a Python callable: its result as a float (a 0-d tensor's
+ * __float__ too); an exception stays set for step_closure to raise. */
+static int call_closure(void *user_data, double *loss) {
+    ClosureCall *call = user_data;
+    PyEval_RestoreThread(call->saved);
+    PyObject *result = PyObject_CallNoArgs(call->closure);
+    int failed = 1;
+    if (result) {
+        double value = PyFloat_AsDouble(result);
+        if (!PyErr_Occurred()) {
+            *loss = value;
+            failed = 0;
+            if (!call->first) call->first = Py_NewRef(result);
+        }
+        Py_DECREF(result);
+    }
+    call->saved = PyEval_SaveThread();
+    return failed;
+}
+
+static PyObject *Optimizer_step_closure(OptimizerObject *self, PyObject *closure) {
+    USABLE(self);
+    if (!PyCallable_Check(closure))
+        return PyErr_Format(DescentTypeError, "closure must be callable, got %s", Py_TYPE(closure)->tp_name);
+    ClosureCall call = {closure, NULL, NULL};
+    double loss = 0;
+    if (self->busy++ == 0) self->busy_thread = PyThread_get_thread_ident();
+    call.saved = PyEval_SaveThread();
+    descent_status status = descent_step_closure(self->opt, call_closure, &call, &loss);
+    PyEval_RestoreThread(call.saved);
+    self->busy--;
+    if (PyErr_Occurred() || status != DESCENT_OK) {
+        Py_XDECREF(call.first);
+        /* The closure's own exception when it raised one, else the engine's. */
+        return PyErr_Occurred() ? NULL : raise_status(status, self->opt);
+    }
+    return call.first;
+}
+
 static PyObject *Optimizer_zero_grad(OptimizerObject *self, PyObject *Py_UNUSED(ignored)) {
     USABLE(self);
     descent_status status;
@@ -539,6 +586,11 @@ static PyMethodDef Optimizer_methods[] = {
      "(bytes, one per parameter) marks the sparse .grads already given with set_sparse_grad; another\n"
      "sparse .grad raises _SparseGradientFound before anything changes."},
     {"zero_grad", (PyCFunction)Optimizer_zero_grad, METH_NOARGS, "zero_grad() -> None\n\nFills registered gradients with zeros."},
+    {"step_closure", (PyCFunction)Optimizer_step_closure, METH_O,
+     "step_closure(closure) -> object\n\ntorch's step(closure): closure() recomputes the loss, fills the registered "
+     "gradients (it may call zero_grad and set_grad) and returns the loss; LBFGS calls it as often as it needs, the "
+     "others once before stepping. Returns what the first call returned; an exception from the closure is raised "
+     "as it is, with the step rolled back (see descent_step_closure). The GIL is released while the engine runs."},
     {"get_group", (PyCFunction)Optimizer_get_group, METH_O, "get_group(group) -> dict\n\nAll hyperparameters of a group."},
     {"set_group", (PyCFunction)Optimizer_set_group, METH_VARARGS,
      "set_group(group, changes: dict) -> None\n\nChanges hyperparameters of a group atomically (validated first)."},

@@ -110,8 +110,31 @@ int state_is_scalar(descent_algorithm algorithm, const char *name) {
     return -1;
 }
 
-/* One algorithm as {"name", "options": ((name, default, is_flag), …), "state": ((name,
- * "elementwise" or "scalar"), …), "traits"}. */
+/* DESCENT_KIND_* as the Python layer names them. */
+static const char *kind_name(descent_option option) {
+    static const char *const names[] = {"real", "flag", "integer", "optional_integer", "choice"};
+    descent_option_kind kind = descent_option_kind_of(option);
+    return (size_t)kind < sizeof names / sizeof names[0] ? names[kind] : "real";
+}
+
+/* A choice option's torch values by index (None first), as a tuple; () for others. */
+static PyObject *choices_of(descent_option option) {
+    PyObject *choices = PyList_New(0);
+    if (choices && descent_option_kind_of(option) == DESCENT_KIND_CHOICE) {
+        if (PyList_Append(choices, Py_None) < 0) Py_CLEAR(choices);
+        for (size_t index = 1; choices && descent_option_choice(option, index); index++) {
+            PyObject *name = PyUnicode_FromString(descent_option_choice(option, index));
+            if (!name || PyList_Append(choices, name) < 0) Py_CLEAR(choices);
+            Py_XDECREF(name);
+        }
+    }
+    PyObject *tuple = choices ? PyList_AsTuple(choices) : NULL;
+    Py_XDECREF(choices);
+    return tuple;
+}
+
+/* One algorithm as {"name", "options": ((name, default, kind, choices), …), "state":
+ * ((name, "elementwise" or "scalar"), …), "traits"}. */
 static PyObject *describe(descent_algorithm algorithm) {
     descent_option_info info[MAX_OPTIONS];
     Py_ssize_t known = options_of(algorithm, info);
@@ -122,8 +145,8 @@ static PyObject *describe(descent_algorithm algorithm) {
     if (status != DESCENT_OK) return raise_status(status, NULL);
     PyObject *options = PyTuple_New(known), *state = PyTuple_New((Py_ssize_t)slots);
     for (Py_ssize_t k = 0; options && k < known; k++) {
-        PyObject *item = Py_BuildValue("(sdO)", info[k].name, info[k].default_value,
-                                       info[k].is_flag ? Py_True : Py_False);
+        PyObject *item = Py_BuildValue("(sdsN)", info[k].name, info[k].default_value,
+                                       kind_name(info[k].option), choices_of(info[k].option));
         if (!item) Py_CLEAR(options);
         else PyTuple_SET_ITEM(options, k, item);
     }
@@ -157,7 +180,7 @@ static PyObject *module_algorithms(PyObject *module, PyObject *Py_UNUSED(ignored
 PyMethodDef algorithm_functions[] = {
     {"algorithms", module_algorithms, METH_NOARGS,
      "algorithms() -> tuple[dict, ...]\n\nEvery algorithm of the loaded library, in id order: its torch name, "
-     "its hyperparameters (torch name, default, is_flag) in torch's constructor order, its state names and "
+     "its hyperparameters (torch name, default, kind, choices) in torch's constructor order, its state names and "
      "its TRAIT_* bits."},
     {NULL, NULL, 0, NULL},
 };
@@ -168,7 +191,9 @@ int add_algorithm_constants(PyObject *module) {
     if (PyModule_AddIntConstant(module, "TRAIT_STEP_COUNT", DESCENT_TRAIT_STEP_COUNT) < 0) return -1;
     if (PyModule_AddIntConstant(module, "TRAIT_SPARSE_GRADIENTS", DESCENT_TRAIT_SPARSE_GRADIENTS) < 0 ||
         PyModule_AddIntConstant(module, "TRAIT_ONLY_SPARSE_GRADIENTS", DESCENT_TRAIT_ONLY_SPARSE_GRADIENTS) < 0 ||
-        PyModule_AddIntConstant(module, "TRAIT_INTEGER_STEP_COUNT", DESCENT_TRAIT_INTEGER_STEP_COUNT) < 0)
+        PyModule_AddIntConstant(module, "TRAIT_INTEGER_STEP_COUNT", DESCENT_TRAIT_INTEGER_STEP_COUNT) < 0 ||
+        PyModule_AddIntConstant(module, "TRAIT_NEEDS_CLOSURE", DESCENT_TRAIT_NEEDS_CLOSURE) < 0 ||
+        PyModule_AddIntConstant(module, "TRAIT_SINGLE_GROUP", DESCENT_TRAIT_SINGLE_GROUP) < 0)
         return -1;
     if (PyModule_AddIntConstant(module, "TRAIT_DECOUPLED_WEIGHT_DECAY", DESCENT_TRAIT_DECOUPLED_WEIGHT_DECAY) < 0)
         return -1;

@@ -1,0 +1,17 @@
+extension AlgorithmDescription {
+    static let lbfgs = AlgorithmDescription(
+        algorithm: .lbfgs, torchName: "LBFGS",
+        // max_eval 0 stands for torch's None: max_iter * 5 // 4, resolved at each step.
+        hyperparameters: [.init(.lr, 1), .init(.maxIter, 20), .init(.maxEval, 0), .init(.toleranceGrad, 1e-7),
+                          .init(.toleranceChange, 1e-9), .init(.historySize, 100), .init(.lineSearchFn, 0),
+                          .init(.maximize, 0)],
+        checks: [.nonNegative(.lr, prefix: "Invalid learning rate"),
+                 .count(.maxIter, minimum: 1), .count(.maxEval, minimum: 0), .count(.historySize, minimum: 1),
+                 .notNaN(.toleranceGrad, prefix: "Invalid tolerance_grad value"),
+                 .notNaN(.toleranceChange, prefix: "Invalid tolerance_change value")],
+        state: [], traits: [.needsClosure, .singleGroup], cycledMomentum: nil,
+        reference: "torch/optim/lbfgs.py",
+        runPhase: { (_, _, _) throws(DescentError) in
+            throw DescentError(.unsupported, "LBFGS re-evaluates the loss within a step: step it with a closure (descent_step_closure)")
+        })
+}

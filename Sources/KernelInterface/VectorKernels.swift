@@ -1,0 +1,42 @@
+/// The flat-vector passes of L-BFGS (one vector over all parameters), compiled once per
+/// instruction set like the update kernels. Sums are returned in double, taken over 16
+/// lanes (element i goes to lane i % 16 of the pointer it is given, so callers pass
+/// pieces that start on multiples of 16 of their vector) and folded as a fixed tree:
+/// the same bits for every instruction set, and for any thread count once the caller
+/// adds the pieces in a fixed order. Products of two floats are exact in double.
+/// `a·x + v` is one fused multiply-add, as torch's `add_(x, alpha=a)`.
+public struct VectorKernels: Sendable {
+    public typealias Pointer = UnsafeMutablePointer<Float>
+    public typealias Input = UnsafePointer<Float>
+
+    /// Σ a·b.
+    public let dot: @Sendable (Input, Input, Int) -> Double
+    /// `v = a·x + v`, then Σ w·v over the new v (0 when `w` is nil).
+    public let axpyDot: @Sendable (Pointer, Float, Input, Input?, Int) -> Double
+    /// `v = v·h`, then Σ w·v over the new v.
+    public let scaleDot: @Sendable (Pointer, Float, Input, Int) -> Double
+    /// `out = −v`.
+    public let negate: @Sendable (Input, Pointer, Int) -> Void
+    /// `y = g − previous`, `s = d·t`; returns (Σ y·s, Σ y·y).
+    public let historyPair: @Sendable (Input, Input, Input, Float, Pointer, Pointer, Int) -> (Double, Double)
+    /// (max |v|, Σ |v|); a NaN makes the maximum NaN.
+    public let absMaxSum: @Sendable (Input, Int) -> (Float, Double)
+    /// max |v·t| (a NaN makes it NaN).
+    public let scaledAbsMax: @Sendable (Input, Float, Int) -> Float
+
+    public init(dot: @escaping @Sendable (Input, Input, Int) -> Double,
+                axpyDot: @escaping @Sendable (Pointer, Float, Input, Input?, Int) -> Double,
+                scaleDot: @escaping @Sendable (Pointer, Float, Input, Int) -> Double,
+                negate: @escaping @Sendable (Input, Pointer, Int) -> Void,
+                historyPair: @escaping @Sendable (Input, Input, Input, Float, Pointer, Pointer, Int) -> (Double, Double),
+                absMaxSum: @escaping @Sendable (Input, Int) -> (Float, Double),
+                scaledAbsMax: @escaping @Sendable (Input, Float, Int) -> Float) {
+        self.dot = dot
+        self.axpyDot = axpyDot
+        self.scaleDot = scaleDot
+        self.negate = negate
+        self.historyPair = historyPair
+        self.absMaxSum = absMaxSum
+        self.scaledAbsMax = scaledAbsMax
+    }
+}
