@@ -11,30 +11,24 @@ public struct VectorKernels: Sendable {
 
     /// Σ a·b.
     public let dot: @Sendable (Input, Input, Int) -> Double
-    /// `v = a·x + v`, then Σ w·v over the new v (0 when `w` is nil).
-    public let axpyDot: @Sendable (Pointer, Float, Input, Input?, Int) -> Double
-    /// `v = v·h`, then Σ w·v over the new v.
-    public let scaleDot: @Sendable (Pointer, Float, Input, Int) -> Double
-    /// `out = −v`.
-    public let negate: @Sendable (Input, Pointer, Int) -> Void
-    /// `y = g − previous`, `s = d·t`; returns (Σ y·s, Σ y·y).
-    public let historyPair: @Sendable (Input, Input, Input, Float, Pointer, Pointer, Int) -> (Double, Double)
+    /// `v = (a·x + u)·h`, where u is −source when `source` is given, else v (x nil: no
+    /// a·x); then Σ w·v over the new v (0 when `w` is nil). Each operation rounds to
+    /// float32 as torch's separate ops do (h = 1 changes nothing).
+    public let combine: @Sendable (Pointer, Input?, Float, Input?, Float, Input?, Int) -> Double
+    /// `y = g − previous`, `s = d·t`; returns (Σ y·s, Σ y·y, Σ s·g).
+    public let historyPair: @Sendable (Input, Input, Input, Float, Pointer, Pointer, Int) -> (Double, Double, Double)
     /// (max |v|, Σ |v|); a NaN makes the maximum NaN.
     public let absMaxSum: @Sendable (Input, Int) -> (Float, Double)
     /// max |v·t| (a NaN makes it NaN).
     public let scaledAbsMax: @Sendable (Input, Float, Int) -> Float
 
     public init(dot: @escaping @Sendable (Input, Input, Int) -> Double,
-                axpyDot: @escaping @Sendable (Pointer, Float, Input, Input?, Int) -> Double,
-                scaleDot: @escaping @Sendable (Pointer, Float, Input, Int) -> Double,
-                negate: @escaping @Sendable (Input, Pointer, Int) -> Void,
-                historyPair: @escaping @Sendable (Input, Input, Input, Float, Pointer, Pointer, Int) -> (Double, Double),
+                combine: @escaping @Sendable (Pointer, Input?, Float, Input?, Float, Input?, Int) -> Double,
+                historyPair: @escaping @Sendable (Input, Input, Input, Float, Pointer, Pointer, Int) -> (Double, Double, Double),
                 absMaxSum: @escaping @Sendable (Input, Int) -> (Float, Double),
                 scaledAbsMax: @escaping @Sendable (Input, Float, Int) -> Float) {
         self.dot = dot
-        self.axpyDot = axpyDot
-        self.scaleDot = scaleDot
-        self.negate = negate
+        self.combine = combine
         self.historyPair = historyPair
         self.absMaxSum = absMaxSum
         self.scaledAbsMax = scaledAbsMax

@@ -1,43 +1,47 @@
 import KernelInterface
 
 // L-BFGS's flat-vector passes (see VectorKernels in KernelInterface), compiled once per
-// instruction set like Kernels.swift. Each pass walks its vectors 16 elements at a time
-// (`forEachGroup`: the last group padded with zeros, which add nothing to a sum or a
-// maximum of magnitudes) and sums over 16 lanes of doubles, folded as a fixed tree.
+// instruction set like Kernels.swift. Sums are over 16 lanes of doubles (element i in lane
+// i % 16, a partial last group padded with zeros, which add nothing to a sum or a maximum
+// of magnitudes), folded as a fixed tree. A fused pass updates a tile, then sums over it.
 
 let vectorKernels = VectorKernels(
-    dot: dotKernel, axpyDot: axpyDotKernel, scaleDot: scaleDotKernel, negate: negateKernel,
-    historyPair: historyPairKernel, absMaxSum: absMaxSumKernel, scaledAbsMax: scaledAbsMaxKernel)
+    dot: dotKernel, combine: combineKernel, historyPair: historyPairKernel, absMaxSum: absMaxSumKernel,
+    scaledAbsMax: scaledAbsMaxKernel)
 
-@inline(__always)
-func loadGroup(_ p: UnsafePointer<Float>, _ i: Int, _ n: Int) -> Lanes {
-    if i + 16 <= n { return UnsafeRawPointer(p + i).loadUnaligned(as: Lanes.self) }
-    var rest = Lanes(repeating: 0)
-    for lane in 0 ..< n - i { rest[lane] = p[i + lane] }
-    return rest
-}
+/// Elements a fused pass updates before it sums over them, while they are in cache.
+let tileElements = 1024
 
+/// `acc[l] += a[i]·b[i]` for each i ≡ l (mod 16) of `n` elements. Written lane by lane
+/// into a vector, which LLVM turns into whole-vector conversions and products (Swift's
+/// SIMD conversions and a loop that also stores did not vectorize).
 @inline(__always)
-func storeGroup(_ v: Lanes, _ p: UnsafeMutablePointer<Float>, _ i: Int, _ n: Int) {
-    if i + 16 <= n {
-        UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: Lanes.self)
-    } else {
-        for lane in 0 ..< n - i { p[i + lane] = v[lane] }
-    }
-}
-
-/// Calls `body` with the offset of each group of 16 elements of `n`.
-@inline(__always)
-func forEachGroup(_ n: Int, _ body: (Int) -> Void) {
+func addProducts(_ acc: inout WideLanes, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) {
     var i = 0
-    while i < n {
-        body(i)
+    while i + 16 <= n {
+        var p = WideLanes()
+        for l in 0 ..< 16 { p[l] = Double(a[i + l]) * Double(b[i + l]) }
+        acc += p
         i += 16
     }
+    if i < n {
+        var p = WideLanes(repeating: 0)
+        for l in 0 ..< n - i { p[l] = Double(a[i + l]) * Double(b[i + l]) }
+        acc += p
+    }
 }
 
+/// Calls `body(start, count)` for consecutive tiles of `n` elements (multiples of 16
+/// but the last), so that lanes keep their place across tiles.
 @inline(__always)
-func magnitude(_ v: Lanes) -> Lanes { v.replacing(with: -v, where: v .< 0) }
+func forEachTile(_ n: Int, _ body: (Int, Int) -> Void) {
+    var i = 0
+    while i < n {
+        let count = min(tileElements, n - i)
+        body(i, count)
+        i += count
+    }
+}
 
 /// The largest lane, NaN if any lane is NaN.
 @inline(__always)
@@ -47,83 +51,85 @@ func foldMax(_ m: Lanes) -> Float {
     return value
 }
 
-/// `maximum` with `v`'s lanes that are larger or NaN (NaN stays).
+/// Each lane of `maximum` with the magnitude of the element of `v` in that lane when it
+/// is larger or NaN (NaN stays); with `sum`, also adds the magnitudes. `scale`
+/// multiplies each element first.
 @inline(__always)
-func keepMax(_ maximum: inout Lanes, _ v: Lanes) {
-    maximum.replace(with: v, where: (v .> maximum) .| (v .!= v))
+func addMagnitudes(_ maximum: inout Lanes, _ sum: inout WideLanes, _ v: UnsafePointer<Float>, _ n: Int,
+                   scale: Float = 1, summing: Bool) {
+    var i = 0
+    while i < n {
+        var m = Lanes(repeating: 0)
+        for l in 0 ..< min(16, n - i) { m[l] = abs(v[i + l] * scale) }
+        maximum.replace(with: m, where: (m .> maximum) .| (m .!= m))
+        if summing {
+            var wide = WideLanes()
+            for l in 0 ..< 16 { wide[l] = Double(m[l]) }
+            sum += wide
+        }
+        i += 16
+    }
 }
 
 @inline(never)
 func dotKernel(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Double {
     var sum = WideLanes(repeating: 0)
-    forEachGroup(n) { i in sum += widened(loadGroup(a, i, n)) * widened(loadGroup(b, i, n)) }
+    addProducts(&sum, a, b, n)
     return foldSum(sum)
 }
 
 @inline(never)
-func axpyDotKernel(_ v: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>,
-                   _ w: UnsafePointer<Float>?, _ n: Int) -> Double {
-    let alpha = Lanes(repeating: a)
+func combineKernel(_ v: UnsafeMutablePointer<Float>, _ source: UnsafePointer<Float>?, _ a: Float,
+                   _ x: UnsafePointer<Float>?, _ h: Float, _ w: UnsafePointer<Float>?, _ n: Int) -> Double {
+    // One loop per case, so that no branch stays in a loop body.
+    switch (source, x) {
+    case let (source?, x?): combineLoop(v, n, w) { i in (-source[i]).addingProduct(x[i], a) * h }
+    case let (source?, nil): combineLoop(v, n, w) { i in -source[i] * h }
+    case let (nil, x?): combineLoop(v, n, w) { i in v[i].addingProduct(x[i], a) * h }
+    case (nil, nil): combineLoop(v, n, w) { i in v[i] * h }
+    }
+}
+
+@inline(__always)
+func combineLoop(_ v: UnsafeMutablePointer<Float>, _ n: Int, _ w: UnsafePointer<Float>?,
+                 _ value: (Int) -> Float) -> Double {
     var sum = WideLanes(repeating: 0)
-    forEachGroup(n) { i in
-        let updated = loadGroup(v, i, n).addingProduct(loadGroup(x, i, n), alpha)
-        storeGroup(updated, v, i, n)
-        if let w { sum += widened(loadGroup(w, i, n)) * widened(updated) }
+    forEachTile(n) { start, count in
+        for i in start ..< start + count { v[i] = value(i) }
+        if let w { addProducts(&sum, w + start, v + start, count) }
     }
     return foldSum(sum)
-}
-
-@inline(never)
-func scaleDotKernel(_ v: UnsafeMutablePointer<Float>, _ h: Float, _ w: UnsafePointer<Float>, _ n: Int) -> Double {
-    let scale = Lanes(repeating: h)
-    var sum = WideLanes(repeating: 0)
-    forEachGroup(n) { i in
-        let updated = loadGroup(v, i, n) * scale
-        storeGroup(updated, v, i, n)
-        sum += widened(loadGroup(w, i, n)) * widened(updated)
-    }
-    return foldSum(sum)
-}
-
-@inline(never)
-func negateKernel(_ v: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
-    for i in 0 ..< n { out[i] = -v[i] }
 }
 
 @inline(never)
 func historyPairKernel(_ g: UnsafePointer<Float>, _ previous: UnsafePointer<Float>, _ d: UnsafePointer<Float>,
                        _ t: Float, _ y: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Float>,
-                       _ n: Int) -> (Double, Double) {
-    let step = Lanes(repeating: t)
-    var ys = WideLanes(repeating: 0), yy = WideLanes(repeating: 0)
-    forEachGroup(n) { i in
-        let yi = loadGroup(g, i, n) - loadGroup(previous, i, n)
-        let si = loadGroup(d, i, n) * step
-        storeGroup(yi, y, i, n)
-        storeGroup(si, s, i, n)
-        let wide = widened(yi)
-        ys += wide * widened(si)
-        yy += wide * wide
+                       _ n: Int) -> (Double, Double, Double) {
+    var ys = WideLanes(repeating: 0), yy = WideLanes(repeating: 0), sg = WideLanes(repeating: 0)
+    forEachTile(n) { start, count in
+        for i in start ..< start + count {
+            y[i] = g[i] - previous[i]
+            s[i] = d[i] * t
+        }
+        addProducts(&ys, y + start, s + start, count)
+        addProducts(&yy, y + start, y + start, count)
+        addProducts(&sg, s + start, g + start, count)
     }
-    return (foldSum(ys), foldSum(yy))
+    return (foldSum(ys), foldSum(yy), foldSum(sg))
 }
 
 @inline(never)
 func absMaxSumKernel(_ v: UnsafePointer<Float>, _ n: Int) -> (Float, Double) {
     var maximum = Lanes(repeating: 0)
     var sum = WideLanes(repeating: 0)
-    forEachGroup(n) { i in
-        let m = magnitude(loadGroup(v, i, n))
-        keepMax(&maximum, m)
-        sum += widened(m)
-    }
+    addMagnitudes(&maximum, &sum, v, n, summing: true)
     return (foldMax(maximum), foldSum(sum))
 }
 
 @inline(never)
 func scaledAbsMaxKernel(_ v: UnsafePointer<Float>, _ t: Float, _ n: Int) -> Float {
-    let step = Lanes(repeating: t)
     var maximum = Lanes(repeating: 0)
-    forEachGroup(n) { i in keepMax(&maximum, magnitude(loadGroup(v, i, n) * step)) }
+    var sum = WideLanes(repeating: 0)
+    addMagnitudes(&maximum, &sum, v, n, scale: t, summing: false)
     return foldMax(maximum)
 }

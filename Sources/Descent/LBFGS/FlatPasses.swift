@@ -26,7 +26,7 @@ struct FlatPasses {
                 let out = flat + offset
                 if let grad = parameter.grad {
                     if maximize {
-                        kernels.negate(grad + elements.lowerBound, out, elements.count)
+                        _ = kernels.combine(out, grad + elements.lowerBound, 0, nil, 1, nil, elements.count)
                     } else {
                         out.update(from: grad + elements.lowerBound, count: elements.count)
                     }
@@ -51,7 +51,7 @@ struct FlatPasses {
                 let p = parameter.param + elements.lowerBound
                 backup.map { $0.pointer + offset }?.update(from: p, count: elements.count)
                 if let origin { p.update(from: origin.pointer + offset, count: elements.count) }
-                _ = kernels.axpyDot(p, t, d.pointer + offset, nil, elements.count)
+                _ = kernels.combine(p, nil, t, d.pointer + offset, 1, nil, elements.count)
             }
         }
     }
@@ -78,31 +78,24 @@ struct FlatPasses {
         Float(layout.sum { kernels.dot(a.pointer + $0.lowerBound, b.pointer + $0.lowerBound, $0.count) })
     }
 
-    /// `v = a·x + v`, then `v·w` (0 without `w`).
-    func axpyDot(_ v: FlatVector, _ a: Float, _ x: FlatVector, _ w: FlatVector?) -> Float {
-        Float(layout.sum { r in
-            kernels.axpyDot(v.pointer + r.lowerBound, a, x.pointer + r.lowerBound, w.map { $0.pointer + r.lowerBound }, r.count)
+    /// `v = (a·x + u)·h` with u = −source when given, else v (no a·x without x); then
+    /// `v·w` (0 without w). Each operation rounds as torch's separate ops would.
+    func combine(_ v: FlatVector, negating source: FlatVector? = nil, _ a: Float = 0, _ x: FlatVector? = nil,
+                 scale h: Float = 1, dot w: FlatVector?) -> Float {
+        func at(_ vector: FlatVector?, _ r: Range<Int>) -> UnsafePointer<Float>? { vector.map { UnsafePointer($0.pointer + r.lowerBound) } }
+        return Float(layout.sum { r in
+            kernels.combine(v.pointer + r.lowerBound, at(source, r), a, at(x, r), h, at(w, r), r.count)
         })
     }
 
-    /// `v = v·h`, then `v·w`.
-    func scaleDot(_ v: FlatVector, _ h: Float, _ w: FlatVector) -> Float {
-        Float(layout.sum { r in kernels.scaleDot(v.pointer + r.lowerBound, h, w.pointer + r.lowerBound, r.count) })
-    }
-
-    /// `out = −v`.
-    func negate(_ v: FlatVector, into out: FlatVector) {
-        layout.forEach { r in kernels.negate(v.pointer + r.lowerBound, out.pointer + r.lowerBound, r.count) }
-    }
-
-    /// `y = g − previous`, `s = d·t`; returns (y·s, y·y).
+    /// `y = g − previous`, `s = d·t`; returns (y·s, y·y, s·g), s·g in double.
     func historyPair(_ g: FlatVector, _ previous: FlatVector, _ d: FlatVector, _ t: Float,
-                     y: FlatVector, s: FlatVector) -> (Float, Float) {
-        let parts = layout.map((0.0, 0.0)) { r in
+                     y: FlatVector, s: FlatVector) -> (Float, Float, Double) {
+        let parts = layout.map((0.0, 0.0, 0.0)) { r in
             kernels.historyPair(g.pointer + r.lowerBound, previous.pointer + r.lowerBound, d.pointer + r.lowerBound, t,
                                 y.pointer + r.lowerBound, s.pointer + r.lowerBound, r.count)
         }
-        return (Float(parts.reduce(0) { $0 + $1.0 }), Float(parts.reduce(0) { $0 + $1.1 }))
+        return (Float(parts.reduce(0) { $0 + $1.0 }), Float(parts.reduce(0) { $0 + $1.1 }), parts.reduce(0) { $0 + $1.2 })
     }
 
     /// max |v| (torch's `v.abs().max()`).

@@ -45,11 +45,13 @@ final class LBFGSStorage {
 
     /// Keeps the vectors of `old` that `new` no longer holds, up to `maxSpare`.
     func recycle(_ old: LBFGSState, keeping new: LBFGSState, alsoIn live: [FlatVector] = []) {
-        let kept = Set((new.vectors + live).map(ObjectIdentifier.init))
-        for vector in old.vectors where !kept.contains(ObjectIdentifier(vector)) && spare.count < Self.maxSpare
-            && !spare.contains(where: { $0 === vector }) {
-            spare.append(vector)
-        }
+        let kept = Set((new.vectors + live + spare).map(ObjectIdentifier.init))
+        keep(old.vectors.filter { !kept.contains(ObjectIdentifier($0)) })
+    }
+
+    /// Keeps `vectors`, which nothing else holds, up to `maxSpare` in all.
+    func keep(_ vectors: [FlatVector]) {
+        spare += vectors.prefix(max(0, Self.maxSpare - spare.count))
     }
 }
 

@@ -37,9 +37,13 @@ extension Optimizer {
         if optCond { return origLoss }
 
         var nIter = 0
+        // The state before the iteration that ended the loop by `break` (its vectors
+        // that the state no longer holds are kept for the next step).
+        var unrecycled: LBFGSState?
         while nIter < settings.maxIter {
             // What a failing closure puts back: the state after the last iteration.
             let committed = state
+            unrecycled = committed
             // The parameters before this iteration moves them, when it does.
             var origin: FlatVector?
             do throws(DescentError) {
@@ -48,13 +52,13 @@ extension Optimizer {
                 let d: FlatVector
                 var gtd: Float
                 if state.nIter == 1 {
+                    // d = −g, and gtd = g·d in the same pass.
                     d = try storage.vector(layout.count)
-                    passes.negate(flatGrad.vector, into: d)
+                    gtd = passes.combine(d, negating: flatGrad.vector, dot: flatGrad.vector)
                     state.oldDirs = []
                     state.oldStps = []
                     state.ro = []
                     state.hDiag = 1
-                    gtd = passes.dot(flatGrad.vector, d)
                 } else {
                     (d, gtd) = try direction(&state, flatGrad.vector, passes, storage, settings.historySize)
                 }
@@ -105,8 +109,9 @@ extension Optimizer {
                 throw error
             }
             storage.recycle(committed, keeping: state, alsoIn: [flatGrad.vector] + (origin.map { [$0] } ?? []))
-            if let origin { storage.spare.append(origin) }
+            if let origin { storage.keep([origin]) }
             storage.state = state
+            unrecycled = nil
 
             if nIter == settings.maxIter { break }
             if currentEvals >= settings.maxEval { break }
@@ -114,6 +119,7 @@ extension Optimizer {
             if let d = state.d, let t = state.t, passes.scaledAbsMax(d, t.float) <= Float(settings.toleranceChange) { break }
             if abs(loss - (state.prevLoss ?? loss)) < settings.toleranceChange { break }
         }
+        if let unrecycled { storage.recycle(unrecycled, keeping: state, alsoIn: [flatGrad.vector]) }
         storage.state = state
         return origLoss
     }
@@ -127,7 +133,8 @@ extension Optimizer {
         }
         let count = passes.layout.count
         let y = try storage.vector(count), s = try storage.vector(count)
-        let (ys, yy) = passes.historyPair(g, previous, lastD, lastT.float, y: y, s: s)
+        let (ys, yy, sg) = passes.historyPair(g, previous, lastD, lastT.float, y: y, s: s)
+        var newestDotG: Double?
         if ys > Float(1e-10) {
             // torch pops one entry when the history is full; a history_size lowered
             // since (torch would fail on its `al`) drops the surplus too.
@@ -140,28 +147,37 @@ extension Optimizer {
             state.oldStps.append(s)
             state.ro.append(1 / ys)
             state.hDiag = .float(ys / yy)
+            newestDotG = sg
         } else {
-            storage.spare.append(contentsOf: [y, s])
+            storage.keep([y, s])
         }
         let numOld = state.oldDirs.count
+        let hDiag = (state.hDiag ?? 1).float
         var al = state.al ?? Array(repeating: nil, count: historySize)
         if al.count < numOld { al += Array(repeating: nil, count: numOld - al.count) }
-        // q = −g; al[i] = s_i·q · ro_i and q += −al[i]·y_i, newest first; each pass
-        // updates q and takes the next dot product with the updated q.
         let q = try storage.vector(count)
-        passes.negate(g, into: q)
-        var next = numOld > 0 ? passes.dot(state.oldStps[numOld - 1], q) : 0
+        guard numOld > 0 else {
+            // d = (−g)·H_diag, and g·d.
+            return (q, passes.combine(q, negating: g, scale: hDiag, dot: g))
+        }
+        // q = −g; al[i] = s_i·q · ro_i and q += −al[i]·y_i, newest first. Each pass
+        // updates q and takes the next dot product with the updated q; the first reads
+        // −g in place of q (s·(−g) is −(s·g), which the history pass took when it made
+        // the newest pair), the last also scales q by H_diag (d) and takes y_0·d.
+        var next = -Float(newestDotG ?? passes.layout.sum { r in
+            passes.kernels.dot(state.oldStps[numOld - 1].pointer + r.lowerBound, g.pointer + r.lowerBound, r.count)
+        })
         for i in stride(from: numOld - 1, through: 0, by: -1) {
             let a = next * state.ro[i]
             al[i] = a
-            next = passes.axpyDot(q, -a, state.oldDirs[i], i > 0 ? state.oldStps[i - 1] : nil)
+            next = passes.combine(q, negating: i == numOld - 1 ? g : nil, -a, state.oldDirs[i],
+                                  scale: i == 0 ? hDiag : 1, dot: i > 0 ? state.oldStps[i - 1] : state.oldDirs[0])
         }
-        // d = q·H_diag; be_i = y_i·d · ro_i and d += (al[i] − be_i)·s_i, oldest first;
-        // the last pass takes g·d.
-        next = passes.scaleDot(q, (state.hDiag ?? 1).float, numOld > 0 ? state.oldDirs[0] : g)
+        // be_i = y_i·d · ro_i and d += (al[i] − be_i)·s_i, oldest first; the last pass
+        // takes g·d.
         for i in 0 ..< numOld {
             let be = next * state.ro[i]
-            next = passes.axpyDot(q, (al[i] ?? 0) - be, state.oldStps[i], i + 1 < numOld ? state.oldDirs[i + 1] : g)
+            next = passes.combine(q, (al[i] ?? 0) - be, state.oldStps[i], dot: i + 1 < numOld ? state.oldDirs[i + 1] : g)
         }
         state.al = al
         return (q, next)
