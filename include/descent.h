@@ -834,6 +834,65 @@ typedef int (*descent_closure)(void *user_data, double *loss);
 DESCENT_API descent_status descent_step_closure(descent_optimizer *opt, descent_closure closure,
                                                 void *user_data, double *loss);
 
+/* ------------------------------------------------------------ LBFGS state */
+
+/**
+ * LBFGS's state between steps (torch keeps it as the state of the first
+ * parameter), for moving it to and from torch's state_dict. Which entries
+ * exist: DESCENT_LBFGS_HAS_* bits (the checkpoint's ALGS flags).
+ */
+enum {
+    DESCENT_LBFGS_HAS_D = 1 << 0,
+    DESCENT_LBFGS_HAS_PREV_FLAT_GRAD = 1 << 1,
+    DESCENT_LBFGS_HAS_T = 1 << 2,
+    DESCENT_LBFGS_T_IS_TENSOR = 1 << 3,      /* a float32 tensor in torch, else a Python float */
+    DESCENT_LBFGS_HAS_H_DIAG = 1 << 4,
+    DESCENT_LBFGS_H_DIAG_IS_TENSOR = 1 << 5, /* else torch's int 1 */
+    DESCENT_LBFGS_HAS_PREV_LOSS = 1 << 6,
+    DESCENT_LBFGS_HAS_AL = 1 << 7
+};
+
+typedef struct descent_lbfgs_state {
+    unsigned flags;      /* DESCENT_LBFGS_HAS_* */
+    int64_t func_evals;
+    int64_t n_iter;
+    size_t numel;        /* elements of each vector (every parameter's, in
+                            registration order); 0 when there is none */
+    size_t history;      /* pairs in old_dirs / old_stps; entries of ro */
+    size_t al_count;     /* entries of al (history_size once torch made it) */
+    double t, h_diag, prev_loss;
+    float *ro;           /* `history` values; NULL: not read or written */
+    float *al;           /* `al_count` values, NaN for torch's None; NULL: not read or written */
+} descent_lbfgs_state;
+
+/**
+ * Fills `*out` (counts, flags, scalars; ro and al into the arrays it points
+ * to when those are not NULL: call once with them NULL to size them), and
+ * the first min(capacity, *vector_count) entries of `vectors` (may be NULL
+ * when capacity is 0) with the engine's vectors, in this order: d and
+ * prev_flat_grad where present, then old_dirs[i], old_stps[i] for each pair,
+ * oldest first; `*vector_count` (may be NULL) receives how many there are.
+ * The vectors are the engine's memory (numel floats each), readable and
+ * writable until the next step, load, descent_lbfgs_set_state() or free.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE,
+ * DESCENT_ERROR_UNSUPPORTED (not LBFGS).
+ */
+DESCENT_API descent_status descent_lbfgs_get_state(descent_optimizer *opt, descent_lbfgs_state *out,
+                                                   float **vectors, size_t capacity, size_t *vector_count);
+
+/**
+ * Replaces LBFGS's state with `state` and copies of `vectors` (numel floats
+ * each, in descent_lbfgs_get_state()'s order; as many as the flags and
+ * `history` say). All or nothing. Returns DESCENT_OK,
+ * DESCENT_ERROR_NULL_POINTER (a needed pointer NULL),
+ * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_UNSUPPORTED (not LBFGS),
+ * DESCENT_ERROR_INVALID_ARGUMENT (unknown flags, negative counters),
+ * DESCENT_ERROR_MISMATCH (numel is not the parameters' element count),
+ * DESCENT_ERROR_OUT_OF_MEMORY.
+ */
+DESCENT_API descent_status descent_lbfgs_set_state(descent_optimizer *opt, const descent_lbfgs_state *state,
+                                                   const float *const *vectors);
+
 /* ------------------------------------------ gradient utilities, the phase */
 
 /*

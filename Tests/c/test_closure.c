@@ -10,6 +10,7 @@
  * 3. Inside the closure, descent_zero_grad and descent_set_grad work and other calls on
  *    the optimizer are refused; every other algorithm calls the closure once and steps.
  * 4. Bad input: a status and a message naming what is wrong, and nothing changed.
+ * 5. LBFGS's state moves between optimizers (descent_lbfgs_get_state / _set_state).
  */
 #include <descent.h>
 
@@ -232,12 +233,68 @@ static void test_bad_input(void) {
     MUST(descent_free(p.opt));
 }
 
+/* The state taken with descent_lbfgs_get_state and given to a fresh optimizer with
+ * descent_lbfgs_set_state continues bit for bit; bad records are refused. */
+static void test_state_moves_between_optimizers(void) {
+    descent_option options[2] = {DESCENT_OPTION_LINE_SEARCH_FN, DESCENT_OPTION_HISTORY_SIZE};
+    double values[2] = {1, 3};
+    static Problem source, target;
+    make(&source, 10, options, values, 2);
+    make(&target, 10, options, values, 2);
+    for (int i = 0; i < 3; i++) step(&source);
+    memcpy(target.x, source.x, sizeof source.x);
+    descent_lbfgs_state state = {0};
+    size_t count = 0;
+    MUST(descent_lbfgs_get_state(source.opt, &state, NULL, 0, &count));
+    EXPECT(state.history == 3 && state.numel == 10 && count == 2 + 2 * 3, "history %zu numel %zu vectors %zu",
+           state.history, state.numel, count);
+    EXPECT((state.flags & DESCENT_LBFGS_HAS_D) && (state.flags & DESCENT_LBFGS_H_DIAG_IS_TENSOR), "flags %u",
+           state.flags);
+    float ro[3], al[8];
+    float *vectors[8];
+    EXPECT(state.al_count <= 8, "al_count %zu", state.al_count);
+    state.ro = ro;
+    state.al = al;
+    MUST(descent_lbfgs_get_state(source.opt, &state, vectors, 8, &count));
+    MUST(descent_lbfgs_set_state(target.opt, &state, (const float *const *)vectors));
+    for (int i = 0; i < 3; i++) {
+        step(&source);
+        step(&target);
+    }
+    EXPECT(memcmp(source.x, target.x, sizeof source.x) == 0, "the moved state did not continue alike");
+
+    descent_lbfgs_state bad = state;
+    bad.flags |= 1u << 20;
+    EXPECT(descent_lbfgs_set_state(target.opt, &bad, (const float *const *)vectors) == DESCENT_ERROR_INVALID_ARGUMENT,
+           "unknown flags");
+    bad = state;
+    bad.numel = 9;
+    EXPECT(descent_lbfgs_set_state(target.opt, &bad, (const float *const *)vectors) == DESCENT_ERROR_MISMATCH,
+           "numel");
+    EXPECT(strstr(descent_last_error(target.opt), "vectors of 9 elements") != NULL, "%s", descent_last_error(target.opt));
+    EXPECT(descent_lbfgs_set_state(target.opt, &state, NULL) == DESCENT_ERROR_NULL_POINTER, "NULL vectors");
+    bad = state;
+    bad.ro = NULL;
+    EXPECT(descent_lbfgs_set_state(target.opt, &bad, (const float *const *)vectors) == DESCENT_ERROR_NULL_POINTER,
+           "NULL ro");
+    EXPECT(descent_lbfgs_get_state(target.opt, NULL, NULL, 0, NULL) == DESCENT_ERROR_NULL_POINTER, "NULL out");
+    EXPECT(descent_lbfgs_get_state(target.opt, &state, NULL, 1, NULL) == DESCENT_ERROR_NULL_POINTER,
+           "NULL vectors with capacity");
+    descent_optimizer *adam;
+    MUST(descent_create(DESCENT_ADAM, NULL, &adam));
+    EXPECT(descent_lbfgs_get_state(adam, &state, NULL, 0, NULL) == DESCENT_ERROR_UNSUPPORTED, "Adam");
+    MUST(descent_free(adam));
+    MUST(descent_free(source.opt));
+    MUST(descent_free(target.opt));
+}
+
 int main(void) {
     test_minimizes_rosenbrock();
     test_threads_give_the_same_bits();
     test_failures_roll_back_to_the_last_iteration();
     test_other_algorithms_and_nesting();
     test_bad_input();
+    test_state_moves_between_optimizers();
     printf("%d checks, %d failed\n", checks, failures);
     return failures != 0;
 }

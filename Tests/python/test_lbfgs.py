@@ -129,3 +129,57 @@ def test_numpy_lbfgs_minimizes_with_zero_grad_inside_the_closure():
     np.testing.assert_allclose(x, [1, 1], atol=1e-4)
     with pytest.raises(TypeError, match="missing 1 required positional argument: 'closure'"):
         opt.step()
+
+
+def state_kinds(state):
+    """Each key of a torch LBFGS state with the kind of its value (a list: of its items).
+    A Python number is a number: torch's t is its lr as given (1, an int, by default) or
+    a float, which the engine does not tell apart (H_diag's int 1 it does)."""
+    def kind(value):
+        if isinstance(value, list):
+            return ("list", len(value), tuple(sorted({kind(v) for v in value}, key=str)))
+        if isinstance(value, torch.Tensor):
+            return ("tensor", tuple(value.shape))
+        return "number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
+    return {key: kind(value) for key, value in state.items()}
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_state_dicts_move_both_ways(line_search_fn):
+    """torch's state_dict into descent and descent's into torch: the same keys and kinds,
+    the same values, and runs that continue alike (history_size 3 fills and rolls)."""
+    options = dict(history_size=3, max_iter=4, line_search_fn=line_search_fn)
+    xs = [start() for _ in range(4)]
+    torch_opt, descent_opt = torch.optim.LBFGS([xs[0]], **options), dt.LBFGS([xs[1]], **options)
+    for _ in range(2):
+        torch_opt.step(closure_for(torch_opt, xs[0], objective=bowl))
+        descent_opt.step(closure_for(descent_opt, xs[1], objective=bowl))
+    theirs, ours = torch_opt.state_dict(), descent_opt.state_dict()
+    assert ours["param_groups"] == theirs["param_groups"]
+    assert state_kinds(ours["state"][0]) == state_kinds(theirs["state"][0])
+    for key, value in theirs["state"][0].items():
+        mine = ours["state"][0][key]
+        for a, b in zip(mine, value) if isinstance(value, list) else [(mine, value)]:
+            if isinstance(b, torch.Tensor):
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+            else:
+                assert a == pytest.approx(b, rel=1e-5), key
+    # Swapped: descent continues from torch's state, torch from descent's.
+    xs[2].data.copy_(xs[0].data)
+    xs[3].data.copy_(xs[1].data)
+    from_torch, from_descent = dt.LBFGS([xs[2]], **options), torch.optim.LBFGS([xs[3]], **options)
+    from_torch.load_state_dict(theirs)
+    from_descent.load_state_dict(ours)
+    assert state_kinds(from_torch.state_dict()["state"][0]) == state_kinds(theirs["state"][0])
+    for opt, x in ((torch_opt, xs[0]), (from_torch, xs[2]), (descent_opt, xs[1]), (from_descent, xs[3])):
+        opt.step(closure_for(opt, x, objective=bowl))
+    torch.testing.assert_close(xs[2], xs[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(xs[3], xs[1], rtol=1e-5, atol=1e-6)
+    # Bit for bit through descent's own state_dict.
+    again = start()
+    again.data.copy_(xs[1].data)
+    twin = dt.LBFGS([again], **options)
+    twin.load_state_dict(descent_opt.state_dict())
+    for opt, x in ((descent_opt, xs[1]), (twin, again)):
+        opt.step(closure_for(opt, x, objective=bowl))
+    assert torch.equal(again, xs[1])

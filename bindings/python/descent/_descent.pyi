@@ -35,6 +35,14 @@ TRAIT_ONLY_SPARSE_GRADIENTS: int
 TRAIT_INTEGER_STEP_COUNT: int
 TRAIT_NEEDS_CLOSURE: int
 TRAIT_SINGLE_GROUP: int
+LBFGS_HAS_D: int
+LBFGS_HAS_PREV_FLAT_GRAD: int
+LBFGS_HAS_T: int
+LBFGS_T_IS_TENSOR: int
+LBFGS_HAS_H_DIAG: int
+LBFGS_H_DIAG_IS_TENSOR: int
+LBFGS_HAS_PREV_LOSS: int
+LBFGS_HAS_AL: int
 
 def algorithms() -> tuple[dict[str, Any], ...]:
     """Every algorithm of the loaded library, in id order: {"name": torch's class name,
@@ -92,6 +100,12 @@ class Optimizer:
         gradients (it may call zero_grad and set_grad) and returns the loss; LBFGS calls
         it as often as it needs, the others once before stepping. Returns what the first
         call returned."""
+    def lbfgs_state(self) -> dict[str, Any]:
+        """LBFGS's state: flags (LBFGS_HAS_*), func_evals, n_iter, numel, t, h_diag,
+        prev_loss, ro, al (None for torch's None) and vectors (bytes of float32: d and
+        prev_flat_grad where present, then old_dirs[i], old_stps[i], oldest first)."""
+    def set_lbfgs_state(self, state: Mapping[str, Any]) -> None:
+        """Replaces LBFGS's state with one shaped as lbfgs_state() gives it; all or nothing."""
     def get_group(self, group: int) -> dict[str, float | bool]:
         """The algorithm's hyperparameters of a group, under torch's names ("betas[0]", ...)."""
     def set_group(self, group: int, changes: Mapping[str, float]) -> None: ...

@@ -850,6 +850,84 @@ class _ClosureEngineOptimizer(_EngineOptimizer):
 
         return self._core.step_closure(evaluate)
 
+    # torch keeps LBFGS's state under its first parameter (state_dict key 0): counters,
+    # d, t, the history (old_dirs, old_stps, ro), H_diag, prev_flat_grad, prev_loss, al.
+
+    def state_dict(self):
+        """torch's state_dict, LBFGS's state in torch's format (copies of the engine's)."""
+        state_dict = super().state_dict()
+        state = self._torch_lbfgs_state()
+        if state:
+            state_dict["state"] = {0: state}
+        return state_dict
+
+    def load_state_dict(self, state_dict):
+        """Loads a state_dict of this class or of torch.optim.LBFGS."""
+        state = dict(state_dict.get("state", {}).get(0, {}))
+        super().load_state_dict({**state_dict, "state": {}})
+        self._core.set_lbfgs_state(self._engine_lbfgs_state(state))
+
+    def _torch_lbfgs_state(self):
+        raw = self._core.lbfgs_state()
+        flags = raw["flags"]
+        if not flags and raw["func_evals"] == 0 and raw["n_iter"] == 0:
+            return {}
+        vectors = iter(torch.frombuffer(bytearray(v), dtype=torch.float32) for v in raw["vectors"])
+        state = {"func_evals": raw["func_evals"], "n_iter": raw["n_iter"]}
+        if flags & _descent.LBFGS_HAS_AL:
+            state["al"] = [None if a is None else torch.tensor(a) for a in raw["al"]]
+
+        def scalar(value, tensor, number):
+            return torch.tensor(value) if flags & tensor else number(value)
+
+        if flags & _descent.LBFGS_HAS_D:
+            state["d"] = next(vectors)
+        prev = next(vectors) if flags & _descent.LBFGS_HAS_PREV_FLAT_GRAD else None
+        if flags & _descent.LBFGS_HAS_T:
+            state["t"] = scalar(raw["t"], _descent.LBFGS_T_IS_TENSOR, float)
+        pairs = list(vectors)
+        if flags & _descent.LBFGS_HAS_D:
+            state["old_dirs"], state["old_stps"] = pairs[0::2], pairs[1::2]
+            state["ro"] = [torch.tensor(r) for r in raw["ro"]]
+        if flags & _descent.LBFGS_HAS_H_DIAG:
+            state["H_diag"] = scalar(raw["h_diag"], _descent.LBFGS_H_DIAG_IS_TENSOR, int)
+        if prev is not None:
+            state["prev_flat_grad"] = prev
+        if flags & _descent.LBFGS_HAS_PREV_LOSS:
+            state["prev_loss"] = raw["prev_loss"]
+        return state
+
+    def _engine_lbfgs_state(self, state):
+        """torch's LBFGS state as the engine's record (see Optimizer.lbfgs_state)."""
+        def array(t):
+            return np.ascontiguousarray(t.detach().to(torch.float32).reshape(-1).numpy())
+
+        flags, vectors = 0, []
+        for key, flag in (("d", _descent.LBFGS_HAS_D), ("prev_flat_grad", _descent.LBFGS_HAS_PREV_FLAT_GRAD)):
+            if state.get(key) is not None:
+                flags |= flag
+                vectors.append(array(state[key]))
+        scalars = {}
+        for key, name, present, tensor in (("t", "t", _descent.LBFGS_HAS_T, _descent.LBFGS_T_IS_TENSOR),
+                                           ("H_diag", "h_diag", _descent.LBFGS_HAS_H_DIAG,
+                                            _descent.LBFGS_H_DIAG_IS_TENSOR)):
+            value = state.get(key)
+            if value is not None:
+                flags |= present | (tensor if isinstance(value, torch.Tensor) else 0)
+            scalars[name] = 0.0 if value is None else float(value)
+        old_dirs, old_stps = state.get("old_dirs") or [], state.get("old_stps") or []
+        for y, s in zip(old_dirs, old_stps, strict=True):
+            vectors += [array(y), array(s)]
+        if state.get("prev_loss") is not None:
+            flags |= _descent.LBFGS_HAS_PREV_LOSS
+        if state.get("al") is not None:
+            flags |= _descent.LBFGS_HAS_AL
+        return {"flags": flags, "func_evals": int(state.get("func_evals", 0)), "n_iter": int(state.get("n_iter", 0)),
+                "numel": sum(_local(p).numel() for p in self._params), **scalars,
+                "prev_loss": float(state.get("prev_loss") or 0.0),
+                "ro": [float(r) for r in state.get("ro") or []],
+                "al": [None if a is None else float(a) for a in state.get("al") or []], "vectors": vectors}
+
 
 def _drop_in(name):
     base = _ClosureEngineOptimizer if has_trait(name, _descent.TRAIT_NEEDS_CLOSURE) else _EngineOptimizer

@@ -613,6 +613,13 @@ static PyMethodDef Optimizer_methods[] = {
      "load_checkpoint(data) -> None\n\nRestores a checkpoint (any bytes-like object); all-or-nothing."},
     {"save_checkpoint_file", (PyCFunction)Optimizer_save_checkpoint_file, METH_O,
      "save_checkpoint_file(path) -> None\n\nWrites a checkpoint file atomically (temporary file, fsync, rename)."},
+    {"lbfgs_state", (PyCFunction)Optimizer_lbfgs_state, METH_NOARGS,
+     "lbfgs_state() -> dict\n\nLBFGS's state: flags (LBFGS_HAS_*), func_evals, n_iter, numel, t, h_diag, prev_loss, "
+     "ro, al (None for torch's None) and vectors (bytes of float32: d and prev_flat_grad where present, then "
+     "old_dirs[i], old_stps[i], oldest first)."},
+    {"set_lbfgs_state", (PyCFunction)Optimizer_set_lbfgs_state, METH_O,
+     "set_lbfgs_state(state: dict) -> None\n\nReplaces LBFGS's state with one shaped as lbfgs_state() gives it "
+     "(vectors as float32 buffers); all or nothing."},
     {"load_checkpoint_file", (PyCFunction)Optimizer_load_checkpoint_file, METH_O,
      "load_checkpoint_file(path) -> None\n\nRestores a checkpoint file; all-or-nothing."},
     {"close", (PyCFunction)Optimizer_close, METH_NOARGS, "close() -> None\n\nFrees the engine's state and releases all buffers."},
@@ -794,6 +801,15 @@ PyMODINIT_FUNC PyInit__descent(void) {
     if (PyModule_AddFunctions(m, gradient_functions) < 0) goto fail;
     if (add_algorithm_constants(m) < 0) goto fail;
     if (PyModule_AddIntConstant(m, "HEADER_VERSION", DESCENT_VERSION_NUMBER) < 0) goto fail;
+    if (PyModule_AddIntConstant(m, "LBFGS_HAS_D", DESCENT_LBFGS_HAS_D) < 0 ||
+        PyModule_AddIntConstant(m, "LBFGS_HAS_PREV_FLAT_GRAD", DESCENT_LBFGS_HAS_PREV_FLAT_GRAD) < 0 ||
+        PyModule_AddIntConstant(m, "LBFGS_HAS_T", DESCENT_LBFGS_HAS_T) < 0 ||
+        PyModule_AddIntConstant(m, "LBFGS_T_IS_TENSOR", DESCENT_LBFGS_T_IS_TENSOR) < 0 ||
+        PyModule_AddIntConstant(m, "LBFGS_HAS_H_DIAG", DESCENT_LBFGS_HAS_H_DIAG) < 0 ||
+        PyModule_AddIntConstant(m, "LBFGS_H_DIAG_IS_TENSOR", DESCENT_LBFGS_H_DIAG_IS_TENSOR) < 0 ||
+        PyModule_AddIntConstant(m, "LBFGS_HAS_PREV_LOSS", DESCENT_LBFGS_HAS_PREV_LOSS) < 0 ||
+        PyModule_AddIntConstant(m, "LBFGS_HAS_AL", DESCENT_LBFGS_HAS_AL) < 0)
+        goto fail;
     return m;
 fail:
     Py_DECREF(m);

@@ -60,6 +60,10 @@ PyObject *Optimizer_load_checkpoint(OptimizerObject *self, PyObject *data);
 PyObject *Optimizer_save_checkpoint_file(OptimizerObject *self, PyObject *path);
 PyObject *Optimizer_load_checkpoint_file(OptimizerObject *self, PyObject *path);
 
+/* lbfgs.c: Optimizer.lbfgs_state and set_lbfgs_state. */
+PyObject *Optimizer_lbfgs_state(OptimizerObject *self, PyObject *unused);
+PyObject *Optimizer_set_lbfgs_state(OptimizerObject *self, PyObject *state);
+
 /* Follows parameter `index` (a valid index) to the memory of `param`, a float32 buffer of
  * its size (descent_param_move), holding that buffer in place of the old; -1 with an
  * exception, nothing changed, otherwise. */
