@@ -157,6 +157,27 @@ static int lambda(void *user_data, size_t group, int64_t epoch, double *factor) 
     return mood > 245;
 }
 
+/* A step closure whose mood decides what each call does: gradients written or not, a
+ * NaN or huge loss, a failure, calls into its own optimizer (zero_grad and set_grad work,
+ * a step is refused). It fails from its 40th call on, which bounds any step. */
+typedef struct {
+    descent_optimizer *opt;
+    uint8_t mood;
+    int calls;
+} ClosureMood;
+
+static int closure(void *user_data, double *loss) {
+    ClosureMood *c = user_data;
+    c->calls++;
+    uint8_t mood = (uint8_t)(c->mood + c->calls * 37);
+    if (mood % 5 == 0) (void)descent_zero_grad(c->opt);
+    if (mood % 7 == 0 && descent_step(c->opt) != DESCENT_ERROR_REENTRANT_CALL) abort();
+    if (mood % 11 == 0) (void)descent_set_grad(c->opt, mood % 3, grad_pool[mood % BUFFERS]);
+    for (size_t i = 0; i < FLOATS && mood % 2; i++) grad_pool[mood % BUFFERS][i] = (float)((int)(i % 9) - 4) * 0.25f;
+    *loss = mood < 20 ? NAN : mood < 40 ? 1e300 : (double)mood;
+    return c->calls >= 40 || mood > 240;
+}
+
 /* Special files as checkpoint paths, made once in a directory of their own. Saving to a
  * device is never tried (a regression would replace it); loading from one is. */
 static char files[] = "/tmp/descent-fuzz-XXXXXX";
@@ -212,7 +233,7 @@ static descent_schedule **free_sched_slot(Input *in) {
 
 static void run(Input *in) {
     static uint8_t moods[256];
-    uint8_t op = byte(in) % 31;
+    uint8_t op = byte(in) % 33;
     descent_optimizer *opt = pick_opt(in);
     descent_params p;
     descent_status s = DESCENT_OK;
@@ -448,6 +469,29 @@ static void run(Input *in) {
             s = descent_param_shape(opt, count(in), capacity <= DESCENT_MAX_DIMS + 2 && byte(in) & 1 ? dims : NULL,
                                     capacity, byte(in) & 1 ? &got : NULL);
         }
+        break;
+    }
+    case 30: { /* a closure step (LBFGS's, or any algorithm's one call) */
+        ClosureMood mood = {opt, byte(in), 0};
+        double loss = 0;
+        s = descent_step_closure(opt, byte(in) % 8 ? closure : NULL, &mood, byte(in) & 1 ? &loss : NULL);
+        break;
+    }
+    case 31: { /* LBFGS's state out and back in, some fields changed */
+        descent_lbfgs_state state = {0};
+        float ro[4], al[4], *vectors[12] = {0};
+        size_t vector_count = 0;
+        s = descent_lbfgs_get_state(opt, byte(in) & 7 ? &state : NULL, NULL, 0, &vector_count);
+        if (s != DESCENT_OK || state.history > 4 || state.al_count > 4 || vector_count > 12) break;
+        state.ro = ro;
+        state.al = al;
+        s = descent_lbfgs_get_state(opt, &state, vectors, byte(in) % 13, &vector_count);
+        if (s != DESCENT_OK) break;
+        if (byte(in) & 1) state.flags ^= 1u << (byte(in) % 10);
+        if (byte(in) & 1) state.numel = count(in);
+        if (byte(in) & 1) state.history = byte(in) % 5;
+        if (byte(in) & 1) state.func_evals = (int64_t)u64(in);
+        s = descent_lbfgs_set_state(opt, &state, byte(in) % 8 ? (const float *const *)vectors : NULL);
         break;
     }
     default: s = descent_set_num_threads(1 + byte(in) % 3); break;
