@@ -35,7 +35,7 @@ def parse_args():
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per method first (default 2)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test of the script")
     parser.add_argument("--no-deepspeed", action="store_true", help="leave DeepSpeedCPUAdam out")
-    parser.add_argument("--cases", default="abcdef", help="which cases to run (default abcdef)")
+    parser.add_argument("--cases", default="abcdefg", help="which cases to run (default abcdefg)")
     parser.add_argument("--settle", type=float, default=0.02,
                         help="seconds of pause before each timed step (default 0.02)")
     return parser.parse_args()
@@ -216,6 +216,20 @@ class Roofline:
         step.keep = (p, m, v, indices, values)
         return step
 
+    def traffic(self, numel, bytes_per_element):
+        """roofline_step's passes, 28 bytes per element each, then one of 12 or 20,
+        moving `bytes_per_element` bytes per element in all."""
+        steps, rest = divmod(bytes_per_element, 28)
+        assert rest in (0, 12, 20), bytes_per_element
+        passes = [self.step(numel, 3)] * steps + ([self.step(numel, (rest - 4) // 8)] if rest else [])
+
+        def traffic():
+            for step in passes:
+                step()
+
+        traffic.keep = passes
+        return traffic
+
     def phase(self, numel):
         """The optimizer phase's two passes: 36 bytes per element (see roofline.c)."""
         arrays = [torch.zeros(numel) for _ in range(4)]
@@ -330,6 +344,35 @@ def algorithm_methods(algorithm, params, numel):
     return {"roofline": ROOFLINE.step(numel, buffers),
             "descent (C ABI)": LIB.optimizer(algorithm, params, **options),
             torch_name: getattr(torch.optim, algorithm)(params, **options, **torch_kwargs).step}
+
+
+# Case (g): one L-BFGS iteration, history full, the closure left out; the bytes its
+# passes move per element in Descent's fused form (torch's separate ops move more).
+LBFGS_HISTORY = 10
+LBFGS_BYTES = 4 * (2 + 5 + 4 * (LBFGS_HISTORY - 1) + 3 + 4 * LBFGS_HISTORY + 3)
+
+
+def lbfgs_methods(params, numel):
+    """Each LBFGS steps (max_iter=1) a copy of the parameter: first on a quadratic until
+    its history of 10 is full, then timed with a closure that costs nothing (a fixed
+    gradient, so the new curvature pair is left out, as torch leaves it out: every
+    pass of an iteration still runs over the full history)."""
+    scale = torch.rand(numel, generator=torch.Generator().manual_seed(1)) + 0.5
+    methods = {"roofline": ROOFLINE.traffic(numel, LBFGS_BYTES)}
+    for name, cls in (("descent.torch", descent.torch.LBFGS), ("torch", torch.optim.LBFGS)):
+        x = params[0].detach().clone().requires_grad_()
+        x.grad = torch.zeros_like(x)
+        opt = cls([x], lr=1e-3, max_iter=1, history_size=LBFGS_HISTORY)
+
+        def quadratic(x=x):
+            torch.mul(scale, x.detach(), out=x.grad)
+            return 0.5
+
+        for _ in range(LBFGS_HISTORY + 2):
+            opt.step(quadratic)
+        x.grad.copy_(params[0].grad)
+        methods[f"{name} LBFGS"] = lambda opt=opt: opt.step(lambda: 0.5)
+    return methods
 
 
 # Case (f): SparseAdam on an embedding (GPT-2's vocabulary x 768), a gradient of 4,096 of
@@ -487,6 +530,9 @@ def case_specs():
     touched = (TOUCHED_ROWS // scale) * EMBEDDING[1]
     specs.append(("f", f"SparseAdam, embedding {EMBEDDING[0]:,} x {EMBEDDING[1]}, {TOUCHED_ROWS // scale:,} rows "
                   "touched per step", [(touched,)], 28, sparse_methods, "torch SparseAdam", None))
+    specs.append(("g", f"LBFGS iteration, one {10 * 2**20 // scale:,}-element tensor, history {LBFGS_HISTORY} "
+                  "(closure excluded; bytes: Descent's fused passes)", [(10 * 2**20 // scale,)], LBFGS_BYTES,
+                  lbfgs_methods, "torch LBFGS", None))
     return [spec for spec in specs if spec[0][0] in ARGS.cases]
 
 
