@@ -253,8 +253,8 @@ typedef enum descent_option {
     DESCENT_OPTION_STEP_SIZE_MIN = 22,           /* Rprop: step_sizes[0] */
     DESCENT_OPTION_STEP_SIZE_MAX = 23,           /* Rprop: step_sizes[1] */
     DESCENT_OPTION_MAX_ITER = 24,                /* LBFGS: a whole number >= 1 */
-    DESCENT_OPTION_MAX_EVAL = 25,                /* LBFGS: a whole number; 0 is torch's None,
-                                                    max_iter * 5 / 4 at each step */
+    DESCENT_OPTION_MAX_EVAL = 25,                /* LBFGS: a whole number; -1 is torch's None,
+                                                    max_iter * 5 / 4 when set */
     DESCENT_OPTION_TOLERANCE_GRAD = 26,          /* LBFGS */
     DESCENT_OPTION_TOLERANCE_CHANGE = 27,        /* LBFGS */
     DESCENT_OPTION_HISTORY_SIZE = 28,            /* LBFGS: a whole number >= 1 */
@@ -272,7 +272,7 @@ typedef enum descent_option_kind {
     DESCENT_KIND_REAL = 0,             /* a float */
     DESCENT_KIND_FLAG = 1,             /* torch's bool: 0.0 or 1.0 */
     DESCENT_KIND_INTEGER = 2,          /* a whole number */
-    DESCENT_KIND_OPTIONAL_INTEGER = 3, /* a whole number, or torch's None as 0 */
+    DESCENT_KIND_OPTIONAL_INTEGER = 3, /* a whole number, or torch's None as -1 */
     DESCENT_KIND_CHOICE = 4            /* torch's string: the index of one of its
                                           values (descent_option_choice) */
 } descent_option_kind;
@@ -823,7 +823,9 @@ typedef int (*descent_closure)(void *user_data, double *loss);
  * runs up to max_iter iterations per step, and each one is all or nothing.
  * The parameters and the state are put back as they were after the last
  * iteration that completed (before the call, if none did: always the case
- * for a failure in the first call, and for any other algorithm).
+ * for a failure in the first call, and for any other algorithm; LBFGS's
+ * func_evals keeps counting the call's first evaluation once it succeeded,
+ * as torch counts it).
  *
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` or `closure` NULL),
  * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_CALLBACK (the closure returned

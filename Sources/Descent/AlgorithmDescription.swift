@@ -27,6 +27,9 @@ public struct AlgorithmDescription: Sendable {
     let runPhase: @Sendable (Optimizer, [UnsafeMutablePointer<Float>?], StepOptions) throws(DescentError) -> StepReport
     /// Whether and how it takes sparse gradients (torch: SGD, Adagrad, SparseAdam).
     var sparseGradients: SparseGradients = .refused()
+    /// Gives options that hold torch's None the value torch's constructor gives them
+    /// (LBFGS's max_eval); applied to every group's hyperparameters as they are set.
+    var resolvingNone: @Sendable (Hyperparameters) -> Hyperparameters = { $0 }
 
     public var options: [Option] { hyperparameters.map(\.option) }
 

@@ -99,7 +99,7 @@ public enum Option: Int32, CaseIterable, Sendable {
         case flag = 1
         /// A whole number.
         case integer = 2
-        /// A whole number or torch's None, which 0 stands for (LBFGS's max_eval).
+        /// A whole number or torch's None, which −1 stands for (LBFGS's max_eval).
         case optionalInteger = 3
         /// One of `choices`, by index (0 is torch's None).
         case choice = 4

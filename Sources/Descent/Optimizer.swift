@@ -28,10 +28,8 @@ public final class Optimizer {
     static let maxCount = Int.max / 64
 
     public init(algorithm: Algorithm, defaults: Hyperparameters? = nil) throws(DescentError) {
-        let defaults = defaults ?? .defaults(for: algorithm)
-        try defaults.validate(for: algorithm, atConstruction: true)
+        self.defaults = try (defaults ?? .defaults(for: algorithm)).resolved(for: algorithm, atConstruction: true)
         self.algorithm = algorithm
-        self.defaults = defaults
     }
 
     // MARK: Groups
@@ -41,8 +39,7 @@ public final class Optimizer {
     /// Adds a group and returns its index.
     @discardableResult
     public func addGroup(_ hyperparameters: Hyperparameters? = nil) throws(DescentError) -> Int {
-        let hp = hyperparameters ?? defaults
-        try hp.validate(for: algorithm)
+        let hp = try (hyperparameters ?? defaults).resolved(for: algorithm)
         if algorithm.description.traits.contains(.singleGroup), !groups.isEmpty {
             throw DescentError(.unsupported, "\(algorithm.name) doesn't support per-parameter options (parameter groups)")
         }
@@ -58,8 +55,7 @@ public final class Optimizer {
 
     public func setHyperparameters(_ hp: Hyperparameters, ofGroup group: Int) throws(DescentError) {
         try checkGroup(group)
-        try hp.validate(for: algorithm)
-        groups[group] = hp
+        groups[group] = try hp.resolved(for: algorithm)
     }
 
     public func value(of option: Option, inGroup group: Int) throws(DescentError) -> Double {

@@ -7,4 +7,10 @@ extension Hyperparameters {
     public func validate(for algorithm: Algorithm, atConstruction: Bool = false) throws(DescentError) {
         for check in algorithm.description.checks { try check.validate(self, atConstruction: atConstruction) }
     }
+
+    /// Validated, with torch's None resolved as torch's constructor resolves it.
+    func resolved(for algorithm: Algorithm, atConstruction: Bool = false) throws(DescentError) -> Hyperparameters {
+        try validate(for: algorithm, atConstruction: atConstruction)
+        return algorithm.description.resolvingNone(self)
+    }
 }

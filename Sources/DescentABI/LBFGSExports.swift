@@ -38,7 +38,8 @@ public func exportLBFGSSetState(_ opt: OpaquePointer?, _ state: UnsafePointer<de
                                 _ vectors: UnsafePointer<UnsafePointer<Float>?>?) -> descent_status {
     call(opt) { optimizer in
         let s = try required(state, "state").pointee
-        guard s.history <= Int.max / 64, s.al_count <= Int.max / 64, s.numel <= Int.max / 64 else {
+        guard (0 ... Int.max / 64).contains(s.history), (0 ... Int.max / 64).contains(s.al_count),
+              (0 ... Int.max / 64).contains(s.numel) else {
             throw ABIError(status: DESCENT_ERROR_INVALID_ARGUMENT, message: "history \(s.history), al_count \(s.al_count) or numel \(s.numel) is too large (a negative count passed as size_t?)")
         }
         func values(_ pointer: UnsafeMutablePointer<Float>?, _ count: Int, _ name: String) throws -> [Float] {

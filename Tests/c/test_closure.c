@@ -213,7 +213,7 @@ static void test_bad_input(void) {
     } bad[] = {
         {DESCENT_OPTION_HISTORY_SIZE, 0, "Invalid history_size value: 0.0"},
         {DESCENT_OPTION_MAX_ITER, 2.5, "Invalid max_iter value: 2.5"},
-        {DESCENT_OPTION_MAX_EVAL, -1, "Invalid max_eval value: -1.0"},
+        {DESCENT_OPTION_MAX_EVAL, -2, "Invalid max_eval value: -2.0"},
         {DESCENT_OPTION_LR, -1, "Invalid learning rate: -1.0"},
         {DESCENT_OPTION_TOLERANCE_GRAD, NAN, "Invalid tolerance_grad value: nan"},
     };

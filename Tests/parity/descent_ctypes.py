@@ -83,7 +83,7 @@ def torch_value(option, value):
     kind = LIB.descent_option_kind_of(option)
     if kind == KIND_FLAG:
         return bool(value)
-    if kind == KIND_INTEGER or (kind == KIND_OPTIONAL_INTEGER and value != 0):
+    if kind == KIND_INTEGER or (kind == KIND_OPTIONAL_INTEGER and value >= 0):
         return int(value)
     if kind in (KIND_OPTIONAL_INTEGER, KIND_CHOICE):
         choice = LIB.descent_option_choice(option, int(value))
@@ -92,9 +92,10 @@ def torch_value(option, value):
 
 
 def engine_value(option, value):
-    """The inverse of torch_value: a choice's string is its index, None is 0."""
+    """The inverse of torch_value: a choice's string is its index, None is 0 (-1 for an
+    optional integer)."""
     if value is None:
-        return 0.0
+        return -1.0 if LIB.descent_option_kind_of(option) == KIND_OPTIONAL_INTEGER else 0.0
     if isinstance(value, str):
         index = 1
         while (choice := LIB.descent_option_choice(option, index)) is not None:

@@ -206,12 +206,19 @@ def test_torch_dropin_resume_is_bit_exact(algorithm, tmp_path):
 
 
 def assert_same_state(expected, got):
-    """The same state in two torch-format state_dicts (tensors, or SparseAdam's int step)."""
+    """The same state in two torch-format state_dicts (tensors, SparseAdam's int step,
+    LBFGS's lists of tensors and numbers)."""
+    def same(a, b):
+        if type(a) is not type(b):
+            return False
+        if isinstance(a, list):
+            return len(a) == len(b) and all(map(same, a, b))
+        return torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
+
     for key, state in expected["state"].items():
+        assert state.keys() == got["state"][key].keys(), key
         for name, value in state.items():
-            other = got["state"][key][name]
-            assert type(value) is type(other), (key, name)
-            assert torch.equal(value, other) if isinstance(value, torch.Tensor) else value == other, (key, name)
+            assert same(value, got["state"][key][name]), (key, name)
 
 
 def test_torch_dropin_checkpoint_bytes_and_mismatch():

@@ -115,7 +115,7 @@ def test_numpy_lbfgs_minimizes_with_zero_grad_inside_the_closure():
     x = np.array([-1.2, 1.0], dtype=np.float32)
     grad = np.zeros_like(x)
     opt = descent.LBFGS([{"params": [x], "grads": [grad]}], line_search_fn="strong_wolfe")
-    assert opt.param_groups[0]["max_eval"] is None and opt.param_groups[0]["line_search_fn"] == "strong_wolfe"
+    assert opt.param_groups[0]["max_eval"] == 25 and opt.param_groups[0]["line_search_fn"] == "strong_wolfe"
 
     def closure():
         opt.zero_grad()  # the engine's own call, from inside its step
@@ -183,3 +183,21 @@ def test_state_dicts_move_both_ways(line_search_fn):
     for opt, x in ((descent_opt, xs[1]), (twin, again)):
         opt.step(closure_for(opt, x, objective=bowl))
     assert torch.equal(again, xs[1])
+
+
+def test_max_eval_zero_as_torch_where_torch_runs_and_no_failure_where_it_fails():
+    """max_eval=0 stops after one iteration, as in torch (not torch's None); with the
+    line search torch fails (its bracket is never made), Descent evaluates once."""
+    ours, theirs = start(), start()
+    opt, reference = dt.LBFGS([ours], max_eval=0), torch.optim.LBFGS([theirs], max_eval=0)
+    assert opt.param_groups[0]["max_eval"] == 0
+    opt.step(closure_for(opt, ours, objective=bowl))
+    reference.step(closure_for(reference, theirs, objective=bowl))
+    torch.testing.assert_close(ours, theirs)
+    assert opt.state_dict()["state"][0]["n_iter"] == reference.state[theirs]["n_iter"] == 1
+    with pytest.raises(UnboundLocalError):
+        torch.optim.LBFGS([theirs], max_eval=0, line_search_fn="strong_wolfe").step(
+            closure_for(reference, theirs, objective=bowl))
+    searching = dt.LBFGS([ours], max_eval=0, line_search_fn="strong_wolfe")
+    searching.step(closure_for(searching, ours, objective=bowl))
+    assert searching.state_dict()["state"][0]["func_evals"] == 2

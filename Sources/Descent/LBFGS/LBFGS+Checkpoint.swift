@@ -66,6 +66,10 @@ public struct LBFGSRecord {
         [d, prevFlatGrad].compactMap { $0 } + pairs.flatMap { [$0.0, $0.1] }
     }
 
+    /// Counters a step can count on from (as step counts: exact in a double, far from
+    /// overflow).
+    static let counterRange: ClosedRange<Int64> = 0 ... Optimizer.maxStepCount
+
     /// How many vectors a record with these flags and history pairs has.
     public static func vectorCount(flags: UInt32, history: Int) -> Int {
         (flags & Flag.d != 0 ? 1 : 0) + (flags & Flag.prevFlatGrad != 0 ? 1 : 0) + 2 * history
@@ -103,8 +107,11 @@ public struct LBFGSRecord {
         guard flags & ~Flag.all == 0 else {
             throw DescentError(.invalidArgument, "unknown LBFGS state flags \(flags & ~Flag.all)")
         }
-        guard funcEvals >= 0, nIter >= 0 else {
-            throw DescentError(.invalidArgument, "func_evals and n_iter must not be negative, got \(funcEvals) and \(nIter)")
+        guard Self.counterRange.contains(funcEvals), Self.counterRange.contains(nIter) else {
+            throw DescentError(.invalidArgument, "func_evals and n_iter must be in 0 ... 2**53, got \(funcEvals) and \(nIter)")
+        }
+        guard numel >= 0, numel <= Optimizer.maxCount else {
+            throw DescentError(.invalidArgument, "numel \(numel) is out of range (a negative count passed as size_t?)")
         }
         let expected = Self.vectorCount(flags: flags, history: ro.count)
         guard vectors.count == expected else {
@@ -130,8 +137,8 @@ public struct LBFGSRecord {
         }
         funcEvals = try reader.i64()
         nIter = try reader.i64()
-        guard funcEvals >= 0, nIter >= 0 else {
-            throw DescentError(.corruptCheckpoint, "checkpoint section ALGS has negative counters (func_evals \(funcEvals), n_iter \(nIter))")
+        guard Self.counterRange.contains(funcEvals), Self.counterRange.contains(nIter) else {
+            throw DescentError(.corruptCheckpoint, "checkpoint section ALGS has counters out of range (func_evals \(funcEvals), n_iter \(nIter); 0 to 2**53)")
         }
         let floats = reader.remaining / MemoryLayout<Float>.stride
         numel = try reader.count("numel", limit: floats)

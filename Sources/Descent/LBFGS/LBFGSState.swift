@@ -80,8 +80,7 @@ struct LBFGSSettings {
     init(_ hp: Hyperparameters) {
         lr = hp[.lr]
         maxIter = Int(hp[.maxIter])
-        // torch's None: `max_iter * 5 // 4`.
-        maxEval = hp[.maxEval] == 0 ? maxIter * 5 / 4 : Int(hp[.maxEval])
+        maxEval = Int(hp[.maxEval])  // torch's None resolved when set (`resolvingNone`)
         toleranceGrad = hp[.toleranceGrad]
         toleranceChange = hp[.toleranceChange]
         historySize = Int(hp[.historySize])

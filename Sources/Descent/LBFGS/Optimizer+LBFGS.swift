@@ -7,7 +7,8 @@
 ///
 /// Each iteration is all or nothing: when the closure fails, the parameters and the
 /// state are put back as they were after the last iteration that completed (before the
-/// step, if none did), and the error is thrown.
+/// step, if none did, but for `func_evals`, which counts the step's first evaluation as
+/// torch does), and the error is thrown.
 extension Optimizer {
     func lbfgsStep(_ closure: () throws(DescentError) -> Double) throws(DescentError) -> Double {
         guard !parameters.isEmpty else { return try closure() }
@@ -84,7 +85,9 @@ extension Optimizer {
                             return (f, try gather(against: d))
                         },
                         t: t, d: d, dNorm: passes.absMax(d), f: loss, g: flatGrad, gtd: .float(gtd),
-                        toleranceChange: settings.toleranceChange, maxLS: settings.maxEval - currentEvals)
+                        toleranceChange: settings.toleranceChange,
+                        // torch fails below 0 (max_eval 0 with the line search): one evaluation.
+                        maxLS: max(0, settings.maxEval - currentEvals))
                     (loss, flatGrad, lsFuncEvals) = (search.f, search.g, search.evaluations)
                     state.t = search.t
                     passes.addGrad(search.t.float, d, from: x)
@@ -155,6 +158,7 @@ extension Optimizer {
         let hDiag = (state.hDiag ?? 1).float
         var al = state.al ?? Array(repeating: nil, count: historySize)
         if al.count < numOld { al += Array(repeating: nil, count: numOld - al.count) }
+        state.al = al  // torch makes state["al"] on every iteration after the first
         let q = try storage.vector(count)
         guard numOld > 0 else {
             // d = (−g)·H_diag, and g·d.

@@ -35,7 +35,12 @@ enum TorchScalar: Equatable {
     static func + (a: TorchScalar, b: TorchScalar) -> TorchScalar { combine(a, b, +, +) }
     static func - (a: TorchScalar, b: TorchScalar) -> TorchScalar { combine(a, b, -, -) }
     static func * (a: TorchScalar, b: TorchScalar) -> TorchScalar { combine(a, b, *, *) }
-    static func / (a: TorchScalar, b: TorchScalar) -> TorchScalar { combine(a, b, /, /) }
+    /// A Python number over a tensor is torch's `Tensor.__rtruediv__`: `b.reciprocal() * a`,
+    /// two roundings (exact where a is 1).
+    static func / (a: TorchScalar, b: TorchScalar) -> TorchScalar {
+        if case let .double(x) = a, case let .float(y) = b { return .float((1 / y) * Float(x)) }
+        return combine(a, b, /, /)
+    }
     static prefix func - (a: TorchScalar) -> TorchScalar {
         switch a {
         case let .double(x): .double(-x)

@@ -20,7 +20,7 @@ def torch_value(kind, choices, value):
     """An engine number as torch writes the option: a bool, an int, None, a string."""
     if kind == "flag":
         return bool(value)
-    if kind == "integer" or (kind == "optional_integer" and value != 0):
+    if kind == "integer" or (kind == "optional_integer" and value >= 0):
         return int(value)
     if kind == "optional_integer":
         return None
@@ -38,7 +38,7 @@ def engine_value(kind, choices, value):
                                              f"got {value!r}")
         return float(choices.index(value))
     if kind == "optional_integer" and value is None:
-        return 0.0
+        return -1.0
     return float(value)
 
 

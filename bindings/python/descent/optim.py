@@ -62,6 +62,10 @@ class Optimizer:
             if key not in DEFAULTS[self.algorithm]:
                 raise KeyError(f"{self.algorithm} has no hyperparameter '{key}'")
         index = self._core.add_group(engine_items(self.algorithm, items))
+        # torch's None resolved by the engine as torch's constructor resolves it (LBFGS's
+        # max_eval), shown as torch shows it.
+        resolved = torch_items(self.algorithm, self._core.get_group(index))
+        items.update({key: resolved[key] for key, value in items.items() if value is None and key in resolved})
         for i, param in enumerate(params):
             self._core.add_param(index, param, None if grads is None else grads[i])
         self.param_groups.append(ParamGroup(self, index, {"params": params, **items}))

@@ -864,8 +864,9 @@ class _ClosureEngineOptimizer(_EngineOptimizer):
     def load_state_dict(self, state_dict):
         """Loads a state_dict of this class or of torch.optim.LBFGS."""
         state = dict(state_dict.get("state", {}).get(0, {}))
+        record = self._engine_lbfgs_state(state)  # checked before anything changes
         super().load_state_dict({**state_dict, "state": {}})
-        self._core.set_lbfgs_state(self._engine_lbfgs_state(state))
+        self._core.set_lbfgs_state(record)
 
     def _torch_lbfgs_state(self):
         raw = self._core.lbfgs_state()
@@ -915,17 +916,23 @@ class _ClosureEngineOptimizer(_EngineOptimizer):
             if value is not None:
                 flags |= present | (tensor if isinstance(value, torch.Tensor) else 0)
             scalars[name] = 0.0 if value is None else float(value)
-        old_dirs, old_stps = state.get("old_dirs") or [], state.get("old_stps") or []
-        for y, s in zip(old_dirs, old_stps, strict=True):
+        old_dirs, old_stps, ro = state.get("old_dirs") or [], state.get("old_stps") or [], state.get("ro") or []
+        if not len(old_dirs) == len(old_stps) == len(ro):
+            raise ValueError(f"LBFGS state has {len(old_dirs)} old_dirs, {len(old_stps)} old_stps and {len(ro)} ro; "
+                             "they go in pairs with one ro each")
+        for y, s in zip(old_dirs, old_stps):
             vectors += [array(y), array(s)]
+        numel = sum(_local(p).numel() for p in self._params)
+        for i, vector in enumerate(vectors):
+            if vector.size != numel:
+                raise ValueError(f"LBFGS state vector {i} has {vector.size} elements, the parameters {numel}")
         if state.get("prev_loss") is not None:
             flags |= _descent.LBFGS_HAS_PREV_LOSS
         if state.get("al") is not None:
             flags |= _descent.LBFGS_HAS_AL
         return {"flags": flags, "func_evals": int(state.get("func_evals", 0)), "n_iter": int(state.get("n_iter", 0)),
-                "numel": sum(_local(p).numel() for p in self._params), **scalars,
-                "prev_loss": float(state.get("prev_loss") or 0.0),
-                "ro": [float(r) for r in state.get("ro") or []],
+                "numel": numel, **scalars, "prev_loss": float(state.get("prev_loss") or 0.0),
+                "ro": [float(r) for r in ro],
                 "al": [None if a is None else float(a) for a in state.get("al") or []], "vectors": vectors}
 
 

@@ -4,6 +4,7 @@
  * and scalars, ro and al as lists (None for al's NaN), and the vectors as bytes (copies).
  */
 #include <math.h>
+#include <string.h>
 
 #include "extension.h"
 
@@ -59,16 +60,39 @@ done:
     return result;
 }
 
-/* `list[i]` of a list of floats (None: NaN) into `out`; -1 with an exception. */
-static int floats_from(PyObject *list, const char *what, float *out, Py_ssize_t n) {
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(list, i);
+/* The floats of tuple `items` (None: NaN) into `out`; -1 with an exception. */
+static int floats_from(PyObject *items, const char *what, float *out) {
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(items); i++) {
+        PyObject *item = PyTuple_GET_ITEM(items, i);
         double value = item == Py_None ? NAN : PyFloat_AsDouble(item);
         if (value == -1 && PyErr_Occurred()) {
-            PyErr_Format(DescentTypeError, "%s[%zd] must be a float", what, i);
+            PyErr_Format(DescentTypeError, "%s[%zd] must be a float or None", what, i);
             return -1;
         }
         out[i] = (float)value;
+    }
+    return 0;
+}
+
+/* A C-contiguous float32 buffer, read-only allowed (lbfgs_state() gives bytes). */
+static int get_floats(PyObject *obj, Py_ssize_t index, Py_buffer *view) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyErr_Clear();
+        if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS) < 0) {
+            PyErr_Clear();
+            PyErr_Format(DescentTypeError, "LBFGS state vector %zd must be a C-contiguous float32 buffer, got %s",
+                         index, Py_TYPE(obj)->tp_name);
+            return -1;
+        }
+    }
+    const char *format = view->format ? view->format : "B";
+    if ((format[0] == '<' || format[0] == '=' || format[0] == '@') && format[1]) format++;
+    /* Plain bytes (format "B") are taken as float32 memory, as lbfgs_state() writes it. */
+    if (!(strcmp(format, "f") == 0 && view->itemsize == 4) && !(strcmp(format, "B") == 0 && view->itemsize == 1)) {
+        PyErr_Format(DescentTypeError, "LBFGS state vector %zd must have dtype float32, got buffer format '%s'", index,
+                     view->format);
+        PyBuffer_Release(view);
+        return -1;
     }
     return 0;
 }
@@ -77,29 +101,39 @@ PyObject *Optimizer_set_lbfgs_state(OptimizerObject *self, PyObject *state) {
     USABLE(self);
     if (!PyDict_Check(state)) return PyErr_Format(DescentTypeError, "the LBFGS state must be a dict");
     descent_lbfgs_state s = {0};
-    PyObject *ro = NULL, *al = NULL, *vectors = NULL, *result = NULL;
-    float *ro_values = NULL, *al_values = NULL;
-    const float **pointers = NULL;
-    Py_buffer *views = NULL;
-    Py_ssize_t count = 0, held = 0;
     long long func_evals = 0, n_iter = 0;
+    PyObject *ro_arg, *al_arg, *vectors_arg;
     PyObject *args = PyTuple_New(0);
     static char *keys[] = {"flags", "func_evals", "n_iter", "numel", "t", "h_diag", "prev_loss", "ro", "al", "vectors",
                            NULL};
     int ok = args && PyArg_ParseTupleAndKeywords(args, state, "ILLndddOOO:set_lbfgs_state", keys, &s.flags,
-                                                 &func_evals, &n_iter, &s.numel, &s.t, &s.h_diag, &s.prev_loss, &ro,
-                                                 &al, &vectors);
+                                                 &func_evals, &n_iter, &s.numel, &s.t, &s.h_diag, &s.prev_loss,
+                                                 &ro_arg, &al_arg, &vectors_arg);
     Py_XDECREF(args);
     if (!ok) return NULL;
     s.func_evals = func_evals;
     s.n_iter = n_iter;
-    ro = PySequence_Fast(ro, "ro must be a sequence");
-    al = PySequence_Fast(al, "al must be a sequence");
-    vectors = PySequence_Fast(vectors, "vectors must be a sequence");
-    if (!ro || !al || !vectors) goto done;
-    s.history = (size_t)PySequence_Fast_GET_SIZE(ro);
-    s.al_count = (size_t)PySequence_Fast_GET_SIZE(al);
-    count = PySequence_Fast_GET_SIZE(vectors);
+    PyObject *ro = PySequence_Tuple(ro_arg);
+    PyObject *al = ro ? PySequence_Tuple(al_arg) : NULL;
+    PyObject *vectors = al ? PySequence_Tuple(vectors_arg) : NULL;
+    PyObject *result = NULL;
+    float *ro_values = NULL, *al_values = NULL;
+    const float **pointers = NULL;
+    Py_buffer *views = NULL;
+    Py_ssize_t count = 0, held = 0;
+    if (!vectors) goto done;
+    s.history = (size_t)PyTuple_GET_SIZE(ro);
+    s.al_count = (size_t)PyTuple_GET_SIZE(al);
+    count = PyTuple_GET_SIZE(vectors);
+    size_t expected = ((s.flags & DESCENT_LBFGS_HAS_D) ? 1 : 0) + ((s.flags & DESCENT_LBFGS_HAS_PREV_FLAT_GRAD) ? 1 : 0) +
+                      2 * s.history;
+    if ((size_t)count != expected) {
+        PyErr_Format(DescentValueError,
+                     "expected %zu LBFGS state vectors (d and prev_flat_grad as the flags say, then two per entry of "
+                     "ro), got %zd",
+                     expected, count);
+        goto done;
+    }
     ro_values = PyMem_Calloc(s.history + 1, sizeof(float));
     al_values = PyMem_Calloc(s.al_count + 1, sizeof(float));
     pointers = PyMem_Calloc((size_t)count + 1, sizeof(float *));
@@ -108,16 +142,14 @@ PyObject *Optimizer_set_lbfgs_state(OptimizerObject *self, PyObject *state) {
         PyErr_NoMemory();
         goto done;
     }
-    if (floats_from(ro, "ro", ro_values, (Py_ssize_t)s.history) < 0) goto done;
-    if (floats_from(al, "al", al_values, (Py_ssize_t)s.al_count) < 0) goto done;
+    if (floats_from(ro, "ro", ro_values) < 0 || floats_from(al, "al", al_values) < 0) goto done;
     s.ro = ro_values;
     s.al = al_values;
     for (; held < count; held++) {
-        if (get_float_buffer(PySequence_Fast_GET_ITEM(vectors, held), "an LBFGS state vector", &views[held]) < 0)
-            goto done;
+        if (get_floats(PyTuple_GET_ITEM(vectors, held), held, &views[held]) < 0) goto done;
         if ((size_t)views[held].len != s.numel * sizeof(float)) {
-            PyErr_Format(DescentValueError, "LBFGS state vector %zd has %zd elements, expected %zu", held,
-                         views[held].len / 4, s.numel);
+            PyErr_Format(DescentValueError, "LBFGS state vector %zd has %zd bytes, expected %zu (numel %zu)", held,
+                         views[held].len, s.numel * sizeof(float), s.numel);
             held++;
             goto done;
         }
