@@ -1,5 +1,4 @@
 import KernelInterface
-import Synchronization
 
 /// How a step splits its work: the elements of all parameters of all groups, laid end to
 /// end, cut into fixed chunks that the threads claim (see `run`). A chunk may hold
@@ -57,28 +56,8 @@ struct StepPlan<Scalars> {
     /// through its own contiguous share of the chunks, in order (the memory streams stay
     /// sequential, as the hardware prefetchers like), then helps with the others' rest.
     func runChunks(threads: Int, _ body: (Int) -> Void) {
-        let chunkCount = self.chunkCount
         let useful = max(1, elements / Self.minElementsPerThread)
-        let shares = max(1, min(threads, useful, chunkCount))
-        let cursors = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: shares)
-        for share in 0 ..< shares { (cursors + share).initialize(to: Atomic(chunkCount * share / shares)) }
-        defer {
-            _ = cursors.deinitialize(count: shares)
-            cursors.deallocate()
-        }
-        let joined = Atomic<Int>(0)
-        ThreadPool.shared.run(threads: shares) {
-            let first = joined.add(1, ordering: .relaxed).oldValue
-            for k in 0 ..< shares {
-                let share = (first + k) % shares
-                let end = chunkCount * (share + 1) / shares
-                while true {
-                    let chunk = cursors[share].add(1, ordering: .relaxed).oldValue
-                    guard chunk < end else { break }
-                    body(chunk)
-                }
-            }
-        }
+        ThreadPool.shared.runChunks(chunkCount, threads: min(threads, useful), body)
     }
 
     /// Calls `body` with each span of `chunk`, in the laid-out order.

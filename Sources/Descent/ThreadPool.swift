@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// A persistent pool of worker threads. `run(threads:)` calls a body on the calling
 /// thread and on up to `threads - 1` workers at once and returns when all have finished;
@@ -42,6 +43,37 @@ final class ThreadPool: @unchecked Sendable {
                 state.withLock {
                     while pending > 0 { state.wait() }
                     job = nil
+                }
+            }
+        }
+    }
+
+    /// Calls `body` once for each of `chunkCount` chunks, on up to `threads` threads.
+    /// Each thread works through its own contiguous share of the chunks, in order (its
+    /// memory streams stay sequential, as the hardware prefetchers like), then helps
+    /// with the others' rest.
+    func runChunks(_ chunkCount: Int, threads: Int, _ body: (Int) -> Void) {
+        let shares = max(1, min(threads, chunkCount))
+        guard shares > 1 else {
+            for chunk in 0 ..< chunkCount { body(chunk) }
+            return
+        }
+        let cursors = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: shares)
+        for share in 0 ..< shares { (cursors + share).initialize(to: Atomic(chunkCount * share / shares)) }
+        defer {
+            _ = cursors.deinitialize(count: shares)
+            cursors.deallocate()
+        }
+        let joined = Atomic<Int>(0)
+        run(threads: shares) {
+            let first = joined.add(1, ordering: .relaxed).oldValue
+            for k in 0 ..< shares {
+                let share = (first + k) % shares
+                let end = chunkCount * (share + 1) / shares
+                while true {
+                    let chunk = cursors[share].add(1, ordering: .relaxed).oldValue
+                    guard chunk < end else { break }
+                    body(chunk)
                 }
             }
         }

@@ -88,14 +88,15 @@ struct FlatPasses {
         })
     }
 
-    /// `y = g − previous`, `s = d·t`; returns (y·s, y·y, s·g), s·g in double.
+    /// `y = g − previous`, `s = d·t`; returns (y·s, y·y, s·g).
     func historyPair(_ g: FlatVector, _ previous: FlatVector, _ d: FlatVector, _ t: Float,
-                     y: FlatVector, s: FlatVector) -> (Float, Float, Double) {
+                     y: FlatVector, s: FlatVector) -> (Float, Float, Float) {
         let parts = layout.map((0.0, 0.0, 0.0)) { r in
             kernels.historyPair(g.pointer + r.lowerBound, previous.pointer + r.lowerBound, d.pointer + r.lowerBound, t,
                                 y.pointer + r.lowerBound, s.pointer + r.lowerBound, r.count)
         }
-        return (Float(parts.reduce(0) { $0 + $1.0 }), Float(parts.reduce(0) { $0 + $1.1 }), parts.reduce(0) { $0 + $1.2 })
+        return (Float(parts.reduce(0) { $0 + $1.0 }), Float(parts.reduce(0) { $0 + $1.1 }),
+                Float(parts.reduce(0) { $0 + $1.2 }))
     }
 
     /// max |v| (torch's `v.abs().max()`).

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
 
 /// One float32 vector with an element per element of every parameter (torch's
 /// `flat_grad`, `d`, a history entry), owned by the engine.
@@ -73,38 +72,13 @@ struct FlatLayout {
     }
 
     /// Runs `body` over every chunk on the step's threads and returns the chunks'
-    /// results in chunk order. Each thread works through its own contiguous share of the
-    /// chunks (its memory streams stay sequential, as the prefetchers like), then helps
-    /// with the others' rest, as `StepPlan.runChunks` does.
+    /// results in chunk order.
     func map<R>(_ initial: R, _ body: (Range<Int>) -> R) -> [R] {
-        let chunks = chunkCount
-        var results = [R](repeating: initial, count: chunks)
-        let shares = max(1, min(Runtime.threadCount, count / Self.minElementsPerThread, chunks))
+        var results = [R](repeating: initial, count: chunkCount)
+        let threads = min(Runtime.threadCount, max(1, count / Self.minElementsPerThread))
         results.withUnsafeMutableBufferPointer { out in
             let slots = out.baseAddress!
-            guard shares > 1 else {
-                for chunk in 0 ..< chunks { slots[chunk] = body(self.chunk(chunk)) }
-                return
-            }
-            let cursors = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: shares)
-            for share in 0 ..< shares { (cursors + share).initialize(to: Atomic(chunks * share / shares)) }
-            defer {
-                _ = cursors.deinitialize(count: shares)
-                cursors.deallocate()
-            }
-            let joined = Atomic<Int>(0)
-            ThreadPool.shared.run(threads: shares) {
-                let first = joined.add(1, ordering: .relaxed).oldValue
-                for k in 0 ..< shares {
-                    let share = (first + k) % shares
-                    let end = chunks * (share + 1) / shares
-                    while true {
-                        let chunk = cursors[share].add(1, ordering: .relaxed).oldValue
-                        guard chunk < end else { break }
-                        slots[chunk] = body(self.chunk(chunk))
-                    }
-                }
-            }
+            ThreadPool.shared.runChunks(chunkCount, threads: threads) { chunk in slots[chunk] = body(self.chunk(chunk)) }
         }
         return results
     }

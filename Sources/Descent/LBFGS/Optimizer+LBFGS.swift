@@ -137,7 +137,7 @@ extension Optimizer {
         let count = passes.layout.count
         let y = try storage.vector(count), s = try storage.vector(count)
         let (ys, yy, sg) = passes.historyPair(g, previous, lastD, lastT.float, y: y, s: s)
-        var newestDotG: Double?
+        var newestDotG: Float?
         if ys > Float(1e-10) {
             // torch pops one entry when the history is full; a history_size lowered
             // since (torch would fail on its `al`) drops the surplus too.
@@ -168,9 +168,7 @@ extension Optimizer {
         // updates q and takes the next dot product with the updated q; the first reads
         // −g in place of q (s·(−g) is −(s·g), which the history pass took when it made
         // the newest pair), the last also scales q by H_diag (d) and takes y_0·d.
-        var next = -Float(newestDotG ?? passes.layout.sum { r in
-            passes.kernels.dot(state.oldStps[numOld - 1].pointer + r.lowerBound, g.pointer + r.lowerBound, r.count)
-        })
+        var next = -(newestDotG ?? passes.dot(state.oldStps[numOld - 1], g))
         for i in stride(from: numOld - 1, through: 0, by: -1) {
             let a = next * state.ro[i]
             al[i] = a
