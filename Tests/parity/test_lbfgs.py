@@ -15,9 +15,17 @@ import numpy as np
 import pytest
 import torch
 
-from descent_ctypes import Optimizer, set_execution
+from descent_ctypes import Optimizer, set_execution, supported_isas
 
 ITERATIONS = 20
+
+
+@pytest.fixture(autouse=True)
+def default_execution():
+    """Each test sets its instruction set and threads; the next file finds the defaults
+    (the best instruction set, the default thread count) again."""
+    yield
+    set_execution(supported_isas()[-1], 0)
 
 
 def rosenbrock(x):
@@ -156,3 +164,20 @@ def test_torch_rounding_bounds_the_comparison():
     shipped = run_torch(starts, objective, options, ITERATIONS, exact_dot=False)
     gap = max(float((a - b).abs().max()) for (x, _), (y, _) in zip(exact, shipped) for a, b in zip(x, y))
     assert 1e-6 < gap < 1e-4
+
+
+def test_every_instruction_set_and_thread_count_gives_the_same_bits():
+    """The fused passes and their double sums over fixed chunks: the same iterates from
+    every kernel build this CPU runs, on 1 and 2 threads (1,000-D Rosenbrock, line search,
+    a history that rolls)."""
+    starts, objective = problems()["rosenbrock-1000"]
+    options = {"history_size": 3, "max_iter": 4, "line_search_fn": "strong_wolfe"}
+    runs = {}
+    for isa in supported_isas():
+        for threads in (1, 2):
+            set_execution(isa, threads)
+            runs[isa, threads] = run_descent(starts, objective, options, 5)
+    (first_key, first), *others = runs.items()
+    for key, run in others:
+        for step, ((a, loss_a), (b, loss_b)) in enumerate(zip(first, run)):
+            assert loss_a == loss_b and all(torch.equal(x, y) for x, y in zip(a, b)), f"{key} vs {first_key}, step {step}"
