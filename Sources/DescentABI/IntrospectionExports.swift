@@ -98,13 +98,13 @@ private func pairs(_ options: UnsafePointer<descent_option>?, _ values: UnsafePo
     return try zip(ids, numbers).map { (try option($0), $1) }
 }
 
-/// How many entries a caller's array of `capacity` may receive: `out` may be NULL only
-/// when `capacity` is 0 (a call that asks for the count alone).
-private func capacityChecked<T>(_ out: UnsafeMutablePointer<T>?, _ capacity: Int) throws -> Int {
+/// How many entries a caller's array of `capacity` may receive: `out` (named `name`) may
+/// be NULL only when `capacity` is 0 (a call that asks for the count alone).
+func capacityChecked<T>(_ out: UnsafeMutablePointer<T>?, _ capacity: Int, name: String = "out") throws -> Int {
     guard capacity >= 0, capacity <= Int.max / 64 else {
         throw ABIError(status: DESCENT_ERROR_INVALID_ARGUMENT, message: "capacity \(capacity) is too large (a negative count passed as size_t?)")
     }
-    if capacity > 0 { _ = try required(out, "out") }
+    if capacity > 0 { _ = try required(out, name) }
     return capacity
 }
 

@@ -9,10 +9,7 @@ public func exportLBFGSGetState(_ opt: OpaquePointer?, _ out: UnsafeMutablePoint
                                 _ vectorCount: UnsafeMutablePointer<Int>?) -> descent_status {
     call(opt) { optimizer in
         let out = try required(out, "out")
-        guard capacity >= 0, capacity <= Int.max / 64 else {
-            throw ABIError(status: DESCENT_ERROR_INVALID_ARGUMENT, message: "capacity \(capacity) is too large (a negative count passed as size_t?)")
-        }
-        if capacity > 0 { _ = try required(vectors, "vectors") }
+        let capacity = try capacityChecked(vectors, capacity, name: "vectors")
         let record = try optimizer.lbfgsRecord()
         out.pointee.flags = record.flags
         out.pointee.func_evals = record.funcEvals

@@ -46,31 +46,25 @@ struct FlatPasses {
     /// `p = t·d + p` for every parameter (torch's `p.add_(d, alpha=t)`), starting from
     /// `origin`'s values when given, after copying the parameters into `backup` when given.
     func addGrad(_ t: Float, _ d: FlatVector, from origin: FlatVector? = nil, backup: FlatVector? = nil) {
-        layout.forEach { range in
-            layout.forEachPart(of: range) { parameter, elements, offset in
-                let p = parameter.param + elements.lowerBound
-                backup.map { $0.pointer + offset }?.update(from: p, count: elements.count)
-                if let origin { p.update(from: origin.pointer + offset, count: elements.count) }
-                _ = kernels.combine(p, nil, t, d.pointer + offset, 1, nil, elements.count)
-            }
+        layout.forEachPart { parameter, elements, offset in
+            let p = parameter.param + elements.lowerBound
+            backup.map { $0.pointer + offset }?.update(from: p, count: elements.count)
+            if let origin { p.update(from: origin.pointer + offset, count: elements.count) }
+            _ = kernels.combine(p, nil, t, d.pointer + offset, 1, nil, elements.count)
         }
     }
 
     /// The parameters' values into `x` (torch's `_clone_param`).
     func copyParameters(into x: FlatVector) {
-        layout.forEach { range in
-            layout.forEachPart(of: range) { parameter, elements, offset in
-                (x.pointer + offset).update(from: parameter.param + elements.lowerBound, count: elements.count)
-            }
+        layout.forEachPart { parameter, elements, offset in
+            (x.pointer + offset).update(from: parameter.param + elements.lowerBound, count: elements.count)
         }
     }
 
     /// The parameters' values from `x` (torch's `_set_param`).
     func setParameters(from x: FlatVector) {
-        layout.forEach { range in
-            layout.forEachPart(of: range) { parameter, elements, offset in
-                (parameter.param + elements.lowerBound).update(from: x.pointer + offset, count: elements.count)
-            }
+        layout.forEachPart { parameter, elements, offset in
+            (parameter.param + elements.lowerBound).update(from: x.pointer + offset, count: elements.count)
         }
     }
 

@@ -88,6 +88,11 @@ struct FlatLayout {
         _ = map(()) { body($0) }
     }
 
+    /// `forEachPart` over every chunk, on the step's threads.
+    func forEachPart(_ body: (Parameter, Range<Int>, Int) -> Void) {
+        forEach { range in forEachPart(of: range, body) }
+    }
+
     /// Σ of the chunks' double partials, in chunk order.
     func sum(_ body: (Range<Int>) -> Double) -> Double {
         map(0.0, body).reduce(0, +)

@@ -23,9 +23,6 @@ struct LBFGSState {
     var vectors: [FlatVector] {
         [d, prevFlatGrad].compactMap { $0 } + oldDirs + oldStps
     }
-
-    /// Floats held, for the header's memory statement and tests.
-    var floatCount: Int { vectors.reduce(0) { $0 + $1.count } }
 }
 
 /// What an optimizer keeps for L-BFGS between steps: the state, and vectors that a step

@@ -64,6 +64,11 @@ PyObject *raise_status(descent_status status, const descent_optimizer *opt) {
 
 /* ----------------------------------------------------------------- buffers */
 
+const char *buffer_format(const Py_buffer *view) {
+    const char *format = view->format ? view->format : "B";
+    return (format[0] == '<' || format[0] == '=' || format[0] == '@') && format[1] ? format + 1 : format;
+}
+
 /* Gets a writable, C-contiguous float32 buffer from `obj`, or raises an exception that
  * names the argument (`what`) and says what was expected. */
 int get_float_buffer(PyObject *obj, const char *what, Py_buffer *view) {
@@ -74,9 +79,7 @@ int get_float_buffer(PyObject *obj, const char *what, Py_buffer *view) {
                      what, Py_TYPE(obj)->tp_name);
         return -1;
     }
-    const char *format = view->format ? view->format : "B";
-    if ((format[0] == '<' || format[0] == '=' || format[0] == '@') && format[1]) format++;
-    if (strcmp(format, "f") != 0 || view->itemsize != 4) {
+    if (strcmp(buffer_format(view), "f") != 0 || view->itemsize != 4) {
         PyErr_Format(DescentTypeError, "%s must have dtype float32, got buffer format '%s'", what,
                      view->format ? view->format : "B");
         goto fail;

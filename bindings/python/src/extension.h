@@ -44,6 +44,10 @@ int check_usable(OptimizerObject *self);
 /* -1 with DescentIndexError when `index` is not a registered parameter's. */
 int check_index(OptimizerObject *self, Py_ssize_t index);
 
+/* A buffer's struct-module format without its byte-order prefix ("<f" -> "f"); "B" when
+ * the buffer gives none. */
+const char *buffer_format(const Py_buffer *view);
+
 /* Gets a writable C-contiguous float32 buffer; -1 with an exception naming `what`. */
 int get_float_buffer(PyObject *obj, const char *what, Py_buffer *view);
 

@@ -85,12 +85,11 @@ static int get_floats(PyObject *obj, Py_ssize_t index, Py_buffer *view) {
             return -1;
         }
     }
-    const char *format = view->format ? view->format : "B";
-    if ((format[0] == '<' || format[0] == '=' || format[0] == '@') && format[1]) format++;
+    const char *format = buffer_format(view);
     /* Plain bytes (format "B") are taken as float32 memory, as lbfgs_state() writes it. */
     if (!(strcmp(format, "f") == 0 && view->itemsize == 4) && !(strcmp(format, "B") == 0 && view->itemsize == 1)) {
         PyErr_Format(DescentTypeError, "LBFGS state vector %zd must have dtype float32, got buffer format '%s'", index,
-                     view->format);
+                     format);
         PyBuffer_Release(view);
         return -1;
     }

@@ -14,8 +14,7 @@ static int get_typed_buffer(PyObject *obj, const char *what, const char *formats
                      dtype, Py_TYPE(obj)->tp_name);
         return -1;
     }
-    const char *format = view->format ? view->format : "B";
-    if ((format[0] == '<' || format[0] == '=' || format[0] == '@') && format[1]) format++;
+    const char *format = buffer_format(view);
     if (strlen(format) != 1 || !strchr(formats, format[0]) || view->itemsize != itemsize) {
         PyErr_Format(DescentTypeError, "%s must have dtype %s, got buffer format '%s'", what, dtype,
                      view->format ? view->format : "B");
