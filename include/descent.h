@@ -170,7 +170,9 @@ typedef enum descent_algorithm {
     DESCENT_ASGD = 10,
     DESCENT_RPROP = 11,
     DESCENT_SPARSE_ADAM = 12, /* sparse gradients only: descent_set_sparse_grad() */
-    DESCENT_LBFGS = 13        /* one group; stepped by descent_step_closure() only */
+    DESCENT_LBFGS = 13,       /* one group; stepped by descent_step_closure() only */
+    DESCENT_ADAFACTOR = 14    /* factors a parameter of 2+ dimensions: give its shape
+                                 (descent_param_set_shape()) before its first step */
 } descent_algorithm;
 
 /**
@@ -258,7 +260,12 @@ typedef enum descent_option {
     DESCENT_OPTION_TOLERANCE_GRAD = 26,          /* LBFGS */
     DESCENT_OPTION_TOLERANCE_CHANGE = 27,        /* LBFGS */
     DESCENT_OPTION_HISTORY_SIZE = 28,            /* LBFGS: a whole number >= 1 */
-    DESCENT_OPTION_LINE_SEARCH_FN = 29           /* LBFGS: 0 None, 1 "strong_wolfe" */
+    DESCENT_OPTION_LINE_SEARCH_FN = 29,          /* LBFGS: 0 None, 1 "strong_wolfe" */
+    DESCENT_OPTION_BETA2_DECAY = 30,             /* Adafactor */
+    DESCENT_OPTION_EPS1 = 31,                    /* Adafactor: eps[0]; NAN is torch's None,
+                                                    the parameter format's machine epsilon */
+    DESCENT_OPTION_EPS2 = 32,                    /* Adafactor: eps[1] */
+    DESCENT_OPTION_CLIPPING_THRESHOLD = 33       /* Adafactor: d */
 } descent_option;
 
 /**
@@ -273,8 +280,9 @@ typedef enum descent_option_kind {
     DESCENT_KIND_FLAG = 1,             /* torch's bool: 0.0 or 1.0 */
     DESCENT_KIND_INTEGER = 2,          /* a whole number */
     DESCENT_KIND_OPTIONAL_INTEGER = 3, /* a whole number, or torch's None as -1 */
-    DESCENT_KIND_CHOICE = 4            /* torch's string: the index of one of its
+    DESCENT_KIND_CHOICE = 4,           /* torch's string: the index of one of its
                                           values (descent_option_choice) */
+    DESCENT_KIND_OPTIONAL_REAL = 5     /* a float, or torch's None as NAN */
 } descent_option_kind;
 
 /** The kind of `option`; DESCENT_KIND_REAL for an unknown id. Thread-safe. */
@@ -344,7 +352,15 @@ typedef enum descent_state_shape {
     /** One value per parameter element (exp_avg, …): `numel` values. */
     DESCENT_STATE_ELEMENTWISE = 1,
     /** One value per parameter (NAdam's mu_product; torch's 0-d tensor). */
-    DESCENT_STATE_SCALAR = 2
+    DESCENT_STATE_SCALAR = 2,
+    /**
+     * One value per row of the last two dimensions (Adafactor's row_var): the
+     * parameter's shape with its last dimension 1. Kept for parameters of two
+     * or more dimensions only.
+     */
+    DESCENT_STATE_ROWS = 3,
+    /** One value per column: the shape with its second-to-last dimension 1. */
+    DESCENT_STATE_COLUMNS = 4
 } descent_state_shape;
 
 /** The element format of a state buffer. */
@@ -615,12 +631,17 @@ DESCENT_API descent_status descent_param_move(descent_optimizer *opt, size_t ind
  * `dims` may then be NULL. A parameter registered without one has the shape
  * {numel}. Algorithms that see a matrix in a parameter (per-row and
  * per-column statistics, orthogonalized updates) read it; element-wise ones
- * ignore it. Checkpoints do not record shapes: give them again after a load.
+ * ignore it. Adafactor sizes its state by it (a parameter of two or more
+ * dimensions keeps row_var and col_var, others variance), so the shape cannot
+ * change once that state exists. Checkpoints record shapes; loading one into
+ * an optimizer whose state depends on them (Adafactor) requires the same
+ * shapes, so give them before the load.
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` NULL, or `dims` NULL
  * with `ndim` > 0), DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE
  * (`index`), DESCENT_ERROR_INVALID_ARGUMENT (`ndim` above DESCENT_MAX_DIMS, a
- * zero dimension, or a product other than numel). On error the shape is
- * unchanged.
+ * zero dimension, or a product other than numel), DESCENT_ERROR_INVALID_STATE
+ * (a different shape where state sized by the shape exists). On error the
+ * shape is unchanged.
  */
 DESCENT_API descent_status descent_param_set_shape(descent_optimizer *opt, size_t index,
                                                    const size_t *dims, size_t ndim);
@@ -691,7 +712,8 @@ DESCENT_API descent_status descent_param_step_counts(const descent_optimizer *op
 
 /**
  * Points `*out` at the optimizer state buffer `name` of parameter `index`:
- * `numel` floats (one for a scalar slot, e.g. NAdam's "mu_product") under
+ * `numel` floats (one for a scalar slot, e.g. NAdam's "mu_product"; as many
+ * as descent_param_state_shape() gives for Adafactor's factors) under
  * torch's state key ("momentum_buffer" for SGD, "exp_avg" for Adam, …;
  * descent_algorithm_state() lists each algorithm's names and shapes). `*out`
  * is NULL while no step has needed that state yet (it is
@@ -709,6 +731,18 @@ DESCENT_API descent_status descent_param_state(descent_optimizer *opt,
                                                size_t index,
                                                const char *name,
                                                float **out);
+
+/**
+ * Writes torch's shape of state `name` of parameter `index` (whether or not it
+ * exists yet), as descent_param_shape() writes a parameter's: the
+ * parameter's shape for element-wise state, none for a scalar slot, and for
+ * Adafactor's row_var / col_var the shape with its last / second-to-last
+ * dimension 1. Its product is the buffer's length in floats.
+ * Returns as descent_param_shape(), and DESCENT_ERROR_NULL_POINTER (`name`),
+ * DESCENT_ERROR_UNKNOWN_OPTION (no state of that name).
+ */
+DESCENT_API descent_status descent_param_state_shape(const descent_optimizer *opt, size_t index, const char *name,
+                                                     size_t *dims, size_t capacity, size_t *ndim_out);
 
 /**
  * Like descent_param_state(), but creates the buffer if it does not exist yet,

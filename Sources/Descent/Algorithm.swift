@@ -15,6 +15,7 @@ public enum Algorithm: Int32, CaseIterable, Sendable {
     case rprop = 11
     case sparseAdam = 12
     case lbfgs = 13
+    case adafactor = 14
 
     public var description: AlgorithmDescription {
         switch self {
@@ -31,6 +32,7 @@ public enum Algorithm: Int32, CaseIterable, Sendable {
         case .rprop: .rprop
         case .sparseAdam: .sparseAdam
         case .lbfgs: .lbfgs
+        case .adafactor: .adafactor
         }
     }
 

@@ -59,10 +59,11 @@ public struct AlgorithmDescription: Sendable {
         return hp
     }
 
-    /// The slots a step with `hp` uses, as a bit mask (bit i = slot i).
-    func slotsNeeded(_ hp: Hyperparameters) -> UInt8 {
+    /// The slots a step with `hp` uses on a parameter (factored: of two or more
+    /// dimensions), as a bit mask (bit i = slot i).
+    func slotsNeeded(_ hp: Hyperparameters, factored: Bool) -> UInt8 {
         var mask: UInt8 = 0
-        for (i, slot) in state.enumerated() where slot.needed.holds(for: hp) { mask |= 1 << i }
+        for (i, slot) in state.enumerated() where slot.needed.holds(for: hp, factored: factored) { mask |= 1 << i }
         return mask
     }
 
@@ -95,6 +96,13 @@ public struct HyperparameterDescription: Sendable {
 public enum HyperparameterCheck: Sendable {
     /// torch's `if not 0.0 <= value: raise ValueError(f"{prefix}: {value}")`.
     case nonNegative(Option, prefix: String)
+    /// torch's `if value is not None and not 0.0 <= value` (Adafactor's eps[0]; NaN is
+    /// None, see `Option.Kind.optionalReal`).
+    case nonNegativeOrNone(Option, prefix: String)
+    /// torch's `if not 0.0 >= value` (Adafactor's beta2_decay).
+    case nonPositive(Option, prefix: String)
+    /// torch's `if not bound <= value` (Adafactor's clipping threshold d, at least 1).
+    case atLeast(Option, Double, prefix: String)
     /// torch's `if not 0.0 < value` (SparseAdam's lr and eps), which torch checks in the
     /// constructor only: a group's value, or a later change, may be 0 (a schedule's warmup
     /// from lr 0), never negative.
@@ -117,6 +125,12 @@ public enum HyperparameterCheck: Sendable {
         switch self {
         case let .nonNegative(option, prefix):
             guard 0 <= hp[option] else { throw invalid(prefix, hp[option]) }
+        case let .nonNegativeOrNone(option, prefix):
+            guard hp[option].isNaN || 0 <= hp[option] else { throw invalid(prefix, hp[option]) }
+        case let .nonPositive(option, prefix):
+            guard hp[option] <= 0 else { throw invalid(prefix, hp[option]) }
+        case let .atLeast(option, bound, prefix):
+            guard bound <= hp[option] else { throw invalid(prefix, hp[option]) }
         case let .positive(option, prefix):
             guard atConstruction ? 0 < hp[option] : 0 <= hp[option] else { throw invalid(prefix, hp[option]) }
         case let .notNaN(option, prefix):
@@ -151,7 +165,7 @@ public enum HyperparameterCheck: Sendable {
 }
 
 /// One state slot: torch's key, its shape and element format, how it starts and when a
-/// step needs it. Factored slots and other formats are the next cases. Raw values are
+/// step needs it. Other formats are the next cases. Raw values are
 /// the codes of the C interface and of checkpoints.
 public struct StateSlot: Sendable {
     public enum Shape: UInt8, Sendable {
@@ -159,6 +173,25 @@ public struct StateSlot: Sendable {
         case elementwise = 1
         /// One value per parameter (NAdam's `mu_product`; torch's 0-d tensor).
         case scalar = 2
+        /// One value per row of the last two dimensions (Adafactor's `row_var`): the
+        /// parameter's shape with its last dimension 1.
+        case rows = 3
+        /// One value per column of the last two dimensions (Adafactor's `col_var`): the
+        /// parameter's shape with its second-to-last dimension 1.
+        case columns = 4
+
+        /// torch's shape of the slot for a parameter of shape `shape` (two or more
+        /// dimensions for `rows` and `columns`, which only such parameters have).
+        func dimensions(for shape: [Int]) -> [Int] {
+            var dimensions = shape
+            switch self {
+            case .elementwise: break
+            case .scalar: dimensions = []
+            case .rows: dimensions[shape.count - 1] = 1
+            case .columns: dimensions[shape.count - 2] = 1
+            }
+            return dimensions
+        }
     }
 
     public enum Format: UInt8, Sendable {
@@ -183,13 +216,28 @@ public struct StateSlot: Sendable {
         case whenNonZero(Option)
         case whenPositive(Option)
         case whenSet(Option)
+        /// For parameters of two or more dimensions (torch's `grad.dim() > 1`), whose
+        /// statistics Adafactor factors into rows and columns; `whenNotFactored` for the
+        /// others.
+        case whenFactored
+        case whenNotFactored
 
-        func holds(for hp: Hyperparameters) -> Bool {
+        func holds(for hp: Hyperparameters, factored: Bool) -> Bool {
             switch self {
             case .always: true
             case let .whenNonZero(option): hp[option] != 0
             case let .whenPositive(option): hp[option] > 0
             case let .whenSet(option): hp[option] == 1
+            case .whenFactored: factored
+            case .whenNotFactored: !factored
+            }
+        }
+
+        /// Whether the condition reads the parameter's shape.
+        var readsShape: Bool {
+            switch self {
+            case .whenFactored, .whenNotFactored: true
+            default: false
             }
         }
     }
@@ -200,12 +248,15 @@ public struct StateSlot: Sendable {
     public let initialValue: InitialValue
     public let needed: Need
 
-    /// The slot's element count for a parameter of `count` elements.
-    func elements(of count: Int) -> Int {
-        switch shape {
-        case .elementwise: count
-        case .scalar: 1
-        }
+    /// The slot's element count for a parameter of shape `shape`.
+    func elements(for shape: [Int]) -> Int {
+        self.shape.dimensions(for: shape).reduce(1, *)
+    }
+
+    /// Whether the slot's size or existence depends on the parameter's shape, which then
+    /// cannot change once the slot exists.
+    var dependsOnShape: Bool {
+        shape == .rows || shape == .columns || needed.readsShape
     }
 
     public init(_ name: String, shape: Shape = .elementwise, format: Format = .float32,

@@ -56,6 +56,10 @@ public enum Option: Int32, CaseIterable, Sendable {
     case toleranceChange = 27
     case historySize = 28
     case lineSearchFn = 29
+    case beta2Decay = 30
+    case eps1 = 31
+    case eps2 = 32
+    case clippingThreshold = 33
 
     /// torch's name for it.
     public var name: String {
@@ -89,6 +93,10 @@ public enum Option: Int32, CaseIterable, Sendable {
         case .toleranceChange: "tolerance_change"
         case .historySize: "history_size"
         case .lineSearchFn: "line_search_fn"
+        case .beta2Decay: "beta2_decay"
+        case .eps1: "eps[0]"
+        case .eps2: "eps[1]"
+        case .clippingThreshold: "d"
         }
     }
 
@@ -103,6 +111,9 @@ public enum Option: Int32, CaseIterable, Sendable {
         case optionalInteger = 3
         /// One of `choices`, by index (0 is torch's None).
         case choice = 4
+        /// A float or torch's None, which NaN stands for (Adafactor's eps[0]: a NaN
+        /// epsilon would be refused, so no value is lost).
+        case optionalReal = 5
     }
 
     public var kind: Kind {
@@ -111,6 +122,7 @@ public enum Option: Int32, CaseIterable, Sendable {
         case .maxIter, .historySize: .integer
         case .maxEval: .optionalInteger
         case .lineSearchFn: .choice
+        case .eps1: .optionalReal
         default: .real
         }
     }

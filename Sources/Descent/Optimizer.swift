@@ -208,6 +208,10 @@ public final class Optimizer {
         guard product == parameters[parameter].count else {
             throw DescentError(.invalidArgument, "shape \(dimensions) has \(product) elements, parameter \(parameter) has \(parameters[parameter].count)")
         }
+        let shaped = algorithm.description.state.indices.filter { algorithm.description.state[$0].dependsOnShape }
+        if dimensions != parameters[parameter].shape, shaped.contains(where: { parameters[parameter].slots[$0] != nil }) {
+            throw DescentError(.invalidState, "parameter \(parameter) has \(algorithm.name) state made for shape \(parameters[parameter].shape); its shape cannot change")
+        }
         parameters[parameter].shape = dimensions
     }
 
@@ -243,6 +247,15 @@ public final class Optimizer {
         return parameters[parameter].slots[slot]
     }
 
+    /// torch's shape of state `name` of parameter `parameter` (whether or not it exists
+    /// yet): the parameter's shape for element-wise state, none for a scalar, the
+    /// parameter's with a dimension of 1 for Adafactor's factors.
+    public func stateShape(named name: String, ofParameter parameter: Int) throws(DescentError) -> [Int] {
+        _ = try state(named: name, ofParameter: parameter)
+        let slot = algorithm.description.state.first { $0.name == name }!
+        return slot.shape.dimensions(for: parameters[parameter].shape)
+    }
+
     /// Like `state(named:ofParameter:)`, but creates the buffer if no step has yet (filled
     /// as a first step would find it), so that saved state can be restored into a fresh
     /// optimizer. A buffer made here counts as written: SGD will not overwrite a restored
@@ -251,6 +264,11 @@ public final class Optimizer {
         _ = try state(named: name, ofParameter: parameter)
         let slot = algorithm.description.stateNames.firstIndex(of: name)!
         let p = parameters[parameter]
+        let slots = algorithm.description.state, hp = groups[p.group]
+        if slots[slot].needed.readsShape, !slots[slot].needed.holds(for: hp, factored: p.isFactored) {
+            let kept = slots.filter { $0.needed.readsShape && $0.needed.holds(for: hp, factored: p.isFactored) }
+            throw DescentError(.invalidArgument, "\(algorithm.name) keeps no '\(name)' for parameter \(parameter) of shape \(p.shape); for that shape it keeps \(kept.map(\.name).joined(separator: ", "))")
+        }
         try allocateState([(p, p.missingSlots(1 << slot))])
         p.writtenSlots |= 1 << slot
         return p.slots[slot]!
@@ -339,10 +357,21 @@ public final class Optimizer {
         try algorithm.description.runPhase(self, gradients, options)
     }
 
-    /// Decides from the reduction pass (when one is needed) whether and how to step, then
-    /// allocates state and runs the update pass.
+    /// The phase of an element-wise rule: its update pass is one `StepPlan` run.
     func phase<Rule: UpdateRule>(_ passed: [UnsafeMutablePointer<Float>?], _ options: StepOptions,
                                  rule: Rule.Type) throws(DescentError) -> StepReport {
+        try phase(passed, options) { gradients, transform, zero in
+            update(gradients, rule: rule, transform: transform, zero: zero).elementCount
+        }
+    }
+
+    /// Decides from the reduction pass (when one is needed) whether and how to step, then
+    /// allocates state and runs `update` (over the parameters with a gradient, each
+    /// gradient rewritten by the transform before it is read and zeroed after, when
+    /// asked; it returns the elements it updated, and cannot fail).
+    func phase(_ passed: [UnsafeMutablePointer<Float>?], _ options: StepOptions,
+               update: (_ gradients: [UnsafeMutablePointer<Float>?], _ transform: GradientTransform?,
+                        _ zero: Bool) -> Int) throws(DescentError) -> StepReport {
         var report = StepReport()
         var transform = options.gradScale == 1 ? nil : GradientTransform(scale: Float(options.gradScale))
         var gradients = passed
@@ -405,10 +434,9 @@ public final class Optimizer {
             transform = GradientTransform(scale: Float(options.gradScale), clipValue: Float(limit))
         }
         let byRowsIndices = Set(byRows.map(\.index))
-        try allocateState(for: gradients.indices.map { gradients[$0] != nil || byRowsIndices.contains($0) }, rule: rule)
-        let plan = update(gradients, rule: rule, transform: transform, zero: options.zeroGradients)
+        try allocateState(for: gradients.indices.map { gradients[$0] != nil || byRowsIndices.contains($0) })
         report.parametersUpdated = gradients.count { $0 != nil }
-        report.elementsUpdated = plan.elementCount
+        report.elementsUpdated = update(gradients, transform, options.zeroGradients)
         if let rowRule {
             updateRows(byRows, rule: rowRule, transform: transform)
             report.parametersUpdated += byRows.count
@@ -431,16 +459,17 @@ public final class Optimizer {
     /// gradient): if memory runs out, nothing has changed. A
     /// step would count one more step for every parameter with a gradient: refused here,
     /// before anything changes, where that passes `maxStepCount`.
-    private func allocateState<Rule: UpdateRule>(for stepping: [Bool], rule: Rule.Type) throws(DescentError) {
+    private func allocateState(for stepping: [Bool]) throws(DescentError) {
         var requests: [(parameter: Parameter, slots: UInt8)] = []
-        // Once per group, not per parameter: the description's conditions read options.
+        // Once per group and factoring, not per parameter: the description's conditions
+        // read options and whether a parameter is factored.
         let description = algorithm.description
-        let needed = groups.map { description.slotsNeeded($0) }
+        let needed = [false, true].map { factored in groups.map { description.slotsNeeded($0, factored: factored) } }
         for (i, (parameter, steps)) in zip(parameters, stepping).enumerated() where steps {
             guard parameter.step < Self.maxStepCount else {
                 throw DescentError(.invalidState, "parameter \(i) has taken \(parameter.step) steps, the most a step count holds (2**53)")
             }
-            let missing = parameter.missingSlots(needed[parameter.group])
+            let missing = parameter.missingSlots(needed[parameter.isFactored ? 1 : 0][parameter.group])
             if missing != 0 { requests.append((parameter, missing)) }
         }
         try allocateState(requests)
@@ -468,7 +497,7 @@ public final class Optimizer {
         var scalarsKey: (group: Int, step: Int64)?
         // The slots of the group of the parameter before: groups change rarely in the
         // registration order, so the description is read once per run of a group.
-        var needed: (group: Int, slots: UInt8)?
+        var needed: (group: Int, factored: Bool, slots: UInt8)?
         let description = algorithm.description
         for (parameter, grad) in zip(parameters, gradients) {
             guard let grad else { continue }
@@ -479,8 +508,9 @@ public final class Optimizer {
                                              state: parameter.slots))
                 scalarsKey = (parameter.group, parameter.step)
             }
-            if needed?.group != parameter.group {
-                needed = (parameter.group, description.slotsNeeded(groups[parameter.group]))
+            if needed?.group != parameter.group || needed?.factored != parameter.isFactored {
+                needed = (parameter.group, parameter.isFactored,
+                          description.slotsNeeded(groups[parameter.group], factored: parameter.isFactored))
             }
             plan.add(parameter.span(grad: grad, slotsNeeded: needed!.slots))
             parameter.writtenSlots |= needed!.slots

@@ -15,6 +15,8 @@ final class Parameter {
     /// Its dimensions, row-major; `[count]` until the caller gives a shape. Algorithms
     /// that see a matrix in a parameter (factored or orthogonalized updates) read it.
     var shape: [Int]
+    /// Whether Adafactor factors its statistics (torch: `grad.dim() > 1`).
+    var isFactored: Bool { shape.count > 1 }
     /// Steps that updated this parameter (torch's `state["step"]`).
     var step: Int64 = 0
     /// State slots (as many as the algorithm has, at most `Span.maxSlots`), allocated on

@@ -24,7 +24,7 @@ final class StateArena {
         var bytes = 0
         for (slot, kind) in description.state.enumerated() {
             for (parameter, slots) in requests where slots & (1 << slot) != 0 {
-                let elements = kind.elements(of: parameter.count)
+                let elements = kind.elements(for: parameter.shape)
                 layout.append((parameter, slot, bytes, elements))
                 bytes += (elements * MemoryLayout<Float>.stride + 63) / 64 * 64
             }

@@ -213,16 +213,34 @@ public func exportParamShape(_ opt: OpaquePointer?, _ index: Int, _ dims: Unsafe
                              _ capacity: Int, _ ndimOut: UnsafeMutablePointer<Int>?) -> descent_status {
     call(opt) { optimizer in
         let ndimOut = try required(ndimOut, "ndim_out")
-        let shape = try optimizer.shape(ofParameter: index)
-        ndimOut.pointee = shape.count
-        guard UInt(bitPattern: capacity) >= UInt(shape.count) else {
-            throw ABIError(status: DESCENT_ERROR_INVALID_ARGUMENT,
-                           message: "the shape of parameter \(index) has \(shape.count) dimensions, capacity is \(UInt(bitPattern: capacity)) (*ndim_out holds the count)")
-        }
-        guard !shape.isEmpty else { return }
-        let dims = try required(dims, "dims")
-        for (axis, size) in shape.enumerated() { dims[axis] = size }
+        try write(try optimizer.shape(ofParameter: index), of: "parameter \(index)", dims, capacity, ndimOut)
     }
+}
+
+@_cdecl("descent_param_state_shape")
+public func exportParamStateShape(_ opt: OpaquePointer?, _ index: Int, _ name: UnsafePointer<CChar>?,
+                                  _ dims: UnsafeMutablePointer<Int>?, _ capacity: Int,
+                                  _ ndimOut: UnsafeMutablePointer<Int>?) -> descent_status {
+    call(opt) { optimizer in
+        let ndimOut = try required(ndimOut, "ndim_out")
+        let name = String(cString: try required(name, "name"))
+        try write(try optimizer.stateShape(named: name, ofParameter: index), of: "state '\(name)' of parameter \(index)",
+                  dims, capacity, ndimOut)
+    }
+}
+
+/// Writes `shape` as descent_param_shape() does: the count always, the dimensions when
+/// `capacity` holds them.
+private func write(_ shape: [Int], of what: String, _ dims: UnsafeMutablePointer<Int>?, _ capacity: Int,
+                   _ ndimOut: UnsafeMutablePointer<Int>) throws {
+    ndimOut.pointee = shape.count
+    guard UInt(bitPattern: capacity) >= UInt(shape.count) else {
+        throw ABIError(status: DESCENT_ERROR_INVALID_ARGUMENT,
+                       message: "the shape of \(what) has \(shape.count) dimensions, capacity is \(UInt(bitPattern: capacity)) (*ndim_out holds the count)")
+    }
+    guard !shape.isEmpty else { return }
+    let dims = try required(dims, "dims")
+    for (axis, size) in shape.enumerated() { dims[axis] = size }
 }
 
 @_cdecl("descent_set_sparse_grad")

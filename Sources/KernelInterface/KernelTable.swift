@@ -94,16 +94,19 @@ public struct KernelTable: Sendable {
     public let transform: @Sendable (UnsafeMutablePointer<Float>, Int, GradientTransform) -> Void
     /// L-BFGS's passes over flat vectors.
     public let vectors: VectorKernels
+    /// Adafactor's passes over tiles of a parameter.
+    public let factored: FactoredKernels
 
     public init(instructionSet: InstructionSet, updates: [UpdateKernel],
                 norm: @escaping @Sendable (UnsafePointer<Float>, Int, Float, NormKind) -> NormPartial,
                 transform: @escaping @Sendable (UnsafeMutablePointer<Float>, Int, GradientTransform) -> Void,
-                vectors: VectorKernels) {
+                vectors: VectorKernels, factored: FactoredKernels) {
         self.instructionSet = instructionSet
         self.updates = Dictionary(updates.map { ($0.key, $0) }) { first, _ in first }
         self.norm = norm
         self.transform = transform
         self.vectors = vectors
+        self.factored = factored
     }
 
     /// The update kernel of the rule whose per-step scalars are `Scalars`, for these

@@ -31,7 +31,7 @@ public let kernelTable = KernelTable(
               UpdateKernel(adagradKernel), UpdateKernel(adamaxKernel), UpdateKernel(nadamKernel),
               UpdateKernel(radamKernel), UpdateKernel(adadeltaKernel), UpdateKernel(asgdKernel),
               UpdateKernel(rpropKernel), UpdateKernel(adagradRowsKernel), UpdateKernel(sparseAdamKernel)],
-    norm: normKernel, transform: transformKernel, vectors: vectorKernels)
+    norm: normKernel, transform: transformKernel, vectors: vectorKernels, factored: factoredKernels)
 
 // MARK: SGD
 

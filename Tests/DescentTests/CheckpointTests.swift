@@ -129,7 +129,7 @@ import Testing
         withExtendedLifetime(extra) {}
     }
 
-    // MARK: Format versions 2 and 3
+    // MARK: Format versions 2, 3 and 4
 
     /// A 24-byte header of format `version` with `count` sections.
     static func header(version: UInt32, sections count: UInt32) -> [UInt8] {
@@ -148,11 +148,16 @@ import Testing
         let sections = Self.sections(source.opt.checkpoint())
         #expect(sections.map { String(decoding: $0.tag, as: UTF8.self) } == ["OPTM", "GRPS", "PARM", "STAT", "SCHD", "ALGS"])
         #expect(sections[5].payload.isEmpty, "AdamW keeps no state over all parameters")
-        // Version 2: the same five sections, without ALGS.
-        let versionTwo = Self.assemble(Self.header(version: 2, sections: 5)[...], Array(sections.prefix(5)))
+        // Versions 2 and 3: parameter records without shapes; version 2 without ALGS.
+        var older = sections
+        older[2].payload = Self.withoutShapes(sections[2].payload)
+        for (version, count) in [(UInt32(3), 6), (2, 5)] {
+            let bytes = Self.assemble(Self.header(version: version, sections: UInt32(count))[...], Array(older.prefix(count)))
+            let target = try Run()
+            try bytes.withUnsafeBytes { try target.opt.loadCheckpoint($0) }
+            #expect(target.opt.checkpoint() == source.opt.checkpoint())
+        }
         let target = try Run()
-        try versionTwo.withUnsafeBytes { try target.opt.loadCheckpoint($0) }
-        #expect(target.opt.checkpoint() == source.opt.checkpoint())
         // A version 2 header over six sections, or version 3 over five, is refused.
         for (version, count, kept) in [(UInt32(2), UInt32(6), 6), (3, 5, 5)] {
             let bytes = Self.assemble(Self.header(version: version, sections: count)[...], Array(sections.prefix(kept)))
@@ -160,6 +165,19 @@ import Testing
                 try bytes.withUnsafeBytes { try target.opt.loadCheckpoint($0) }
             }
         }
+    }
+
+    /// Version 4's parameter records as versions 2 and 3 wrote them: without the shape
+    /// that follows each 32-byte record.
+    static func withoutShapes(_ payload: [UInt8]) -> [UInt8] {
+        var records: [UInt8] = []
+        var offset = 0
+        while offset < payload.count {
+            records += payload[offset ..< offset + 32]
+            let dimensions = (0 ..< 4).reduce(0) { $0 | Int(payload[offset + 32 + $1]) << (8 * $1) }
+            offset += 32 + 8 + 8 * dimensions
+        }
+        return records
     }
 
     /// The checkpoint's sections as (tag, payload), and back with fresh CRCs.
@@ -207,7 +225,7 @@ import Testing
         let source = try Run()
         try source.step(2)
         let bytes = source.opt.checkpoint()
-        #expect(bytes[8] == 3, "the header says format version 3")
+        #expect(bytes[8] == 4, "the header says format version 4")
         var sections = Self.sections(bytes)
         // Group 0 with lr alone, group 1 with lr and amsgrad: the rest are AdamW's defaults.
         sections[1].payload = Self.group([(1, 0.125)]) + Self.group([(10, 1), (1, 0.25)])
@@ -282,6 +300,9 @@ import Testing
         parm.i64(1)
         parm.u32((1 << 20) - 1)
         parm.u32(0)
+        parm.u32(1)
+        parm.u32(0)
+        parm.u64(UInt64(Optimizer.maxCount))
         sections[0].payload = optm.bytes
         sections[2].payload = parm.bytes
         let target = try Run()

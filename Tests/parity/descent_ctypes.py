@@ -4,6 +4,7 @@ The tests drive libdescent.so through its C ABI, the same functions a C program 
 (The Python package proper is a CPython extension; this file is not it.)
 """
 import ctypes
+import math
 import os
 from pathlib import Path
 
@@ -30,6 +31,8 @@ def load_library():
         "descent_add_group_with": [p, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_double), sz,
                                    ctypes.POINTER(sz)],
         "descent_algorithm_state": [ctypes.c_int, ctypes.c_void_p, sz, ctypes.POINTER(sz)],
+        "descent_param_set_shape": [p, sz, ctypes.POINTER(sz), sz],
+        "descent_param_state_shape": [p, sz, ctypes.c_char_p, ctypes.POINTER(sz), sz, ctypes.POINTER(sz)],
     }
     for name, argtypes in signatures.items():
         fn = getattr(lib, name)
@@ -75,7 +78,7 @@ def scalar_state(algorithm):
 LIB.descent_option_kind_of.argtypes = [ctypes.c_int]
 LIB.descent_option_choice.argtypes = [ctypes.c_int, ctypes.c_size_t]
 LIB.descent_option_choice.restype = ctypes.c_char_p
-KIND_FLAG, KIND_INTEGER, KIND_OPTIONAL_INTEGER, KIND_CHOICE = 1, 2, 3, 4
+KIND_FLAG, KIND_INTEGER, KIND_OPTIONAL_INTEGER, KIND_CHOICE, KIND_OPTIONAL_REAL = 1, 2, 3, 4, 5
 
 
 def torch_value(option, value):
@@ -88,6 +91,8 @@ def torch_value(option, value):
     if kind in (KIND_OPTIONAL_INTEGER, KIND_CHOICE):
         choice = LIB.descent_option_choice(option, int(value))
         return None if choice is None else choice.decode()
+    if kind == KIND_OPTIONAL_REAL and math.isnan(value):
+        return None
     return value
 
 
@@ -95,7 +100,7 @@ def engine_value(option, value):
     """The inverse of torch_value: a choice's string is its index, None is 0 (-1 for an
     optional integer)."""
     if value is None:
-        return -1.0 if LIB.descent_option_kind_of(option) == KIND_OPTIONAL_INTEGER else 0.0
+        return {KIND_OPTIONAL_INTEGER: -1.0, KIND_OPTIONAL_REAL: math.nan}.get(LIB.descent_option_kind_of(option), 0.0)
     if isinstance(value, str):
         index = 1
         while (choice := LIB.descent_option_choice(option, index)) is not None:
@@ -112,7 +117,7 @@ def pairs(**kwargs):
     items = []
     for key, value in kwargs.items():
         if isinstance(value, (tuple, list)):
-            items += [(OPTIONS[f"{key}[{i}]"], float(v)) for i, v in enumerate(value)]
+            items += [(OPTIONS[f"{key}[{i}]"], engine_value(OPTIONS[f"{key}[{i}]"], v)) for i, v in enumerate(value)]
         else:
             items.append((OPTIONS[key], engine_value(OPTIONS[key], value)))
     ids = (ctypes.c_int * max(len(items), 1))(*[i for i, _ in items])
@@ -173,7 +178,12 @@ class Optimizer:
             for t in group["params"]:
                 assert t.dtype == torch_float32() and t.is_contiguous()
                 check(LIB.descent_add_param(self.handle, index, t.data_ptr(), None, t.numel(), None), self.handle)
+                self.set_shape(len(self.tensors), t.shape)
                 self.tensors.append(t)
+
+    def set_shape(self, index, shape):
+        dims = (ctypes.c_size_t * max(len(shape), 1))(*shape)
+        check(LIB.descent_param_set_shape(self.handle, index, dims, len(shape)), self.handle)
 
     def step_closure(self, closure):
         """descent_step_closure with a Python closure that returns the loss (float)
@@ -213,8 +223,12 @@ class Optimizer:
         check(LIB.descent_param_state(self.handle, index, name.encode(), ctypes.byref(pointer)), self.handle)
         if not pointer:
             return None
-        shape = () if name in self.scalars else (self.tensors[index].numel(),)
-        return np.ctypeslib.as_array(pointer, shape=shape or (1,)).reshape(shape)
+        dims = (ctypes.c_size_t * 32)()
+        ndim = ctypes.c_size_t()
+        check(LIB.descent_param_state_shape(self.handle, index, name.encode(), dims, 32, ctypes.byref(ndim)),
+              self.handle)
+        shape = tuple(dims[:ndim.value])
+        return np.ctypeslib.as_array(pointer, shape=(math.prod(shape),)).reshape(shape)
 
     def close(self):
         if self.handle:

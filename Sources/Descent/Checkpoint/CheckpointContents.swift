@@ -18,6 +18,8 @@ struct CheckpointContents {
         var present: UInt32
         /// Slots some step had written (SGD's first step copies the gradient otherwise).
         var written: UInt32
+        /// Its shape (version 4 on; before, `[count]`), which sizes factored state.
+        var shape: [Int]
     }
 
     struct ScheduleRecord {
@@ -99,7 +101,7 @@ struct CheckpointContents {
             // Each slot checked against what is left before it is added: no sum can
             // overflow, whatever sizes a crafted checkpoint declares.
             for (s, slot) in slots.enumerated() where record.present & (1 << s) != 0 {
-                let bytes = slot.byteCount(elements: record.count)
+                let bytes = slot.byteCount(for: record.shape)
                 guard bytes <= state.count - stateBytes else {
                     throw DescentError(.corruptCheckpoint, "checkpoint section STAT holds \(state.count) bytes, too few for parameter \(i)'s state")
                 }
@@ -150,7 +152,7 @@ struct CheckpointContents {
             _ = try reader.take(2)
             let name = try reader.take(Int(try reader.u32()))
             guard let shape = StateSlot.Shape(rawValue: shapeCode), let format = StateSlot.Format(rawValue: formatCode) else {
-                throw DescentError(.corruptCheckpoint, "checkpoint state slot \(s) has shape code \(shapeCode) and format code \(formatCode); this library reads shapes 1 (element-wise) and 2 (scalar), format 1 (float32)")
+                throw DescentError(.corruptCheckpoint, "checkpoint state slot \(s) has shape code \(shapeCode) and format code \(formatCode); this library reads shapes 1 (element-wise), 2 (scalar), 3 (rows) and 4 (columns), format 1 (float32)")
             }
             slots.append(SlotRecord(name: String(decoding: name, as: UTF8.self), shape: shape, format: format))
         }
@@ -329,7 +331,33 @@ struct CheckpointContents {
         guard present >> slots == 0, written & ~present == 0, padding.allSatisfy({ $0 == 0 }) else {
             throw DescentError(.corruptCheckpoint, "checkpoint parameter \(i) has bad state slot masks (present \(present), written \(written))")
         }
-        return ParameterRecord(group: Int(group), count: Int(count), step: step, present: present, written: written)
+        let shape = version >= 4 ? try Self.shape(&reader, i, count: Int(count)) : [Int(count)]
+        return ParameterRecord(group: Int(group), count: Int(count), step: step, present: present, written: written,
+                               shape: shape)
+    }
+
+    /// Version 4's shape after a parameter record: its dimension count, a reserved word,
+    /// then each dimension; their product must be the element count.
+    private static func shape(_ reader: inout ByteReader, _ i: Int, count: Int) throws(DescentError) -> [Int] {
+        let dimensionCount = try reader.u32()
+        let reserved = try reader.u32()
+        guard dimensionCount <= Optimizer.maxDimensions, reserved == 0 else {
+            throw DescentError(.corruptCheckpoint, "checkpoint parameter \(i) has \(dimensionCount) dimensions (at most \(Optimizer.maxDimensions)) or a bad reserved word")
+        }
+        var shape: [Int] = []
+        var product = 1
+        for _ in 0 ..< dimensionCount {
+            let size = try reader.u64()
+            guard size > 0, size <= UInt64(count), product * Int(size) <= count else {
+                throw DescentError(.corruptCheckpoint, "checkpoint parameter \(i) has a shape that does not hold its \(count) elements")
+            }
+            product *= Int(size)
+            shape.append(Int(size))
+        }
+        guard product == count else {
+            throw DescentError(.corruptCheckpoint, "checkpoint parameter \(i) has shape \(shape) of \(product) elements, not its \(count)")
+        }
+        return shape
     }
 }
 

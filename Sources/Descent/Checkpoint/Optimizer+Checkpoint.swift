@@ -58,7 +58,7 @@ extension Optimizer {
         let state = parameters.flatMap { parameter in
             parameter.presentSlots.map {
                 UnsafeRawBufferPointer(start: parameter.slots[$0],
-                                       count: slots[$0].elements(of: parameter.count) * MemoryLayout<Float>.stride)
+                                       count: slots[$0].elements(for: parameter.shape) * MemoryLayout<Float>.stride)
             }
         }
         try emit(.state, state, sink)
@@ -134,6 +134,9 @@ extension Optimizer {
             writer.i64(parameter.step)
             writer.u32(UInt32(parameter.presentMask))
             writer.u32(UInt32(parameter.writtenSlots & parameter.presentMask))
+            writer.u32(UInt32(parameter.shape.count))
+            writer.u32(0)
+            for size in parameter.shape { writer.u64(UInt64(size)) }
         }
         return writer.bytes
     }
@@ -141,7 +144,8 @@ extension Optimizer {
     private var stateSize: Int {
         let slots = algorithm.description.state
         return parameters.reduce(0) { total, parameter in
-            total + parameter.presentSlots.reduce(0) { $0 + slots[$1].elements(of: parameter.count) * MemoryLayout<Float>.stride }
+            let floats = parameter.presentSlots.reduce(0) { $0 + slots[$1].elements(for: parameter.shape) }
+            return total + floats * MemoryLayout<Float>.stride
         }
     }
 
@@ -201,12 +205,12 @@ extension Optimizer {
             for (slot, layout) in contents.slots.enumerated() {
                 guard let buffer = parameter.slots[slot] else { continue }
                 if record.present & (1 << slot) != 0 {
-                    let bytes = layout.byteCount(elements: parameter.count)
+                    let bytes = layout.byteCount(for: parameter.shape)
                     UnsafeMutableRawPointer(buffer).copyMemory(from: contents.state.baseAddress! + offset, byteCount: bytes)
                     offset += bytes
                 } else {
                     // The checkpoint has no such state: make it as a first step finds it.
-                    let elements = algorithm.description.state[slot].elements(of: parameter.count)
+                    let elements = algorithm.description.state[slot].elements(for: parameter.shape)
                     buffer.update(repeating: initialValue(ofSlot: slot, for: parameter), count: elements)
                 }
             }
@@ -236,12 +240,18 @@ extension Optimizer {
         guard contents.parameters.count == parameters.count else {
             throw DescentError(.mismatch, "checkpoint has \(contents.parameters.count) parameters, this optimizer has \(parameters.count)")
         }
+        let shapedState = algorithm.description.state.contains(where: \.dependsOnShape)
         for (i, (parameter, record)) in zip(parameters, contents.parameters).enumerated() {
             guard record.count == parameter.count else {
                 throw DescentError(.mismatch, "parameter \(i) has \(record.count) elements in the checkpoint, \(parameter.count) in this optimizer")
             }
             guard record.group == parameter.group else {
                 throw DescentError(.mismatch, "parameter \(i) is in group \(record.group) in the checkpoint, in group \(parameter.group) in this optimizer")
+            }
+            // Where state depends on shapes (Adafactor's factors), they must agree; the
+            // element-wise algorithms ignore them.
+            if shapedState, contents.version >= 4, record.shape != parameter.shape {
+                throw DescentError(.mismatch, "parameter \(i) has shape \(record.shape) in the checkpoint, \(parameter.shape) in this optimizer (\(algorithm.name)'s state depends on it)")
             }
         }
         if let record = contents.lbfgs {

@@ -69,7 +69,7 @@ extension Optimizer {
                 plan.add(parameter.rowsSpan(run.rows, rowSize: gradient.rowSize,
                                             values: gradient.values + run.firstValue * gradient.rowSize))
             }
-            parameter.writtenSlots |= description.slotsNeeded(hp)
+            parameter.writtenSlots |= description.slotsNeeded(hp, factored: parameter.isFactored)
         }
         let kernel = Rule.kernel(in: Runtime.kernels)
         plan.run({ scalars, span in withUnsafePointer(to: scalars) { kernel($0, span) } }, threads: Runtime.threadCount)

@@ -1,0 +1,1 @@
+../KernelsPortable/FactoredKernels.swift
