@@ -16,6 +16,7 @@ import ctypes
 import datetime
 import gc
 import json
+import math
 import os
 import platform
 import statistics
@@ -35,7 +36,7 @@ def parse_args():
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per method first (default 2)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test of the script")
     parser.add_argument("--no-deepspeed", action="store_true", help="leave DeepSpeedCPUAdam out")
-    parser.add_argument("--cases", default="abcdefg", help="which cases to run (default abcdefg)")
+    parser.add_argument("--cases", default="abcdefgh", help="which cases to run (default abcdefgh)")
     parser.add_argument("--settle", type=float, default=0.02,
                         help="seconds of pause before each timed step (default 0.02)")
     return parser.parse_args()
@@ -375,6 +376,24 @@ def lbfgs_methods(params, numel):
     return methods
 
 
+def adafactor_bytes(shapes):
+    """Bytes per parameter of Descent's Adafactor passes: 24 for a factored tensor (p and
+    g read, g read, p and g read and p written), 32 for a vector (its variance read and
+    written twice besides), averaged over `shapes` by element."""
+    counts = [(math.prod(shape), len(shape) > 1) for shape in shapes]
+    return sum(n * (24 if factored else 32) for n, factored in counts) / sum(n for n, _ in counts)
+
+
+def adafactor_methods(params, numel):
+    """Case (h): Adafactor with weight decay; torch's default (single-tensor) and foreach
+    implementations."""
+    options = {"lr": 1e-2, "weight_decay": 0.01}
+    return {"roofline": ROOFLINE.traffic(numel, adafactor_bytes([p.shape for p in params])),
+            "descent.torch": descent.torch.Adafactor(params, **options).step,
+            "torch": torch.optim.Adafactor(params, **options).step,
+            "torch foreach": torch.optim.Adafactor(params, **options, foreach=True).step}
+
+
 # Case (f): SparseAdam on an embedding (GPT-2's vocabulary x 768), a gradient of 4,096 of
 # its rows each step; "parameters" counts the elements the step touches.
 EMBEDDING = (50257, 768)
@@ -533,6 +552,8 @@ def case_specs():
     specs.append(("g", f"LBFGS iteration, one {10 * 2**20 // scale:,}-element tensor, history {LBFGS_HISTORY} "
                   "(closure excluded; bytes: Descent's fused passes)", [(10 * 2**20 // scale,)], LBFGS_BYTES,
                   lbfgs_methods, "torch LBFGS", None))
+    specs.append(("h", "Adafactor, GPT-2 small layout (matrices factored, vectors not)", gpt2,
+                  adafactor_bytes(gpt2), adafactor_methods, "torch", None))
     return [spec for spec in specs if spec[0][0] in ARGS.cases]
 
 

@@ -4,7 +4,8 @@ torch's optimizers: for every algorithm both have,
 
 1. every optimizer input, with torch's implementation flags off and then each flag it
    supports on in turn, and with its options given per group instead of as defaults:
-   five steps from the same parameters and gradients end where torch's end (foreach and
+   five steps (Adafactor: 30) from the same parameters and gradients end where torch's
+   end (foreach and
    fused change torch's implementation, not the result); differentiable and capturable,
    which Descent does not implement, are refused with NotImplementedError naming the
    flag. SparseAdam steps sparse gradients (as torch's tests give it), and every input of
@@ -33,6 +34,9 @@ UNSUPPORTED_FLAGS = ("differentiable", "capturable")
 # torch's sparse Adagrad builds its update with sparse_coo_tensor, which warns each time.
 pytestmark = pytest.mark.filterwarnings("ignore:Sparse invariant checks:UserWarning")
 STEPS = 5
+# Adafactor is held to torch over 30 steps (its second moments start from the first
+# gradient alone and settle over the first steps).
+LONG_RUNS = {"Adafactor": 30}
 CLOSURE_STEPS = 30
 
 
@@ -103,7 +107,8 @@ def test_optimizer_input(name, optim_input, flag, per_group):
         return
     torch.manual_seed(1)
     closure = has_trait(name, _descent.TRAIT_NEEDS_CLOSURE)
-    grads = None if closure else [[torch.randn(10, 5), torch.randn(5)] for _ in range(STEPS)]
+    steps = LONG_RUNS.get(name, STEPS)
+    grads = None if closure else [[torch.randn(10, 5), torch.randn(5)] for _ in range(steps)]
     info = INFOS[name]
     # Sparse runs with torch's flags off: fused and foreach are torch's implementations
     # and refuse sparse gradients; Descent has one implementation.

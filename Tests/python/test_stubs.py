@@ -2,6 +2,7 @@
 and method a stub declares exists at run time with the same parameters (names, kinds,
 which have defaults). A stub that drifts from the code fails here."""
 import ast
+import builtins
 import importlib
 import inspect
 from pathlib import Path
@@ -47,10 +48,11 @@ def declarations():
 
 
 def resolve(module, expression):
-    """The runtime object a stub's base expression names (`torch.optim.Optimizer`), as
-    the module's own namespace resolves it."""
-    value = module
-    for part in ast.unparse(expression).split("."):
+    """The runtime object a stub's base expression names (`torch.optim.Optimizer`,
+    `ValueError`), as the module's own namespace resolves it, then builtins."""
+    first, *rest = ast.unparse(expression).split(".")
+    value = getattr(module, first) if hasattr(module, first) else getattr(builtins, first)
+    for part in rest:
         value = getattr(value, part)
     return value
 

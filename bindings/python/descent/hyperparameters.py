@@ -4,6 +4,7 @@ translation to the engine's names and numbers: torch's tuple options (betas) are
 engine option per element ("betas[0]", "betas[1]"); flags, whole numbers, None and
 torch's strings (LBFGS's line_search_fn) are numbers to the engine, as each option's kind
 says."""
+import math
 import re
 
 from . import _descent
@@ -26,6 +27,8 @@ def torch_value(kind, choices, value):
         return None
     if kind == "choice":
         return choices[int(value)]
+    if kind == "optional_real" and math.isnan(value):
+        return None
     return value
 
 
@@ -39,6 +42,11 @@ def engine_value(kind, choices, value):
         return float(choices.index(value))
     if kind == "optional_integer" and value is None:
         return -1.0
+    if kind == "optional_real":
+        if value is None:
+            return math.nan  # the engine's None
+        if math.isnan(value):
+            raise _descent.DescentValueError("nan is not a valid value (torch's None is written None)")
     return float(value)
 
 
@@ -48,10 +56,11 @@ def _torch_defaults(description):
     defaults = {}
     for name, default, kind, choices in description["options"]:
         element = _ELEMENT.match(name)
+        value = torch_value(kind, choices, default)
         if element:
-            defaults[element[1]] = defaults.get(element[1], ()) + (default,)
+            defaults[element[1]] = defaults.get(element[1], ()) + (value,)
         else:
-            defaults[name] = torch_value(kind, choices, default)
+            defaults[name] = value
     return defaults
 
 
@@ -62,12 +71,9 @@ DEFAULTS = {name: _torch_defaults(description) for name, description in ALGORITH
 KINDS = {name: {option: (kind, choices) for option, _, kind, choices in description["options"]}
          for name, description in ALGORITHMS.items()}
 
-# The optimizer state each algorithm keeps per parameter, under torch's state keys.
+# The optimizer state each algorithm keeps per parameter, under torch's state keys (its
+# shape for a parameter: Optimizer.state_shape).
 STATE_NAMES = {name: tuple(slot for slot, _ in description["state"]) for name, description in ALGORITHMS.items()}
-
-# The state kept as one value per parameter (torch's 0-d tensors, e.g. NAdam's mu_product).
-SCALAR_STATE = {name: frozenset(slot for slot, shape in description["state"] if shape == "scalar")
-                for name, description in ALGORITHMS.items()}
 
 
 def has_trait(algorithm, trait):
@@ -85,7 +91,7 @@ def engine_items(algorithm, items):
             continue
         if isinstance(known[key], tuple):
             for index, element in enumerate(value):
-                out[f"{key}[{index}]"] = float(element)
+                out[f"{key}[{index}]"] = engine_value(*KINDS[algorithm][f"{key}[{index}]"], element)
         else:
             out[key] = engine_value(*KINDS[algorithm][key], value)
     return out
@@ -97,7 +103,8 @@ def torch_items(algorithm, engine):
     out = {}
     for key, default in DEFAULTS[algorithm].items():
         if isinstance(default, tuple):
-            out[key] = tuple(engine[f"{key}[{index}]"] for index in range(len(default)))
+            out[key] = tuple(torch_value(*KINDS[algorithm][f"{key}[{index}]"], engine[f"{key}[{index}]"])
+                             for index in range(len(default)))
         else:
             out[key] = torch_value(*KINDS[algorithm][key], engine[key])
     return out

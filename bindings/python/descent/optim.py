@@ -118,6 +118,11 @@ class Optimizer:
         buffer = self._core.state(index, name)
         return None if buffer is None else numpy.frombuffer(buffer, dtype=numpy.float32)
 
+    def state_shape(self, index, name):
+        """torch's shape of state `name` of parameter `index` (state() is flat): the
+        parameter's, () for a scalar, with a dimension of 1 for Adafactor's factors."""
+        return self._core.state_shape(index, name)
+
     def step_count(self, index):
         return self._core.step_count(index)
 

@@ -42,7 +42,7 @@ import torch
 
 from . import _descent
 from .gradients import StepReport
-from .hyperparameters import ALGORITHMS, DEFAULTS, SCALAR_STATE, STATE_NAMES, engine_items, has_trait, torch_items
+from .hyperparameters import ALGORITHMS, DEFAULTS, STATE_NAMES, engine_items, has_trait, torch_items
 
 
 try:
@@ -97,6 +97,12 @@ class _ParamState(dict):
 
     def __reduce__(self):  # saved (torch.save, deepcopy) as the plain dict torch keeps
         return dict, (dict(self),)
+
+
+class ComplexParameterError(ValueError, RuntimeError):
+    """A complex parameter, refused when it is given. torch refuses one with ValueError
+    at construction (SparseAdam) or RuntimeError at the first step (Adafactor); this is
+    either, so that code written for either catches it."""
 
 
 class _EngineState(collections.defaultdict):
@@ -434,8 +440,8 @@ class _EngineOptimizer(torch.optim.Optimizer):
             raise ValueError(f"Sparse params at indices {sparse}: {self._algorithm} requires dense parameter tensors")
         complex_ = [[group_index, i] for i, p in indexed if p.is_complex()]
         if complex_:
-            raise ValueError(f"Complex params at indices {complex_}: {self._algorithm} does not support complex "
-                             "parameters")
+            raise ComplexParameterError(f"Complex params at indices {complex_}: {self._algorithm} does not support "
+                                        "complex parameters")
 
     @staticmethod
     def _describe(group, index, name):
@@ -637,16 +643,15 @@ class _EngineOptimizer(torch.optim.Optimizer):
                 and not has_trait(self._algorithm, _descent.TRAIT_DECOUPLED_WEIGHT_DECAY))
 
     def _state_tensor(self, index, name, memory):
-        """The engine's state `memory` as torch shows it: shaped like the parameter, or a
-        0-d tensor for a scalar slot (NAdam's mu_product); for a DTensor parameter, a
-        DTensor sharded as it is (each rank's state its own shard: what
-        torch.distributed.checkpoint saves)."""
-        tensor = torch.from_numpy(memory)
-        if name in SCALAR_STATE[self._algorithm]:
-            return tensor.view(())
+        """The engine's state `memory` as torch shows it, in torch's shape of it (the
+        parameter's; a 0-d tensor for a scalar slot such as NAdam's mu_product;
+        Adafactor's row_var and col_var with a dimension of 1); element-wise state of a
+        DTensor parameter as a DTensor sharded as it is (each rank's state its own
+        shard: what torch.distributed.checkpoint saves)."""
         p = self._params[index]
-        shard = tensor.view_as(_local(p))
-        if isinstance(p, DTensor):
+        shape = self._core.state_shape(index, name)
+        shard = torch.from_numpy(memory).view(shape)
+        if isinstance(p, DTensor) and shape == tuple(_local(p).shape):
             return DTensor.from_local(shard, p.device_mesh, p.placements, run_check=False, shape=p.shape,
                                       stride=p.stride())
         return shard
@@ -702,7 +707,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
         taken = {name: _local(value) for name, value in state.items()
                  if name in STATE_NAMES[self._algorithm] and value is not None}
         for name, value in taken.items():
-            expected = 1 if name in SCALAR_STATE[self._algorithm] else _local(self._params[index]).numel()
+            expected = math.prod(self._core.state_shape(index, name))
             if value.numel() != expected:
                 raise _descent.DescentValueError(
                     f"state['{name}'] of {self._where[index]} has {value.numel()} elements, expected {expected}")
@@ -966,4 +971,4 @@ def _drop_in(name):
 # torch.optim's interface.
 ALGORITHM_CLASSES = {name: _drop_in(name) for name in ALGORITHMS}
 globals().update(ALGORITHM_CLASSES)
-__all__ = [*ALGORITHM_CLASSES, "clip_grad_norm_", "clip_grad_value_", "get_total_norm"]
+__all__ = [*ALGORITHM_CLASSES, "ComplexParameterError", "clip_grad_norm_", "clip_grad_value_", "get_total_norm"]

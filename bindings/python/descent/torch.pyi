@@ -75,6 +75,13 @@ class ASGD(_EngineOptimizer):
                  weight_decay: float = ..., *,
                  maximize: bool = ..., grad_arena: bool = ..., **kwargs: Any) -> None: ...
 
+class ComplexParameterError(ValueError, RuntimeError): ...
+
+class Adafactor(_EngineOptimizer):
+    def __init__(self, params: Any, lr: float = ..., beta2_decay: float = ...,
+                 eps: tuple[Optional[float], float] = ..., d: float = ..., weight_decay: float = ..., *,
+                 maximize: bool = ..., grad_arena: bool = ..., **kwargs: Any) -> None: ...
+
 class Rprop(_EngineOptimizer):
     def __init__(self, params: Any, lr: float = ..., etas: tuple[float, float] = ...,
                  step_sizes: tuple[float, float] = ..., *,

@@ -452,12 +452,8 @@ static PyObject *Optimizer_set_group(OptimizerObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static PyObject *Optimizer_param_shape(OptimizerObject *self, PyObject *arg) {
-    USABLE(self);
-    Py_ssize_t index = PyLong_AsSsize_t(arg);
-    if (index == -1 && PyErr_Occurred()) return NULL;
-    size_t dims[DESCENT_MAX_DIMS], ndim;
-    CALL(self->opt, descent_param_shape(self->opt, (size_t)index, dims, DESCENT_MAX_DIMS, &ndim));
+/* A shape as a tuple of ints. */
+static PyObject *shape_tuple(const size_t *dims, size_t ndim) {
     PyObject *shape = PyTuple_New((Py_ssize_t)ndim);
     for (size_t axis = 0; shape && axis < ndim; axis++) {
         PyObject *size = PyLong_FromSize_t(dims[axis]);
@@ -465,6 +461,26 @@ static PyObject *Optimizer_param_shape(OptimizerObject *self, PyObject *arg) {
         PyTuple_SET_ITEM(shape, (Py_ssize_t)axis, size);
     }
     return shape;
+}
+
+static PyObject *Optimizer_param_shape(OptimizerObject *self, PyObject *arg) {
+    USABLE(self);
+    Py_ssize_t index = PyLong_AsSsize_t(arg);
+    if (index == -1 && PyErr_Occurred()) return NULL;
+    size_t dims[DESCENT_MAX_DIMS], ndim;
+    CALL(self->opt, descent_param_shape(self->opt, (size_t)index, dims, DESCENT_MAX_DIMS, &ndim));
+    return shape_tuple(dims, ndim);
+}
+
+static PyObject *Optimizer_state_shape(OptimizerObject *self, PyObject *args) {
+    Py_ssize_t index;
+    const char *name;
+    if (!PyArg_ParseTuple(args, "ns:state_shape", &index, &name)) return NULL;
+    USABLE(self);
+    if (check_index(self, index) < 0) return NULL;
+    size_t dims[DESCENT_MAX_DIMS], ndim;
+    CALL(self->opt, descent_param_state_shape(self->opt, (size_t)index, name, dims, DESCENT_MAX_DIMS, &ndim));
+    return shape_tuple(dims, ndim);
 }
 
 static PyObject *Optimizer_step_count(OptimizerObject *self, PyObject *arg) {
@@ -535,13 +551,14 @@ static PyObject *Optimizer_state(OptimizerObject *self, PyObject *args, PyObject
     if (create) CALL(self->opt, descent_param_create_state(self->opt, (size_t)index, name, &data));
     else CALL(self->opt, descent_param_state(self->opt, (size_t)index, name, &data));
     if (!data) Py_RETURN_NONE;
-    int scalar = state_is_scalar(self->algorithm, name);
-    if (scalar < 0) return NULL;
+    size_t dims[DESCENT_MAX_DIMS], ndim, numel = 1;
+    CALL(self->opt, descent_param_state_shape(self->opt, (size_t)index, name, dims, DESCENT_MAX_DIMS, &ndim));
+    for (size_t axis = 0; axis < ndim; axis++) numel *= dims[axis];
     StateObject *state = PyObject_New(StateObject, StateType);
     if (!state) return NULL;
     state->owner = (OptimizerObject *)Py_NewRef(self);
     state->data = data;
-    state->numel = scalar ? 1 : self->params[index].len / 4;
+    state->numel = (Py_ssize_t)numel;
     return (PyObject *)state;
 }
 
@@ -608,6 +625,8 @@ static PyMethodDef Optimizer_methods[] = {
      "address it has now, without checking it again."},
     {"step_counts_into", (PyCFunction)Optimizer_step_counts_into, METH_O,
      "step_counts_into(out) -> None\n\nWrites every parameter's step count into a float32 buffer of param_count elements."},
+    {"state_shape", (PyCFunction)Optimizer_state_shape, METH_VARARGS,
+     "state_shape(index, name) -> tuple\n\ntorch's shape of a state buffer (row_var: the parameter's, last dimension 1)."},
     {"state", (PyCFunction)(void (*)(void))Optimizer_state, METH_VARARGS | METH_KEYWORDS,
      "state(index, name, create=False) -> buffer or None\n\nA writable float32 view of a state buffer (torch's key)."},
     {"checkpoint", (PyCFunction)Optimizer_checkpoint, METH_NOARGS,

@@ -99,20 +99,9 @@ PyObject *group_to_dict(const descent_optimizer *opt, descent_algorithm algorith
     return dict;
 }
 
-int state_is_scalar(descent_algorithm algorithm, const char *name) {
-    descent_state_info slots[MAX_OPTIONS];
-    size_t count = 0;
-    descent_status status = descent_algorithm_state(algorithm, slots, MAX_OPTIONS, &count);
-    if (status != DESCENT_OK) return raise_status(status, NULL), -1;
-    for (size_t k = 0; k < count && k < MAX_OPTIONS; k++)
-        if (!strcmp(slots[k].name, name)) return slots[k].shape == DESCENT_STATE_SCALAR;
-    PyErr_Format(DescentValueError, "%s has no state '%s'", descent_algorithm_name(algorithm), name);
-    return -1;
-}
-
 /* DESCENT_KIND_* as the Python layer names them. */
 static const char *kind_name(descent_option option) {
-    static const char *const names[] = {"real", "flag", "integer", "optional_integer", "choice"};
+    static const char *const names[] = {"real", "flag", "integer", "optional_integer", "choice", "optional_real"};
     descent_option_kind kind = descent_option_kind_of(option);
     return (size_t)kind < sizeof names / sizeof names[0] ? names[kind] : "real";
 }
@@ -133,8 +122,14 @@ static PyObject *choices_of(descent_option option) {
     return tuple;
 }
 
+/* DESCENT_STATE_* as the Python layer names them. */
+static const char *state_shape_name(descent_state_shape shape) {
+    static const char *const names[] = {NULL, "elementwise", "scalar", "rows", "columns"};
+    return (size_t)shape < sizeof names / sizeof names[0] && names[shape] ? names[shape] : "elementwise";
+}
+
 /* One algorithm as {"name", "options": ((name, default, kind, choices), …), "state":
- * ((name, "elementwise" or "scalar"), …), "traits"}. */
+ * ((name, "elementwise", "scalar", "rows" or "columns"), …), "traits"}. */
 static PyObject *describe(descent_algorithm algorithm) {
     descent_option_info info[MAX_OPTIONS];
     Py_ssize_t known = options_of(algorithm, info);
@@ -151,8 +146,7 @@ static PyObject *describe(descent_algorithm algorithm) {
         else PyTuple_SET_ITEM(options, k, item);
     }
     for (size_t k = 0; state && k < slots; k++) {
-        PyObject *item = Py_BuildValue("(ss)", names[k].name,
-                                       names[k].shape == DESCENT_STATE_SCALAR ? "scalar" : "elementwise");
+        PyObject *item = Py_BuildValue("(ss)", names[k].name, state_shape_name(names[k].shape));
         if (!item) Py_CLEAR(state);
         else PyTuple_SET_ITEM(state, (Py_ssize_t)k, item);
     }

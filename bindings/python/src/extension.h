@@ -92,7 +92,6 @@ int options_from_dict(descent_algorithm algorithm, PyObject *dict, descent_optio
 PyObject *group_to_dict(const descent_optimizer *opt, descent_algorithm algorithm, size_t group);
 /* Whether `algorithm`'s state `name` is a scalar slot (one value, not one per element);
  * -1 with an exception when the library cannot say (the buffer's size is unknown). */
-int state_is_scalar(descent_algorithm algorithm, const char *name);
 int add_algorithm_constants(PyObject *module);
 
 /* Adds the Schedule type (schedule.c) to the module. */
