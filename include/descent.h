@@ -755,7 +755,9 @@ DESCENT_API descent_status descent_param_state_shape(const descent_optimizer *op
  * instead of copying the gradient into it.
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt`, `name` or `out` NULL),
  * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
- * DESCENT_ERROR_UNKNOWN_OPTION, DESCENT_ERROR_OUT_OF_MEMORY.
+ * DESCENT_ERROR_UNKNOWN_OPTION, DESCENT_ERROR_INVALID_ARGUMENT (state that
+ * the parameter's shape does not keep: Adafactor's variance of a matrix, or
+ * row_var of a vector), DESCENT_ERROR_OUT_OF_MEMORY.
  */
 DESCENT_API descent_status descent_param_create_state(descent_optimizer *opt,
                                                       size_t index,

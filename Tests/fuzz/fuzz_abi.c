@@ -419,7 +419,7 @@ static void run(Input *in) {
         double values[4];
         size_t pairs = byte(in) % 5;
         for (size_t i = 0; i < pairs; i++) {
-            ids[i] = (descent_option)(byte(in) % 18);
+            ids[i] = (descent_option)(byte(in) % 36);
             values[i] = number(in);
         }
         if (byte(in) & 1) {
@@ -466,8 +466,14 @@ static void run(Input *in) {
             s = descent_param_set_shape(opt, count(in), byte(in) & 1 ? dims : NULL, byte(in) & 1 ? ndim : count(in));
         } else {
             size_t capacity = byte(in) % (DESCENT_MAX_DIMS + 3), got = 0;
-            s = descent_param_shape(opt, count(in), capacity <= DESCENT_MAX_DIMS + 2 && byte(in) & 1 ? dims : NULL,
-                                    capacity, byte(in) & 1 ? &got : NULL);
+            size_t *into = capacity <= DESCENT_MAX_DIMS + 2 && byte(in) & 1 ? dims : NULL;
+            if (byte(in) & 1) {
+                s = descent_param_shape(opt, count(in), into, capacity, byte(in) & 1 ? &got : NULL);
+            } else {  /* a state buffer's shape (Adafactor's factors), by any name */
+                static const char *const names[] = {"row_var", "col_var", "variance", "exp_avg", "nope"};
+                s = descent_param_state_shape(opt, count(in), byte(in) % 8 ? names[byte(in) % 5] : NULL, into,
+                                              capacity, byte(in) & 1 ? &got : NULL);
+            }
         }
         break;
     }
