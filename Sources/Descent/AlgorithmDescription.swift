@@ -180,15 +180,16 @@ public struct StateSlot: Sendable {
         /// parameter's shape with its second-to-last dimension 1.
         case columns = 4
 
-        /// torch's shape of the slot for a parameter of shape `shape` (two or more
-        /// dimensions for `rows` and `columns`, which only such parameters have).
+        /// torch's shape of the slot for a parameter of shape `shape`. Only parameters
+        /// of two or more dimensions keep `rows` and `columns`; for others (a crafted
+        /// checkpoint's sizes) they are taken as one value.
         func dimensions(for shape: [Int]) -> [Int] {
             var dimensions = shape
             switch self {
             case .elementwise: break
             case .scalar: dimensions = []
-            case .rows: dimensions[shape.count - 1] = 1
-            case .columns: dimensions[shape.count - 2] = 1
+            case .rows: if shape.count < 2 { dimensions = [] } else { dimensions[shape.count - 1] = 1 }
+            case .columns: if shape.count < 2 { dimensions = [] } else { dimensions[shape.count - 2] = 1 }
             }
             return dimensions
         }

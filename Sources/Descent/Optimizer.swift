@@ -252,8 +252,19 @@ public final class Optimizer {
     /// parameter's with a dimension of 1 for Adafactor's factors.
     public func stateShape(named name: String, ofParameter parameter: Int) throws(DescentError) -> [Int] {
         _ = try state(named: name, ofParameter: parameter)
-        let slot = algorithm.description.state.first { $0.name == name }!
-        return slot.shape.dimensions(for: parameters[parameter].shape)
+        let slot = algorithm.description.stateNames.firstIndex(of: name)!
+        try checkKept(slot: slot, ofParameter: parameter)
+        return algorithm.description.state[slot].shape.dimensions(for: parameters[parameter].shape)
+    }
+
+    /// Refuses state slot `slot` where the parameter's shape keeps none (Adafactor's
+    /// `variance` of a matrix, `row_var` of a vector).
+    private func checkKept(slot: Int, ofParameter parameter: Int) throws(DescentError) {
+        let slots = algorithm.description.state, p = parameters[parameter], hp = groups[p.group]
+        if slots[slot].needed.readsShape, !slots[slot].needed.holds(for: hp, factored: p.isFactored) {
+            let kept = slots.filter { $0.needed.readsShape && $0.needed.holds(for: hp, factored: p.isFactored) }
+            throw DescentError(.invalidArgument, "\(algorithm.name) keeps no '\(slots[slot].name)' for parameter \(parameter) of shape \(p.shape); for that shape it keeps \(kept.map(\.name).joined(separator: ", "))")
+        }
     }
 
     /// Like `state(named:ofParameter:)`, but creates the buffer if no step has yet (filled
@@ -264,11 +275,7 @@ public final class Optimizer {
         _ = try state(named: name, ofParameter: parameter)
         let slot = algorithm.description.stateNames.firstIndex(of: name)!
         let p = parameters[parameter]
-        let slots = algorithm.description.state, hp = groups[p.group]
-        if slots[slot].needed.readsShape, !slots[slot].needed.holds(for: hp, factored: p.isFactored) {
-            let kept = slots.filter { $0.needed.readsShape && $0.needed.holds(for: hp, factored: p.isFactored) }
-            throw DescentError(.invalidArgument, "\(algorithm.name) keeps no '\(name)' for parameter \(parameter) of shape \(p.shape); for that shape it keeps \(kept.map(\.name).joined(separator: ", "))")
-        }
+        try checkKept(slot: slot, ofParameter: parameter)
         try allocateState([(p, p.missingSlots(1 << slot))])
         p.writtenSlots |= 1 << slot
         return p.slots[slot]!

@@ -345,3 +345,64 @@ import Testing
         }
     }
 }
+
+/// Adafactor's state is sized by shapes, which checkpoints hold from format version 4.
+@Suite struct FactoredCheckpointTests {
+    /// An Adafactor optimizer over a 3 × 5 matrix, stepped twice.
+    static func optimizer(shaped: Bool = true) throws -> (Optimizer, [UnsafeMutablePointer<Float>]) {
+        let buffers = (0 ..< 2).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: 15) }
+        buffers[0].initialize(repeating: 0.5, count: 15)
+        buffers[1].initialize(repeating: 0.25, count: 15)
+        let opt = try Optimizer(algorithm: .adafactor)
+        try opt.addGroup()
+        try opt.addParameter(group: 0, param: buffers[0], grad: buffers[1], count: 15)
+        if shaped { try opt.setShape([3, 5], ofParameter: 0) }
+        return (opt, buffers)
+    }
+
+    @Test func olderVersionsAndCraftedShapesAreRefused() throws {
+        let (source, sourceBuffers) = try Self.optimizer()
+        defer { sourceBuffers.forEach { $0.deallocate() } }
+        try source.step()
+        try source.step()
+        let bytes = source.checkpoint()
+        var sections = CheckpointTests.sections(bytes)
+        let (target, targetBuffers) = try Self.optimizer()
+        defer { targetBuffers.forEach { $0.deallocate() } }
+        // Version 3 holds no shapes: its factors are sized as one value each, so this
+        // STAT is too long; with a STAT of that size, the missing shapes are refused.
+        var older = sections
+        older[2].payload = CheckpointTests.withoutShapes(sections[2].payload)
+        let versionThree = CheckpointTests.assemble(CheckpointTests.header(version: 3, sections: 6)[...], older)
+        #expect(throws: DescentError(.corruptCheckpoint, "checkpoint section STAT holds 32 bytes, its parameters need 8")) {
+            try versionThree.withUnsafeBytes { try target.loadCheckpoint($0) }
+        }
+        older[3].payload = Array(older[3].payload.prefix(8))
+        let resized = CheckpointTests.assemble(CheckpointTests.header(version: 3, sections: 6)[...], older)
+        #expect(throws: DescentError(.mismatch, "parameter 0 has shape (none: format version 3) in the checkpoint, [3, 5] in this optimizer (Adafactor's state depends on it)")) {
+            try resized.withUnsafeBytes { try target.loadCheckpoint($0) }
+        }
+        // Dimensions whose product overflows are refused, not trapped on.
+        var record = Array(sections[2].payload.prefix(32))
+        var shape = ByteWriter()
+        shape.u32(2)
+        shape.u32(0)
+        shape.u64(1 << 40)
+        shape.u64(1 << 40)
+        record += shape.bytes
+        sections[2].payload = record
+        #expect(throws: DescentError(.corruptCheckpoint, "checkpoint parameter 0 has a shape that does not hold its 15 elements")) {
+            try CheckpointTests.assemble(bytes[..<CheckpointFormat.headerSize], sections).withUnsafeBytes {
+                try target.loadCheckpoint($0)
+            }
+        }
+        // A flat parameter cannot take a matrix's state.
+        let (flat, flatBuffers) = try Self.optimizer(shaped: false)
+        defer { flatBuffers.forEach { $0.deallocate() } }
+        #expect(throws: DescentError(.mismatch, "parameter 0 has shape [3, 5] in the checkpoint, [15] in this optimizer (Adafactor's state depends on it)")) {
+            try bytes.withUnsafeBytes { try flat.loadCheckpoint($0) }
+        }
+        try bytes.withUnsafeBytes { try target.loadCheckpoint($0) }
+        #expect(target.checkpoint() == bytes)
+    }
+}

@@ -61,6 +61,10 @@ static void test_factored_state_in_torchs_shapes(void) {
     EXPECT(state == NULL, "a factored parameter keeps no variance");
     MUST(descent_param_state(m.opt, 1, "row_var", &state));
     EXPECT(state == NULL, "a vector keeps no row_var");
+    size_t ndim = 0;
+    EXPECT(descent_param_state_shape(m.opt, 1, "col_var", dims, DESCENT_MAX_DIMS, &ndim) ==
+               DESCENT_ERROR_INVALID_ARGUMENT, "col_var of a vector has no shape");
+    EXPECT(strstr(descent_last_error(m.opt), "keeps no 'col_var'") != NULL, "%s", descent_last_error(m.opt));
     /* A first step's variance is g·g (lerp with weight 1), its row factor the rows' mean square. */
     MUST(descent_param_state(m.opt, 1, "variance", &state));
     EXPECT(state && state[1] == 0.25f, "variance %g", state ? state[1] : -1);

@@ -348,7 +348,7 @@ struct CheckpointContents {
         var product = 1
         for _ in 0 ..< dimensionCount {
             let size = try reader.u64()
-            guard size > 0, size <= UInt64(count), product * Int(size) <= count else {
+            guard size > 0, size <= UInt64(count / product) else {
                 throw DescentError(.corruptCheckpoint, "checkpoint parameter \(i) has a shape that does not hold its \(count) elements")
             }
             product *= Int(size)

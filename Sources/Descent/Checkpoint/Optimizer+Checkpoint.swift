@@ -248,10 +248,16 @@ extension Optimizer {
             guard record.group == parameter.group else {
                 throw DescentError(.mismatch, "parameter \(i) is in group \(record.group) in the checkpoint, in group \(parameter.group) in this optimizer")
             }
-            // Where state depends on shapes (Adafactor's factors), they must agree; the
-            // element-wise algorithms ignore them.
-            if shapedState, contents.version >= 4, record.shape != parameter.shape {
-                throw DescentError(.mismatch, "parameter \(i) has shape \(record.shape) in the checkpoint, \(parameter.shape) in this optimizer (\(algorithm.name)'s state depends on it)")
+            // Where state depends on shapes (Adafactor's factors), they must agree (files
+            // before version 4 hold none); the element-wise algorithms ignore them.
+            if shapedState, contents.version < 4 || record.shape != parameter.shape {
+                throw DescentError(.mismatch, "parameter \(i) has shape \(contents.version < 4 ? "(none: format version \(contents.version))" : "\(record.shape)") in the checkpoint, \(parameter.shape) in this optimizer (\(algorithm.name)'s state depends on it)")
+            }
+            let slots = algorithm.description.state, hp = contents.groups[record.group]
+            for (s, slot) in slots.enumerated() where record.present & (1 << s) != 0 && slot.needed.readsShape {
+                guard slot.needed.holds(for: hp, factored: parameter.isFactored) else {
+                    throw DescentError(.corruptCheckpoint, "checkpoint holds '\(slot.name)' for parameter \(i) of shape \(parameter.shape), which keeps none")
+                }
             }
         }
         if let record = contents.lbfgs {

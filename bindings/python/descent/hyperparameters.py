@@ -91,7 +91,8 @@ def engine_items(algorithm, items):
             continue
         if isinstance(known[key], tuple):
             for index, element in enumerate(value):
-                out[f"{key}[{index}]"] = engine_value(*KINDS[algorithm][f"{key}[{index}]"], element)
+                name = f"{key}[{index}]"  # one past torch's tuple: the engine names it unknown
+                out[name] = engine_value(*KINDS[algorithm].get(name, ("real", ())), element)
         else:
             out[key] = engine_value(*KINDS[algorithm][key], value)
     return out
