@@ -1,7 +1,7 @@
 /// Adafactor's passes (torch's `_single_tensor_adafactor`), compiled once per instruction
 /// set like the update kernels. Each runs over one tile: `rows` rows of `columns`
-/// elements, contiguous (a tile is whole rows of its matrix, or a piece of one row), or
-/// a piece of a vector. Sums are in double over 16 lanes (element j of a row in lane
+/// elements, each row `stride` elements after the one before (the matrix's row length),
+/// or a piece of a vector. Sums are in double over 16 lanes (element j of a row in lane
 /// j % 16) folded as a fixed tree; squares and products of two floats are exact in
 /// double. So every instruction set gives the same bits, and so does any thread count
 /// once the caller adds the tiles' sums in a fixed order.
@@ -16,7 +16,7 @@ public struct FactoredKernels: Sendable {
 
     /// Over a tile of a factored parameter: `rowSums[r]` = Σ g² of row r, `columnSums[j]`
     /// = Σ g² of column j (added in row order); returns Σ p².
-    public let squareSums: @Sendable (_ p: Input, _ g: Input, _ rows: Int, _ columns: Int,
+    public let squareSums: @Sendable (_ p: Input, _ g: Input, _ rows: Int, _ columns: Int, _ stride: Int,
                                       _ rowSums: UnsafeMutablePointer<Double>,
                                       _ columnSums: UnsafeMutablePointer<Double>) -> Double
     /// torch's `factor.lerp_(vector_norm(g, dim).square_().div_(divisor), w)` for
@@ -27,12 +27,13 @@ public struct FactoredKernels: Sendable {
                                         _ count: Int, _ divisor: Float, _ w: Float, _ factor: Pointer) -> Void
     /// Σ u² over a tile of a factored parameter: `rowFactor` has its `rows` factors,
     /// `columnFactor` its `columns`.
-    public let factoredUpdateSquares: @Sendable (_ g: Input, _ rows: Int, _ columns: Int, _ rowFactor: Input,
-                                                 _ columnFactor: Input, _ mean: Float, _ floor: Float) -> Double
+    public let factoredUpdateSquares: @Sendable (_ g: Input, _ rows: Int, _ columns: Int, _ stride: Int,
+                                                 _ rowFactor: Input, _ columnFactor: Input, _ mean: Float,
+                                                 _ floor: Float) -> Double
     /// The parameter update over a tile of a factored parameter.
-    public let factoredApply: @Sendable (_ p: Pointer, _ g: Input, _ rows: Int, _ columns: Int, _ rowFactor: Input,
-                                         _ columnFactor: Input, _ mean: Float, _ floor: Float, _ decay: Float,
-                                         _ a: Float) -> Void
+    public let factoredApply: @Sendable (_ p: Pointer, _ g: Input, _ rows: Int, _ columns: Int, _ stride: Int,
+                                         _ rowFactor: Input, _ columnFactor: Input, _ mean: Float, _ floor: Float,
+                                         _ decay: Float, _ a: Float) -> Void
     /// Over a piece of a vector: `variance = lerp(variance, g·g, w)`; returns (Σ p², Σ u²)
     /// with u from the new variance.
     public let vectorSums: @Sendable (_ p: Input, _ g: Input, _ variance: Pointer, _ count: Int, _ w: Float,
@@ -41,10 +42,10 @@ public struct FactoredKernels: Sendable {
     public let vectorApply: @Sendable (_ p: Pointer, _ g: Input, _ variance: Input, _ count: Int, _ floor: Float,
                                        _ decay: Float, _ a: Float) -> Void
 
-    public init(squareSums: @escaping @Sendable (Input, Input, Int, Int, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Double,
+    public init(squareSums: @escaping @Sendable (Input, Input, Int, Int, Int, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Double,
                 finishFactor: @escaping @Sendable (UnsafePointer<Double>, Int, Int, Int, Float, Float, Pointer) -> Void,
-                factoredUpdateSquares: @escaping @Sendable (Input, Int, Int, Input, Input, Float, Float) -> Double,
-                factoredApply: @escaping @Sendable (Pointer, Input, Int, Int, Input, Input, Float, Float, Float, Float) -> Void,
+                factoredUpdateSquares: @escaping @Sendable (Input, Int, Int, Int, Input, Input, Float, Float) -> Double,
+                factoredApply: @escaping @Sendable (Pointer, Input, Int, Int, Int, Input, Input, Float, Float, Float, Float) -> Void,
                 vectorSums: @escaping @Sendable (Input, Input, Pointer, Int, Float, Float) -> (Double, Double),
                 vectorApply: @escaping @Sendable (Pointer, Input, Input, Int, Float, Float, Float) -> Void) {
         self.squareSums = squareSums

@@ -47,12 +47,12 @@ func addSquares(_ acc: inout WideLanes, _ n: Int, _ value: (Int) -> Float) {
 }
 
 @inline(never)
-func squareSumsKernel(_ p: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ rows: Int, _ columns: Int,
+func squareSumsKernel(_ p: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ rows: Int, _ columns: Int, _ stride: Int,
                       _ rowSums: UnsafeMutablePointer<Double>, _ columnSums: UnsafeMutablePointer<Double>) -> Double {
     var squares = WideLanes(repeating: 0)
     columnSums.update(repeating: 0, count: columns)
     for r in 0 ..< rows {
-        let pr = p + r * columns, gr = g + r * columns
+        let pr = p + r * stride, gr = g + r * stride
         var row = WideLanes(repeating: 0)
         addProducts(&row, gr, gr, columns)
         rowSums[r] = foldSum(row)
@@ -83,11 +83,12 @@ func finishFactorKernel(_ partials: UnsafePointer<Double>, _ blocks: Int, _ stri
 }
 
 @inline(never)
-func factoredUpdateSquaresKernel(_ g: UnsafePointer<Float>, _ rows: Int, _ columns: Int, _ rowFactor: UnsafePointer<Float>,
-                                 _ columnFactor: UnsafePointer<Float>, _ mean: Float, _ floor: Float) -> Double {
+func factoredUpdateSquaresKernel(_ g: UnsafePointer<Float>, _ rows: Int, _ columns: Int, _ stride: Int,
+                                 _ rowFactor: UnsafePointer<Float>, _ columnFactor: UnsafePointer<Float>, _ mean: Float,
+                                 _ floor: Float) -> Double {
     var squares = WideLanes(repeating: 0)
     for r in 0 ..< rows {
-        let gr = g + r * columns, factor = rowFactor[r]
+        let gr = g + r * stride, factor = rowFactor[r]
         addSquares(&squares, columns) { j in factoredUpdate(gr[j], factor, columnFactor[j], mean, floor) }
     }
     return foldSum(squares)
@@ -95,10 +96,10 @@ func factoredUpdateSquaresKernel(_ g: UnsafePointer<Float>, _ rows: Int, _ colum
 
 @inline(never)
 func factoredApplyKernel(_ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ rows: Int, _ columns: Int,
-                         _ rowFactor: UnsafePointer<Float>, _ columnFactor: UnsafePointer<Float>, _ mean: Float,
-                         _ floor: Float, _ decay: Float, _ a: Float) {
+                         _ stride: Int, _ rowFactor: UnsafePointer<Float>, _ columnFactor: UnsafePointer<Float>,
+                         _ mean: Float, _ floor: Float, _ decay: Float, _ a: Float) {
     for r in 0 ..< rows {
-        let pr = p + r * columns, gr = g + r * columns, factor = rowFactor[r]
+        let pr = p + r * stride, gr = g + r * stride, factor = rowFactor[r]
         for j in 0 ..< columns {
             pr[j] = (pr[j] * decay).addingProduct(factoredUpdate(gr[j], factor, columnFactor[j], mean, floor), a)
         }

@@ -1,6 +1,7 @@
 """Adafactor through the C ABI against torch.optim.Adafactor (torch's default,
 single-tensor path): vectors, 0-d tensors, matrices, a batch of matrices, rows longer
-than one of Descent's tiles, and a tall matrix; every option.
+than one of Descent's tiles, a matrix cut into tiles both ways, and a tall matrix; every
+option.
 
 torch takes its norms and means in float32 as it accumulates (its row norm of a
 60,000-element row is off the exact one by more than 1e-6, relative); Descent sums in
@@ -17,7 +18,7 @@ import torch
 from descent_ctypes import DescentError, Optimizer, create_error, set_execution, supported_isas
 
 STEPS = 20
-SHAPES = [(7,), (), (5, 9), (3, 4, 6), (2, 70_000), (300, 200), (1, 33)]
+SHAPES = [(7,), (), (5, 9), (3, 4, 6), (2, 70_000), (300, 200), (40, 9000), (1, 33)]
 CONFIGS = [
     dict(),
     dict(lr=0.05, weight_decay=0.1),

@@ -21,11 +21,7 @@ extension AlgorithmDescription {
                 StateSlot("variance", needed: .whenNotFactored)],
         traits: [.keepsStepCount, .decoupledWeightDecay], cycledMomentum: nil,
         reference: "torch's single-tensor path, torch/optim/_adafactor.py (its default: torch has no fused Adafactor)",
-        runPhase: { (opt, gradients, options) throws(DescentError) in
-            try opt.phase(gradients, options) { gradients, transform, zero in
-                opt.adafactorUpdate(gradients, transform: transform, zero: zero)
-            }
-        })
+        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.adafactorPhase(gradients, options) })
 }
 
 /// One parameter's per-step scalars, computed in double from its step count as torch's

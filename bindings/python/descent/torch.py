@@ -679,6 +679,11 @@ class _EngineOptimizer(torch.optim.Optimizer):
     def load_state_dict(self, state_dict):
         """Loads a state_dict of this class or of the torch.optim class it replaces."""
         active = self._sync_groups()
+        # Checked before torch's load replaces anything: saved ids map to parameters in
+        # order, as torch maps them.
+        saved_ids = [i for group in state_dict.get("param_groups", ()) for i in group["params"]]
+        for index, saved in enumerate(saved_ids[:len(self._params)]):
+            self._checked_state(index, state_dict.get("state", {}).get(saved, {}))
         before = list(self.param_groups)
         super().load_state_dict(state_dict)
         for index, old, new in zip(active, before, self.param_groups):  # torch put new dicts in their place
@@ -700,10 +705,10 @@ class _EngineOptimizer(torch.optim.Optimizer):
                 self._take_state(index, self.state[p])
         self._assigned.clear()
 
-    def _take_state(self, index, state):
-        """Copies torch-format `state` (step, and the algorithm's state tensors) of
-        parameter `index` into the engine, then shows the engine's memory in its place.
-        A tensor of the wrong size is refused, naming it, before anything is copied."""
+    def _checked_state(self, index, state):
+        """The algorithm's state tensors in torch-format `state` of parameter `index`;
+        one of the wrong size, or one its shape keeps none of (Adafactor's variance of a
+        matrix), is refused, naming it."""
         taken = {name: _local(value) for name, value in state.items()
                  if name in STATE_NAMES[self._algorithm] and value is not None}
         for name, value in taken.items():
@@ -711,6 +716,13 @@ class _EngineOptimizer(torch.optim.Optimizer):
             if value.numel() != expected:
                 raise _descent.DescentValueError(
                     f"state['{name}'] of {self._where[index]} has {value.numel()} elements, expected {expected}")
+        return taken
+
+    def _take_state(self, index, state):
+        """Copies torch-format `state` (step, and the algorithm's state tensors) of
+        parameter `index` into the engine, then shows the engine's memory in its place.
+        Bad state is refused (`_checked_state`) before anything is copied."""
+        taken = self._checked_state(index, state)
         if "step" in state:
             self._core.set_step_count(index, int(float(state["step"])))
         for name, value in taken.items():
