@@ -18,14 +18,17 @@
 
 #include "crc32c_ref.h"
 
-enum { TARGETS = 2 };
+enum { TARGETS = 3 };
 static descent_optimizer *targets[TARGETS];
 static descent_schedule *schedules[TARGETS];
 static float params[TARGETS][3][40], grads[TARGETS][3][40];
 static const size_t sizes[3] = {40, 7, 1};
 
 static void build(void) {
-    const descent_algorithm algorithms[TARGETS] = {DESCENT_ADAM, DESCENT_SGD};
+    /* Adafactor's state is sized by shapes (the first parameter a 5 x 8 matrix), which
+     * its checkpoints record. */
+    const descent_algorithm algorithms[TARGETS] = {DESCENT_ADAM, DESCENT_SGD, DESCENT_ADAFACTOR};
+    const size_t matrix[2] = {5, 8};
     for (int t = 0; t < TARGETS; t++) {
         descent_params hp;
         descent_default_params(algorithms[t], &hp);
@@ -37,6 +40,7 @@ static void build(void) {
             for (size_t k = 0; k < sizes[i]; k++) grads[t][i][k] = 0.1f * (float)k - 1.0f;
             descent_add_param(targets[t], (size_t)(i == 2), params[t][i], grads[t][i], sizes[i], NULL);
         }
+        if (algorithms[t] == DESCENT_ADAFACTOR) descent_param_set_shape(targets[t], 0, matrix, 2);
         descent_schedule_step_lr(targets[t], 2, 0.5, &schedules[t]);
         descent_step(targets[t]);
         descent_schedule_step(schedules[t]);
@@ -80,7 +84,7 @@ static int at_step_bound(descent_optimizer *opt) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!targets[0]) build();
     if (size < 1) return 0;
-    descent_optimizer *opt = targets[data[0] % TARGETS];
+    descent_optimizer *opt = targets[(data[0] & 0x7F) % TARGETS];  /* bit 7: repair */
     unsigned char *bytes = malloc(size);
     memcpy(bytes, data + 1, size - 1);
     if (data[0] & 0x80) repair(bytes, size - 1);
