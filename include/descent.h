@@ -739,7 +739,9 @@ DESCENT_API descent_status descent_param_state(descent_optimizer *opt,
  * Adafactor's row_var / col_var the shape with its last / second-to-last
  * dimension 1. Its product is the buffer's length in floats.
  * Returns as descent_param_shape(), and DESCENT_ERROR_NULL_POINTER (`name`),
- * DESCENT_ERROR_UNKNOWN_OPTION (no state of that name).
+ * DESCENT_ERROR_UNKNOWN_OPTION (no state of that name),
+ * DESCENT_ERROR_INVALID_ARGUMENT also for state the parameter's shape does not
+ * keep (as descent_param_create_state()).
  */
 DESCENT_API descent_status descent_param_state_shape(const descent_optimizer *opt, size_t index, const char *name,
                                                      size_t *dims, size_t capacity, size_t *ndim_out);

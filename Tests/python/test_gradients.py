@@ -189,12 +189,14 @@ def test_grad_scaler_matches_torch_fused_bit_for_bit(name, kwargs):
     assert steps == ref_steps
 
 
-def test_fused_clip_under_grad_scaler_matches_unscale_then_clip():
+@pytest.mark.parametrize("name, torch_kwargs", [("Adam", {"fused": True}), ("Adafactor", {})])
+def test_fused_clip_under_grad_scaler_matches_unscale_then_clip(name, torch_kwargs):
     """scaler.step(opt, max_norm=…) unscales and clips in the step's passes; torch needs
     scaler.unscale_ + clip_grad_norm_ + step. With GradScaler's power-of-two scales the
-    unscaled gradients are the same bits; the norms agree to ~1e-6."""
-    _, _, ref_scales, ref = scaled_run(lambda p: torch.optim.Adam(p, lr=1e-3, fused=True), clip="torch")
-    _, ours, scales, got = scaled_run(lambda p: dt.Adam(p, lr=1e-3), clip="fused")
+    unscaled gradients are the same bits; the norms agree to ~1e-6. Adafactor's passes
+    rewrite the gradient tile by tile, its matrices' tiles row by row."""
+    _, _, ref_scales, ref = scaled_run(lambda p: getattr(torch.optim, name)(p, lr=1e-3, **torch_kwargs), clip="torch")
+    _, ours, scales, got = scaled_run(lambda p: getattr(dt, name)(p, lr=1e-3), clip="fused")
     assert scales == ref_scales
     for a, b in zip(got, ref):
         for x, y in zip(a, b):
@@ -204,12 +206,14 @@ def test_fused_clip_under_grad_scaler_matches_unscale_then_clip():
 
 # -- the phase's options
 
-def test_phase_equals_torchs_separate_passes():
-    """descent.torch's step(max_norm, zero_grad) against torch's clip_grad_norm_ + fused
-    step + zero_grad over a training run."""
+@pytest.mark.parametrize("name, torch_kwargs", [("AdamW", {"fused": True}), ("Adafactor", {})])
+def test_phase_equals_torchs_separate_passes(name, torch_kwargs):
+    """descent.torch's step(max_norm, zero_grad) against torch's clip_grad_norm_ + step
+    (fused where torch has it) + zero_grad over a training run."""
     def run(ours):
         model = make_model()
-        opt = dt.AdamW(model.parameters(), lr=1e-2) if ours else torch.optim.AdamW(model.parameters(), lr=1e-2, fused=True)
+        opt = (getattr(dt, name)(model.parameters(), lr=1e-2) if ours
+               else getattr(torch.optim, name)(model.parameters(), lr=1e-2, **torch_kwargs))
         norms = []
         for step in range(25):
             objective(model, step, False).backward()
