@@ -129,3 +129,23 @@ def test_checkpoints_need_the_same_shapes():
     same = dt.Adafactor(copy.deepcopy(net).parameters())
     same.load_checkpoint(saved)
     assert same.checkpoint() == saved
+
+
+def test_a_sharded_dtensor_is_refused(tmp_path):
+    """FSDP2 shards parameters as DTensors and Descent steps each rank's shard: exact for
+    element-wise algorithms, not for Adafactor's whole-tensor statistics (torch's own
+    reduces across ranks), so a sharded DTensor is refused and a replicated one taken."""
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import Replicate, Shard, distribute_tensor
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path}/store", rank=0, world_size=1)
+    try:
+        mesh = init_device_mesh("cpu", (1,))
+        sharded = torch.nn.Parameter(distribute_tensor(torch.randn(4, 6), mesh, [Shard(0)]))
+        with pytest.raises(NotImplementedError, match="sharded"):
+            dt.Adafactor([sharded])
+        dt.AdamW([sharded])
+        dt.Adafactor([torch.nn.Parameter(distribute_tensor(torch.randn(4, 6), mesh, [Replicate()]))])
+    finally:
+        dist.destroy_process_group()

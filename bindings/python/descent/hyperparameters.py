@@ -76,6 +76,14 @@ KINDS = {name: {option: (kind, choices) for option, _, kind, choices in descript
 STATE_NAMES = {name: tuple(slot for slot, _ in description["state"]) for name, description in ALGORITHMS.items()}
 
 
+def spans_whole_tensors(algorithm):
+    """Whether `algorithm` takes statistics over a whole tensor or over all parameters
+    (Adafactor's row and column factors, LBFGS's dot products), which a shard alone
+    does not give."""
+    shapes = {shape for _, shape in ALGORITHMS[algorithm]["state"]}
+    return bool(shapes & {"rows", "columns"}) or has_trait(algorithm, _descent.TRAIT_NEEDS_CLOSURE)
+
+
 def has_trait(algorithm, trait):
     """Whether `algorithm` has the library's TRAIT_* bit `trait`."""
     return bool(ALGORITHMS[algorithm]["traits"] & trait)

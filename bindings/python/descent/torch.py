@@ -42,7 +42,8 @@ import torch
 
 from . import _descent
 from .gradients import StepReport
-from .hyperparameters import ALGORITHMS, DEFAULTS, STATE_NAMES, engine_items, has_trait, torch_items
+from .hyperparameters import (ALGORITHMS, DEFAULTS, STATE_NAMES, engine_items, has_trait, spans_whole_tensors,
+                              torch_items)
 
 
 try:
@@ -339,7 +340,19 @@ class _EngineOptimizer(torch.optim.Optimizer):
                         for i, p in given if _local(p).numel() > 0}.values())
         for p, where in checked:
             self._check_tensor(_local(p), where)
+            self._check_unsharded(p, where)
         return checked
+
+    def _check_unsharded(self, p, where):
+        """Refuses a sharded DTensor (FSDP2) where the algorithm's statistics span whole
+        tensors (Adafactor, LBFGS): Descent steps each rank's shard alone, which is exact
+        for element-wise updates only; torch's own would reduce across ranks."""
+        if (isinstance(p, DTensor) and spans_whole_tensors(self._algorithm)
+                and any(placement.is_shard() for placement in p.placements)):
+            raise NotImplementedError(
+                f"descent.torch.{self._algorithm} takes statistics over whole tensors, and {where} is a DTensor "
+                f"sharded as {p.placements} (FSDP2): each rank would see its shard alone. Step it with an "
+                "element-wise algorithm, or keep it unsharded")
 
     def _add_params(self, index, checked):
         """Registers the parameters `checked` (_checked's pairs) into engine group `index`."""
