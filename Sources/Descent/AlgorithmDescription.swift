@@ -254,6 +254,12 @@ public struct StateSlot: Sendable {
         self.shape.dimensions(for: shape).reduce(1, *)
     }
 
+    /// Whether a parameter of that shape (factored: two or more dimensions) in a group
+    /// with `hp` may hold this slot: a slot whose need reads no shape, any parameter may.
+    func isKept(by hp: Hyperparameters, factored: Bool) -> Bool {
+        !needed.readsShape || needed.holds(for: hp, factored: factored)
+    }
+
     /// Whether the slot's size or existence depends on the parameter's shape, which then
     /// cannot change once the slot exists.
     var dependsOnShape: Bool {

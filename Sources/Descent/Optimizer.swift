@@ -261,8 +261,8 @@ public final class Optimizer {
     /// `variance` of a matrix, `row_var` of a vector).
     private func checkKept(slot: Int, ofParameter parameter: Int) throws(DescentError) {
         let slots = algorithm.description.state, p = parameters[parameter], hp = groups[p.group]
-        if slots[slot].needed.readsShape, !slots[slot].needed.holds(for: hp, factored: p.isFactored) {
-            let kept = slots.filter { $0.needed.readsShape && $0.needed.holds(for: hp, factored: p.isFactored) }
+        if !slots[slot].isKept(by: hp, factored: p.isFactored) {
+            let kept = slots.filter { $0.needed.readsShape && $0.isKept(by: hp, factored: p.isFactored) }
             throw DescentError(.invalidArgument, "\(algorithm.name) keeps no '\(slots[slot].name)' for parameter \(parameter) of shape \(p.shape); for that shape it keeps \(kept.map(\.name).joined(separator: ", "))")
         }
     }

@@ -254,8 +254,8 @@ extension Optimizer {
                 throw DescentError(.mismatch, "parameter \(i) has shape \(contents.version < 4 ? "(none: format version \(contents.version))" : "\(record.shape)") in the checkpoint, \(parameter.shape) in this optimizer (\(algorithm.name)'s state depends on it)")
             }
             let slots = algorithm.description.state, hp = contents.groups[record.group]
-            for (s, slot) in slots.enumerated() where record.present & (1 << s) != 0 && slot.needed.readsShape {
-                guard slot.needed.holds(for: hp, factored: parameter.isFactored) else {
+            for (s, slot) in slots.enumerated() where record.present & (1 << s) != 0 {
+                guard slot.isKept(by: hp, factored: parameter.isFactored) else {
                     throw DescentError(.corruptCheckpoint, "checkpoint holds '\(slot.name)' for parameter \(i) of shape \(parameter.shape), which keeps none")
                 }
             }
