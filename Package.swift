@@ -28,7 +28,7 @@ let package = Package(
         // The engine, pure Swift, no C-ABI concerns.
         .target(name: "Descent",
                 dependencies: ["KernelInterface", "KernelsPortable", "KernelsAVX2", "KernelsAVX512",
-                               "CPUFeatures", "Checksum"],
+                               "CPUFeatures", "Checksum", "BFloat16Matmul"],
                 swiftSettings: engineFlags),
         // What the engine and every kernels module share: spans, formats, tables.
         .target(name: "KernelInterface", swiftSettings: engineFlags),
@@ -42,6 +42,10 @@ let package = Package(
         .target(name: "CPUFeatures"),
         // CRC-32C of checkpoint sections, with the SSE4.2 instruction where there is one.
         .target(name: "Checksum"),
+        // bfloat16 matrix products for Muon from oneDNN, loaded at run time (dlopen): C,
+        // as oneDNN's API is. vendor/ holds the oneDNN 3.2 headers it is written against.
+        .target(name: "BFloat16Matmul", cSettings: [.headerSearchPath("vendor")],
+                linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]),
         // include/descent.h as a Clang module, so the ABI layer sees the header's own types.
         .systemLibrary(name: "CDescent", path: "Sources/CDescent"),
         // The exported @_cdecl functions: validate, translate, catch, map to statuses.

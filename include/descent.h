@@ -171,8 +171,10 @@ typedef enum descent_algorithm {
     DESCENT_RPROP = 11,
     DESCENT_SPARSE_ADAM = 12, /* sparse gradients only: descent_set_sparse_grad() */
     DESCENT_LBFGS = 13,       /* one group; stepped by descent_step_closure() only */
-    DESCENT_ADAFACTOR = 14    /* factors a parameter of 2+ dimensions: give its shape
+    DESCENT_ADAFACTOR = 14,   /* factors a parameter of 2+ dimensions: give its shape
                                  (descent_param_set_shape()) before its first step */
+    DESCENT_MUON = 15         /* matrices only: give each parameter a 2-D shape; its
+                                 products need oneDNN (descent_load_onednn()) */
 } descent_algorithm;
 
 /**
@@ -265,7 +267,14 @@ typedef enum descent_option {
     DESCENT_OPTION_EPS1 = 31,                    /* Adafactor: eps[0]; NAN is torch's None,
                                                     the parameter format's machine epsilon */
     DESCENT_OPTION_EPS2 = 32,                    /* Adafactor: eps[1] */
-    DESCENT_OPTION_CLIPPING_THRESHOLD = 33       /* Adafactor: d */
+    DESCENT_OPTION_CLIPPING_THRESHOLD = 33,      /* Adafactor: d */
+    DESCENT_OPTION_NS_COEFFICIENT_A = 34,        /* Muon: ns_coefficients[0] */
+    DESCENT_OPTION_NS_COEFFICIENT_B = 35,        /* Muon: ns_coefficients[1] */
+    DESCENT_OPTION_NS_COEFFICIENT_C = 36,        /* Muon: ns_coefficients[2] */
+    DESCENT_OPTION_NS_STEPS = 37,                /* Muon: 0..99 */
+    DESCENT_OPTION_ADJUST_LR_FN = 38             /* Muon: 0 None (= 1), 1 "original",
+                                                    2 "match_rms_adamw",
+                                                    3 "spectral_unclamped" */
 } descent_option;
 
 /**
@@ -400,7 +409,9 @@ enum {
     /** A step re-evaluates the loss: only descent_step_closure() steps it (LBFGS). */
     DESCENT_TRAIT_NEEDS_CLOSURE = 1 << 6,
     /** One parameter group only (LBFGS). */
-    DESCENT_TRAIT_SINGLE_GROUP = 1 << 7
+    DESCENT_TRAIT_SINGLE_GROUP = 1 << 7,
+    /** Every parameter it steps must have a 2-D shape (Muon). */
+    DESCENT_TRAIT_ONLY_MATRICES = 1 << 8
 };
 
 /** The DESCENT_TRAIT_* bits of `algorithm`; 0 for an unknown id. Thread-safe. */
@@ -1148,6 +1159,35 @@ DESCENT_API descent_status descent_set_isa(descent_isa isa);
 
 /** The instruction set whose kernels run now. Thread-safe. */
 DESCENT_API descent_isa descent_get_isa(void);
+
+/*
+ * Muon's Newton–Schulz iterations are bfloat16 matrix products, which Descent
+ * takes from oneDNN 3.x (libdnnl.so.3, as torch does on CPU), loaded at run
+ * time: a program that never steps Muon needs no oneDNN. The first Muon step
+ * that has products to compute loads it, from the first of: the file named by
+ * the environment variable DESCENT_ONEDNN; libdnnl.so.3 in the directory of
+ * libdescent.so (the build and the Python package put it there); the dynamic
+ * linker's search (LD_LIBRARY_PATH, the system's). Without it that step fails
+ * with DESCENT_ERROR_UNSUPPORTED and changes nothing. Products run on
+ * descent_get_num_threads() threads of oneDNN's OpenMP runtime. Their
+ * rounding is oneDNN's: not bit-identical across instruction sets, as
+ * everything else in Descent is (see the README).
+ */
+
+/**
+ * Loads oneDNN now: from `path`, or with `path` NULL from where a Muon step
+ * would look. Once loaded it stays for the process; a later call with
+ * another path fails. Returns DESCENT_OK, DESCENT_ERROR_UNSUPPORTED (not
+ * found, not oneDNN 3.x; the message, descent_last_error(NULL), names each
+ * place tried). Thread-safe.
+ */
+DESCENT_API descent_status descent_load_onednn(const char *path);
+
+/**
+ * The file oneDNN was loaded from, or NULL while it is not loaded. The
+ * string lives as long as the process. Thread-safe.
+ */
+DESCENT_API const char *descent_onednn_path(void);
 
 /**
  * The name of `isa` as a static string ("portable", "avx2", "avx512"), or

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates (or tops up) the project's virtual environment in .venv with what the build
-# and the tests need: cmake and ninja from PyPI (no root needed), and with `--tests`
+# and the tests need: cmake, ninja and oneDNN from PyPI (no root needed), and with `--tests`
 # also torch, numpy and pytest for the parity tests, and the training stacks the Python
 # tests run descent.torch in (Lightning, transformers' Trainer, DeepSpeed). Idempotent: a
 # second run with everything in place only checks.
@@ -20,6 +20,10 @@ pip() { "$venv/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 if [ ! -x "$venv/bin/cmake" ] || [ ! -x "$venv/bin/ninja" ]; then
     echo "bootstrap: installing cmake and ninja into .venv"
     pip install -r "$root/scripts/requirements-build.txt"
+fi
+if ! "$venv/bin/python" "$root/scripts/onednn_path.py" >/dev/null 2>&1; then
+    echo "bootstrap: installing oneDNN (Muon's matrix products) into .venv"
+    pip install "$("$venv/bin/python" "$root/scripts/onednn_requirement.py")"
 fi
 if [ "$want_tests" = 1 ] && ! "$venv/bin/python" -c "import torch, numpy, pytest, expecttest" 2>/dev/null; then
     echo "bootstrap: installing torch, numpy, pytest and expecttest into .venv (a few minutes the first time)"

@@ -16,6 +16,7 @@ public enum Algorithm: Int32, CaseIterable, Sendable {
     case sparseAdam = 12
     case lbfgs = 13
     case adafactor = 14
+    case muon = 15
 
     public var description: AlgorithmDescription {
         switch self {
@@ -33,6 +34,7 @@ public enum Algorithm: Int32, CaseIterable, Sendable {
         case .sparseAdam: .sparseAdam
         case .lbfgs: .lbfgs
         case .adafactor: .adafactor
+        case .muon: .muon
         }
     }
 

@@ -117,6 +117,8 @@ public enum HyperparameterCheck: Sendable {
     case etas(Option, Option)
     /// SGD's `if nesterov and (momentum <= 0 or dampening != 0)`.
     case nesterovNeedsMomentumWithoutDampening
+    /// torch's `if value >= bound: raise ValueError(message)` (Muon's ns_steps).
+    case below(Option, Double, message: String)
     /// A whole number in `minimum ... 2**31 - 1` (L-BFGS's counts, which torch does not
     /// check: 0 or a fraction fails later, inside its step).
     case count(Option, minimum: Int)
@@ -146,6 +148,8 @@ public enum HyperparameterCheck: Sendable {
             guard 0 <= hp[option] && hp[option] < 1 else {
                 throw invalid("Invalid beta parameter at index \(index)", hp[option])
             }
+        case let .below(option, bound, message):
+            guard hp[option] < bound else { throw DescentError(.invalidHyperparameter, message) }
         case let .count(option, minimum):
             let value = hp[option]
             guard value.rounded() == value, Double(minimum) <= value, value <= Double(Int32.max) else {
@@ -299,4 +303,7 @@ public struct AlgorithmTraits: OptionSet, Sendable {
     public static let needsClosure = AlgorithmTraits(rawValue: 1 << 6)
     /// One parameter group only (torch: "LBFGS doesn't support per-parameter options").
     public static let singleGroup = AlgorithmTraits(rawValue: 1 << 7)
+    /// Steps matrices only: every parameter must have a shape of two dimensions (Muon,
+    /// whose update orthogonalizes each matrix).
+    public static let onlyMatrices = AlgorithmTraits(rawValue: 1 << 8)
 }

@@ -60,6 +60,11 @@ public enum Option: Int32, CaseIterable, Sendable {
     case eps1 = 31
     case eps2 = 32
     case clippingThreshold = 33
+    case nsCoefficientA = 34
+    case nsCoefficientB = 35
+    case nsCoefficientC = 36
+    case nsSteps = 37
+    case adjustLRFn = 38
 
     /// torch's name for it.
     public var name: String {
@@ -97,6 +102,11 @@ public enum Option: Int32, CaseIterable, Sendable {
         case .eps1: "eps[0]"
         case .eps2: "eps[1]"
         case .clippingThreshold: "d"
+        case .nsCoefficientA: "ns_coefficients[0]"
+        case .nsCoefficientB: "ns_coefficients[1]"
+        case .nsCoefficientC: "ns_coefficients[2]"
+        case .nsSteps: "ns_steps"
+        case .adjustLRFn: "adjust_lr_fn"
         }
     }
 
@@ -119,9 +129,9 @@ public enum Option: Int32, CaseIterable, Sendable {
     public var kind: Kind {
         switch self {
         case .nesterov, .maximize, .amsgrad, .centered, .decoupledWeightDecay: .flag
-        case .maxIter, .historySize: .integer
+        case .maxIter, .historySize, .nsSteps: .integer
         case .maxEval: .optionalInteger
-        case .lineSearchFn: .choice
+        case .lineSearchFn, .adjustLRFn: .choice
         case .eps1: .optionalReal
         default: .real
         }
@@ -130,10 +140,11 @@ public enum Option: Int32, CaseIterable, Sendable {
     public var isBoolean: Bool { kind == .flag }
 
     /// torch's values of a `.choice` option, by the number that stands for each
-    /// (L-BFGS's `line_search_fn`: 0 is None); empty for the others.
+    /// (L-BFGS's `line_search_fn`, Muon's `adjust_lr_fn`: 0 is None); empty for the others.
     public var choices: [String?] {
         switch self {
         case .lineSearchFn: [nil, "strong_wolfe"]
+        case .adjustLRFn: [nil] + MuonLRAdjustment.allCases.map(\.torchName)
         default: []
         }
     }

@@ -22,6 +22,9 @@ public final class Optimizer {
     private var schedules: [WeakSchedule] = []
     /// L-BFGS's state (torch keeps it under the first parameter); empty for the others.
     let lbfgs = LBFGSStorage()
+    /// Muon's scratch memory, kept from one step to the next (megabytes that a fresh
+    /// allocation would fault in page by page each step); nil for the others.
+    var muonScratch: MuonScratch?
 
     /// Counts above this are rejected: they are either a negative count converted to an
     /// unsigned type or more memory than any machine has.

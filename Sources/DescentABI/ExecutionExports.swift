@@ -46,3 +46,13 @@ public func exportISAName(_ id: descent_isa) -> UnsafePointer<CChar> {
     case nil: staticCString("unknown")
     }
 }
+
+@_cdecl("descent_load_onednn")
+public func exportLoadOneDNN(_ path: UnsafePointer<CChar>?) -> descent_status {
+    callWithoutHandle { try BFloat16Products.load(path: path.map { String(cString: $0) }) }
+}
+
+@_cdecl("descent_onednn_path")
+public func exportOneDNNPath() -> UnsafePointer<CChar>? {
+    BFloat16Products.loadedPath
+}

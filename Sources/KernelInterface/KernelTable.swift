@@ -96,17 +96,20 @@ public struct KernelTable: Sendable {
     public let vectors: VectorKernels
     /// Adafactor's passes over tiles of a parameter.
     public let factored: FactoredKernels
+    /// Muon's element-wise passes around its matrix products.
+    public let muon: MuonKernels
 
     public init(instructionSet: InstructionSet, updates: [UpdateKernel],
                 norm: @escaping @Sendable (UnsafePointer<Float>, Int, Float, NormKind) -> NormPartial,
                 transform: @escaping @Sendable (UnsafeMutablePointer<Float>, Int, GradientTransform) -> Void,
-                vectors: VectorKernels, factored: FactoredKernels) {
+                vectors: VectorKernels, factored: FactoredKernels, muon: MuonKernels) {
         self.instructionSet = instructionSet
         self.updates = Dictionary(updates.map { ($0.key, $0) }) { first, _ in first }
         self.norm = norm
         self.transform = transform
         self.vectors = vectors
         self.factored = factored
+        self.muon = muon
     }
 
     /// The update kernel of the rule whose per-step scalars are `Scalars`, for these

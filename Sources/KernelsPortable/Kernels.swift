@@ -31,7 +31,8 @@ public let kernelTable = KernelTable(
               UpdateKernel(adagradKernel), UpdateKernel(adamaxKernel), UpdateKernel(nadamKernel),
               UpdateKernel(radamKernel), UpdateKernel(adadeltaKernel), UpdateKernel(asgdKernel),
               UpdateKernel(rpropKernel), UpdateKernel(adagradRowsKernel), UpdateKernel(sparseAdamKernel)],
-    norm: normKernel, transform: transformKernel, vectors: vectorKernels, factored: factoredKernels)
+    norm: normKernel, transform: transformKernel, vectors: vectorKernels, factored: factoredKernels,
+    muon: muonKernels)
 
 // MARK: SGD
 

@@ -25,7 +25,7 @@ import KernelInterface
                 switch check {
                 case let .nonNegative(option, _), let .positive(option, _), let .notNaN(option, _), let .unitInterval(option, _),
                      let .beta(option, _), let .count(option, _), let .nonNegativeOrNone(option, _),
-                     let .nonPositive(option, _), let .atLeast(option, _, _):
+                     let .nonPositive(option, _), let .atLeast(option, _, _), let .below(option, _, _):
                     #expect(options.contains(option), "\(algorithm.name) checks \(option.name)")
                 case let .etas(minus, plus):
                     #expect(options.isSuperset(of: [minus, plus]))

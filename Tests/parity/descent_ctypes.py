@@ -11,6 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 STATUS_OK = 0
+STATUS_UNSUPPORTED = 15
 
 
 def load_library():

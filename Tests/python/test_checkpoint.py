@@ -30,6 +30,10 @@ def needs_closure(algorithm):
     return descent.hyperparameters.has_trait(algorithm, descent._descent.TRAIT_NEEDS_CLOSURE)
 
 
+def only_matrices(algorithm):
+    return descent.hyperparameters.has_trait(algorithm, descent._descent.TRAIT_ONLY_MATRICES)
+
+
 def grads_at(step, shapes):
     rng = np.random.default_rng(step)
     return [rng.standard_normal(shape).astype(np.float32) for shape in shapes]
@@ -38,9 +42,8 @@ def grads_at(step, shapes):
 class NumpyRun:
     """An optimizer over two groups of numpy arrays, with a StepLR."""
 
-    shapes = [(7,), (33, 5), (3,)]
-
     def __init__(self, algorithm, values=None):
+        self.shapes = [(7, 2), (33, 5), (3, 4)] if only_matrices(algorithm) else [(7,), (33, 5), (3,)]
         self.params = [np.linspace(-1, 1, int(np.prod(s)), dtype=np.float32).reshape(s) for s in self.shapes]
         if values is not None:
             for p, v in zip(self.params, values):
@@ -146,9 +149,11 @@ def test_failed_loads_change_nothing_and_say_why(tmp_path):
     assert target.snapshot() == before
 
 
-def torch_model():
+def torch_model(algorithm):
+    """A small MLP; without biases for an algorithm that steps only matrices."""
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    bias = not only_matrices(algorithm)
+    return torch.nn.Sequential(torch.nn.Linear(6, 8, bias=bias), torch.nn.Tanh(), torch.nn.Linear(8, 2, bias=bias))
 
 
 def train(model, opt, start, stop):
@@ -176,13 +181,13 @@ def train(model, opt, start, stop):
 @pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
 def test_torch_dropin_resume_is_bit_exact(algorithm, tmp_path):
     cls = getattr(dtorch, algorithm)
-    straight_model = torch_model()
+    straight_model = torch_model(algorithm)
     straight = cls(straight_model.parameters(), **ALGORITHMS[algorithm])
     train(straight_model, straight, 0, 3)
     straight.param_groups[0]["lr"] *= 0.5
     train(straight_model, straight, 3, 6)
 
-    model = torch_model()
+    model = torch_model(algorithm)
     opt = cls(model.parameters(), **ALGORITHMS[algorithm])
     train(model, opt, 0, 3)
     opt.param_groups[0]["lr"] *= 0.5  # a change the checkpoint must carry
@@ -190,7 +195,7 @@ def test_torch_dropin_resume_is_bit_exact(algorithm, tmp_path):
     opt.save(path)
     weights = {k: v.clone() for k, v in model.state_dict().items()}
 
-    resumed_model = torch_model()
+    resumed_model = torch_model(algorithm)
     resumed_model.load_state_dict(weights)
     resumed = cls(resumed_model.parameters(), **ALGORITHMS[algorithm])
     resumed.load(path)
@@ -222,7 +227,7 @@ def assert_same_state(expected, got):
 
 
 def test_torch_dropin_checkpoint_bytes_and_mismatch():
-    model = torch_model()
+    model = torch_model("AdamW")
     opt = dtorch.AdamW(model.parameters(), lr=0.01)
     train(model, opt, 0, 2)
     data = opt.checkpoint()

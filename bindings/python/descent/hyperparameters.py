@@ -78,10 +78,11 @@ STATE_NAMES = {name: tuple(slot for slot, _ in description["state"]) for name, d
 
 def spans_whole_tensors(algorithm):
     """Whether `algorithm` takes statistics over a whole tensor or over all parameters
-    (Adafactor's row and column factors, LBFGS's dot products), which a shard alone
-    does not give."""
+    (Adafactor's row and column factors, LBFGS's dot products, Muon's matrix products),
+    which a shard alone does not give."""
     shapes = {shape for _, shape in ALGORITHMS[algorithm]["state"]}
-    return bool(shapes & {"rows", "columns"}) or has_trait(algorithm, _descent.TRAIT_NEEDS_CLOSURE)
+    return (bool(shapes & {"rows", "columns"})
+            or has_trait(algorithm, _descent.TRAIT_NEEDS_CLOSURE | _descent.TRAIT_ONLY_MATRICES))
 
 
 def has_trait(algorithm, trait):

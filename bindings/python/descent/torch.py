@@ -171,7 +171,8 @@ class _EngineOptimizer(torch.optim.Optimizer):
         optimizer)."""
         reference = getattr(torch.optim, self._algorithm, None)
         if reference is not None:
-            return reference([torch.zeros(1, requires_grad=True)], **kwargs).defaults
+            # A matrix: Muon takes nothing else.
+            return reference([torch.zeros(1, 1, requires_grad=True)], **kwargs).defaults
         known = DEFAULTS[self._algorithm]
         for key in kwargs:
             if key not in known:
@@ -339,13 +340,21 @@ class _EngineOptimizer(torch.optim.Optimizer):
         checked = list({id(p): (p, self._describe(index, i, names.get(id(p))))
                         for i, p in given if _local(p).numel() > 0}.values())
         for p, where in checked:
+            self._check_matrix(p)
             self._check_tensor(_local(p), where)
             self._check_unsharded(p, where)
         return checked
 
+    def _check_matrix(self, p):
+        """torch's refusal of a parameter that is not a matrix, where the algorithm steps
+        only matrices (Muon)."""
+        if has_trait(self._algorithm, _descent.TRAIT_ONLY_MATRICES) and p.ndim != 2:
+            raise ValueError(f"{self._algorithm} only supports 2D parameters whereas we found a parameter with "
+                             f"size: {p.size()}")
+
     def _check_unsharded(self, p, where):
         """Refuses a sharded DTensor (FSDP2) where the algorithm's statistics span whole
-        tensors (Adafactor, LBFGS): Descent steps each rank's shard alone, which is exact
+        tensors (Adafactor, LBFGS, Muon): Descent steps each rank's shard alone, which is exact
         for element-wise updates only; torch's own would reduce across ranks."""
         if (isinstance(p, DTensor) and spans_whole_tensors(self._algorithm)
                 and any(placement.is_shard() for placement in p.placements)):
@@ -996,4 +1005,7 @@ def _drop_in(name):
 # torch.optim's interface.
 ALGORITHM_CLASSES = {name: _drop_in(name) for name in ALGORITHMS}
 globals().update(ALGORITHM_CLASSES)
-__all__ = [*ALGORITHM_CLASSES, "ComplexParameterError", "clip_grad_norm_", "clip_grad_value_", "get_total_norm"]
+from .muon_adamw import MuonWithAdamW  # noqa: E402 (it builds on the classes above)
+
+__all__ = [*ALGORITHM_CLASSES, "MuonWithAdamW", "ComplexParameterError", "clip_grad_norm_", "clip_grad_value_",
+           "get_total_norm"]

@@ -82,6 +82,19 @@ class Adafactor(_EngineOptimizer):
                  eps: tuple[Optional[float], float] = ..., d: float = ..., weight_decay: float = ..., *,
                  maximize: bool = ..., grad_arena: bool = ..., **kwargs: Any) -> None: ...
 
+class Muon(_EngineOptimizer):
+    def __init__(self, params: Any, lr: float = ..., weight_decay: float = ..., momentum: float = ...,
+                 nesterov: bool = ..., ns_coefficients: tuple[float, float, float] = ..., eps: float = ...,
+                 ns_steps: int = ..., adjust_lr_fn: Optional[str] = ..., *,
+                 grad_arena: bool = ..., **kwargs: Any) -> None: ...
+
+class MuonWithAdamW(torch.optim.Optimizer):
+    muon: Muon
+    adamw: Optional[AdamW]
+    def __init__(self, model: torch.nn.Module, muon: Optional[dict[str, Any]] = ...,
+                 adamw: Optional[dict[str, Any]] = ..., *, adamw_names: tuple[str, ...] = ...,
+                 grad_arena: bool = ...) -> None: ...
+
 class Rprop(_EngineOptimizer):
     def __init__(self, params: Any, lr: float = ..., etas: tuple[float, float] = ...,
                  step_sizes: tuple[float, float] = ..., *,

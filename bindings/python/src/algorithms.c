@@ -187,7 +187,8 @@ int add_algorithm_constants(PyObject *module) {
         PyModule_AddIntConstant(module, "TRAIT_ONLY_SPARSE_GRADIENTS", DESCENT_TRAIT_ONLY_SPARSE_GRADIENTS) < 0 ||
         PyModule_AddIntConstant(module, "TRAIT_INTEGER_STEP_COUNT", DESCENT_TRAIT_INTEGER_STEP_COUNT) < 0 ||
         PyModule_AddIntConstant(module, "TRAIT_NEEDS_CLOSURE", DESCENT_TRAIT_NEEDS_CLOSURE) < 0 ||
-        PyModule_AddIntConstant(module, "TRAIT_SINGLE_GROUP", DESCENT_TRAIT_SINGLE_GROUP) < 0)
+        PyModule_AddIntConstant(module, "TRAIT_SINGLE_GROUP", DESCENT_TRAIT_SINGLE_GROUP) < 0 ||
+        PyModule_AddIntConstant(module, "TRAIT_ONLY_MATRICES", DESCENT_TRAIT_ONLY_MATRICES) < 0)
         return -1;
     if (PyModule_AddIntConstant(module, "TRAIT_DECOUPLED_WEIGHT_DECAY", DESCENT_TRAIT_DECOUPLED_WEIGHT_DECAY) < 0)
         return -1;

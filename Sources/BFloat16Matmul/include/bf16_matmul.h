@@ -1,0 +1,53 @@
+#ifndef DESCENT_BF16_MATMUL_H
+#define DESCENT_BF16_MATMUL_H
+
+/*
+ * bfloat16 matrix products for Muon's Newton–Schulz iterations, from oneDNN's matmul
+ * primitive, the library torch itself runs them through on CPU. oneDNN is loaded at run
+ * time (dlopen), so that libdescent.so needs it only where Muon runs: C programs that
+ * never step Muon load nothing. Values are bfloat16 bit patterns (uint16_t); products
+ * accumulate in float32 and round to bfloat16 once, when stored.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The soname looked for, and the oneDNN major version whose C API this code calls. */
+#define BF16_MATMUL_ONEDNN_SONAME "libdnnl.so.3"
+#define BF16_MATMUL_ONEDNN_MAJOR 3
+
+/* Loads oneDNN once per process. With `path` NULL it tries, in order: the file named by
+ * the environment variable DESCENT_ONEDNN, libdnnl.so.3 in the directory of the library
+ * holding this code, then the dynamic linker's own search. With a path, that file alone
+ * (and a second call with another path fails if one is already loaded). Returns 0, or -1
+ * with a message naming every place tried. Thread-safe. */
+int bf16_matmul_load(const char *path, char *message, size_t capacity);
+
+/* The file oneDNN was loaded from, or NULL before a successful load. */
+const char *bf16_matmul_loaded_path(void);
+
+/* One product shape: C[m×n] = alpha·(A[m×k] · op(B)) + beta·C, row-major, where op(B) is
+ * B[k×n], or with `transposed_b` Bᵀ for a B stored [n×k]. beta 0 ignores C's old values.
+ * Made once (oneDNN generates code for it), then run any number of times, from any
+ * thread. */
+typedef struct bf16_matmul bf16_matmul;
+
+bf16_matmul *bf16_matmul_create(int64_t m, int64_t n, int64_t k, int transposed_b, float alpha, float beta,
+                                char *message, size_t capacity);
+/* The scratch memory a run needs: the caller allocates it (64-byte aligned) before it
+ * changes anything, so that a run cannot fail for want of memory halfway through a step.
+ * Each concurrent run needs its own. */
+size_t bf16_matmul_scratch_bytes(const bf16_matmul *product);
+/* Runs on `threads` OpenMP threads. Returns 0, or -1 with a message. */
+int bf16_matmul_run(const bf16_matmul *product, const uint16_t *a, const uint16_t *b, uint16_t *c, void *scratch,
+                    int threads, char *message, size_t capacity);
+void bf16_matmul_destroy(bf16_matmul *product);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,213 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import KernelInterface
+
+/// One parameter's Muon step: its matrix as the Newton–Schulz iteration sees it (torch
+/// transposes a matrix with more rows than columns, so that X·Xᵀ is the smaller Gram
+/// matrix), the oneDNN products for that shape, and the per-step scalars.
+struct MuonMatrix {
+    let parameter: Parameter
+    let grad: UnsafeMutablePointer<Float>
+    /// The iterated matrix X is m × n, m ≤ n: the parameter's, or its transpose.
+    let m: Int, n: Int
+    let transposed: Bool
+    let steps: Int
+    /// A = X·Xᵀ; B = c·A·A + b·A; X' = B·X + a·X. nil when `steps` is 0.
+    let products: (gram: OpaquePointer, square: OpaquePointer, next: OpaquePointer)?
+    let bufferWeight: Float, nesterovWeight: Float, nesterov: Bool
+    let eps: Float, decay: Float, a: Float
+
+    init(_ parameter: Parameter, grad: UnsafeMutablePointer<Float>, _ hp: Hyperparameters) throws(DescentError) {
+        self.parameter = parameter
+        self.grad = grad
+        let (rows, columns) = (parameter.shape[0], parameter.shape[1])
+        transposed = rows > columns
+        (m, n) = transposed ? (columns, rows) : (rows, columns)
+        steps = Int(hp[.nsSteps])
+        if steps > 0 {
+            let (a, b, c) = (Float(hp[.nsCoefficientA]), Float(hp[.nsCoefficientB]), Float(hp[.nsCoefficientC]))
+            products = (try BFloat16Products.product(m: m, n: m, k: n, transposedB: true, alpha: 1, beta: 0),
+                        try BFloat16Products.product(m: m, n: m, k: m, transposedB: false, alpha: c, beta: b),
+                        try BFloat16Products.product(m: m, n: n, k: m, transposedB: false, alpha: 1, beta: a))
+        } else {
+            products = nil
+        }
+        // torch: buf.lerp_(grad, 1 - momentum); grad.lerp(buf, momentum).
+        bufferWeight = Float(1 - hp[.momentum])
+        nesterovWeight = Float(hp[.momentum])
+        nesterov = hp.isSet(.nesterov)
+        eps = Float(hp[.eps])
+        decay = Float(1 - hp[.lr] * hp[.weightDecay])
+        a = Float(-MuonLRAdjustment(hp).adjustedLR(hp[.lr], rows: rows, columns: columns))
+    }
+
+    /// bfloat16 elements of scratch the iteration needs: X and X' (m × n), A and B (m × m).
+    var scratchElements: Int { 2 * m * n + 2 * m * m }
+
+    var productScratchBytes: Int {
+        guard let products else { return 0 }
+        return [products.gram, products.square, products.next].map(BFloat16Products.scratchBytes).max()!
+    }
+}
+
+/// The memory of a Muon step, taken before it changes anything and kept for the next.
+final class MuonScratch {
+    let elements: UnsafeMutablePointer<UInt16>
+    let products: UnsafeMutableRawPointer?
+    let partials: UnsafeMutablePointer<Double>
+    private let capacity: (elements: Int, productBytes: Int, chunks: Int)
+
+    /// Scratch for `matrices`: `kept` when it is large enough, else new memory.
+    static func reusing(_ kept: MuonScratch?, for matrices: [MuonMatrix]) throws(DescentError) -> MuonScratch {
+        let count = max(1, matrices.map(\.scratchElements).max() ?? 0)
+        let productBytes = matrices.map(\.productScratchBytes).max() ?? 0
+        let chunks = max(1, matrices.map { ($0.parameter.count + Optimizer.muonPiece - 1) / Optimizer.muonPiece }.max() ?? 0)
+        if let kept, kept.capacity.elements >= count, kept.capacity.productBytes >= productBytes, kept.capacity.chunks >= chunks {
+            return kept
+        }
+        return try MuonScratch(count: count, productBytes: productBytes, chunks: chunks)
+    }
+
+    private init(count: Int, productBytes: Int, chunks: Int) throws(DescentError) {
+        let raw = malloc(count * MemoryLayout<UInt16>.stride)
+        let scratch = productBytes > 0 ? aligned_alloc(64, (productBytes + 63) / 64 * 64) : nil
+        let sums = malloc(chunks * MemoryLayout<Double>.stride)
+        guard let raw, let sums, productBytes == 0 || scratch != nil else {
+            free(raw)
+            free(scratch)
+            free(sums)
+            throw DescentError(.outOfMemory, "cannot allocate \(count * 2 + productBytes) bytes for Muon's Newton–Schulz iteration")
+        }
+        elements = raw.bindMemory(to: UInt16.self, capacity: count)
+        products = scratch
+        partials = sums.bindMemory(to: Double.self, capacity: chunks)
+        capacity = (count, productBytes, chunks)
+    }
+
+    deinit {
+        free(elements)
+        free(products)
+        free(partials)
+    }
+}
+
+extension Optimizer {
+    /// Elements per piece of a matrix's element-wise passes: fixed, so that the sum of
+    /// squares adds the same pieces in the same order for any thread count.
+    static var muonPiece: Int { 64 * 1024 }
+
+    /// A Muon step (its description's `runPhase`): every parameter with a gradient must be
+    /// a matrix; oneDNN, the products and the memory are taken before anything changes.
+    func muonPhase(_ gradients: [UnsafeMutablePointer<Float>?], _ options: StepOptions) throws(DescentError) -> StepReport {
+        var matrices: [MuonMatrix] = []
+        for (i, grad) in gradients.enumerated() {
+            guard let grad else { continue }
+            let parameter = parameters[i]
+            guard parameter.shape.count == 2 else {
+                throw DescentError(.invalidArgument, "\(algorithm.name) only supports 2D parameters whereas we found a parameter with size: \(parameter.shape) (parameter \(i); give its shape with descent_param_set_shape)")
+            }
+            matrices.append(try MuonMatrix(parameter, grad: grad, groups[parameter.group]))
+        }
+        let scratch = try MuonScratch.reusing(muonScratch, for: matrices)
+        muonScratch = scratch
+        var failure: String?
+        let report = try phase(gradients, options) { gradients, transform, zero in
+            var elements = 0
+            for matrix in matrices where failure == nil {
+                failure = muonUpdate(matrix, transform: transform, zero: zero, scratch: scratch)
+                elements += matrix.parameter.count
+            }
+            return elements
+        }
+        if let failure {
+            throw DescentError(.outOfMemory, "oneDNN failed inside Muon's step, which is applied to the parameters before the one it names: \(failure)")
+        }
+        return report
+    }
+
+    /// torch's `_single_tensor_muon` for one matrix. Returns oneDNN's message if a product
+    /// fails (the parameter is then left as it was; its momentum is updated).
+    private func muonUpdate(_ matrix: MuonMatrix, transform: GradientTransform?, zero: Bool,
+                            scratch: MuonScratch) -> String? {
+        let kernels = Runtime.kernels.muon, count = matrix.parameter.count
+        let pieces = (count + Self.muonPiece - 1) / Self.muonPiece
+        let threads = min(Runtime.threadCount, max(1, count / StepPlan<Void>.minElementsPerThread))
+        let size = matrix.m * matrix.n
+        var x = scratch.elements, other = scratch.elements + size
+        let gram = other + size, square = gram + matrix.m * matrix.m
+        let buffer = matrix.parameter.slots[0]!, partials = scratch.partials
+        matrix.parameter.step += 1
+        matrix.parameter.writtenSlots |= 1
+
+        /// Calls `body` with each piece's range, on the step's threads.
+        func forEachPiece(_ body: (Range<Int>) -> Void) {
+            ThreadPool.shared.runChunks(pieces, threads: threads) { piece in
+                let start = piece * Self.muonPiece
+                body(start ..< min(count, start + Self.muonPiece))
+            }
+        }
+
+        // The momentum and the update in bfloat16 (in the parameter's layout), with Σ x².
+        forEachPiece { range in
+            let g = matrix.grad + range.lowerBound
+            if let transform { Runtime.kernels.transform(g, range.count, transform) }
+            partials[range.lowerBound / Self.muonPiece] = kernels.momentum(
+                g, buffer + range.lowerBound, range.count, matrix.bufferWeight, matrix.nesterovWeight,
+                matrix.nesterov, x + range.lowerBound)
+            if zero { g.update(repeating: 0, count: range.count) }
+        }
+        // torch's ortho_grad.div_(ortho_grad.norm().clamp(min=eps)), each result bfloat16.
+        var squares = 0.0
+        for piece in 0 ..< pieces { squares += partials[piece] }
+        let norm = float(bfloat16: bfloat16(Float(squares.squareRoot())))
+        let divisor = float(bfloat16: bfloat16(norm < matrix.eps ? matrix.eps : norm))
+        forEachPiece { range in kernels.divide(x + range.lowerBound, range.count, divisor) }
+        if matrix.transposed {
+            Self.transpose(x, rows: matrix.n, columns: matrix.m, into: other, threads: threads)
+            swap(&x, &other)
+        }
+        if let products = matrix.products {
+            let threads = Runtime.threadCount
+            for _ in 0 ..< matrix.steps {
+                // A = X·Xᵀ; B = c·A·A + b·A (B starts as A); X' = B·X + a·X (X' starts as X).
+                let failure = BFloat16Products.run(products.gram, x, x, gram, scratch: scratch.products, threads: threads)
+                    ?? { square.update(from: gram, count: matrix.m * matrix.m); return nil }()
+                    ?? BFloat16Products.run(products.square, gram, gram, square, scratch: scratch.products, threads: threads)
+                    ?? { other.update(from: x, count: size); return nil }()
+                    ?? BFloat16Products.run(products.next, square, x, other, scratch: scratch.products, threads: threads)
+                if let failure { return failure }
+                swap(&x, &other)
+            }
+        }
+        if matrix.transposed {
+            Self.transpose(x, rows: matrix.m, columns: matrix.n, into: other, threads: threads)
+            swap(&x, &other)
+        }
+        // torch's param.mul_(1 - lr * weight_decay); param.add_(update, alpha=-adjusted_lr).
+        let p = matrix.parameter.param, u = x
+        forEachPiece { range in
+            kernels.apply(p + range.lowerBound, u + range.lowerBound, range.count, matrix.decay, matrix.a)
+        }
+        return nil
+    }
+
+    /// Writes the transpose of the `rows` × `columns` matrix `source` into `target`, in
+    /// square blocks (so that both sides are read and written a cache line at a time).
+    private static func transpose(_ source: UnsafePointer<UInt16>, rows: Int, columns: Int,
+                                  into target: UnsafeMutablePointer<UInt16>, threads: Int) {
+        let block = 64
+        let rowBlocks = (rows + block - 1) / block
+        ThreadPool.shared.runChunks(rowBlocks, threads: threads) { rowBlock in
+            let firstRow = rowBlock * block, lastRow = min(rows, firstRow + block)
+            var firstColumn = 0
+            while firstColumn < columns {
+                let lastColumn = min(columns, firstColumn + block)
+                for i in firstRow ..< lastRow {
+                    for j in firstColumn ..< lastColumn { target[j * rows + i] = source[i * columns + j] }
+                }
+                firstColumn = lastColumn
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+../KernelsPortable/MuonKernels.swift
