@@ -35,7 +35,7 @@ def parse_args():
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per method first (default 2)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test of the script")
     parser.add_argument("--no-deepspeed", action="store_true", help="leave DeepSpeedCPUAdam out")
-    parser.add_argument("--cases", default="abcdefgh", help="which cases to run (default abcdefgh)")
+    parser.add_argument("--cases", default="abcdefghi", help="which cases to run (default abcdefghi)")
     parser.add_argument("--settle", type=float, default=0.02,
                         help="seconds of pause before each timed step (default 0.02)")
     return parser.parse_args()
@@ -392,6 +392,40 @@ def adafactor_methods(params, numel):
             "torch foreach": torch.optim.Adafactor(params, **options, foreach=True).step}
 
 
+# Case (i): Muon on GPT-2 small's 48 hidden matrices, compute-bound: its figure is GFLOP/s,
+# and its "roofline" the step's bfloat16 products alone, as torch's matmul runs them
+# (through the oneDNN torch bundles). Bytes: p read and written, g read, the momentum
+# buffer read and written.
+MUON_BYTES = 20
+MUON_NS_STEPS = 5
+
+
+def hidden_matrices(shapes):
+    """GPT-2 small's hidden-layer matrices: every 2-D shape after its two embeddings."""
+    return [s for s in shapes[2:] if len(s) == 2]
+
+
+def muon_flops(shapes):
+    """Multiply-adds x 2 of one Muon step: per matrix (m <= n after torch's transpose),
+    each Newton–Schulz step takes X·Xᵀ (2m²n), A·A (2m³) and B·X (2m²n)."""
+    return sum(MUON_NS_STEPS * (4 * min(s) ** 2 * max(s) + 2 * min(s) ** 3) for s in shapes)
+
+
+def muon_methods(params, numel):
+    def products():
+        for p in params:
+            x = p.grad.bfloat16()
+            x = x.T if x.shape[0] > x.shape[1] else x
+            for _ in range(MUON_NS_STEPS):
+                a = x @ x.T
+                b = torch.addmm(a, a, a, beta=-4.775, alpha=2.0315)
+                x = torch.addmm(x, b, x, beta=3.4445)
+
+    return {"roofline": products,
+            "descent.torch": descent.torch.Muon(params, ns_steps=MUON_NS_STEPS).step,
+            "torch": torch.optim.Muon(params, ns_steps=MUON_NS_STEPS).step}
+
+
 # Case (f): SparseAdam on an embedding (GPT-2's vocabulary x 768), a gradient of 4,096 of
 # its rows each step; "parameters" counts the elements the step touches.
 EMBEDDING = (50257, 768)
@@ -464,8 +498,10 @@ def time_methods(methods, before=None):
 def run_case(key, title, params, bytes_per_param, methods, reference, before=None):
     """Times one case and returns its rows; `reference` names the method ratios are to.
     With 1,024 tensors or more, descent.torch's rows also give their cost per tensor over
-    the C ABI's step (reading each tensor's .grad and memory, showing the step counts)."""
+    the C ABI's step (reading each tensor's .grad and memory, showing the step counts).
+    A compute-bound case (Muon's) also gives each method's GFLOP/s."""
     numel = sum(p.numel() for p in params)
+    flops = muon_flops([tuple(p.shape) for p in params]) if methods is muon_methods else None
     print(f"\n({key}) {title}: {numel:,} parameters, {bytes_per_param} bytes each", flush=True)
     medians = time_methods(methods(params, numel), None if before is None else lambda: before(params))
     gc.collect()
@@ -477,6 +513,8 @@ def run_case(key, title, params, bytes_per_param, methods, reference, before=Non
         else:
             row.update(seconds=value, gparams_per_s=numel / value / 1e9,
                        gbytes_per_s=numel * bytes_per_param / value / 1e9)
+            if flops:
+                row["gflop_per_s"] = flops / value / 1e9
             if isinstance(medians.get("roofline"), float):
                 row["of_roofline"] = medians["roofline"] / value
             if isinstance(medians.get(reference), float):
@@ -503,7 +541,8 @@ def print_rows(rows, reference):
               f"{row['gbytes_per_s']:>8.1f}{row.get('of_roofline', float('nan')):>10.1%}"
               f"{'' if ratio is None else f'{ratio:.2f}x':>18}"
               + (f"   {row['us_per_tensor_over_c_abi']:.2f} us/tensor over the C ABI"
-                 if "us_per_tensor_over_c_abi" in row else ""))
+                 if "us_per_tensor_over_c_abi" in row else "")
+              + (f"   {row['gflop_per_s']:.0f} GFLOP/s" if "gflop_per_s" in row else ""))
 
 
 # ---------------------------------------------------------------- the run
@@ -552,6 +591,9 @@ def case_specs():
                   lbfgs_methods, "torch LBFGS", None))
     specs.append(("h", "Adafactor, GPT-2 small layout (matrices factored, vectors not)", gpt2,
                   ADAFACTOR_BYTES, adafactor_methods, "torch", None))
+    specs.append(("i", f"Muon, GPT-2 small's {len(hidden_matrices(gpt2))} hidden matrices, ns_steps "
+                  f"{MUON_NS_STEPS} (roofline: the step's bf16 products alone, through torch's matmul)",
+                  hidden_matrices(gpt2), MUON_BYTES, muon_methods, "torch", None))
     return [spec for spec in specs if spec[0][0] in ARGS.cases]
 
 

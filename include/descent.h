@@ -1112,7 +1112,7 @@ DESCENT_API descent_status descent_clip_grad_value(float *const *grads, const si
 /*
  * Process-wide settings for how steps run. Neither changes any result: every
  * instruction set and every thread count give bit-identical parameters and
- * state. A step splits the elements of all its parameters into fixed chunks
+ * state (Muon's bfloat16 products excepted: they are oneDNN's, below). A step splits the elements of all its parameters into fixed chunks
  * of 16,384 elements that the threads of a persistent pool claim in turn
  * (small steps use fewer threads). Steps of different optimizers running at
  * once on different threads share the pool one after the other.
@@ -1162,16 +1162,25 @@ DESCENT_API descent_isa descent_get_isa(void);
 
 /*
  * Muon's Newton–Schulz iterations are bfloat16 matrix products, which Descent
- * takes from oneDNN 3.x (libdnnl.so.3, as torch does on CPU), loaded at run
- * time: a program that never steps Muon needs no oneDNN. The first Muon step
- * that has products to compute loads it, from the first of: the file named by
- * the environment variable DESCENT_ONEDNN; libdnnl.so.3 in the directory of
- * libdescent.so (the build and the Python package put it there); the dynamic
- * linker's search (LD_LIBRARY_PATH, the system's). Without it that step fails
- * with DESCENT_ERROR_UNSUPPORTED and changes nothing. Products run on
- * descent_get_num_threads() threads of oneDNN's OpenMP runtime. Their
- * rounding is oneDNN's: not bit-identical across instruction sets, as
- * everything else in Descent is (see the README).
+ * takes from oneDNN 3.x (libdnnl.so.3; torch runs its CPU bfloat16 matmul
+ * through oneDNN too), loaded at run time: a program that never steps Muon
+ * needs no oneDNN. The first Muon step that has products to compute loads it,
+ * from the first of: the file named by the environment variable
+ * DESCENT_ONEDNN; libdnnl.so.3 in the directory of libdescent.so (the build
+ * and the Python package put it there); the dynamic linker's search
+ * (LD_LIBRARY_PATH, the system's). Without it that step fails with
+ * DESCENT_ERROR_UNSUPPORTED and changes nothing. Products run on the step's
+ * descent_get_num_threads() threads of oneDNN's OpenMP runtime (the calling
+ * thread's OpenMP setting is given back after). On a CPU for which oneDNN has
+ * no bfloat16 matmul (before AVX-512 or AVX2-VNNI-2) they run in float32 over
+ * the same bfloat16 values and round once, as the bfloat16 kernels do. Their
+ * rounding is oneDNN's, and may differ between instruction sets and thread
+ * counts, where everything else in Descent is bit-identical (see the README).
+ * The products and their memory are made before a step changes anything; if
+ * oneDNN still fails inside one (its own small allocations), the step ends
+ * with DESCENT_ERROR_OUT_OF_MEMORY and a message naming the parameter: those
+ * before it were stepped, its momentum buffer and gradient were updated but
+ * not its values, and those after it are untouched.
  */
 
 /**

@@ -419,7 +419,7 @@ static void run(Input *in) {
         double values[4];
         size_t pairs = byte(in) % 5;
         for (size_t i = 0; i < pairs; i++) {
-            ids[i] = (descent_option)(byte(in) % 36);
+            ids[i] = (descent_option)(byte(in) % 40);
             values[i] = number(in);
         }
         if (byte(in) & 1) {

@@ -41,20 +41,21 @@ def default_execution():
     set_execution(supported_isas()[-1], 0)
 
 
-def run(config, steps=STEPS, shapes=SHAPES, seed=0):
+def run(config, steps=STEPS, shapes=SHAPES, seed=0, with_torch=True):
     """The parameters they started from, torch's and Descent's after `steps` steps of the
-    same gradients, and both optimizers."""
+    same gradients, and both optimizers (torch's left out: None)."""
     generator = torch.Generator().manual_seed(seed)
     start = [torch.randn(shape, generator=generator) for shape in shapes]
     reference = [p.clone() for p in start]
     mine = [p.clone() for p in start]
-    torch_opt = torch.optim.Muon(reference, **config)
+    torch_opt = torch.optim.Muon(reference, **config) if with_torch else None
     descent_opt = Optimizer("Muon", [{"params": mine}], **config)
     for _ in range(steps):
         grads = [torch.randn(shape, generator=generator) for shape in shapes]
-        for p, g in zip(reference, grads):
-            p.grad = g.clone()
-        torch_opt.step()
+        if with_torch:
+            for p, g in zip(reference, grads):
+                p.grad = g.clone()
+            torch_opt.step()
         descent_opt.step(grads)
     return start, reference, mine, torch_opt, descent_opt
 
@@ -159,6 +160,32 @@ except DescentError as error:
     env.pop("LD_LIBRARY_PATH", None)
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "refused", result.stderr
+
+
+def test_without_bfloat16_kernels_the_products_run_in_float32(tmp_path):
+    """On a CPU for which oneDNN has no bfloat16 matmul, the products run in float32 over
+    the same bfloat16 values, rounded once: ONEDNN_MAX_CPU_ISA=AVX2 makes this CPU such
+    a CPU for oneDNN (ONEDNN_VERBOSE shows the implementation it ran; torch, whose
+    bundled oneDNN reads the same variables, runs in this process only), and the result
+    stays within the bound of torch's."""
+    out = tmp_path / "params.pt"
+    script = f"""
+import torch
+from test_muon import run
+_, _, mine, _, _ = run(dict(lr=0.02), steps=10, with_torch=False)
+torch.save(mine, {str(out)!r})
+"""
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "ONEDNN_VERBOSE": "1",
+           "PYTHONPATH": str(pathlib.Path(__file__).parent)}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    executions = [line for line in result.stdout.splitlines() if line.startswith("onednn_verbose") and ",exec," in line
+                  and ",matmul," in line]
+    assert executions and all("f32" in line and "bf16" not in line for line in executions), executions[:3]
+    start, reference, _, _, _ = run(dict(lr=0.02), steps=10)
+    for s, p, q in zip(start, reference, torch.load(out)):
+        moved = (p - s).norm()
+        assert ((p - q).norm() / moved).item() <= BOUND
 
 
 @pytest.mark.skipif("DESCENT_ONEDNN" in os.environ, reason="DESCENT_ONEDNN names oneDNN's file")

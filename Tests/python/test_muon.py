@@ -162,3 +162,35 @@ def test_numpy_muon_takes_the_arrays_shapes():
     refused = descent.Muon([{"params": [matrix, vector], "grads": grads}])
     with pytest.raises(descent.DescentError, match="Muon only supports 2D parameters"):
         refused.step()
+
+
+def test_a_resumed_pair_follows_its_schedule_and_a_refused_load_changes_nothing():
+    model = TinyGPT(tied=False)
+    opt = dt.MuonWithAdamW(model, muon=dict(lr=0.02), adamw=dict(lr=1e-3))
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    opt.step()
+    state = copy.deepcopy(opt.state_dict())
+    resumed_model = TinyGPT(tied=False)
+    resumed = dt.MuonWithAdamW(resumed_model, muon=dict(lr=0.02), adamw=dict(lr=1e-3))
+    resumed.load_state_dict(state)
+    schedule = torch.optim.lr_scheduler.StepLR(resumed, step_size=1, gamma=0.5)  # built after the load
+    resumed.step()
+    schedule.step()
+    assert resumed.muon.param_groups[0]["lr"] == 0.01 and resumed.adamw.param_groups[0]["lr"] == 5e-4
+    assert all(a is b for a, b in zip(resumed.param_groups, resumed.muon.param_groups + resumed.adamw.param_groups))
+
+    buffer = resumed.muon.state_dict()["state"][0]["momentum_buffer"].clone()
+    bad = copy.deepcopy(state)
+    bad["muon"]["state"][0]["momentum_buffer"].zero_()
+    bad["adamw"]["param_groups"].append(bad["adamw"]["param_groups"][0])  # a group too many
+    with pytest.raises(ValueError):
+        resumed.load_state_dict(bad)
+    assert torch.equal(resumed.muon.state_dict()["state"][0]["momentum_buffer"], buffer)
+
+
+def test_an_empty_parameter_that_is_not_a_matrix_is_refused_as_torch_does():
+    with pytest.raises(ValueError, match="Muon only supports 2D parameters"):
+        torch.optim.Muon([torch.zeros(0)])
+    with pytest.raises(ValueError, match="Muon only supports 2D parameters"):
+        dt.Muon([torch.zeros(0)])

@@ -32,17 +32,21 @@ const char *bf16_matmul_loaded_path(void);
 
 /* One product shape: C[m×n] = alpha·(A[m×k] · op(B)) + beta·C, row-major, where op(B) is
  * B[k×n], or with `transposed_b` Bᵀ for a B stored [n×k]. beta 0 ignores C's old values.
- * Made once (oneDNN generates code for it), then run any number of times, from any
- * thread. */
+ * Made once for `threads` OpenMP threads (oneDNN generates code for it and fixes its
+ * thread count), then run any number of times, from any thread. Where oneDNN has no
+ * bfloat16 matmul for the CPU (before AVX-512 or AVX2-VNNI-2), the product runs in
+ * float32 over float32 copies of the operands (exact: a product of two bfloat16 values
+ * fits a float32) and is rounded to bfloat16 once, as the bfloat16 kernels round. */
 typedef struct bf16_matmul bf16_matmul;
 
 bf16_matmul *bf16_matmul_create(int64_t m, int64_t n, int64_t k, int transposed_b, float alpha, float beta,
-                                char *message, size_t capacity);
+                                int threads, char *message, size_t capacity);
 /* The scratch memory a run needs: the caller allocates it (64-byte aligned) before it
  * changes anything, so that a run cannot fail for want of memory halfway through a step.
  * Each concurrent run needs its own. */
 size_t bf16_matmul_scratch_bytes(const bf16_matmul *product);
-/* Runs on `threads` OpenMP threads. Returns 0, or -1 with a message. */
+/* Runs on `threads` OpenMP threads (the product's own), giving the calling thread's
+ * OpenMP setting back after. Returns 0, or -1 with a message. */
 int bf16_matmul_run(const bf16_matmul *product, const uint16_t *a, const uint16_t *b, uint16_t *c, void *scratch,
                     int threads, char *message, size_t capacity);
 void bf16_matmul_destroy(bf16_matmul *product);

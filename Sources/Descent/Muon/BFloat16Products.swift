@@ -11,7 +11,7 @@ public enum BFloat16Products {
     nonisolated(unsafe) private static var made: [Key: OpaquePointer] = [:]
 
     private struct Key: Hashable {
-        let m: Int, n: Int, k: Int, transposedB: Bool, alpha: Float, beta: Float
+        let m: Int, n: Int, k: Int, transposedB: Bool, alpha: Float, beta: Float, threads: Int
     }
 
     /// Loads oneDNN from `path`, or (nil) from where BFloat16Matmul looks: the file named
@@ -28,14 +28,16 @@ public enum BFloat16Products {
     /// Where oneDNN was loaded from (a string that lives as long as the process); nil before.
     public static var loadedPath: UnsafePointer<CChar>? { bf16_matmul_loaded_path() }
 
-    /// The product C[m×n] = alpha·A[m×k]·op(B) + beta·C (see bf16_matmul_create).
-    static func product(m: Int, n: Int, k: Int, transposedB: Bool, alpha: Float, beta: Float) throws(DescentError) -> OpaquePointer {
-        let key = Key(m: m, n: n, k: k, transposedB: transposedB, alpha: alpha, beta: beta)
+    /// The product C[m×n] = alpha·A[m×k]·op(B) + beta·C on `threads` threads (see
+    /// bf16_matmul_create).
+    static func product(m: Int, n: Int, k: Int, transposedB: Bool, alpha: Float, beta: Float,
+                        threads: Int) throws(DescentError) -> OpaquePointer {
+        let key = Key(m: m, n: n, k: k, transposedB: transposedB, alpha: alpha, beta: beta, threads: threads)
         if let product = lock.withLock({ made[key] }) { return product }
         try load(path: nil)
         var message = [CChar](repeating: 0, count: 1024)
         guard let product = bf16_matmul_create(Int64(m), Int64(n), Int64(k), transposedB ? 1 : 0, alpha, beta,
-                                               &message, message.count) else {
+                                               Int32(threads), &message, message.count) else {
             throw DescentError(.outOfMemory, text(message))
         }
         return lock.withLock {

@@ -8,6 +8,8 @@ import KernelInterface
 /// matrix), the oneDNN products for that shape, and the per-step scalars.
 struct MuonMatrix {
     let parameter: Parameter
+    /// Its index among the optimizer's parameters, for messages.
+    let index: Int
     let grad: UnsafeMutablePointer<Float>
     /// The iterated matrix X is m × n, m ≤ n: the parameter's, or its transpose.
     let m: Int, n: Int
@@ -15,11 +17,15 @@ struct MuonMatrix {
     let steps: Int
     /// A = X·Xᵀ; B = c·A·A + b·A; X' = B·X + a·X. nil when `steps` is 0.
     let products: (gram: OpaquePointer, square: OpaquePointer, next: OpaquePointer)?
+    /// The threads the products were made for (a step's count, read once).
+    let threads: Int
     let bufferWeight: Float, nesterovWeight: Float, nesterov: Bool
     let eps: Float, decay: Float, a: Float
 
-    init(_ parameter: Parameter, grad: UnsafeMutablePointer<Float>, _ hp: Hyperparameters) throws(DescentError) {
+    init(_ parameter: Parameter, index: Int, grad: UnsafeMutablePointer<Float>, _ hp: Hyperparameters,
+         threads: Int) throws(DescentError) {
         self.parameter = parameter
+        self.index = index
         self.grad = grad
         let (rows, columns) = (parameter.shape[0], parameter.shape[1])
         transposed = rows > columns
@@ -27,11 +33,16 @@ struct MuonMatrix {
         steps = Int(hp[.nsSteps])
         if steps > 0 {
             let (a, b, c) = (Float(hp[.nsCoefficientA]), Float(hp[.nsCoefficientB]), Float(hp[.nsCoefficientC]))
-            products = (try BFloat16Products.product(m: m, n: m, k: n, transposedB: true, alpha: 1, beta: 0),
-                        try BFloat16Products.product(m: m, n: m, k: m, transposedB: false, alpha: c, beta: b),
-                        try BFloat16Products.product(m: m, n: n, k: m, transposedB: false, alpha: 1, beta: a))
+            products = (try BFloat16Products.product(m: m, n: m, k: n, transposedB: true, alpha: 1, beta: 0,
+                                                     threads: threads),
+                        try BFloat16Products.product(m: m, n: m, k: m, transposedB: false, alpha: c, beta: b,
+                                                     threads: threads),
+                        try BFloat16Products.product(m: m, n: n, k: m, transposedB: false, alpha: 1, beta: a,
+                                                     threads: threads))
+            self.threads = threads
         } else {
             products = nil
+            self.threads = threads
         }
         // torch: buf.lerp_(grad, 1 - momentum); grad.lerp(buf, momentum).
         bufferWeight = Float(1 - hp[.momentum])
@@ -101,27 +112,30 @@ extension Optimizer {
     /// a matrix; oneDNN, the products and the memory are taken before anything changes.
     func muonPhase(_ gradients: [UnsafeMutablePointer<Float>?], _ options: StepOptions) throws(DescentError) -> StepReport {
         var matrices: [MuonMatrix] = []
+        let threads = Runtime.threadCount
         for (i, grad) in gradients.enumerated() {
             guard let grad else { continue }
             let parameter = parameters[i]
             guard parameter.shape.count == 2 else {
                 throw DescentError(.invalidArgument, "\(algorithm.name) only supports 2D parameters whereas we found a parameter with size: \(parameter.shape) (parameter \(i); give its shape with descent_param_set_shape)")
             }
-            matrices.append(try MuonMatrix(parameter, grad: grad, groups[parameter.group]))
+            matrices.append(try MuonMatrix(parameter, index: i, grad: grad, groups[parameter.group], threads: threads))
         }
         let scratch = try MuonScratch.reusing(muonScratch, for: matrices)
         muonScratch = scratch
-        var failure: String?
+        var failure: (index: Int, message: String)?
         let report = try phase(gradients, options) { gradients, transform, zero in
             var elements = 0
             for matrix in matrices where failure == nil {
-                failure = muonUpdate(matrix, transform: transform, zero: zero, scratch: scratch)
+                failure = muonUpdate(matrix, transform: transform, zero: zero, scratch: scratch).map { (matrix.index, $0) }
                 elements += matrix.parameter.count
             }
             return elements
         }
+        // Everything a product needs (the products, their memory) exists before the step
+        // changes anything; what is left to fail is oneDNN's own run (its small objects).
         if let failure {
-            throw DescentError(.outOfMemory, "oneDNN failed inside Muon's step, which is applied to the parameters before the one it names: \(failure)")
+            throw DescentError(.outOfMemory, "oneDNN failed in a product of parameter \(failure.index)'s Muon step (\(failure.message)): the parameters before it were stepped; its momentum buffer and gradient were updated, its values not; the ones after it are untouched")
         }
         return report
     }
@@ -168,7 +182,7 @@ extension Optimizer {
             swap(&x, &other)
         }
         if let products = matrix.products {
-            let threads = Runtime.threadCount
+            let threads = matrix.threads
             for _ in 0 ..< matrix.steps {
                 // A = X·Xᵀ; B = c·A·A + b·A (B starts as A); X' = B·X + a·X (X' starts as X).
                 let failure = BFloat16Products.run(products.gram, x, x, gram, scratch: scratch.products, threads: threads)

@@ -16,8 +16,13 @@ The split rule, given a model (an nn.Module):
 `muon` and `adamw` are each optimizer's keyword arguments (torch's defaults where not
 given); the two are `.muon` and `.adamw`, and `param_groups` lists Muon's groups then
 AdamW's (the same dicts), so torch's LR schedulers, GradScaler and zero_grad work on the
-pair. `state_dict()` holds both: {"muon": …, "adamw": …}, each in torch's format.
+pair. The schedulers that cycle momentum (CyclicLR, OneCycleLR) need
+`cycle_momentum=False`: Muon's groups have `momentum`, AdamW's `betas`, and torch's
+schedulers cycle one of the two. `state_dict()` holds both: {"muon": …, "adamw": …},
+each in torch's format.
 """
+import copy
+
 import torch
 
 __all__ = ["MuonWithAdamW", "split_parameters"]
@@ -98,12 +103,21 @@ class MuonWithAdamW(torch.optim.Optimizer):
         return {"muon": self.muon.state_dict(), "adamw": self.adamw.state_dict() if self.adamw else None}
 
     def load_state_dict(self, state_dict):
+        """Loads both parts, or neither: a refused AdamW part puts Muon's state back."""
         if set(state_dict) != {"muon", "adamw"} or (state_dict["adamw"] is None) != (self.adamw is None):
             raise ValueError("a MuonWithAdamW state_dict has the keys 'muon' and 'adamw', as state_dict() gives "
                              "for the same model")
+        before = copy.deepcopy(self.muon.state_dict())
         self.muon.load_state_dict(state_dict["muon"])
-        if self.adamw is not None:
-            self.adamw.load_state_dict(state_dict["adamw"])
+        try:
+            if self.adamw is not None:
+                self.adamw.load_state_dict(state_dict["adamw"])
+        except Exception:
+            self.muon.load_state_dict(before)
+            raise
+        finally:
+            # torch's load puts new group dicts in each part: list those.
+            self.param_groups[:] = [group for part in self._parts for group in part.param_groups]
 
     def __repr__(self):
         return f"MuonWithAdamW(\nmuon={self.muon!r},\nadamw={self.adamw!r})"

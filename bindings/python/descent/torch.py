@@ -337,10 +337,11 @@ class _EngineOptimizer(torch.optim.Optimizer):
         position = {id(p): i for i, p in reversed(list(enumerate(group["params"])))}  # the first place
         given = [(position.get(id(p)), p) for p in params]
         self._check_dense_real(index, given)
+        for _, p in given:  # empty ones too, as torch's constructor
+            self._check_matrix(p)
         checked = list({id(p): (p, self._describe(index, i, names.get(id(p))))
                         for i, p in given if _local(p).numel() > 0}.values())
         for p, where in checked:
-            self._check_matrix(p)
             self._check_tensor(_local(p), where)
             self._check_unsharded(p, where)
         return checked
