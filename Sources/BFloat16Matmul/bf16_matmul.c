@@ -28,6 +28,10 @@ static struct {
 #undef DECLARE
     void (*omp_set_num_threads)(int);
     int (*omp_get_max_threads)(void);
+    int (*omp_get_thread_num)(void);
+    int (*omp_get_num_threads)(void);
+    /* libgomp's entry for `#pragma omp parallel` (GCC's ABI, which libgomp keeps). */
+    void (*gomp_parallel)(void (*)(void *), void *, unsigned, unsigned);
 } onednn;
 
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -65,6 +69,9 @@ static int adopt(void *handle, const char *path, char *why, size_t capacity) {
     /* Searched in oneDNN's own dependencies: the OpenMP runtime it runs on. */
     onednn.omp_set_num_threads = (void (*)(int))dlsym(handle, "omp_set_num_threads");
     onednn.omp_get_max_threads = (int (*)(void))dlsym(handle, "omp_get_max_threads");
+    onednn.omp_get_thread_num = (int (*)(void))dlsym(handle, "omp_get_thread_num");
+    onednn.omp_get_num_threads = (int (*)(void))dlsym(handle, "omp_get_num_threads");
+    onednn.gomp_parallel = (void (*)(void (*)(void *), void *, unsigned, unsigned))dlsym(handle, "GOMP_parallel");
     const dnnl_version_t *version = onednn.dnnl_version();
     if (version->major != BF16_MATMUL_ONEDNN_MAJOR) {
         say(why, capacity, "%s is oneDNN %d.%d, not %d.x", path, version->major, version->minor,
@@ -355,4 +362,24 @@ int bf16_matmul_run(const bf16_matmul *product, const uint16_t *a, const uint16_
         return -1;
     }
     return 0;
+}
+
+struct parallel_call {
+    void (*body)(void *context, int thread, int threads);
+    void *context;
+};
+
+static void parallel_entry(void *data) {
+    struct parallel_call *call = data;
+    call->body(call->context, onednn.omp_get_thread_num(), onednn.omp_get_num_threads());
+}
+
+void bf16_matmul_parallel(int threads, void (*body)(void *context, int thread, int threads), void *context) {
+    if (threads <= 1 || !bf16_matmul_loaded_path() || !onednn.gomp_parallel || !onednn.omp_get_thread_num ||
+        !onednn.omp_get_num_threads) {
+        body(context, 0, 1);
+        return;
+    }
+    struct parallel_call call = {body, context};
+    onednn.gomp_parallel(parallel_entry, &call, (unsigned)threads, 0);
 }

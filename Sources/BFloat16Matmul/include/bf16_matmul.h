@@ -51,6 +51,14 @@ int bf16_matmul_run(const bf16_matmul *product, const uint16_t *a, const uint16_
                     int threads, char *message, size_t capacity);
 void bf16_matmul_destroy(bf16_matmul *product);
 
+/* Runs body(context, thread, threads) once on each of up to `threads` threads of
+ * oneDNN's OpenMP team, the threads its products run on; returns when all have. The
+ * work between products belongs there: on threads of their own it would share the
+ * cores with OpenMP workers that spin for a while after each product. Before oneDNN is
+ * loaded (or on a runtime without GOMP_parallel) body runs once, on the calling thread,
+ * as thread 0 of 1. */
+void bf16_matmul_parallel(int threads, void (*body)(void *context, int thread, int threads), void *context);
+
 #ifdef __cplusplus
 }
 #endif

@@ -63,6 +63,19 @@ public enum BFloat16Products {
 
     static func scratchBytes(_ product: OpaquePointer) -> Int { bf16_matmul_scratch_bytes(product) }
 
+    /// Calls `body(thread, threads)` once on each of up to `threads` threads of oneDNN's
+    /// OpenMP team (see bf16_matmul_parallel), the calling thread included.
+    static func parallel(threads: Int, _ body: (Int, Int) -> Void) {
+        withoutActuallyEscaping(body) { body in
+            var body = body
+            withUnsafeMutablePointer(to: &body) { pointer in
+                bf16_matmul_parallel(Int32(threads), { context, thread, threads in
+                    context!.assumingMemoryBound(to: ((Int, Int) -> Void).self).pointee(Int(thread), Int(threads))
+                }, pointer)
+            }
+        }
+    }
+
     /// The C string a BFloat16Matmul call wrote into `buffer`.
     private static func text(_ buffer: [CChar]) -> String {
         String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

@@ -154,11 +154,47 @@ extension Optimizer {
         matrix.parameter.step += 1
         matrix.parameter.writtenSlots |= 1
 
-        /// Calls `body` with each piece's range, on the step's threads.
+        /// Calls `body` with each of `count` chunks, on the step's threads: those of
+        /// oneDNN's OpenMP team when the step has products (on Descent's own they would
+        /// share the cores with OpenMP workers still spinning after a product), else the
+        /// pool's. Which thread takes a chunk changes no result.
+        func forEachChunk(_ count: Int, _ body: (Int) -> Void) {
+            guard matrix.products != nil else { return ThreadPool.shared.runChunks(count, threads: threads, body) }
+            BFloat16Products.parallel(threads: threads) { thread, team in
+                for chunk in stride(from: thread, to: count, by: team) { body(chunk) }
+            }
+        }
+
+        /// Calls `body` with each piece's range.
         func forEachPiece(_ body: (Range<Int>) -> Void) {
-            ThreadPool.shared.runChunks(pieces, threads: threads) { piece in
+            forEachChunk(pieces) { piece in
                 let start = piece * Self.muonPiece
                 body(start ..< min(count, start + Self.muonPiece))
+            }
+        }
+
+        /// Copies `count` elements, in pieces over the step's threads.
+        func copy(_ source: UnsafePointer<UInt16>, into target: UnsafeMutablePointer<UInt16>, count: Int) {
+            forEachChunk((count + Self.muonPiece - 1) / Self.muonPiece) { piece in
+                let start = piece * Self.muonPiece
+                (target + start).update(from: source + start, count: min(Self.muonPiece, count - start))
+            }
+        }
+
+        /// Writes the transpose of the `rows` × `columns` matrix `source` into `target`, in
+        /// square blocks (so that both sides are read and written a cache line at a time).
+        func transpose(_ source: UnsafePointer<UInt16>, rows: Int, columns: Int, into target: UnsafeMutablePointer<UInt16>) {
+            let block = 64
+            forEachChunk((rows + block - 1) / block) { rowBlock in
+                let firstRow = rowBlock * block, lastRow = min(rows, firstRow + block)
+                var firstColumn = 0
+                while firstColumn < columns {
+                    let lastColumn = min(columns, firstColumn + block)
+                    for i in firstRow ..< lastRow {
+                        for j in firstColumn ..< lastColumn { target[j * rows + i] = source[i * columns + j] }
+                    }
+                    firstColumn = lastColumn
+                }
             }
         }
 
@@ -178,7 +214,7 @@ extension Optimizer {
         let divisor = float(bfloat16: bfloat16(norm < matrix.eps ? matrix.eps : norm))
         forEachPiece { range in kernels.divide(x + range.lowerBound, range.count, divisor) }
         if matrix.transposed {
-            Self.transpose(x, rows: matrix.n, columns: matrix.m, into: other, threads: threads)
+            transpose(x, rows: matrix.n, columns: matrix.m, into: other)
             swap(&x, &other)
         }
         if let products = matrix.products {
@@ -186,16 +222,16 @@ extension Optimizer {
             for _ in 0 ..< matrix.steps {
                 // A = X·Xᵀ; B = c·A·A + b·A (B starts as A); X' = B·X + a·X (X' starts as X).
                 let failure = BFloat16Products.run(products.gram, x, x, gram, scratch: scratch.products, threads: threads)
-                    ?? { square.update(from: gram, count: matrix.m * matrix.m); return nil }()
+                    ?? { copy(gram, into: square, count: matrix.m * matrix.m); return nil }()
                     ?? BFloat16Products.run(products.square, gram, gram, square, scratch: scratch.products, threads: threads)
-                    ?? { other.update(from: x, count: size); return nil }()
+                    ?? { copy(x, into: other, count: size); return nil }()
                     ?? BFloat16Products.run(products.next, square, x, other, scratch: scratch.products, threads: threads)
                 if let failure { return failure }
                 swap(&x, &other)
             }
         }
         if matrix.transposed {
-            Self.transpose(x, rows: matrix.m, columns: matrix.n, into: other, threads: threads)
+            transpose(x, rows: matrix.m, columns: matrix.n, into: other)
             swap(&x, &other)
         }
         // torch's param.mul_(1 - lr * weight_decay); param.add_(update, alpha=-adjusted_lr).
@@ -204,24 +240,5 @@ extension Optimizer {
             kernels.apply(p + range.lowerBound, u + range.lowerBound, range.count, matrix.decay, matrix.a)
         }
         return nil
-    }
-
-    /// Writes the transpose of the `rows` × `columns` matrix `source` into `target`, in
-    /// square blocks (so that both sides are read and written a cache line at a time).
-    private static func transpose(_ source: UnsafePointer<UInt16>, rows: Int, columns: Int,
-                                  into target: UnsafeMutablePointer<UInt16>, threads: Int) {
-        let block = 64
-        let rowBlocks = (rows + block - 1) / block
-        ThreadPool.shared.runChunks(rowBlocks, threads: threads) { rowBlock in
-            let firstRow = rowBlock * block, lastRow = min(rows, firstRow + block)
-            var firstColumn = 0
-            while firstColumn < columns {
-                let lastColumn = min(columns, firstColumn + block)
-                for i in firstRow ..< lastRow {
-                    for j in firstColumn ..< lastColumn { target[j * rows + i] = source[i * columns + j] }
-                }
-                firstColumn = lastColumn
-            }
-        }
     }
 }
