@@ -31,6 +31,7 @@ struct MuonMatrix {
         transposed = rows > columns
         (m, n) = transposed ? (columns, rows) : (rows, columns)
         steps = Int(hp[.nsSteps])
+        self.threads = threads
         if steps > 0 {
             let (a, b, c) = (Float(hp[.nsCoefficientA]), Float(hp[.nsCoefficientB]), Float(hp[.nsCoefficientC]))
             products = (try BFloat16Products.product(m: m, n: m, k: n, transposedB: true, alpha: 1, beta: 0,
@@ -39,10 +40,8 @@ struct MuonMatrix {
                                                      threads: threads),
                         try BFloat16Products.product(m: m, n: n, k: m, transposedB: false, alpha: 1, beta: a,
                                                      threads: threads))
-            self.threads = threads
         } else {
             products = nil
-            self.threads = threads
         }
         // torch: buf.lerp_(grad, 1 - momentum); grad.lerp(buf, momentum).
         bufferWeight = Float(1 - hp[.momentum])

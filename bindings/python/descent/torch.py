@@ -1,5 +1,6 @@
 """Drop-in replacements for torch.optim's classes: one per algorithm of the loaded library
-(ALGORITHM_CLASSES; SGD, Adam, AdamW, …).
+(ALGORITHM_CLASSES; SGD, Adam, AdamW, …), and MuonWithAdamW (muon_adamw.py), Muon for a
+model's hidden matrices and AdamW for the rest in one optimizer.
 
 They are `torch.optim.Optimizer` subclasses with torch's constructor signatures and
 defaults; the update runs in Descent's engine directly on the tensors' memory (CPU,
