@@ -463,7 +463,16 @@ static void run(Input *in) {
         size_t ndim = byte(in) % (DESCENT_MAX_DIMS + 3);
         for (size_t i = 0; i < ndim; i++) dims[i] = byte(in) & 1 ? (size_t)(1 + byte(in) % 8) : count(in);
         if (byte(in) & 1) {
-            s = descent_param_set_shape(opt, count(in), byte(in) & 1 ? dims : NULL, byte(in) & 1 ? ndim : count(in));
+            size_t target = count(in), own[DESCENT_MAX_DIMS], own_ndim = 0, numel = 1;
+            /* A matrix of the parameter's own size, which Muon's and Adafactor's steps take:
+             * random dimensions rarely multiply to a parameter's numel. */
+            if (byte(in) % 4 == 0 && descent_param_shape(opt, target, own, DESCENT_MAX_DIMS, &own_ndim) == DESCENT_OK) {
+                for (size_t i = 0; i < own_ndim; i++) numel *= own[i];
+                size_t rows = 1 + byte(in) % 8;
+                while (numel % rows) rows--;
+                dims[0] = rows, dims[1] = numel / rows, ndim = 2;
+            }
+            s = descent_param_set_shape(opt, target, byte(in) & 1 ? dims : NULL, byte(in) & 1 ? ndim : count(in));
         } else {
             size_t capacity = byte(in) % (DESCENT_MAX_DIMS + 3), got = 0;
             size_t *into = capacity <= DESCENT_MAX_DIMS + 2 && byte(in) & 1 ? dims : NULL;
