@@ -644,9 +644,10 @@ DESCENT_API descent_status descent_param_move(descent_optimizer *opt, size_t ind
  * per-column statistics, orthogonalized updates) read it; element-wise ones
  * ignore it. Adafactor sizes its state by it (a parameter of two or more
  * dimensions keeps row_var and col_var, others variance), so the shape cannot
- * change once that state exists. Checkpoints record shapes; loading one into
- * an optimizer whose state depends on them (Adafactor) requires the same
- * shapes, so give them before the load.
+ * change once that state exists. Muon steps only parameters of two
+ * dimensions (a step refuses any other it would take). Checkpoints record
+ * shapes; loading one into an optimizer whose state depends on them
+ * (Adafactor) requires the same shapes, so give them before the load.
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`opt` NULL, or `dims` NULL
  * with `ndim` > 0), DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE
  * (`index`), DESCENT_ERROR_INVALID_ARGUMENT (`ndim` above DESCENT_MAX_DIMS, a
@@ -1112,8 +1113,9 @@ DESCENT_API descent_status descent_clip_grad_value(float *const *grads, const si
 /*
  * Process-wide settings for how steps run. Neither changes any result: every
  * instruction set and every thread count give bit-identical parameters and
- * state (Muon's bfloat16 products excepted: they are oneDNN's, below). A step splits the elements of all its parameters into fixed chunks
- * of 16,384 elements that the threads of a persistent pool claim in turn
+ * state (Muon's bfloat16 products excepted: they are oneDNN's, below). A
+ * step splits the elements of all its parameters into fixed chunks of 16,384
+ * elements that the threads of a persistent pool claim in turn
  * (small steps use fewer threads). Steps of different optimizers running at
  * once on different threads share the pool one after the other.
  */
@@ -1160,6 +1162,12 @@ DESCENT_API descent_status descent_set_isa(descent_isa isa);
 /** The instruction set whose kernels run now. Thread-safe. */
 DESCENT_API descent_isa descent_get_isa(void);
 
+/**
+ * The name of `isa` as a static string ("portable", "avx2", "avx512"), or
+ * "unknown" for a value outside the enum. Never NULL.
+ */
+DESCENT_API const char *descent_isa_name(descent_isa isa);
+
 /*
  * Muon's Newton–Schulz iterations are bfloat16 matrix products, which Descent
  * takes from oneDNN 3.x (libdnnl.so.3; torch runs its CPU bfloat16 matmul
@@ -1185,10 +1193,10 @@ DESCENT_API descent_isa descent_get_isa(void);
 
 /**
  * Loads oneDNN now: from `path`, or with `path` NULL from where a Muon step
- * would look. Once loaded it stays for the process; a later call with
- * another path fails. Returns DESCENT_OK, DESCENT_ERROR_UNSUPPORTED (not
- * found, not oneDNN 3.x; the message, descent_last_error(NULL), names each
- * place tried). Thread-safe.
+ * would look. Once loaded it stays for the process. Returns DESCENT_OK,
+ * DESCENT_ERROR_UNSUPPORTED (not found, not oneDNN 3.x, or another file
+ * already loaded; the message, descent_last_error(NULL), names each place
+ * tried). Thread-safe.
  */
 DESCENT_API descent_status descent_load_onednn(const char *path);
 
@@ -1197,12 +1205,6 @@ DESCENT_API descent_status descent_load_onednn(const char *path);
  * string lives as long as the process. Thread-safe.
  */
 DESCENT_API const char *descent_onednn_path(void);
-
-/**
- * The name of `isa` as a static string ("portable", "avx2", "avx512"), or
- * "unknown" for a value outside the enum. Never NULL.
- */
-DESCENT_API const char *descent_isa_name(descent_isa isa);
 
 /* -------------------------------------------------------------- schedules */
 

@@ -204,6 +204,26 @@ def test_fused_clip_under_grad_scaler_matches_unscale_then_clip(name, torch_kwar
     assert ours.last_step_report.clip_coef <= 1.0
 
 
+def test_muon_under_grad_scaler_matches_torch():
+    """torch has no fused Muon, so GradScaler unscales its gradients itself (by the
+    reciprocal of the scale); descent.torch.Muon takes the scale into its step (a
+    division: the same bits with GradScaler's powers of two) and skips on the injected
+    infs as torch's scaler does. Muon takes the model's 2-D weights; the step is held to
+    Muon's bound, 2e-2 of the weights' movement (Tests/parity/test_muon.py)."""
+    def matrices(params):
+        return [p for p in params if p.ndim == 2]
+
+    start = [p.detach().clone() for p in matrices(make_model().parameters())]
+    _, _, ref_scales, ref = scaled_run(lambda p: torch.optim.Muon(matrices(p), lr=0.02))
+    _, ours, scales, got = scaled_run(lambda p: dt.Muon(matrices(p), lr=0.02))
+    assert scales == ref_scales
+    assert scales[3] < scales[2] and scales[4] < scales[3]  # the injected infs backed off
+    for step, (a, b) in enumerate(zip(got, ref)):
+        for x, y, s in zip(matrices(a), matrices(b), start):
+            assert (x - y).norm() <= 2e-2 * (y - s).norm(), f"step {step}"
+    assert ours.last_step_report.skipped is None
+
+
 # -- the phase's options
 
 @pytest.mark.parametrize("name, torch_kwargs", [("AdamW", {"fused": True}), ("Adafactor", {})])
