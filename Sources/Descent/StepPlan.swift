@@ -10,8 +10,6 @@ import KernelInterface
 struct StepPlan<Scalars> {
     /// Elements per chunk: 64 KiB of each buffer, so a chunk's streams stay in L2.
     static var chunkElements: Int { 16 * 1024 }
-    /// Fewer elements than this per thread, and waking a worker costs more than it saves.
-    static var minElementsPerThread: Int { 64 * 1024 }
 
     private struct Entry {
         var span: Span
@@ -56,8 +54,7 @@ struct StepPlan<Scalars> {
     /// through its own contiguous share of the chunks, in order (the memory streams stay
     /// sequential, as the hardware prefetchers like), then helps with the others' rest.
     func runChunks(threads: Int, _ body: (Int) -> Void) {
-        let useful = max(1, elements / Self.minElementsPerThread)
-        ThreadPool.shared.runChunks(chunkCount, threads: min(threads, useful), body)
+        ThreadPool.shared.runChunks(chunkCount, threads: ThreadPool.usefulThreads(for: elements, of: threads), body)
     }
 
     /// Calls `body` with each span of `chunk`, in the laid-out order.

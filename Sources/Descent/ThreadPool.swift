@@ -12,6 +12,15 @@ import Synchronization
 final class ThreadPool: @unchecked Sendable {
     static let shared = ThreadPool()
 
+    /// Fewer elements than this per thread, and waking a worker costs more than it saves.
+    private static let minElementsPerThread = 64 * 1024
+
+    /// The threads worth running for a pass over `elements` elements: at most `threads`,
+    /// at least one, and one per `minElementsPerThread` elements.
+    static func usefulThreads(for elements: Int, of threads: Int = Runtime.threadCount) -> Int {
+        min(threads, max(1, elements / minElementsPerThread))
+    }
+
     /// Serializes runs, so that two optimizers stepped on two threads share the workers.
     private let runLock = Lock()
     /// Guards everything below; workers wait on its condition.

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// How Adafactor cuts one parameter into tiles. A factored parameter is `batches`
 /// matrices of its last two dimensions, each cut into blocks of up to `rowsPerTile` rows
 /// by `columnsPerTile` columns; a vector is one 1 × count matrix cut into pieces. The
@@ -125,6 +121,7 @@ final class FactoredScratch {
     let parameterSquares: UnsafeMutablePointer<Double>
     let updateSquares: UnsafeMutablePointer<Double>
     let means: UnsafeMutablePointer<Float>
+    private let memory: ScratchMemory
 
     init(for parameters: [Parameter]) throws(DescentError) {
         var rows = 0, columns = 0, tiles = 0, means = 0
@@ -135,22 +132,12 @@ final class FactoredScratch {
             tiles += tiling.tileCount
             means += tiling.meanCount
         }
-        let counts = [rows, columns, tiles, tiles, means].map { max($0, 1) }
-        let raw = counts.map { malloc($0 * MemoryLayout<Double>.stride) }
-        guard raw.allSatisfy({ $0 != nil }) else {
-            raw.forEach { free($0) }
-            let bytes = counts.reduce(0, +) * MemoryLayout<Double>.stride
-            throw DescentError(.outOfMemory, "cannot allocate \(bytes) bytes for Adafactor's sums")
-        }
-        rowPartials = raw[0]!.bindMemory(to: Double.self, capacity: counts[0])
-        columnPartials = raw[1]!.bindMemory(to: Double.self, capacity: counts[1])
-        parameterSquares = raw[2]!.bindMemory(to: Double.self, capacity: counts[2])
-        updateSquares = raw[3]!.bindMemory(to: Double.self, capacity: counts[3])
-        self.means = raw[4]!.bindMemory(to: Float.self, capacity: counts[4])
-    }
-
-    deinit {
-        for pointer in [rowPartials, columnPartials, parameterSquares, updateSquares] { free(pointer) }
-        free(means)
+        let counts = [rows, columns, tiles, tiles, means]
+        memory = try ScratchMemory(bytes: counts.map { $0 * MemoryLayout<Double>.stride }, for: "Adafactor's sums")
+        rowPartials = memory.buffer(0, as: Double.self, count: counts[0])
+        columnPartials = memory.buffer(1, as: Double.self, count: counts[1])
+        parameterSquares = memory.buffer(2, as: Double.self, count: counts[2])
+        updateSquares = memory.buffer(3, as: Double.self, count: counts[3])
+        self.means = memory.buffer(4, as: Float.self, count: counts[4])
     }
 }

@@ -35,7 +35,7 @@ extension Optimizer {
         }
         guard !plan.tiles.isEmpty else { return 0 }
         let kernels = Runtime.kernels.factored
-        let threads = min(Runtime.threadCount, max(1, plan.elementCount / StepPlan<Void>.minElementsPerThread))
+        let threads = ThreadPool.usefulThreads(for: plan.elementCount)
         let (rowPartials, columnPartials, means) = (scratch.rowPartials, scratch.columnPartials, scratch.means)
         let (parameterSquares, updateSquares) = (scratch.parameterSquares, scratch.updateSquares)
 

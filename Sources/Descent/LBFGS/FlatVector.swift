@@ -28,8 +28,6 @@ final class FlatVector {
 /// bits; chunks are multiples of 16 elements, so lanes line up across vectors.
 struct FlatLayout {
     static let chunkElements = 1 << 15
-    /// Below this many elements per thread, more threads cost more than they give.
-    static let minElementsPerThread = 1 << 16
 
     let parameters: [Parameter]
     /// Where each parameter starts in the flat index space.
@@ -75,7 +73,7 @@ struct FlatLayout {
     /// results in chunk order.
     func map<R>(_ initial: R, _ body: (Range<Int>) -> R) -> [R] {
         var results = [R](repeating: initial, count: chunkCount)
-        let threads = min(Runtime.threadCount, max(1, count / Self.minElementsPerThread))
+        let threads = ThreadPool.usefulThreads(for: count)
         results.withUnsafeMutableBufferPointer { out in
             let slots = out.baseAddress!
             ThreadPool.shared.runChunks(chunkCount, threads: threads) { chunk in slots[chunk] = body(self.chunk(chunk)) }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import KernelInterface
 
 /// One parameter's Muon step: its matrix as the Newton–Schulz iteration sees it (torch
@@ -64,9 +61,10 @@ struct MuonMatrix {
 /// The memory of a Muon step, taken before it changes anything and kept for the next.
 final class MuonScratch {
     let elements: UnsafeMutablePointer<UInt16>
-    let products: UnsafeMutableRawPointer?
+    let products: UnsafeMutableRawPointer
     let partials: UnsafeMutablePointer<Double>
     private let capacity: (elements: Int, productBytes: Int, chunks: Int)
+    private let memory: ScratchMemory
 
     /// Scratch for `matrices`: `kept` when it is large enough, else new memory.
     static func reusing(_ kept: MuonScratch?, for matrices: [MuonMatrix]) throws(DescentError) -> MuonScratch {
@@ -80,25 +78,13 @@ final class MuonScratch {
     }
 
     private init(count: Int, productBytes: Int, chunks: Int) throws(DescentError) {
-        let raw = malloc(count * MemoryLayout<UInt16>.stride)
-        let scratch = productBytes > 0 ? aligned_alloc(64, (productBytes + 63) / 64 * 64) : nil
-        let sums = malloc(chunks * MemoryLayout<Double>.stride)
-        guard let raw, let sums, productBytes == 0 || scratch != nil else {
-            free(raw)
-            free(scratch)
-            free(sums)
-            throw DescentError(.outOfMemory, "cannot allocate \(count * 2 + productBytes) bytes for Muon's Newton–Schulz iteration")
-        }
-        elements = raw.bindMemory(to: UInt16.self, capacity: count)
-        products = scratch
-        partials = sums.bindMemory(to: Double.self, capacity: chunks)
+        memory = try ScratchMemory(bytes: [count * MemoryLayout<UInt16>.stride, productBytes,
+                                           chunks * MemoryLayout<Double>.stride],
+                                   for: "Muon's Newton–Schulz iteration")
+        elements = memory.buffer(0, as: UInt16.self, count: count)
+        products = memory.raw(1)
+        partials = memory.buffer(2, as: Double.self, count: chunks)
         capacity = (count, productBytes, chunks)
-    }
-
-    deinit {
-        free(elements)
-        free(products)
-        free(partials)
     }
 }
 
@@ -145,7 +131,7 @@ extension Optimizer {
                             scratch: MuonScratch) -> String? {
         let kernels = Runtime.kernels.muon, count = matrix.parameter.count
         let pieces = (count + Self.muonPiece - 1) / Self.muonPiece
-        let threads = min(Runtime.threadCount, max(1, count / StepPlan<Void>.minElementsPerThread))
+        let threads = ThreadPool.usefulThreads(for: count)
         let size = matrix.m * matrix.n
         var x = scratch.elements, other = scratch.elements + size
         let gram = other + size, square = gram + matrix.m * matrix.m
