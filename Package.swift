@@ -13,7 +13,8 @@ func kernels(_ name: String, cpu: String?, define: String, extra: [String] = [])
     var flags = ["-Xcc", "-fno-math-errno"]
     if let cpu { flags += ["-target-cpu", cpu] }
     flags += extra
-    let dependencies: [Target.Dependency] = name == "KernelsPortable" ? ["KernelInterface"] : ["KernelInterface", "KernelsPortable"]
+    let dependencies: [Target.Dependency] = name == "KernelsPortable" ? ["KernelInterface", "BlockQuantization"]
+        : ["KernelInterface", "KernelsPortable", "BlockQuantization"]
     return .target(name: name, dependencies: dependencies, swiftSettings: [.unsafeFlags(flags), .define(define)])
 }
 
@@ -31,7 +32,10 @@ let package = Package(
                                "CPUFeatures", "Checksum", "BFloat16Matmul"],
                 swiftSettings: engineFlags),
         // What the engine and every kernels module share: spans, formats, tables.
-        .target(name: "KernelInterface", swiftSettings: engineFlags),
+        .target(name: "KernelInterface", dependencies: ["BlockQuantization"], swiftSettings: engineFlags),
+        // The inner loops of 8-bit state, one build per instruction set in one file: C, for
+        // `restrict` (see its header). No contraction: every build gives the same bits.
+        .target(name: "BlockQuantization", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
         kernels("KernelsPortable", cpu: nil, define: "KERNELS_PORTABLE"),
         kernels("KernelsAVX2", cpu: "haswell", define: "KERNELS_AVX2"),
         // skylake-avx512 prefers 256-bit vectors; the kernels are memory-bound loops that

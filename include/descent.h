@@ -272,9 +272,23 @@ typedef enum descent_option {
     DESCENT_OPTION_NS_COEFFICIENT_B = 35,        /* Muon: ns_coefficients[1] */
     DESCENT_OPTION_NS_COEFFICIENT_C = 36,        /* Muon: ns_coefficients[2] */
     DESCENT_OPTION_NS_STEPS = 37,                /* Muon: 0..99 */
-    DESCENT_OPTION_ADJUST_LR_FN = 38             /* Muon: 0 None (= 1), 1 "original",
+    DESCENT_OPTION_ADJUST_LR_FN = 38,            /* Muon: 0 None (= 1), 1 "original",
                                                     2 "match_rms_adamw",
                                                     3 "spectral_unclamped" */
+    /*
+     * Descent's own, for the algorithms whose element-wise state may be kept
+     * in another format (SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, NAdam,
+     * RAdam, Adadelta, ASGD, Rprop): the format of a group's state, as the
+     * index of its name (descent_option_choice()): 0 "float32" (default),
+     * 1 "bfloat16" (round to nearest even), 2 "int8" (bitsandbytes' 8-bit
+     * block-wise state: see DESCENT_STATE_INT8). A parameter's state takes the
+     * format its group has when the state is made; a group changed later moves
+     * its parameters' state to the new format (converting it) at their next step.
+     */
+    DESCENT_OPTION_STATE_DTYPE = 39,
+    /* "int8" keeps the state of tensors under this many elements in float32
+       (bitsandbytes' min_8bit_size; default 4096) */
+    DESCENT_OPTION_MIN_8BIT_SIZE = 40
 } descent_option;
 
 /**
@@ -299,10 +313,18 @@ DESCENT_API descent_option_kind descent_option_kind_of(descent_option option);
 
 /**
  * torch's value that `index` stands for in a DESCENT_KIND_CHOICE option, as a
- * static string ("strong_wolfe"); NULL for torch's None (index 0), an index
- * out of range, or any other option. Thread-safe.
+ * static string ("strong_wolfe", "bfloat16"); NULL for torch's None (index 0
+ * of line_search_fn and adjust_lr_fn), an index out of range, or any other
+ * option. Thread-safe.
  */
 DESCENT_API const char *descent_option_choice(descent_option option, size_t index);
+
+/**
+ * 1 when `option` is a hyperparameter of torch.optim's classes, 0 when it is
+ * Descent's own (DESCENT_OPTION_STATE_DTYPE, DESCENT_OPTION_MIN_8BIT_SIZE) or
+ * unknown: a binding passes only torch's options to torch. Thread-safe.
+ */
+DESCENT_API int descent_option_is_torchs(descent_option option);
 
 /**
  * Writes torch's default hyperparameters for `algorithm` into `*out`
@@ -374,8 +396,26 @@ typedef enum descent_state_shape {
 
 /** The element format of a state buffer. */
 typedef enum descent_state_format {
-    DESCENT_STATE_FLOAT32 = 1
+    /** IEEE-754 binary32. */
+    DESCENT_STATE_FLOAT32 = 1,
+    /** The upper 16 bits of a float32, rounded to nearest even (torch's bfloat16). */
+    DESCENT_STATE_BFLOAT16 = 2,
+    /**
+     * bitsandbytes' 8-bit block-wise state: per block of
+     * DESCENT_INT8_BLOCK_SIZE elements a float32 absmax (the largest
+     * magnitude), and per element a uint8 code, the index of the value nearest
+     * to x / absmax in bitsandbytes' dynamic map (create_dynamic_map: its
+     * signed map for state of either sign, such as exp_avg; its unsigned map
+     * for state never below zero, such as exp_avg_sq). x is code value ×
+     * absmax. Descent quantizes as bitsandbytes' CUDA kernels do (the nearest
+     * code; a first moment whose code has the other sign is moved one code
+     * back), not as its CPU backend's 65,536-entry table.
+     */
+    DESCENT_STATE_INT8 = 3
 } descent_state_format;
+
+/** Elements per absmax in DESCENT_STATE_INT8 state (bitsandbytes' block size). */
+#define DESCENT_INT8_BLOCK_SIZE 256
 
 /** One state buffer of an algorithm. */
 typedef struct descent_state_info {
@@ -732,7 +772,9 @@ DESCENT_API descent_status descent_param_step_counts(const descent_optimizer *op
  * created on the parameter's first step that uses it). The buffer is owned
  * by the optimizer and lives until descent_free(); the caller may read and
  * write it between steps (this is how state is saved and restored), never
- * during one. After loading a checkpoint that holds no state of that name
+ * during one. State kept in another format than float32 (see
+ * descent_param_state_format()) is refused with DESCENT_ERROR_INVALID_STATE.
+ * After loading a checkpoint that holds no state of that name
  * for the parameter, a buffer that existed is kept, not freed: it holds what
  * a first step finds (see descent_param_create_state()).
  * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`name` or `out` NULL),
@@ -777,6 +819,73 @@ DESCENT_API descent_status descent_param_create_state(descent_optimizer *opt,
                                                       size_t index,
                                                       const char *name,
                                                       float **out);
+
+/**
+ * The format state `name` of parameter `index` is kept in, or will be when it
+ * is made: DESCENT_STATE_FLOAT32 for scalar state and for every algorithm
+ * without DESCENT_OPTION_STATE_DTYPE; otherwise the parameter's group's
+ * state_dtype (float32 for "int8" under min_8bit_size elements).
+ * descent_param_state() and descent_param_create_state() give float32 state
+ * only; state in any format is read and written as float32 values with
+ * descent_param_read_state() and descent_param_write_state(), or as stored
+ * with descent_param_state_data().
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER (`name` or `out` NULL),
+ * DESCENT_ERROR_INVALID_HANDLE, DESCENT_ERROR_OUT_OF_RANGE,
+ * DESCENT_ERROR_UNKNOWN_OPTION (no state of that name).
+ */
+DESCENT_API descent_status descent_param_state_format(const descent_optimizer *opt, size_t index,
+                                                      const char *name, descent_state_format *out);
+
+/**
+ * Points `*data` at state `name` of parameter `index` as stored, in its format
+ * (descent_param_state_format()): float32 or bfloat16 values, or 8-bit codes
+ * (one uint8 per element); and `*absmax` at the 8-bit state's float32 absmax
+ * values (one per DESCENT_INT8_BLOCK_SIZE elements, the last block possibly
+ * partial), or NULL for another format. While no step has made the state,
+ * both are NULL, or with `create` nonzero the state is made first (as
+ * descent_param_create_state() makes it). The memory lives as
+ * descent_param_state()'s does, until descent_free(); it holds the state
+ * until the state moves to another format (a changed
+ * DESCENT_OPTION_STATE_DTYPE: ask again after the next step). A caller may
+ * write it between steps (a saved 8-bit state restored as is).
+ * Returns as descent_param_state_format(), and DESCENT_ERROR_INVALID_ARGUMENT
+ * and DESCENT_ERROR_OUT_OF_MEMORY as descent_param_create_state(); `absmax`
+ * may be NULL.
+ */
+DESCENT_API descent_status descent_param_state_data(descent_optimizer *opt, size_t index, const char *name,
+                                                    int create, void **data, float **absmax);
+
+/**
+ * The 256 values of the code map 8-bit state `name` of parameter `index` is
+ * quantized with (bitsandbytes' create_dynamic_map: signed, or unsigned for
+ * state never below zero), ascending, static: a code's value is
+ * `map[code] * absmax`. Returns as descent_param_state_format().
+ */
+DESCENT_API descent_status descent_param_state_code_map(const descent_optimizer *opt, size_t index,
+                                                        const char *name, const float **map);
+
+/**
+ * Copies state `name` of parameter `index` into `out` as `count` float32
+ * values (decoded from its format; `count` is the state's length, the product
+ * of descent_param_state_shape()). `*present` is 1, or 0 with nothing written
+ * while no step has made the state.
+ * Returns as descent_param_state_format(), and DESCENT_ERROR_INVALID_ARGUMENT
+ * (`count` is not the state's length, or state the parameter's shape does not
+ * keep).
+ */
+DESCENT_API descent_status descent_param_read_state(const descent_optimizer *opt, size_t index, const char *name,
+                                                    float *out, size_t count, int *present);
+
+/**
+ * Sets state `name` of parameter `index` from `count` float32 values, encoded
+ * in its format (rounded to bfloat16; quantized to 8 bits, block by block, as
+ * a step quantizes), creating it first as descent_param_create_state() does.
+ * Loading float32 state into an optimizer whose state is bfloat16 or 8-bit is
+ * this call. Returns as descent_param_read_state(), and
+ * DESCENT_ERROR_OUT_OF_MEMORY; on error nothing changed.
+ */
+DESCENT_API descent_status descent_param_write_state(descent_optimizer *opt, size_t index, const char *name,
+                                                     const float *values, size_t count);
 
 /**
  * The largest step count a parameter holds: 2^53, as for schedules (every

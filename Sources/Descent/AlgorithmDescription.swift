@@ -1,3 +1,5 @@
+import KernelInterface
+
 /// What one algorithm is, as data: its id and torch name, its hyperparameters with
 /// torch's defaults and checks, its state slots, and the facts other layers used to test
 /// by name. Each is declared next to its update rule (Algorithms/*.swift); defaults,
@@ -7,11 +9,12 @@ public struct AlgorithmDescription: Sendable {
     public let algorithm: Algorithm
     /// torch.optim's class name.
     public let torchName: String
-    /// In torch's constructor order, with torch's defaults.
-    public let hyperparameters: [HyperparameterDescription]
+    /// In torch's constructor order, with torch's defaults (then Descent's own: see
+    /// `withStateFormats`).
+    public private(set) var hyperparameters: [HyperparameterDescription]
     /// In the order torch's constructor checks them (not always the argument order), with
     /// its messages.
-    public let checks: [HyperparameterCheck]
+    public private(set) var checks: [HyperparameterCheck]
     /// By slot index, in torch's order of state keys.
     public let state: [StateSlot]
     public let traits: AlgorithmTraits
@@ -32,6 +35,31 @@ public struct AlgorithmDescription: Sendable {
     var resolvingNone: @Sendable (Hyperparameters) -> Hyperparameters = { $0 }
 
     public var options: [Option] { hyperparameters.map(\.option) }
+
+    /// The description of an algorithm whose element-wise state may be kept in any
+    /// `ElementFormat`: it takes `state_dtype` (float32 by default) and `min_8bit_size`
+    /// (4096, bitsandbytes' default) after torch's options. Its update rule's kernel runs
+    /// on float32 state; every kernel table wraps it for the others.
+    func withStateFormats() -> AlgorithmDescription {
+        var description = self
+        description.hyperparameters += [.init(.stateDtype, Double(ElementFormat.allCases.firstIndex(of: .float32)!)),
+                                        .init(.min8bitSize, 4096)]
+        description.checks.append(.count(.min8bitSize, minimum: 0))
+        return description
+    }
+
+    /// Whether the element-wise state may be kept in other formats than float32.
+    public var takesStateFormats: Bool { options.contains(.stateDtype) }
+
+    /// The format the element-wise state of a parameter of `count` elements in a group
+    /// with `hp` is kept in: its `state_dtype`, but float32 for 8-bit state of a tensor
+    /// under `min_8bit_size` elements (as bitsandbytes keeps it: the absmax would cost
+    /// more than 8 bits save, and small tensors are often the sensitive ones).
+    func stateFormat(_ hp: Hyperparameters, count: Int) -> ElementFormat {
+        guard takesStateFormats else { return .float32 }
+        let format = hp.stateFormat
+        return format == .int8Blockwise && Double(count) < hp[.min8bitSize] ? .float32 : format
+    }
 
     /// `traits` with the ones that `sparseGradients` implies.
     public var allTraits: AlgorithmTraits {
@@ -199,8 +227,16 @@ public struct StateSlot: Sendable {
         }
     }
 
-    public enum Format: UInt8, Sendable {
-        case float32 = 1
+    /// The format a slot is declared in: float32. A parameter's element-wise slots are
+    /// kept in the format its group's `state_dtype` asks for (`Parameter.stateFormat`).
+    public typealias Format = ElementFormat
+
+    /// Which values a slot holds: 8-bit state quantizes a slot of either sign with
+    /// bitsandbytes' signed map, one that is never negative with the unsigned map (twice
+    /// the resolution).
+    public enum Sign: Sendable {
+        case any
+        case nonNegative
     }
 
     public enum InitialValue: Sendable {
@@ -250,6 +286,7 @@ public struct StateSlot: Sendable {
     public let name: String
     public let shape: Shape
     public let format: Format
+    public let sign: Sign
     public let initialValue: InitialValue
     public let needed: Need
 
@@ -264,17 +301,23 @@ public struct StateSlot: Sendable {
         !needed.readsShape || needed.holds(for: hp, factored: factored)
     }
 
+    /// The slots of `state` for which `condition` holds, as a bit mask (bit i = slot i).
+    static func mask(_ state: [StateSlot], _ condition: (StateSlot) -> Bool) -> UInt8 {
+        state.indices.reduce(0) { condition(state[$1]) ? $0 | 1 << $1 : $0 }
+    }
+
     /// Whether the slot's size or existence depends on the parameter's shape, which then
     /// cannot change once the slot exists.
     var dependsOnShape: Bool {
         shape == .rows || shape == .columns || needed.readsShape
     }
 
-    public init(_ name: String, shape: Shape = .elementwise, format: Format = .float32,
+    public init(_ name: String, shape: Shape = .elementwise, format: Format = .float32, sign: Sign = .any,
                 initialValue: InitialValue = .zero, needed: Need = .always) {
         self.name = name
         self.shape = shape
         self.format = format
+        self.sign = sign
         self.initialValue = initialValue
         self.needed = needed
     }

@@ -1,3 +1,5 @@
+import KernelInterface
+
 /// The hyperparameters of one parameter group, keyed by option: one struct serves every
 /// algorithm (as the C interface's ids do); each algorithm reads only the options its
 /// description lists. Stored by id rather than one field per option, so that a new
@@ -15,6 +17,10 @@ public struct Hyperparameters: Equatable, Sendable {
         get { values[Int(option.rawValue)] }
         set { values[Int(option.rawValue)] = newValue }
     }
+
+    /// The format of element-wise state that `state_dtype` asks for (its choices are the
+    /// formats in the order of their raw values, from 1).
+    public var stateFormat: ElementFormat { ElementFormat(rawValue: UInt8(self[.stateDtype]) + 1)! }
 
     /// Whether the flag `option` is on.
     public func isSet(_ option: Option) -> Bool { self[option] != 0 }
@@ -65,6 +71,11 @@ public enum Option: Int32, CaseIterable, Sendable {
     case nsCoefficientC = 36
     case nsSteps = 37
     case adjustLRFn = 38
+    /// Descent's own: the format of element-wise optimizer state (`ElementFormat`, by
+    /// the index of its name in `choices`), and the size below which a tensor's state
+    /// stays float32 when that is 8-bit (bitsandbytes' `min_8bit_size`).
+    case stateDtype = 39
+    case min8bitSize = 40
 
     /// torch's name for it.
     public var name: String {
@@ -107,6 +118,8 @@ public enum Option: Int32, CaseIterable, Sendable {
         case .nsCoefficientC: "ns_coefficients[2]"
         case .nsSteps: "ns_steps"
         case .adjustLRFn: "adjust_lr_fn"
+        case .stateDtype: "state_dtype"
+        case .min8bitSize: "min_8bit_size"
         }
     }
 
@@ -129,9 +142,9 @@ public enum Option: Int32, CaseIterable, Sendable {
     public var kind: Kind {
         switch self {
         case .nesterov, .maximize, .amsgrad, .centered, .decoupledWeightDecay: .flag
-        case .maxIter, .historySize, .nsSteps: .integer
+        case .maxIter, .historySize, .nsSteps, .min8bitSize: .integer
         case .maxEval: .optionalInteger
-        case .lineSearchFn, .adjustLRFn: .choice
+        case .lineSearchFn, .adjustLRFn, .stateDtype: .choice
         case .eps1: .optionalReal
         default: .real
         }
@@ -139,12 +152,17 @@ public enum Option: Int32, CaseIterable, Sendable {
 
     public var isBoolean: Bool { kind == .flag }
 
+    /// Whether torch.optim has it (the others are Descent's own).
+    public var isTorchs: Bool { self != .stateDtype && self != .min8bitSize }
+
     /// torch's values of a `.choice` option, by the number that stands for each
-    /// (L-BFGS's `line_search_fn`, Muon's `adjust_lr_fn`: 0 is None); empty for the others.
+    /// (L-BFGS's `line_search_fn`, Muon's `adjust_lr_fn`: 0 is None; `state_dtype`'s
+    /// names of formats); empty for the others.
     public var choices: [String?] {
         switch self {
         case .lineSearchFn: [nil, "strong_wolfe"]
         case .adjustLRFn: [nil] + MuonLRAdjustment.allCases.map(\.torchName)
+        case .stateDtype: ElementFormat.allCases.map(\.name)
         default: []
         }
     }

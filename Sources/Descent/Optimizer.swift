@@ -149,7 +149,7 @@ public final class Optimizer {
             try checkGradient(grad, count, of: parameters.count)
         }
         let parameter = Parameter(param: param, grad: grad, count: count, group: group,
-                                  slotCount: algorithm.description.state.count)
+                                  state: algorithm.description.state)
         parameters.append(parameter)
         index.insert(range, index: parameters.count - 1)
         return parameters.count - 1
@@ -240,22 +240,99 @@ public final class Optimizer {
 
     /// The state buffer `name` (torch's key, e.g. "exp_avg") of parameter `parameter`:
     /// `count` floats (one for a scalar slot) that the caller may read and write between
-    /// steps, or nil while no step has needed it yet. It lives until the optimizer does.
+    /// steps, or nil while no step has needed it yet. It lives until the optimizer does
+    /// (and is the state until the parameter's state moves to another format:
+    /// `state_dtype`). State in another format than float32 is refused: see
+    /// `stateMemory`, `readState`, `writeState`.
     public func state(named name: String, ofParameter parameter: Int) throws(DescentError) -> UnsafeMutablePointer<Float>? {
+        let slot = try slotIndex(name, ofParameter: parameter)
+        let p = parameters[parameter]
+        guard p.slots[slot] == nil || p.format(ofSlot: slot) == .float32 else {
+            throw notFloat32(name, of: parameter, p.format(ofSlot: slot))
+        }
+        return p.slots[slot]
+    }
+
+    /// The format state `name` of parameter `parameter` is kept in (or will be, when it is
+    /// made now).
+    public func stateFormat(named name: String, ofParameter parameter: Int) throws(DescentError) -> ElementFormat {
+        let slot = try slotIndex(name, ofParameter: parameter)
+        let p = parameters[parameter]
+        if p.slots[slot] != nil { return p.format(ofSlot: slot) }
+        return p.elementwiseSlots & (1 << slot) == 0 ? .float32
+            : algorithm.description.stateFormat(groups[p.group], count: p.count)
+    }
+
+    /// State `name` of parameter `parameter` as stored, in its format (`stateFormat`): its
+    /// bytes (8-bit: the codes, then the absmax values at `Blockwise8Bit.absmaxOffset`),
+    /// or nil while no step has needed it yet.
+    public func stateMemory(named name: String, ofParameter parameter: Int,
+                            create: Bool = false) throws(DescentError) -> UnsafeMutableRawBufferPointer? {
+        let slot = try slotIndex(name, ofParameter: parameter)
+        let p = parameters[parameter]
+        if create { _ = try createSlot(slot, ofParameter: parameter) }
+        guard let memory = p.slots[slot] else { return nil }
+        let elements = algorithm.description.state[slot].elements(for: p.shape)
+        return UnsafeMutableRawBufferPointer(start: memory, count: p.format(ofSlot: slot).byteCount(elements))
+    }
+
+    /// The code map state `name` of parameter `parameter` is quantized with, when it is
+    /// 8-bit (by the slot's sign).
+    public func codeBook(named name: String, ofParameter parameter: Int) throws(DescentError) -> CodeBook {
+        let slot = try slotIndex(name, ofParameter: parameter)
+        return .forState(signed: parameters[parameter].signedSlots & (1 << slot) != 0)
+    }
+
+    /// Copies state `name` of parameter `parameter` into `values` as float32 (decoded from
+    /// its format); false, with nothing written, while the state does not exist.
+    public func readState(named name: String, ofParameter parameter: Int,
+                          into values: UnsafeMutablePointer<Float>, count: UInt) throws(DescentError) -> Bool {
+        let slot = try slotIndex(name, ofParameter: parameter)
+        let p = parameters[parameter], elements = try checkStateBuffer(count, slot: slot, of: parameter)
+        guard let memory = p.slots[slot] else { return false }
+        StateCoding.read(memory, p.format(ofSlot: slot), count: elements, signed: p.signedSlots & (1 << slot) != 0,
+                         into: values)
+        return true
+    }
+
+    /// Sets state `name` of parameter `parameter` from float32 `values`, encoded in the
+    /// state's format (created first, as `createState` does).
+    public func writeState(named name: String, ofParameter parameter: Int,
+                           from values: UnsafePointer<Float>, count: UInt) throws(DescentError) {
+        let slot = try slotIndex(name, ofParameter: parameter)
+        let elements = try checkStateBuffer(count, slot: slot, of: parameter)
+        let memory = try createSlot(slot, ofParameter: parameter)
+        let p = parameters[parameter]
+        StateCoding.write(values, to: memory, p.format(ofSlot: slot), count: elements,
+                          signed: p.signedSlots & (1 << slot) != 0)
+    }
+
+    /// The slot of state `name`, for a valid parameter index.
+    private func slotIndex(_ name: String, ofParameter parameter: Int) throws(DescentError) -> Int {
         try checkParameter(parameter)
         guard let slot = algorithm.description.stateNames.firstIndex(of: name) else {
             let names = algorithm.description.stateNames.joined(separator: ", ")
             throw DescentError(.unknownOption, "\(algorithm.name) has no state '\(name)' (it has: \(names))")
         }
-        return parameters[parameter].slots[slot]
+        return slot
+    }
+
+    /// Checks that a buffer of `count` floats holds slot `slot` of parameter `parameter`
+    /// (which its shape keeps); returns the slot's element count.
+    private func checkStateBuffer(_ count: UInt, slot: Int, of parameter: Int) throws(DescentError) -> Int {
+        try checkKept(slot: slot, ofParameter: parameter)
+        let kind = algorithm.description.state[slot], elements = kind.elements(for: parameters[parameter].shape)
+        guard count == UInt(elements) else {
+            throw DescentError(.invalidArgument, "state '\(kind.name)' of parameter \(parameter) has \(elements) elements, the buffer \(count)")
+        }
+        return elements
     }
 
     /// torch's shape of state `name` of parameter `parameter` (whether or not it exists
     /// yet): the parameter's shape for element-wise state, none for a scalar, the
     /// parameter's with a dimension of 1 for Adafactor's factors.
     public func stateShape(named name: String, ofParameter parameter: Int) throws(DescentError) -> [Int] {
-        _ = try state(named: name, ofParameter: parameter)
-        let slot = algorithm.description.stateNames.firstIndex(of: name)!
+        let slot = try slotIndex(name, ofParameter: parameter)
         try checkKept(slot: slot, ofParameter: parameter)
         return algorithm.description.state[slot].shape.dimensions(for: parameters[parameter].shape)
     }
@@ -275,13 +352,27 @@ public final class Optimizer {
     /// optimizer. A buffer made here counts as written: SGD will not overwrite a restored
     /// momentum buffer with the next gradient.
     public func createState(named name: String, ofParameter parameter: Int) throws(DescentError) -> UnsafeMutablePointer<Float> {
-        _ = try state(named: name, ofParameter: parameter)
-        let slot = algorithm.description.stateNames.firstIndex(of: name)!
+        let slot = try slotIndex(name, ofParameter: parameter)
+        let p = parameters[parameter]
+        let format = p.elementwiseSlots & (1 << slot) == 0 ? .float32 : wantedFormat(p)
+        guard format == .float32 else { throw notFloat32(name, of: parameter, format) }
+        return try createSlot(slot, ofParameter: parameter).assumingMemoryBound(to: Float.self)
+    }
+
+    private func notFloat32(_ name: String, of parameter: Int, _ format: ElementFormat) -> DescentError {
+        DescentError(.invalidState, "state '\(name)' of parameter \(parameter) is kept in \(format.name), not float32; read and write it as float32 values, or as stored")
+    }
+
+    /// Slot `slot` of `parameter`, made (in the format its group asks for, its other
+    /// element-wise slots moved along) if it does not exist.
+    private func createSlot(_ slot: Int, ofParameter parameter: Int) throws(DescentError) -> UnsafeMutableRawPointer {
         let p = parameters[parameter]
         try checkKept(slot: slot, ofParameter: parameter)
-        try allocateState([(p, p.missingSlots(1 << slot))])
+        if p.slots[slot] == nil || p.stateFormat != wantedFormat(p), let request = stateRequest(p, 1 << slot) {
+            try allocateState([request])
+        }
         p.writtenSlots |= 1 << slot
-        return p.slots[slot]!
+        return UnsafeMutableRawPointer(p.slots[slot]!)
     }
 
     /// Sets the step count of parameter `parameter` (restoring saved state).
@@ -400,7 +491,14 @@ public final class Optimizer {
         // The sparse gradients the algorithm steps by rows (none where it densified them).
         let rowRule = sparseGradients.rowRule
         let byRows = rowRule == nil ? [] : sparse
-        for (i, _) in byRows { try rowRule!.checkSparse(groups[parameters[i].group]) }
+        for (i, _) in byRows {
+            try rowRule!.checkSparse(groups[parameters[i].group])
+            // Rows start anywhere: they would split quantization blocks.
+            let format = parameters[i].formattedSlots != 0 ? parameters[i].stateFormat : wantedFormat(parameters[i])
+            guard format == .float32 else {
+                throw DescentError(.unsupported, "parameter \(i) has a sparse gradient, which needs float32 state; its state is \(format.name) (state_dtype of group \(parameters[i].group))")
+            }
+        }
         let sparseValues = byRows.map { ($0.rows.values, $0.rows.elementCount) }
         // Gradients that the phase writes must not share memory: a shared element would
         // be unscaled twice, or zeroed before its second reader.
@@ -470,7 +568,7 @@ public final class Optimizer {
     /// step would count one more step for every parameter with a gradient: refused here,
     /// before anything changes, where that passes `maxStepCount`.
     private func allocateState(for stepping: [Bool]) throws(DescentError) {
-        var requests: [(parameter: Parameter, slots: UInt8)] = []
+        var requests: [StateRequest] = []
         // Once per group and factoring, not per parameter: the description's conditions
         // read options and whether a parameter is factored.
         let description = algorithm.description
@@ -479,8 +577,9 @@ public final class Optimizer {
             guard parameter.step < Self.maxStepCount else {
                 throw DescentError(.invalidState, "parameter \(i) has taken \(parameter.step) steps, the most a step count holds (2**53)")
             }
-            let missing = parameter.missingSlots(needed[parameter.isFactored ? 1 : 0][parameter.group])
-            if missing != 0 { requests.append((parameter, missing)) }
+            if let request = stateRequest(parameter, needed[parameter.isFactored ? 1 : 0][parameter.group]) {
+                requests.append(request)
+            }
         }
         try allocateState(requests)
     }
@@ -490,10 +589,24 @@ public final class Optimizer {
         algorithm.description.initialValue(ofSlot: slot, defaults: defaults, group: groups[parameter.group])
     }
 
-    func allocateState(_ requests: [(parameter: Parameter, slots: UInt8)]) throws(DescentError) {
-        let description = algorithm.description
+    /// The format `parameter`'s element-wise state is to be in (its group's `state_dtype`).
+    func wantedFormat(_ parameter: Parameter) -> ElementFormat {
+        algorithm.description.stateFormat(groups[parameter.group], count: parameter.count)
+    }
+
+    /// What to allocate so that `parameter` holds the slots `slots` in `format`: those
+    /// missing, and those it holds in another format (moved, their values converted, when
+    /// its group's `state_dtype` changed); nil when nothing is.
+    func stateRequest(_ parameter: Parameter, _ slots: UInt8, format: ElementFormat? = nil) -> StateRequest? {
+        let format = format ?? wantedFormat(parameter)
+        var wanted = parameter.missingSlots(slots)
+        if parameter.stateFormat != format { wanted |= parameter.presentMask & parameter.elementwiseSlots }
+        return wanted == 0 ? nil : StateRequest(parameter: parameter, slots: wanted, format: format)
+    }
+
+    func allocateState(_ requests: [StateRequest]) throws(DescentError) {
         guard !requests.isEmpty,
-              let arena = try StateArena.allocate(requests, description, initialValue: initialValue) else { return }
+              let arena = try StateArena.allocate(requests, algorithm.description, initialValue: initialValue) else { return }
         arenas.append(arena)
     }
 
@@ -526,14 +639,25 @@ public final class Optimizer {
             parameter.writtenSlots |= needed!.slots
         }
         let table = Runtime.kernels
-        let kernel = Rule.kernel(in: table)
+        // By the format of a span's state (only float32 where the algorithm keeps no other).
+        let float32 = table.update(Rule.Scalars.self, state: .float32)!
+        let bfloat16 = table.update(Rule.Scalars.self, state: .bfloat16)
+        let int8 = table.update(Rule.Scalars.self, state: .int8Blockwise)
+        func kernel(_ span: Span) -> UpdateKernelFunction {
+            switch span.stateFormat {
+            case .float32: float32
+            case .bfloat16: bfloat16!
+            case .int8Blockwise: int8!
+            }
+        }
         if transform == nil, !zero {
-            plan.run({ scalars, span in withUnsafePointer(to: scalars) { kernel($0, span) } }, threads: Runtime.threadCount)
+            plan.run({ scalars, span in withUnsafePointer(to: scalars) { kernel(span)($0, span) } },
+                     threads: Runtime.threadCount)
         } else {
             plan.run({ scalars, span in
                 let g = UnsafeMutablePointer(mutating: span.grad) + span.start, count = span.end - span.start
                 if let transform { table.transform(g, count, transform) }
-                withUnsafePointer(to: scalars) { kernel($0, span) }
+                withUnsafePointer(to: scalars) { kernel(span)($0, span) }
                 if zero { g.update(repeating: 0, count: count) }
             }, threads: Runtime.threadCount)
         }

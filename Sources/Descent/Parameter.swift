@@ -20,22 +20,32 @@ final class Parameter {
     /// Steps that updated this parameter (torch's `state["step"]`).
     var step: Int64 = 0
     /// State slots (as many as the algorithm has, at most `Span.maxSlots`), allocated on
-    /// first use in a `StateArena` the optimizer owns.
+    /// first use in a `StateArena` the optimizer owns: each slot's memory, in its format
+    /// (`format(ofSlot:)`; float32 elements only where that is float32, as scalar state
+    /// always is).
     private(set) var slots: [UnsafeMutablePointer<Float>?]
     /// The slots as a span carries them, kept with `slots`: a step builds a span per
     /// parameter, and reading one stored tuple costs less than indexing the array.
     private var spanSlots: Span.Slots = (nil, nil, nil, nil)
     /// Slots that some step has already written (bit i = slot i).
     var writtenSlots: UInt8 = 0
+    /// The format of the element-wise slots (the algorithm's `elementwiseSlots`), chosen
+    /// when the first is made; scalar state is float32.
+    private(set) var stateFormat: ElementFormat = .float32
+    /// The algorithm's element-wise slots, and those that take either sign (bit i = slot i).
+    let elementwiseSlots: UInt8
+    let signedSlots: UInt8
 
     init(param: UnsafeMutablePointer<Float>, grad: UnsafeMutablePointer<Float>?, count: Int,
-         group: Int, slotCount: Int) {
+         group: Int, state: [StateSlot]) {
         self.param = param
         self.grad = grad
         self.count = count
         self.group = group
         shape = [count]
-        slots = Array(repeating: nil, count: slotCount)
+        slots = Array(repeating: nil, count: state.count)
+        elementwiseSlots = StateSlot.mask(state) { $0.shape == .elementwise }
+        signedSlots = StateSlot.mask(state) { $0.sign == .any }
     }
 
     /// The slots this parameter's next step needs that do not exist yet.
@@ -47,27 +57,42 @@ final class Parameter {
         return missing
     }
 
-    /// Takes `buffer` (owned by a `StateArena`) as slot `slot`.
-    func adopt(_ buffer: UnsafeMutablePointer<Float>, asSlot slot: Int) {
-        slots[slot] = buffer
-        let raw = UnsafeMutableRawPointer(buffer)
+    /// The format slot `slot` is (or would be) stored in.
+    func format(ofSlot slot: Int) -> ElementFormat {
+        elementwiseSlots & (1 << slot) != 0 ? stateFormat : .float32
+    }
+
+    /// The element-wise slots in a format other than float32.
+    var formattedSlots: UInt8 { stateFormat == .float32 ? 0 : elementwiseSlots }
+
+    /// Takes `memory` (owned by a `StateArena`) as slot `slot`; element-wise slots are now
+    /// in `format`. Every element-wise slot a parameter holds is in one format, so those in
+    /// another must be moved along (`Optimizer.stateRequest` asks for them).
+    func adopt(_ memory: UnsafeMutableRawPointer, asSlot slot: Int, format: ElementFormat) {
+        if elementwiseSlots & (1 << slot) != 0 { stateFormat = format }
+        slots[slot] = memory.assumingMemoryBound(to: Float.self)
         switch slot {
-        case 0: spanSlots.0 = raw
-        case 1: spanSlots.1 = raw
-        case 2: spanSlots.2 = raw
-        default: spanSlots.3 = raw
+        case 0: spanSlots.0 = memory
+        case 1: spanSlots.1 = memory
+        case 2: spanSlots.2 = memory
+        default: spanSlots.3 = memory
         }
     }
 
     /// All of this parameter's elements, for a step with gradient `grad`.
     func span(grad: UnsafePointer<Float>, slotsNeeded: UInt8) -> Span {
-        Span(param: param, grad: grad, slots: spanSlots, start: 0, end: count, count: count,
-             freshSlots: slotsNeeded & ~writtenSlots)
+        var span = Span(param: param, grad: grad, slots: spanSlots, start: 0, end: count, count: count,
+                        freshSlots: slotsNeeded & ~writtenSlots)
+        span.stateFormat = stateFormat
+        span.formattedSlots = formattedSlots
+        span.signedSlots = signedSlots
+        return span
     }
 
     /// Rows `rows` (of `rowSize` elements) alone, as a sparse gradient's step updates
     /// them: the span's pointers start at the first row, its gradient is `values`. Every
-    /// slot must be element-wise (those of the sparse rules are).
+    /// slot must be element-wise and float32 (those of the sparse rules are: their
+    /// algorithms keep float32 state).
     func rowsSpan(_ rows: Range<Int>, rowSize: Int, values: UnsafePointer<Float>) -> Span {
         let offset = rows.lowerBound * rowSize, count = rows.count * rowSize
         func shifted(_ slot: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {

@@ -4,9 +4,10 @@ import KernelInterface
 /// end, cut into fixed chunks that the threads claim (see `run`). A chunk may hold
 /// the tail of one parameter and many small ones whole, so a model with thousands of
 /// small tensors pays per chunk, not per tensor. The cuts depend only on the parameters,
-/// never on the thread count; each parameter starts at a multiple of its format's layout
-/// granularity in the laid-out order (16 float32), so a cut inside a parameter falls on a
-/// 64-byte boundary of it.
+/// never on the thread count; each parameter starts at a multiple of its state format's
+/// layout granularity in the laid-out order (16 float32, a whole block of 8-bit state),
+/// and so does every cut (a chunk is a multiple of every granularity), so a cut inside a
+/// parameter falls on a 64-byte boundary of it and never inside a quantization block.
 struct StepPlan<Scalars> {
     /// Elements per chunk: 64 KiB of each buffer, so a chunk's streams stay in L2.
     static var chunkElements: Int { 16 * 1024 }
@@ -32,10 +33,11 @@ struct StepPlan<Scalars> {
     /// Adds a whole parameter (its span covers all its elements), updated with the
     /// scalars added last.
     mutating func add(_ span: Span) {
+        let granularity = span.stateFormat.layoutGranularity
+        laidOut = (laidOut + granularity - 1) / granularity * granularity
         entries.append(Entry(span: span, offset: laidOut, scalars: scalars.count - 1))
         let count = span.end - span.start
-        let granularity = ElementFormat.float32.layoutGranularity
-        laidOut += (count + granularity - 1) / granularity * granularity
+        laidOut += (count + 15) / 16 * 16
         elements += count
     }
 

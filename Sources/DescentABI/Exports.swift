@@ -1,5 +1,6 @@
 import CDescent
 import Descent
+import KernelInterface
 
 // The exported C functions of include/descent.h. Each one validates its arguments,
 // calls the engine, and maps every failure to a status; none of them traps on caller
@@ -64,6 +65,11 @@ public func exportOptionKind(_ id: descent_option) -> descent_option_kind {
 public func exportOptionChoice(_ id: descent_option, _ index: Int) -> UnsafePointer<CChar>? {
     guard let option = try? option(id), option.choices.indices.contains(index) else { return nil }
     return choiceNames[option]?[index] ?? nil
+}
+
+@_cdecl("descent_option_is_torchs")
+public func exportOptionIsTorchs(_ id: descent_option) -> Int32 {
+    (try? option(id))?.isTorchs == true ? 1 : 0
 }
 
 // MARK: Optimizer lifetime
@@ -291,6 +297,67 @@ private func stateBuffer(_ opt: OpaquePointer?, _ index: Int, _ name: UnsafePoin
         let name = String(cString: try required(name, "name"))
         out.pointee = create ? try optimizer.createState(named: name, ofParameter: index)
                              : try optimizer.state(named: name, ofParameter: index)
+    }
+}
+
+@_cdecl("descent_param_state_format")
+public func exportParamStateFormat(_ opt: OpaquePointer?, _ index: Int, _ name: UnsafePointer<CChar>?,
+                                   _ out: UnsafeMutablePointer<descent_state_format>?) -> descent_status {
+    call(opt) { optimizer in
+        let out = try required(out, "out")
+        let name = String(cString: try required(name, "name"))
+        out.pointee = descent_state_format(rawValue: UInt32(try optimizer.stateFormat(named: name, ofParameter: index).rawValue))
+    }
+}
+
+@_cdecl("descent_param_state_data")
+public func exportParamStateData(_ opt: OpaquePointer?, _ index: Int, _ name: UnsafePointer<CChar>?, _ create: Int32,
+                                 _ data: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+                                 _ absmax: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?) -> descent_status {
+    call(opt) { optimizer in
+        let data = try required(data, "data")
+        let name = String(cString: try required(name, "name"))
+        let memory = try optimizer.stateMemory(named: name, ofParameter: index, create: create != 0)
+        let format = try optimizer.stateFormat(named: name, ofParameter: index)
+        data.pointee = memory?.baseAddress
+        absmax?.pointee = nil
+        if let memory, format == .int8Blockwise {
+            let count = try optimizer.stateShape(named: name, ofParameter: index).reduce(1, *)
+            absmax?.pointee = (memory.baseAddress! + Blockwise8Bit.absmaxOffset(count)).assumingMemoryBound(to: Float.self)
+        }
+    }
+}
+
+@_cdecl("descent_param_state_code_map")
+public func exportParamStateCodeMap(_ opt: OpaquePointer?, _ index: Int, _ name: UnsafePointer<CChar>?,
+                                    _ map: UnsafeMutablePointer<UnsafePointer<Float>?>?) -> descent_status {
+    call(opt) { optimizer in
+        let map = try required(map, "map")
+        let name = String(cString: try required(name, "name"))
+        map.pointee = try optimizer.codeBook(named: name, ofParameter: index).values
+    }
+}
+
+@_cdecl("descent_param_read_state")
+public func exportParamReadState(_ opt: OpaquePointer?, _ index: Int, _ name: UnsafePointer<CChar>?,
+                                 _ out: UnsafeMutablePointer<Float>?, _ count: Int,
+                                 _ present: UnsafeMutablePointer<Int32>?) -> descent_status {
+    call(opt) { optimizer in
+        let present = try required(present, "present")
+        let name = String(cString: try required(name, "name"))
+        let out = try required(out, "out")
+        present.pointee = try optimizer.readState(named: name, ofParameter: index, into: out,
+                                                  count: UInt(bitPattern: count)) ? 1 : 0
+    }
+}
+
+@_cdecl("descent_param_write_state")
+public func exportParamWriteState(_ opt: OpaquePointer?, _ index: Int, _ name: UnsafePointer<CChar>?,
+                                  _ values: UnsafePointer<Float>?, _ count: Int) -> descent_status {
+    call(opt) { optimizer in
+        let name = String(cString: try required(name, "name"))
+        let values = try required(values, "values")
+        try optimizer.writeState(named: name, ofParameter: index, from: values, count: UInt(bitPattern: count))
     }
 }
 

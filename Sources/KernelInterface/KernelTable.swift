@@ -17,21 +17,6 @@ public enum InstructionSet: Int32, CaseIterable, Sendable {
     }
 }
 
-/// The element format of what a kernel reads and writes: parameters (and gradients), or
-/// optimizer state. Only float32 exists so far; bfloat16, float16 and 8-bit block-wise
-/// state become new cases here, and their kernels new entries of a `KernelTable`, not
-/// new fields.
-public enum ElementFormat: Hashable, Sendable {
-    case float32
-
-    /// Parameters are laid out for a step in multiples of this many elements, so that a
-    /// chunk boundary never splits what the format stores together (16 float32: 64 bytes;
-    /// a quantization block will be one whole block).
-    public var layoutGranularity: Int {
-        switch self { case .float32: 16 }
-    }
-}
-
 /// Which update kernel: the update rule, named by its per-step scalars' type (each rule
 /// has its own), and the formats it runs on.
 public struct KernelKey: Hashable, Sendable {

@@ -27,17 +27,3 @@ public struct MuonKernels: Sendable {
         self.apply = apply
     }
 }
-
-/// bfloat16 ↔ float32, as torch converts (c10::BFloat16): round to nearest even, every
-/// NaN to 0x7FC0. Inlinable, so that the kernels built for each instruction set vectorize it.
-@inlinable @inline(__always)
-public func bfloat16(_ value: Float) -> UInt16 {
-    let bits = value.bitPattern
-    if value.isNaN { return 0x7FC0 }
-    return UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
-}
-
-@inlinable @inline(__always)
-public func float(bfloat16 value: UInt16) -> Float {
-    Float(bitPattern: UInt32(value) << 16)
-}

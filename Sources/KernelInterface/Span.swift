@@ -1,8 +1,9 @@
 /// The part of one parameter that one kernel call updates: the caller's parameter and
 /// gradient, the optimizer state slots the rule uses (nil for the others), and the
 /// element range. A chunk of a step is a list of spans; a kernel reads and writes each
-/// element of its span once. Slots are raw memory in the kernel's state format (the
-/// kernel table's key says which), as many as a rule has, up to `maxSlots`.
+/// element of its span once. Slots are raw memory, as many as a rule has, up to
+/// `maxSlots`: the element-wise ones in `stateFormat` (`formattedSlots`), the others
+/// (scalar state) in float32.
 public struct Span {
     public static let maxSlots = 4
 
@@ -18,6 +19,14 @@ public struct Span {
     /// Slots allocated for this step that no step has written yet (bit i = slot i).
     /// SGD needs it: torch copies the gradient into a new momentum buffer.
     public var freshSlots: UInt8
+    /// The parameter's element count (where an 8-bit slot's absmax values start).
+    public var count: Int
+    /// The format of the slots in `formattedSlots` (bit i = slot i), the parameter's
+    /// element-wise state; the kernel table's key says which formats a kernel takes.
+    public var stateFormat: ElementFormat = .float32
+    public var formattedSlots: UInt8 = 0
+    /// The slots that take either sign (8-bit: quantized with the signed map).
+    public var signedSlots: UInt8 = 0
 
     public typealias Slots = (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?,
                               UnsafeMutableRawPointer?)
@@ -31,18 +40,34 @@ public struct Span {
         self.end = end
         self.tailStart = torchScalarTailStart(count)
         self.freshSlots = freshSlots
+        self.count = count
     }
 
     /// State slot `i` as float32 elements (a float32-state kernel's view).
     @inline(__always)
     public func float32(_ i: Int) -> UnsafeMutablePointer<Float>? {
-        let raw = switch i {
+        slot(i)?.assumingMemoryBound(to: Float.self)
+    }
+
+    /// State slot `i`'s memory, in its format.
+    @inline(__always)
+    public func slot(_ i: Int) -> UnsafeMutableRawPointer? {
+        switch i {
         case 0: slots.0
         case 1: slots.1
         case 2: slots.2
         default: slots.3
         }
-        return raw?.assumingMemoryBound(to: Float.self)
+    }
+
+    @inline(__always)
+    public mutating func setSlot(_ i: Int, _ memory: UnsafeMutableRawPointer?) {
+        switch i {
+        case 0: slots.0 = memory
+        case 1: slots.1 = memory
+        case 2: slots.2 = memory
+        default: slots.3 = memory
+        }
     }
 
     /// The span's vector part and its torch-scalar-tail part.

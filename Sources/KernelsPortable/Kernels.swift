@@ -27,10 +27,10 @@ let instructionSet = InstructionSet.portable
 /// This module's kernels.
 public let kernelTable = KernelTable(
     instructionSet: instructionSet,
-    updates: [UpdateKernel(sgdKernel), UpdateKernel(adamKernel), UpdateKernel(rmspropKernel),
-              UpdateKernel(adagradKernel), UpdateKernel(adamaxKernel), UpdateKernel(nadamKernel),
-              UpdateKernel(radamKernel), UpdateKernel(adadeltaKernel), UpdateKernel(asgdKernel),
-              UpdateKernel(rpropKernel), UpdateKernel(adagradRowsKernel), UpdateKernel(sparseAdamKernel)],
+    updates: everyStateFormat(sgdKernel) + everyStateFormat(adamKernel) + everyStateFormat(rmspropKernel)
+        + everyStateFormat(adagradKernel) + everyStateFormat(adamaxKernel) + everyStateFormat(nadamKernel)
+        + everyStateFormat(radamKernel) + everyStateFormat(adadeltaKernel) + everyStateFormat(asgdKernel)
+        + everyStateFormat(rpropKernel) + [UpdateKernel(adagradRowsKernel), UpdateKernel(sparseAdamKernel)],
     norm: normKernel, transform: transformKernel, vectors: vectorKernels, factored: factoredKernels,
     muon: muonKernels)
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Descent
+import KernelInterface
 
 /// The checkpoint format on its own: exact resume, corruption caught anywhere, failed
 /// loads that change nothing. (Every algorithm and schedule through the C ABI, files and
@@ -225,7 +226,7 @@ import Testing
         let source = try Run()
         try source.step(2)
         let bytes = source.opt.checkpoint()
-        #expect(bytes[8] == 4, "the header says format version 4")
+        #expect(bytes[8] == 5, "the header says format version 5")
         var sections = Self.sections(bytes)
         // Group 0 with lr alone, group 1 with lr and amsgrad: the rest are AdamW's defaults.
         sections[1].payload = Self.group([(1, 0.125)]) + Self.group([(10, 1), (1, 0.25)])
@@ -301,7 +302,7 @@ import Testing
         parm.u32((1 << 20) - 1)
         parm.u32(0)
         parm.u32(1)
-        parm.u32(0)
+        parm.u32(UInt32(ElementFormat.float32.rawValue))
         parm.u64(UInt64(Optimizer.maxCount))
         sections[0].payload = optm.bytes
         sections[2].payload = parm.bytes
@@ -386,7 +387,7 @@ import Testing
         var record = Array(sections[2].payload.prefix(32))
         var shape = ByteWriter()
         shape.u32(2)
-        shape.u32(0)
+        shape.u32(UInt32(ElementFormat.float32.rawValue))
         shape.u64(1 << 40)
         shape.u64(1 << 40)
         record += shape.bytes

@@ -34,6 +34,11 @@ def load_library():
         "descent_algorithm_state": [ctypes.c_int, ctypes.c_void_p, sz, ctypes.POINTER(sz)],
         "descent_param_set_shape": [p, sz, ctypes.POINTER(sz), sz],
         "descent_param_state_shape": [p, sz, ctypes.c_char_p, ctypes.POINTER(sz), sz, ctypes.POINTER(sz)],
+        "descent_param_state_format": [p, sz, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)],
+        "descent_param_state_data": [p, sz, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p),
+                                     ctypes.POINTER(f)],
+        "descent_param_read_state": [p, sz, ctypes.c_char_p, f, sz, ctypes.POINTER(ctypes.c_int)],
+        "descent_param_write_state": [p, sz, ctypes.c_char_p, f, sz],
     }
     for name, argtypes in signatures.items():
         fn = getattr(lib, name)
@@ -103,11 +108,10 @@ def engine_value(option, value):
     if value is None:
         return {KIND_OPTIONAL_INTEGER: -1.0, KIND_OPTIONAL_REAL: math.nan}.get(LIB.descent_option_kind_of(option), 0.0)
     if isinstance(value, str):
-        index = 1
-        while (choice := LIB.descent_option_choice(option, index)) is not None:
-            if choice.decode() == value:
+        for index in range(64):
+            choice = LIB.descent_option_choice(option, index)
+            if choice is not None and choice.decode() == value:
                 return float(index)
-            index += 1
         raise ValueError(f"{value!r} is not a value of option {option}")
     return float(value)
 
@@ -142,9 +146,10 @@ class OptionInfo(ctypes.Structure):
                 ("is_flag", ctypes.c_bool)]
 
 
-def option_defaults(algorithm):
+def option_defaults(algorithm, descents_own=False):
     """The library's defaults of `algorithm` under torch's keyword names (betas a tuple,
-    flags bools), read through descent_algorithm_options."""
+    flags bools), read through descent_algorithm_options: torch's options, or (with
+    `descents_own`) Descent's own (state_dtype, …)."""
     infos = (OptionInfo * 64)()
     count = ctypes.c_size_t()
     LIB.descent_algorithm_options.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
@@ -152,6 +157,8 @@ def option_defaults(algorithm):
     check(LIB.descent_algorithm_options(ALGORITHMS[algorithm], infos, 64, ctypes.byref(count)))
     defaults = {}
     for info in infos[:count.value]:
+        if bool(LIB.descent_option_is_torchs(info.option)) == descents_own:
+            continue
         name = info.name.decode()
         value = torch_value(info.option, info.default_value)
         if name.endswith("]"):
@@ -231,6 +238,50 @@ class Optimizer:
         shape = tuple(dims[:ndim.value])
         return np.ctypeslib.as_array(pointer, shape=(math.prod(shape),)).reshape(shape)
 
+    def state_shape(self, index, name):
+        dims = (ctypes.c_size_t * 32)()
+        ndim = ctypes.c_size_t()
+        check(LIB.descent_param_state_shape(self.handle, index, name.encode(), dims, 32, ctypes.byref(ndim)),
+              self.handle)
+        return tuple(dims[:ndim.value])
+
+    def state_format(self, index, name):
+        """The state's format: "float32", "bfloat16" or "int8"."""
+        out = ctypes.c_int()
+        check(LIB.descent_param_state_format(self.handle, index, name.encode(), ctypes.byref(out)), self.handle)
+        return STATE_FORMATS[out.value]
+
+    def read_state(self, index, name):
+        """The state as float32 values (decoded from its format), or None."""
+        import numpy as np
+        values = np.empty(self.state_shape(index, name), dtype=np.float32)
+        present = ctypes.c_int()
+        check(LIB.descent_param_read_state(self.handle, index, name.encode(), _floats(values), values.size,
+                                           ctypes.byref(present)), self.handle)
+        return values if present.value else None
+
+    def write_state(self, index, name, values):
+        import numpy as np
+        values = np.ascontiguousarray(values, dtype=np.float32)
+        check(LIB.descent_param_write_state(self.handle, index, name.encode(), _floats(values), values.size),
+              self.handle)
+
+    def state_data(self, index, name):
+        """The state as stored: (values or codes, absmax or None) as numpy arrays viewing
+        Descent's memory (bfloat16 as uint16 bit patterns), or None."""
+        import numpy as np
+        data, absmax = ctypes.c_void_p(), ctypes.POINTER(ctypes.c_float)()
+        check(LIB.descent_param_state_data(self.handle, index, name.encode(), 0, ctypes.byref(data),
+                                           ctypes.byref(absmax)), self.handle)
+        if not data:
+            return None
+        count = math.prod(self.state_shape(index, name))
+        dtype = {"float32": np.float32, "bfloat16": np.uint16, "int8": np.uint8}[self.state_format(index, name)]
+        stored = np.ctypeslib.as_array(ctypes.cast(data, ctypes.POINTER(np.ctypeslib.as_ctypes_type(dtype))),
+                                       shape=(count,))
+        scales = np.ctypeslib.as_array(absmax, shape=((count + 255) // 256,)) if absmax else None
+        return stored, scales
+
     def close(self):
         if self.handle:
             LIB.descent_free(self.handle)
@@ -238,6 +289,13 @@ class Optimizer:
 
     def __del__(self):
         self.close()
+
+
+STATE_FORMATS = {1: "float32", 2: "bfloat16", 3: "int8"}
+
+
+def _floats(array):
+    return array.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
 
 
 def torch_float32():

@@ -172,15 +172,22 @@ def test_memory_stays_flat_over_10000_cycles():
         opt.step()
         opt.close()
 
+    def window():
+        gc.collect()
+        before = rss_bytes()
+        for _ in range(10_000):
+            cycle()
+        gc.collect()
+        return rss_bytes() - before
+
     for _ in range(500):
         cycle()
-    gc.collect()
-    before = rss_bytes()
-    for _ in range(10_000):
-        cycle()
-    gc.collect()
-    growth = rss_bytes() - before
-    assert growth < 2 * 2**20, f"RSS grew by {growth / 2**20:.1f} MiB over 10,000 cycles"
+    # A leak grows the RSS in every window. The allocator's arenas may grow once, at a
+    # moment that depends on timing and on what the process did before (after torch is
+    # imported, about 2 MiB some 10,000 cycles in), and then stay.
+    growths = [window() for _ in range(3)]
+    assert min(growths) < 2 * 2**20, (f"RSS grew in every window of 10,000 cycles: "
+                                      f"{', '.join(f'{g / 2**20:.1f}' for g in growths)} MiB")
 
 
 def test_installed_package_bundles_its_library():

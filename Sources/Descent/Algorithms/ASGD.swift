@@ -18,7 +18,7 @@ extension AlgorithmDescription {
                 StateSlot("ax")],
         traits: [.keepsStepCount], cycledMomentum: nil,
         reference: "torch's single-tensor path, torch/optim/asgd.py (torch has no fused CPU ASGD)",
-        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: ASGDRule.self) })
+        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: ASGDRule.self) }).withStateFormats()
 }
 
 /// Averaged SGD (Polyak and Juditsky 1992) with L2 weight decay and maximize, in the

@@ -9,10 +9,10 @@ extension AlgorithmDescription {
                  .unitInterval(.rho, prefix: "Invalid rho value"),
                  .nonNegative(.eps, prefix: "Invalid epsilon value"),
                  .nonNegative(.weightDecay, prefix: "Invalid weight_decay value")],
-        state: [StateSlot("square_avg"), StateSlot("acc_delta")],
+        state: [StateSlot("square_avg", sign: .nonNegative), StateSlot("acc_delta", sign: .nonNegative)],
         traits: [.keepsStepCount], cycledMomentum: nil,
         reference: "torch's single-tensor path, torch/optim/adadelta.py (torch has no fused CPU Adadelta)",
-        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: AdadeltaRule.self) })
+        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: AdadeltaRule.self) }).withStateFormats()
 }
 
 /// Adadelta (Zeiler 2012: steps scaled by the ratio of the running RMS of past updates

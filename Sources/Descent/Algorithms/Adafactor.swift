@@ -16,9 +16,9 @@ extension AlgorithmDescription {
                  .atLeast(.clippingThreshold, 1, prefix: "Clipping threshold d should be >= 1 but is"),
                  .nonNegative(.weightDecay, prefix: "weight_decay should be >= 0 but is")],
         // In `AdafactorSlot`'s order.
-        state: [StateSlot("row_var", shape: .rows, needed: .whenFactored),
-                StateSlot("col_var", shape: .columns, needed: .whenFactored),
-                StateSlot("variance", needed: .whenNotFactored)],
+        state: [StateSlot("row_var", shape: .rows, sign: .nonNegative, needed: .whenFactored),
+                StateSlot("col_var", shape: .columns, sign: .nonNegative, needed: .whenFactored),
+                StateSlot("variance", sign: .nonNegative, needed: .whenNotFactored)],
         traits: [.keepsStepCount, .decoupledWeightDecay], cycledMomentum: nil,
         reference: "torch's single-tensor path, torch/optim/_adafactor.py (its default: torch has no fused Adafactor)",
         runPhase: { (opt, gradients, options) throws(DescentError) in try opt.adafactorPhase(gradients, options) })

@@ -10,11 +10,11 @@ extension AlgorithmDescription {
                  .nonNegative(.weightDecay, prefix: "Invalid weight_decay value"),
                  .nonNegative(.initialAccumulatorValue, prefix: "Invalid initial_accumulator_value value"),
                  .nonNegative(.eps, prefix: "Invalid epsilon value")],
-        state: [StateSlot("sum", initialValue: .option(.initialAccumulatorValue))],
+        state: [StateSlot("sum", sign: .nonNegative, initialValue: .option(.initialAccumulatorValue))],
         traits: [.stateAtRegistration, .keepsStepCount], cycledMomentum: nil,
         reference: "torch's fused CPU kernel, aten/src/ATen/native/cpu/FusedAdagradKernel.cpp",
         runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: AdagradRule.self) },
-        sparseGradients: .rows(AdagradRowsRule.self))
+        sparseGradients: .rows(AdagradRowsRule.self)).withStateFormats()
 }
 
 /// Adagrad with lr decay and L2 weight decay, in the arithmetic of its description's

@@ -18,13 +18,13 @@ extension AlgorithmDescription {
                      .nonNegative(.eps, prefix: "Invalid epsilon value"),
                      .beta(.beta1, index: 0), .beta(.beta2, index: 1),
                      .nonNegative(.weightDecay, prefix: "Invalid weight_decay value")],
-            state: [StateSlot("exp_avg"), StateSlot("exp_avg_sq"),
-                    StateSlot("max_exp_avg_sq", needed: .whenSet(.amsgrad))],
+            state: [StateSlot("exp_avg"), StateSlot("exp_avg_sq", sign: .nonNegative),
+                    StateSlot("max_exp_avg_sq", sign: .nonNegative, needed: .whenSet(.amsgrad))],
             traits: traits, cycledMomentum: .beta1,
             reference: "torch's fused CPU kernel, aten/src/ATen/native/cpu/FusedAdamKernel.cpp",
             runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: AdamRule.self) },
             // torch's AdamW is an Adam: its message names Adam.
-            sparseGradients: .refused(message: "Adam does not support sparse gradients, please consider SparseAdam instead"))
+            sparseGradients: .refused(message: "Adam does not support sparse gradients, please consider SparseAdam instead")).withStateFormats()
     }
 }
 

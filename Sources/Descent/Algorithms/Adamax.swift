@@ -12,10 +12,10 @@ extension AlgorithmDescription {
                  .nonNegative(.eps, prefix: "Invalid epsilon value"),
                  .beta(.beta1, index: 0), .beta(.beta2, index: 1),
                  .nonNegative(.weightDecay, prefix: "Invalid weight_decay value")],
-        state: [StateSlot("exp_avg"), StateSlot("exp_inf")],
+        state: [StateSlot("exp_avg"), StateSlot("exp_inf", sign: .nonNegative)],
         traits: [.keepsStepCount], cycledMomentum: .beta1,
         reference: "torch's single-tensor path, torch/optim/adamax.py (torch has no fused CPU Adamax)",
-        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: AdamaxRule.self) })
+        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: AdamaxRule.self) }).withStateFormats()
 }
 
 /// Adamax (Adam with the infinity norm) with L2 weight decay and maximize, in the

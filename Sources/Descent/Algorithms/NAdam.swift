@@ -15,10 +15,10 @@ extension AlgorithmDescription {
                  .nonNegative(.weightDecay, prefix: "Invalid weight_decay value"),
                  .nonNegative(.momentumDecay, prefix: "Invalid momentum_decay value")],
         state: [StateSlot("mu_product", shape: .scalar, initialValue: .constant(1)),
-                StateSlot("exp_avg"), StateSlot("exp_avg_sq")],
+                StateSlot("exp_avg"), StateSlot("exp_avg_sq", sign: .nonNegative)],
         traits: [.keepsStepCount], cycledMomentum: .beta1,
         reference: "torch's single-tensor path, torch/optim/nadam.py (torch has no fused CPU NAdam)",
-        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: NAdamRule.self) })
+        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: NAdamRule.self) }).withStateFormats()
 }
 
 /// NAdam (Adam with Nesterov momentum, Dozat 2016) with L2 or decoupled weight decay and

@@ -12,10 +12,10 @@ extension AlgorithmDescription {
                  .nonNegative(.eps, prefix: "Invalid epsilon value"),
                  .beta(.beta1, index: 0), .beta(.beta2, index: 1),
                  .nonNegative(.weightDecay, prefix: "Invalid weight_decay value")],
-        state: [StateSlot("exp_avg"), StateSlot("exp_avg_sq")],
+        state: [StateSlot("exp_avg"), StateSlot("exp_avg_sq", sign: .nonNegative)],
         traits: [.keepsStepCount], cycledMomentum: .beta1,
         reference: "torch's single-tensor path, torch/optim/radam.py (torch has no fused CPU RAdam)",
-        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: RAdamRule.self) })
+        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: RAdamRule.self) }).withStateFormats()
 }
 
 /// RAdam (Liu et al. 2020: Adam whose adaptive step is rectified once the variance of

@@ -10,11 +10,11 @@ extension AlgorithmDescription {
                  .nonNegative(.momentum, prefix: "Invalid momentum value"),
                  .nonNegative(.weightDecay, prefix: "Invalid weight_decay value"),
                  .nonNegative(.alpha, prefix: "Invalid alpha value")],
-        state: [StateSlot("square_avg"), StateSlot("momentum_buffer", needed: .whenPositive(.momentum)),
+        state: [StateSlot("square_avg", sign: .nonNegative), StateSlot("momentum_buffer", needed: .whenPositive(.momentum)),
                 StateSlot("grad_avg", needed: .whenSet(.centered))],
         traits: [.keepsStepCount], cycledMomentum: .momentum,
         reference: "torch's single-tensor path, torch/optim/rmsprop.py (torch has no fused CPU RMSprop)",
-        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: RMSpropRule.self) })
+        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: RMSpropRule.self) }).withStateFormats()
 }
 
 /// RMSprop with momentum, centering and L2 weight decay, in the arithmetic of its

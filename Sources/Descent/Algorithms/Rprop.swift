@@ -9,10 +9,10 @@ extension AlgorithmDescription {
                  .etas(.etaMinus, .etaPlus),
                  .notNaN(.stepSizeMin, prefix: "Invalid step_sizes value"),
                  .notNaN(.stepSizeMax, prefix: "Invalid step_sizes value")],
-        state: [StateSlot("prev"), StateSlot("step_size", initialValue: .groupOption(.lr))],
+        state: [StateSlot("prev"), StateSlot("step_size", sign: .nonNegative, initialValue: .groupOption(.lr))],
         traits: [.keepsStepCount], cycledMomentum: nil,
         reference: "torch's single-tensor path, torch/optim/rprop.py (torch has no fused CPU Rprop)",
-        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: RpropRule.self) })
+        runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: RpropRule.self) }).withStateFormats()
 }
 
 /// Rprop (Riedmiller and Braun 1993: per-element step sizes grown while the gradient

@@ -14,7 +14,7 @@ extension AlgorithmDescription {
         traits: [], cycledMomentum: .momentum,
         reference: "torch's fused CPU kernel, aten/src/ATen/native/cpu/FusedSGDKernel.cpp",
         runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: SGDRule.self) },
-        sparseGradients: .asDense(refusing: .weightDecay))
+        sparseGradients: .asDense(refusing: .weightDecay)).withStateFormats()
 }
 
 /// SGD with momentum, dampening, Nesterov and L2 weight decay, in the arithmetic of its

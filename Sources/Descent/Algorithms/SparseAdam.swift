@@ -11,7 +11,7 @@ extension AlgorithmDescription {
         checks: [.positive(.lr, prefix: "Invalid learning rate"),
                  .positive(.eps, prefix: "Invalid epsilon value"),
                  .beta(.beta1, index: 0), .beta(.beta2, index: 1)],
-        state: [StateSlot("exp_avg"), StateSlot("exp_avg_sq")],
+        state: [StateSlot("exp_avg"), StateSlot("exp_avg_sq", sign: .nonNegative)],
         traits: [.keepsStepCount, .integerStepCount], cycledMomentum: .beta1,
         reference: "torch's sparse_adam, torch/optim/_functional.py",
         runPhase: { (opt, gradients, options) throws(DescentError) in try opt.phase(gradients, options, rule: SparseAdamRule.self) },

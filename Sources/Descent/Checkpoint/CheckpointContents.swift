@@ -1,8 +1,10 @@
+import KernelInterface
+
 /// A checkpoint decoded and checked on its own: framing, checksums, versions and the
 /// range of every field. Whether it fits a given optimizer is the optimizer's check
 /// (`Optimizer.loadCheckpoint`). Holds views into the caller's bytes, not copies. Reads
-/// format version 2 (written now) and version 1 (docs/checkpoint-format.md describes
-/// both): each version's own sections decode into the same contents.
+/// every format version (docs/checkpoint-format.md describes them): each version's own
+/// sections decode into the same contents.
 struct CheckpointContents {
     struct SlotRecord: Equatable {
         var name: String
@@ -20,6 +22,8 @@ struct CheckpointContents {
         var written: UInt32
         /// Its shape (version 4 on; before, `[count]`), which sizes factored state.
         var shape: [Int]
+        /// The format of its element-wise slots (version 5 on; before, float32).
+        var stateFormat: ElementFormat
     }
 
     struct ScheduleRecord {
@@ -101,7 +105,7 @@ struct CheckpointContents {
             // Each slot checked against what is left before it is added: no sum can
             // overflow, whatever sizes a crafted checkpoint declares.
             for (s, slot) in slots.enumerated() where record.present & (1 << s) != 0 {
-                let bytes = slot.byteCount(for: record.shape)
+                let bytes = slot.byteCount(for: record.shape, stateFormat: record.stateFormat)
                 guard bytes <= state.count - stateBytes else {
                     throw DescentError(.corruptCheckpoint, "checkpoint section STAT holds \(state.count) bytes, too few for parameter \(i)'s state")
                 }
@@ -331,18 +335,25 @@ struct CheckpointContents {
         guard present >> slots == 0, written & ~present == 0, padding.allSatisfy({ $0 == 0 }) else {
             throw DescentError(.corruptCheckpoint, "checkpoint parameter \(i) has bad state slot masks (present \(present), written \(written))")
         }
-        let shape = version >= 4 ? try Self.shape(&reader, i, count: Int(count)) : [Int(count)]
+        var shape = [Int(count)], stateFormat = ElementFormat.float32
+        if version >= 4 { (shape, stateFormat) = try Self.shape(&reader, i, count: Int(count), version: version) }
         return ParameterRecord(group: Int(group), count: Int(count), step: step, present: present, written: written,
-                               shape: shape)
+                               shape: shape, stateFormat: stateFormat)
     }
 
-    /// Version 4's shape after a parameter record: its dimension count, a reserved word,
-    /// then each dimension; their product must be the element count.
-    private static func shape(_ reader: inout ByteReader, _ i: Int, count: Int) throws(DescentError) -> [Int] {
+    /// Version 4's shape after a parameter record: its dimension count, the state format
+    /// (version 5; a reserved 0 in version 4), then each dimension; their product must be
+    /// the element count.
+    private static func shape(_ reader: inout ByteReader, _ i: Int, count: Int,
+                              version: UInt32) throws(DescentError) -> ([Int], ElementFormat) {
         let dimensionCount = try reader.u32()
-        let reserved = try reader.u32()
-        guard dimensionCount <= Optimizer.maxDimensions, reserved == 0 else {
-            throw DescentError(.corruptCheckpoint, "checkpoint parameter \(i) has \(dimensionCount) dimensions (at most \(Optimizer.maxDimensions)) or a bad reserved word")
+        let formatCode = try reader.u32()
+        guard dimensionCount <= Optimizer.maxDimensions else {
+            throw DescentError(.corruptCheckpoint, "checkpoint parameter \(i) has \(dimensionCount) dimensions (at most \(Optimizer.maxDimensions))")
+        }
+        let stateFormat = version == 4 && formatCode == 0 ? .float32 : UInt8(exactly: formatCode).flatMap(ElementFormat.init)
+        guard let stateFormat, version >= 5 || formatCode == 0 else {
+            throw DescentError(.corruptCheckpoint, "checkpoint parameter \(i) has state format code \(formatCode); this library reads \(ElementFormat.allCases.map { "\($0.rawValue) (\($0.name))" }.joined(separator: ", "))")
         }
         var shape: [Int] = []
         var product = 1
@@ -357,7 +368,7 @@ struct CheckpointContents {
         guard product == count else {
             throw DescentError(.corruptCheckpoint, "checkpoint parameter \(i) has shape \(shape) of \(product) elements, not its \(count)")
         }
-        return shape
+        return (shape, stateFormat)
     }
 }
 

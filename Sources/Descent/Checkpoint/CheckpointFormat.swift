@@ -1,4 +1,5 @@
 import Checksum
+import KernelInterface
 
 #if !_endian(little)
 #error("the checkpoint code writes and reads little-endian memory directly")
@@ -14,11 +15,12 @@ import Checksum
 ///                   payload, CRC-32C of tag + reserved + length + payload
 ///
 /// Every integer is little-endian; state is in each slot's format (IEEE-754 binary32,
-/// little-endian, so far). Version 4 is written; versions 1 to 4 are read.
+/// little-endian; from version 5 a parameter's element-wise slots in its state format).
+/// Version 5 is written; versions 1 to 5 are read.
 enum CheckpointFormat {
     static let magic: [UInt8] = Array("DSCNTCKP".utf8)
-    static let version: UInt32 = 4
-    static let readableVersions: ClosedRange<UInt32> = 1 ... 4
+    static let version: UInt32 = 5
+    static let readableVersions: ClosedRange<UInt32> = 1 ... 5
     /// Written as a little-endian u32: a reader on either byte order sees whether the
     /// writer agreed with it.
     static let byteOrderMark: UInt32 = 0x0A0B_0C0D
@@ -33,8 +35,8 @@ enum CheckpointFormat {
         case optimizer = "OPTM"
         /// per group: torch's initial_lr and its hyperparameters as (option id, value)
         case groups = "GRPS"
-        /// per parameter: group, element count, step count, state slot masks, and from
-        /// version 4 its shape
+        /// per parameter: group, element count, step count, state slot masks, from
+        /// version 4 its shape, from version 5 its state format
         case parameters = "PARM"
         /// every parameter's present state slots, in order, each in its format
         case state = "STAT"
@@ -138,9 +140,9 @@ struct ByteReader {
 }
 
 extension CheckpointContents.SlotRecord {
-    /// The bytes of this slot for a parameter of shape `parameterShape`.
-    func byteCount(for parameterShape: [Int]) -> Int {
-        let size = switch format { case .float32: MemoryLayout<Float>.stride }
-        return shape.dimensions(for: parameterShape).reduce(1, *) * size
+    /// The bytes of this slot for a parameter of shape `parameterShape` whose element-wise
+    /// state is in `stateFormat`.
+    func byteCount(for parameterShape: [Int], stateFormat: ElementFormat) -> Int {
+        (shape == .elementwise ? stateFormat : format).byteCount(shape.dimensions(for: parameterShape).reduce(1, *))
     }
 }

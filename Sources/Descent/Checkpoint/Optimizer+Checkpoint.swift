@@ -1,3 +1,5 @@
+import KernelInterface
+
 /// Saving and loading an optimizer's complete state: its groups' hyperparameters, every
 /// parameter's state and step count, and the schedules attached to it. The parameters'
 /// values are the caller's and are not saved (as in torch's optimizer state_dict).
@@ -57,8 +59,7 @@ extension Optimizer {
         let slots = algorithm.description.state
         let state = parameters.flatMap { parameter in
             parameter.presentSlots.map {
-                UnsafeRawBufferPointer(start: parameter.slots[$0],
-                                       count: slots[$0].elements(for: parameter.shape) * MemoryLayout<Float>.stride)
+                UnsafeRawBufferPointer(start: parameter.slots[$0], count: parameter.byteCount(ofSlot: $0, slots[$0]))
             }
         }
         try emit(.state, state, sink)
@@ -135,7 +136,7 @@ extension Optimizer {
             writer.u32(UInt32(parameter.presentMask))
             writer.u32(UInt32(parameter.writtenSlots & parameter.presentMask))
             writer.u32(UInt32(parameter.shape.count))
-            writer.u32(0)
+            writer.u32(UInt32(parameter.stateFormat.rawValue))
             for size in parameter.shape { writer.u64(UInt64(size)) }
         }
         return writer.bytes
@@ -144,8 +145,7 @@ extension Optimizer {
     private var stateSize: Int {
         let slots = algorithm.description.state
         return parameters.reduce(0) { total, parameter in
-            let floats = parameter.presentSlots.reduce(0) { $0 + slots[$1].elements(for: parameter.shape) }
-            return total + floats * MemoryLayout<Float>.stride
+            total + parameter.presentSlots.reduce(0) { $0 + parameter.byteCount(ofSlot: $1, slots[$1]) }
         }
     }
 
@@ -179,10 +179,10 @@ extension Optimizer {
         // Made before anything changes: allocating may fail.
         let lbfgsState = try contents.lbfgs.map { record throws(DescentError) in try record.state() }
         let schedules = attachedSchedules
-        var requests: [(parameter: Parameter, slots: UInt8)] = []
-        for (parameter, record) in zip(parameters, contents.parameters) {
-            let missing = parameter.missingSlots(UInt8(truncatingIfNeeded: record.present))
-            if missing != 0 { requests.append((parameter, missing)) }
+        // Each parameter's state in the checkpoint's format (its old state, in another, is
+        // replaced).
+        let requests = zip(parameters, contents.parameters).compactMap { parameter, record in
+            stateRequest(parameter, UInt8(truncatingIfNeeded: record.present), format: record.stateFormat)
         }
         try transaction(restoring: schedules) { () throws(DescentError) in
             for (i, (schedule, record)) in zip(schedules, contents.schedules).enumerated() {
@@ -205,13 +205,15 @@ extension Optimizer {
             for (slot, layout) in contents.slots.enumerated() {
                 guard let buffer = parameter.slots[slot] else { continue }
                 if record.present & (1 << slot) != 0 {
-                    let bytes = layout.byteCount(for: parameter.shape)
+                    let bytes = layout.byteCount(for: parameter.shape, stateFormat: record.stateFormat)
                     UnsafeMutableRawPointer(buffer).copyMemory(from: contents.state.baseAddress! + offset, byteCount: bytes)
                     offset += bytes
                 } else {
                     // The checkpoint has no such state: make it as a first step finds it.
                     let elements = algorithm.description.state[slot].elements(for: parameter.shape)
-                    buffer.update(repeating: initialValue(ofSlot: slot, for: parameter), count: elements)
+                    StateCoding.fill(buffer, parameter.format(ofSlot: slot), count: elements,
+                                     signed: parameter.signedSlots & (1 << slot) != 0,
+                                     with: initialValue(ofSlot: slot, for: parameter))
                 }
             }
             parameter.writtenSlots = UInt8(truncatingIfNeeded: record.written)
@@ -253,6 +255,9 @@ extension Optimizer {
             if shapedState, contents.version < 4 || record.shape != parameter.shape {
                 throw DescentError(.mismatch, "parameter \(i) has shape \(contents.version < 4 ? "(none: format version \(contents.version))" : "\(record.shape)") in the checkpoint, \(parameter.shape) in this optimizer (\(algorithm.name)'s state depends on it)")
             }
+            guard record.stateFormat == .float32 || algorithm.description.takesStateFormats else {
+                throw DescentError(.corruptCheckpoint, "checkpoint holds parameter \(i)'s state in \(record.stateFormat.name); \(algorithm.name) keeps float32 state")
+            }
             let slots = algorithm.description.state, hp = contents.groups[record.group]
             for (s, slot) in slots.enumerated() where record.present & (1 << s) != 0 {
                 guard slot.isKept(by: hp, factored: parameter.isFactored) else {
@@ -279,6 +284,11 @@ extension Optimizer {
 }
 
 extension Parameter {
+    /// The bytes slot `slot` (described by `kind`) takes in its format.
+    func byteCount(ofSlot slot: Int, _ kind: StateSlot) -> Int {
+        format(ofSlot: slot).byteCount(kind.elements(for: shape))
+    }
+
     /// The slots that exist, in slot order.
     var presentSlots: [Int] { slots.indices.filter { slots[$0] != nil } }
 

@@ -10,7 +10,8 @@ import re
 from . import _descent
 
 # {torch class name: the library's description}: "options" ((name, default, kind,
-# choices), …) in torch's constructor order, "state" ((name, "elementwise" or "scalar"), …) by slot,
+# choices, whether torch has it), …) in torch's constructor order (then Descent's own:
+# state_dtype, min_8bit_size), "state" ((name, "elementwise" or "scalar"), …) by slot,
 # "traits" (TRAIT_* bits).
 ALGORITHMS = {description["name"]: description for description in _descent.algorithms()}
 
@@ -37,8 +38,8 @@ def engine_value(kind, choices, value):
     the engine refuses a bad number (torch's own message where it has one)."""
     if kind == "choice":
         if value not in choices:
-            raise _descent.DescentValueError(f"only {' or '.join(repr(c) for c in choices[1:])} is supported, "
-                                             f"got {value!r}")
+            names = " or ".join(repr(c) for c in choices if c is not None)
+            raise _descent.DescentValueError(f"only {names} is supported, got {value!r}")
         return float(choices.index(value))
     if kind == "optional_integer" and value is None:
         return -1.0
@@ -54,7 +55,7 @@ def _torch_defaults(description):
     """torch's constructor defaults, in its order: engine options "x[0]", "x[1]" are
     torch's tuple x, the others torch's values of their kind."""
     defaults = {}
-    for name, default, kind, choices in description["options"]:
+    for name, default, kind, choices, _ in description["options"]:
         element = _ELEMENT.match(name)
         value = torch_value(kind, choices, default)
         if element:
@@ -64,11 +65,17 @@ def _torch_defaults(description):
     return defaults
 
 
-# torch's constructor defaults of each algorithm, in constructor order.
+# Each algorithm's hyperparameters with their defaults: torch's constructor defaults, in
+# constructor order, then Descent's own.
 DEFAULTS = {name: _torch_defaults(description) for name, description in ALGORITHMS.items()}
 
+# {algorithm: the keys of DEFAULTS that are Descent's own, not torch's (state_dtype, …)}.
+DESCENTS_OWN = {name: frozenset(_ELEMENT.sub(r"\1", option) for option, _, _, _, torchs in description["options"]
+                                if not torchs)
+                for name, description in ALGORITHMS.items()}
+
 # {algorithm: {engine option name: (kind, choices)}}.
-KINDS = {name: {option: (kind, choices) for option, _, kind, choices in description["options"]}
+KINDS = {name: {option: (kind, choices) for option, _, kind, choices, _ in description["options"]}
          for name, description in ALGORITHMS.items()}
 
 # The optimizer state each algorithm keeps per parameter, under torch's state keys (its

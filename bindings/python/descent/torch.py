@@ -43,8 +43,8 @@ import torch
 
 from . import _descent
 from .gradients import StepReport
-from .hyperparameters import (ALGORITHMS, DEFAULTS, STATE_NAMES, engine_items, has_trait, spans_whole_tensors,
-                              torch_items)
+from .hyperparameters import (ALGORITHMS, DEFAULTS, DESCENTS_OWN, STATE_NAMES, engine_items, has_trait,
+                              spans_whole_tensors, torch_items)
 
 
 try:
@@ -170,17 +170,23 @@ class _EngineOptimizer(torch.optim.Optimizer):
         of the installed torch version; otherwise the library's description does (its
         defaults, and its checks with torch-style messages, run by a trial engine
         optimizer)."""
+        # Descent's own options (state_dtype, …) are checked by the engine, and are group
+        # keys only where given.
+        own = {key: kwargs.pop(key) for key in DESCENTS_OWN[self._algorithm] & kwargs.keys()}
+        if own:
+            _descent.Optimizer(self._algorithm, engine_items(self._algorithm, own)).close()
         reference = getattr(torch.optim, self._algorithm, None)
         if reference is not None:
             # A matrix: Muon takes nothing else.
-            return reference([torch.zeros(1, 1, requires_grad=True)], **kwargs).defaults
-        known = DEFAULTS[self._algorithm]
+            return {**reference([torch.zeros(1, 1, requires_grad=True)], **kwargs).defaults, **own}
+        known = {key: value for key, value in DEFAULTS[self._algorithm].items()
+                 if key not in DESCENTS_OWN[self._algorithm]}
         for key in kwargs:
             if key not in known:
                 raise TypeError(f"{self._algorithm}.__init__() got an unexpected keyword argument '{key}'")
         defaults = {**known, **kwargs}
         _descent.Optimizer(self._algorithm, engine_items(self._algorithm, defaults)).close()
-        return defaults
+        return {**defaults, **own}
 
     # -- the engine, groups and parameters
 
@@ -203,6 +209,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
         self._dtensors = False  # some parameter is a DTensor (FSDP2): steps go through _step_local
         self._group_of = []     # per registered parameter: its engine group
         self._unlisted = set()  # registered parameters their group's dict does not list now
+        self._restated = set()  # engine groups whose state_dtype changed: their state moves at the next step
 
     # -- groups and parameters
 
@@ -522,6 +529,8 @@ class _EngineOptimizer(torch.optim.Optimizer):
             raise
         self.last_step_report = StepReport(**report)
         self._show_engine_state()
+        if self._restated:
+            self._show_restated()
         return loss
 
     def _stepped(self, active):
@@ -618,7 +627,21 @@ class _EngineOptimizer(torch.optim.Optimizer):
             items = engine_items(self._algorithm, group)
             if items != self._pushed[index]:
                 self._core.set_group(index, items)
+                before = self._pushed[index] or {}
+                if any(items.get(key) != before.get(key) for key in DESCENTS_OWN[self._algorithm]):
+                    self._restated.add(index)  # the next step moves the group's state to its new format
                 self._pushed[index] = items
+
+    def _show_restated(self):
+        """After a step that moved state to another format (state_dtype changed): the
+        state tensors of those groups' parameters show the state's new memory."""
+        for index, p in enumerate(self._params):
+            if self._group_of[index] in self._restated and p in self.state:
+                for name in STATE_NAMES[self._algorithm]:
+                    dict.pop(self.state[p], name, None)
+                    dict.pop(self.state[p], f"{name}_absmax", None)
+                self._mirror_state(index)
+        self._restated.clear()
 
     def _show_engine_state(self):
         """After a step or a load: the step tensors show the engine's counts (one call for
@@ -651,7 +674,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
                 buffer = self._core.state(
                     index, name, create=has_trait(self._algorithm, _descent.TRAIT_STATE_AT_REGISTRATION))
                 if buffer is not None:
-                    shown[name] = self._state_tensor(index, name, np.frombuffer(buffer, dtype=np.float32))
+                    shown.update(self._state_tensors(index, name, buffer))
         if has_trait(self._algorithm, _descent.TRAIT_STEP_COUNT):
             shown["step"] = self._step_value(index)
         if shown:  # torch keeps no entry for a parameter without state (SGD, no momentum)
@@ -666,15 +689,29 @@ class _EngineOptimizer(torch.optim.Optimizer):
                 and "decoupled_weight_decay" not in DEFAULTS[self._algorithm]
                 and not has_trait(self._algorithm, _descent.TRAIT_DECOUPLED_WEIGHT_DECAY))
 
+    def _state_tensors(self, index, name, buffer):
+        """{key: tensor} showing the engine's state buffer `name` (core.state) in its
+        format: float32, or bfloat16 (state_dtype="bfloat16") under torch's key; 8-bit
+        codes (uint8) under torch's key and each block's absmax (float32, one per 256
+        elements) under "<key>_absmax" (state_dtype="int8")."""
+        dtype = {"float32": np.float32, "bfloat16": np.uint16, "int8": np.uint8}[self._core.state_format(index, name)]
+        shown = {name: self._state_tensor(index, name, np.frombuffer(buffer, dtype=dtype))}
+        absmax = self._core.state_absmax(index, name)
+        if absmax is not None:
+            shown[f"{name}_absmax"] = torch.from_numpy(np.frombuffer(absmax, dtype=np.float32))
+        return shown
+
     def _state_tensor(self, index, name, memory):
         """The engine's state `memory` as torch shows it, in torch's shape of it (the
         parameter's; a 0-d tensor for a scalar slot such as NAdam's mu_product;
         Adafactor's row_var and col_var with a dimension of 1); element-wise state of a
         DTensor parameter as a DTensor sharded as it is (each rank's state its own
-        shard: what torch.distributed.checkpoint saves)."""
+        shard: what torch.distributed.checkpoint saves). bfloat16 state comes as its
+        bit patterns (uint16)."""
         p = self._params[index]
         shape = self._core.state_shape(index, name)
-        shard = torch.from_numpy(memory).view(shape)
+        shard = torch.from_numpy(memory)
+        shard = (shard.view(torch.bfloat16) if memory.dtype == np.uint16 else shard).view(shape)
         if isinstance(p, DTensor) and shape == tuple(_local(p).shape):
             return DTensor.from_local(shard, p.device_mesh, p.placements, run_check=False, shape=p.shape,
                                       stride=p.stride())
@@ -740,6 +777,12 @@ class _EngineOptimizer(torch.optim.Optimizer):
             if value.numel() != expected:
                 raise _descent.DescentValueError(
                     f"state['{name}'] of {self._where[index]} has {value.numel()} elements, expected {expected}")
+            if value.dtype == torch.uint8:  # 8-bit codes: their absmax must come with them
+                absmax, blocks = state.get(f"{name}_absmax"), -(-expected // 256)
+                if absmax is None or _local(absmax).numel() != blocks:
+                    raise _descent.DescentValueError(
+                        f"state['{name}'] of {self._where[index]} holds 8-bit codes, which need "
+                        f"state['{name}_absmax'] with {blocks} values")
         return taken
 
     def _take_state(self, index, state):
@@ -750,11 +793,38 @@ class _EngineOptimizer(torch.optim.Optimizer):
         if "step" in state:
             self._core.set_step_count(index, int(float(state["step"])))
         for name, value in taken.items():
-            memory = np.frombuffer(self._core.state(index, name, create=True), dtype=np.float32)
-            memory[:] = value.detach().to(torch.float32).reshape(-1).numpy()
-            dict.__setitem__(state, name, self._state_tensor(index, name, memory))
+            absmax = state.get(f"{name}_absmax")
+            self._load_state(index, name, value.detach(), None if absmax is None else _local(absmax).detach())
+            dict.pop(state, f"{name}_absmax", None)
+            dict.update(state, self._state_tensors(index, name, self._core.state(index, name)))
         if state:
             self._mirror_state(index)
+
+    def _load_state(self, index, name, value, absmax):
+        """Writes state tensor `value` (any format: float, bfloat16, or 8-bit codes with
+        their `absmax`) into the engine's state `name`, which keeps its own format:
+        state in the same format is copied as is (an exact resume), other state is
+        converted (8-bit codes decoded, then rounded or quantized as a step would), so
+        that a run can switch state_dtype through a state_dict."""
+        format = self._core.state_format(index, name)
+        stored = self._core.state(index, name, create=True)
+        if value.dtype == torch.uint8:
+            if format == "int8":
+                np.frombuffer(stored, dtype=np.uint8)[:] = value.reshape(-1).numpy()
+                np.frombuffer(self._core.state_absmax(index, name), dtype=np.float32)[:] = (
+                    absmax.to(torch.float32).reshape(-1).numpy())
+                return
+            code_map = torch.tensor(self._core.state_code_map(index, name), dtype=torch.float32)
+            scales = absmax.to(torch.float32).reshape(-1).repeat_interleave(256)[:value.numel()]
+            value = code_map[value.reshape(-1).long()] * scales
+        if value.dtype == torch.bfloat16 and format == "bfloat16":
+            np.frombuffer(stored, dtype=np.uint16)[:] = value.reshape(-1).view(torch.int16).numpy().view(np.uint16)
+            return
+        values = value.to(torch.float32).reshape(-1).contiguous().numpy()
+        if format == "float32":
+            np.frombuffer(stored, dtype=np.float32)[:] = values
+        else:
+            self._core.write_state(index, name, values)
 
     # -- checkpoints in Descent's format (docs/checkpoint-format.md)
 
@@ -786,7 +856,11 @@ class _EngineOptimizer(torch.optim.Optimizer):
     def _sync_from_engine(self):
         """After a load: param_groups and self.state show the engine's."""
         for index, group in zip(self._sync_groups(), self.param_groups):
-            group.update(torch_items(self._algorithm, self._core.get_group(index)))
+            items = torch_items(self._algorithm, self._core.get_group(index))
+            # Descent's own options show where given or not at their defaults.
+            defaults = DEFAULTS[self._algorithm]
+            group.update({key: value for key, value in items.items()
+                          if key not in DESCENTS_OWN[self._algorithm] or key in group or value != defaults[key]})
             self._pushed[index] = engine_items(self._algorithm, group)
         for index, p in enumerate(self._params):
             if p in self.state:
@@ -848,7 +922,7 @@ def _signature(name):
     P = inspect.Parameter
     parameters = [P("self", P.POSITIONAL_OR_KEYWORD), P("params", P.POSITIONAL_OR_KEYWORD)]
     for key, default in DEFAULTS[name].items():
-        kind = P.KEYWORD_ONLY if key == "maximize" else P.POSITIONAL_OR_KEYWORD
+        kind = P.KEYWORD_ONLY if key == "maximize" or key in DESCENTS_OWN[name] else P.POSITIONAL_OR_KEYWORD
         parameters.append(P(key, kind, default=default))
     parameters.append(P("grad_arena", P.KEYWORD_ONLY, default=False))  # Descent's own
     parameters.sort(key=lambda p: p.kind)  # keyword-only ones after the positional ones
@@ -985,7 +1059,7 @@ def _drop_in(name):
 
         def __init__(self, params, *args, **kwargs):
             # torch's positional hyperparameters, in its order: (params, lr, ...).
-            names = [k for k in DEFAULTS[name] if k != "maximize"]
+            names = [k for k in DEFAULTS[name] if k != "maximize" and k not in DESCENTS_OWN[name]]
             if len(args) > len(names):
                 raise TypeError(f"{name}() takes at most {len(names) + 1} positional arguments")
             for key, value in zip(names, args):

@@ -503,26 +503,29 @@ static PyObject *Optimizer_set_step_count(OptimizerObject *self, PyObject *args)
 
 /* ------------------------------------------------------- state buffers */
 
-/* A view of one state buffer in engine memory. It holds its optimizer, which refuses
- * close() while any view is exported, so the memory outlives every numpy array on it. */
+/* A view of one state buffer in engine memory, in its stored format: float32 values
+ * ("f"), bfloat16 bit patterns ("H"), 8-bit codes ("B"), or an 8-bit state's absmax
+ * values ("f"). It holds its optimizer, which refuses close() while any view is
+ * exported, so the memory outlives every numpy array on it. */
 typedef struct {
     PyObject_HEAD
     OptimizerObject *owner;
-    float *data;
-    Py_ssize_t numel;
+    void *data;
+    Py_ssize_t count;
+    Py_ssize_t itemsize;
+    char format[2];
 } StateObject;
 
 static PyTypeObject *StateType;
 PyTypeObject *OptimizerType;
 
 static int State_getbuffer(StateObject *self, Py_buffer *view, int flags) {
-    static char format[] = "f";
-    if (PyBuffer_FillInfo(view, (PyObject *)self, self->data, self->numel * 4, 0, flags) < 0) return -1;
-    view->itemsize = 4;
-    view->format = (flags & PyBUF_FORMAT) ? format : NULL;
+    if (PyBuffer_FillInfo(view, (PyObject *)self, self->data, self->count * self->itemsize, 0, flags) < 0) return -1;
+    view->itemsize = self->itemsize;
+    view->format = (flags & PyBUF_FORMAT) ? self->format : NULL;
     if (flags & PyBUF_ND) {
         view->ndim = 1;
-        view->shape = &self->numel;
+        view->shape = &self->count;
     }
     self->owner->exports++;
     return 0;
@@ -539,6 +542,29 @@ static void State_dealloc(StateObject *self) {
     Py_DECREF(type);
 }
 
+static PyObject *new_state_view(OptimizerObject *owner, void *data, size_t count, Py_ssize_t itemsize, char format) {
+    StateObject *state = PyObject_New(StateObject, StateType);
+    if (!state) return NULL;
+    state->owner = (OptimizerObject *)Py_NewRef(owner);
+    state->data = data;
+    state->count = (Py_ssize_t)count;
+    state->itemsize = itemsize;
+    state->format[0] = format;
+    state->format[1] = 0;
+    return (PyObject *)state;
+}
+
+/* The element count of state `name` of parameter `index`, or -1 with an exception. */
+static Py_ssize_t state_count(OptimizerObject *self, Py_ssize_t index, const char *name) {
+    size_t dims[DESCENT_MAX_DIMS], ndim, numel = 1;
+    descent_status status = descent_param_state_shape(self->opt, (size_t)index, name, dims, DESCENT_MAX_DIMS, &ndim);
+    if (status != DESCENT_OK) return raise_status(status, self->opt), -1;
+    for (size_t axis = 0; axis < ndim; axis++) numel *= dims[axis];
+    return (Py_ssize_t)numel;
+}
+
+static const char *const format_names[] = {NULL, "float32", "bfloat16", "int8"};
+
 static PyObject *Optimizer_state(OptimizerObject *self, PyObject *args, PyObject *kwargs) {
     static char *keywords[] = {"index", "name", "create", NULL};
     Py_ssize_t index;
@@ -547,19 +573,79 @@ static PyObject *Optimizer_state(OptimizerObject *self, PyObject *args, PyObject
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "ns|p:state", keywords, &index, &name, &create)) return NULL;
     USABLE(self);
     if (check_index(self, index) < 0) return NULL;
-    float *data = NULL;
-    if (create) CALL(self->opt, descent_param_create_state(self->opt, (size_t)index, name, &data));
-    else CALL(self->opt, descent_param_state(self->opt, (size_t)index, name, &data));
+    descent_state_format format;
+    CALL(self->opt, descent_param_state_format(self->opt, (size_t)index, name, &format));
+    void *data = NULL;
+    CALL(self->opt, descent_param_state_data(self->opt, (size_t)index, name, create, &data, NULL));
     if (!data) Py_RETURN_NONE;
-    size_t dims[DESCENT_MAX_DIMS], ndim, numel = 1;
-    CALL(self->opt, descent_param_state_shape(self->opt, (size_t)index, name, dims, DESCENT_MAX_DIMS, &ndim));
-    for (size_t axis = 0; axis < ndim; axis++) numel *= dims[axis];
-    StateObject *state = PyObject_New(StateObject, StateType);
-    if (!state) return NULL;
-    state->owner = (OptimizerObject *)Py_NewRef(self);
-    state->data = data;
-    state->numel = (Py_ssize_t)numel;
-    return (PyObject *)state;
+    Py_ssize_t count = state_count(self, index, name);
+    if (count < 0) return NULL;
+    if (format == DESCENT_STATE_BFLOAT16) return new_state_view(self, data, (size_t)count, 2, 'H');
+    if (format == DESCENT_STATE_INT8) return new_state_view(self, data, (size_t)count, 1, 'B');
+    return new_state_view(self, data, (size_t)count, 4, 'f');
+}
+
+static PyObject *Optimizer_state_absmax(OptimizerObject *self, PyObject *args) {
+    Py_ssize_t index;
+    const char *name;
+    if (!PyArg_ParseTuple(args, "ns:state_absmax", &index, &name)) return NULL;
+    USABLE(self);
+    if (check_index(self, index) < 0) return NULL;
+    void *data = NULL;
+    float *absmax = NULL;
+    CALL(self->opt, descent_param_state_data(self->opt, (size_t)index, name, 0, &data, &absmax));
+    if (!absmax) Py_RETURN_NONE;
+    Py_ssize_t count = state_count(self, index, name);
+    if (count < 0) return NULL;
+    return new_state_view(self, absmax, ((size_t)count + DESCENT_INT8_BLOCK_SIZE - 1) / DESCENT_INT8_BLOCK_SIZE, 4, 'f');
+}
+
+static PyObject *Optimizer_state_format(OptimizerObject *self, PyObject *args) {
+    Py_ssize_t index;
+    const char *name;
+    if (!PyArg_ParseTuple(args, "ns:state_format", &index, &name)) return NULL;
+    USABLE(self);
+    if (check_index(self, index) < 0) return NULL;
+    descent_state_format format;
+    CALL(self->opt, descent_param_state_format(self->opt, (size_t)index, name, &format));
+    return PyUnicode_FromString(format_names[format]);
+}
+
+static PyObject *Optimizer_state_code_map(OptimizerObject *self, PyObject *args) {
+    Py_ssize_t index;
+    const char *name;
+    if (!PyArg_ParseTuple(args, "ns:state_code_map", &index, &name)) return NULL;
+    USABLE(self);
+    if (check_index(self, index) < 0) return NULL;
+    const float *map = NULL;
+    CALL(self->opt, descent_param_state_code_map(self->opt, (size_t)index, name, &map));
+    PyObject *values = PyTuple_New(256);
+    for (Py_ssize_t code = 0; values && code < 256; code++) {
+        PyObject *value = PyFloat_FromDouble(map[code]);
+        if (!value) Py_CLEAR(values);
+        else PyTuple_SET_ITEM(values, code, value);
+    }
+    return values;
+}
+
+static PyObject *Optimizer_write_state(OptimizerObject *self, PyObject *args) {
+    Py_ssize_t index;
+    const char *name;
+    Py_buffer values;
+    if (!PyArg_ParseTuple(args, "nsy*:write_state", &index, &name, &values)) return NULL;
+    PyObject *result = NULL;
+    if (check_usable(self) < 0 || check_index(self, index) < 0) goto done;
+    if (values.len % (Py_ssize_t)sizeof(float) != 0) {
+        PyErr_SetString(PyExc_ValueError, "write_state takes float32 values");
+        goto done;
+    }
+    descent_status status = descent_param_write_state(self->opt, (size_t)index, name, values.buf,
+                                                      (size_t)values.len / sizeof(float));
+    if (status != DESCENT_OK) raise_status(status, self->opt);
+    else result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&values);
+    return result;
 }
 
 static PyObject *Optimizer_get_param_count(OptimizerObject *self, void *Py_UNUSED(closure)) {
@@ -628,7 +714,20 @@ static PyMethodDef Optimizer_methods[] = {
     {"state_shape", (PyCFunction)Optimizer_state_shape, METH_VARARGS,
      "state_shape(index, name) -> tuple\n\ntorch's shape of a state buffer (row_var: the parameter's, last dimension 1)."},
     {"state", (PyCFunction)(void (*)(void))Optimizer_state, METH_VARARGS | METH_KEYWORDS,
-     "state(index, name, create=False) -> buffer or None\n\nA writable float32 view of a state buffer (torch's key)."},
+     "state(index, name, create=False) -> buffer or None\n\nA writable view of a state buffer (torch's key) in its "
+     "format (state_format): float32 values, bfloat16 bit patterns (uint16), or 8-bit codes (uint8)."},
+    {"state_absmax", (PyCFunction)Optimizer_state_absmax, METH_VARARGS,
+     "state_absmax(index, name) -> buffer or None\n\nA writable float32 view of an 8-bit state's absmax values "
+     "(one per 256 elements); None for state in another format or not made yet."},
+    {"state_format", (PyCFunction)Optimizer_state_format, METH_VARARGS,
+     "state_format(index, name) -> str\n\nThe format a state buffer is kept in (or will be): \"float32\", "
+     "\"bfloat16\" or \"int8\"."},
+    {"state_code_map", (PyCFunction)Optimizer_state_code_map, METH_VARARGS,
+     "state_code_map(index, name) -> tuple\n\nThe 256 values an 8-bit state's codes stand for (times its block's "
+     "absmax): bitsandbytes' signed or unsigned dynamic map."},
+    {"write_state", (PyCFunction)Optimizer_write_state, METH_VARARGS,
+     "write_state(index, name, values) -> None\n\nSets a state buffer from float32 values (a buffer), encoded in "
+     "its format (made first if need be)."},
     {"checkpoint", (PyCFunction)Optimizer_checkpoint, METH_NOARGS,
      "checkpoint() -> bytes\n\nThe optimizer's complete state (groups, state, step counts, schedules) as a checkpoint."},
     {"load_checkpoint", (PyCFunction)Optimizer_load_checkpoint, METH_O,
@@ -673,7 +772,7 @@ static PyType_Spec Optimizer_spec = {
 };
 
 static PyType_Slot State_slots[] = {
-    {Py_tp_doc, "A float32 view of one optimizer state buffer (buffer protocol)."},
+    {Py_tp_doc, "A view of one optimizer state buffer in its stored format (buffer protocol)."},
     {Py_tp_dealloc, State_dealloc},
     {Py_bf_getbuffer, State_getbuffer},
     {Py_bf_releasebuffer, State_releasebuffer},

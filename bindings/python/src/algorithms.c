@@ -106,11 +106,15 @@ static const char *kind_name(descent_option option) {
     return (size_t)kind < sizeof names / sizeof names[0] ? names[kind] : "real";
 }
 
-/* A choice option's torch values by index (None first), as a tuple; () for others. */
+/* A choice option's values by index, as a tuple (None where index 0 is torch's None,
+ * as in line_search_fn; state_dtype's 0 is "float32"); () for others. */
 static PyObject *choices_of(descent_option option) {
     PyObject *choices = PyList_New(0);
     if (choices && descent_option_kind_of(option) == DESCENT_KIND_CHOICE) {
-        if (PyList_Append(choices, Py_None) < 0) Py_CLEAR(choices);
+        const char *first = descent_option_choice(option, 0);
+        PyObject *none = first ? PyUnicode_FromString(first) : Py_NewRef(Py_None);
+        if (!none || PyList_Append(choices, none) < 0) Py_CLEAR(choices);
+        Py_XDECREF(none);
         for (size_t index = 1; choices && descent_option_choice(option, index); index++) {
             PyObject *name = PyUnicode_FromString(descent_option_choice(option, index));
             if (!name || PyList_Append(choices, name) < 0) Py_CLEAR(choices);
@@ -128,7 +132,7 @@ static const char *state_shape_name(descent_state_shape shape) {
     return (size_t)shape < sizeof names / sizeof names[0] && names[shape] ? names[shape] : "elementwise";
 }
 
-/* One algorithm as {"name", "options": ((name, default, kind, choices), …), "state":
+/* One algorithm as {"name", "options": ((name, default, kind, choices, torch's), …), "state":
  * ((name, "elementwise", "scalar", "rows" or "columns"), …), "traits"}. */
 static PyObject *describe(descent_algorithm algorithm) {
     descent_option_info info[MAX_OPTIONS];
@@ -140,8 +144,9 @@ static PyObject *describe(descent_algorithm algorithm) {
     if (status != DESCENT_OK) return raise_status(status, NULL);
     PyObject *options = PyTuple_New(known), *state = PyTuple_New((Py_ssize_t)slots);
     for (Py_ssize_t k = 0; options && k < known; k++) {
-        PyObject *item = Py_BuildValue("(sdsN)", info[k].name, info[k].default_value,
-                                       kind_name(info[k].option), choices_of(info[k].option));
+        PyObject *item = Py_BuildValue("(sdsNO)", info[k].name, info[k].default_value, kind_name(info[k].option),
+                                       choices_of(info[k].option),
+                                       descent_option_is_torchs(info[k].option) ? Py_True : Py_False);
         if (!item) Py_CLEAR(options);
         else PyTuple_SET_ITEM(options, k, item);
     }
@@ -174,7 +179,7 @@ static PyObject *module_algorithms(PyObject *module, PyObject *Py_UNUSED(ignored
 PyMethodDef algorithm_functions[] = {
     {"algorithms", module_algorithms, METH_NOARGS,
      "algorithms() -> tuple[dict, ...]\n\nEvery algorithm of the loaded library, in id order: its torch name, "
-     "its hyperparameters (torch name, default, kind, choices) in torch's constructor order, its state names and "
+     "its hyperparameters (torch name, default, kind, choices, whether torch has it) in torch's constructor order, its state names and "
      "its TRAIT_* bits."},
     {NULL, NULL, 0, NULL},
 };

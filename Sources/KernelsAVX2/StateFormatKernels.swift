@@ -1,0 +1,1 @@
+../KernelsPortable/StateFormatKernels.swift

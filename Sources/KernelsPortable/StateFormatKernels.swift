@@ -1,0 +1,64 @@
+import KernelInterface
+
+// Linked into KernelsAVX2 and KernelsAVX512, like Kernels.swift: each build vectorizes
+// the conversions for its instruction set, with the same IEEE operations, so every build
+// gives the same bits.
+
+#if KERNELS_AVX512
+let blockCoding = BlockCoding.avx512
+#elseif KERNELS_AVX2
+let blockCoding = BlockCoding.avx2
+#elseif KERNELS_PORTABLE
+let blockCoding = BlockCoding.portable
+#endif
+
+/// A rule's float32-state kernel, and the same kernel over bfloat16 and 8-bit state.
+func everyStateFormat<Scalars>(_ kernel: @escaping @Sendable (Scalars, Span) -> Void) -> [UpdateKernel] {
+    [UpdateKernel(kernel),
+     UpdateKernel(state: .bfloat16) { s, span in withFloat32State(s, span, .bfloat16, kernel) },
+     UpdateKernel(state: .int8Blockwise) { s, span in withFloat32State(s, span, .int8Blockwise, kernel) }]
+}
+
+/// Runs `kernel`, a float32-state kernel, over a span whose element-wise state is in
+/// another format, `piece` elements at a time (whole 8-bit blocks: a span of 8-bit state
+/// starts on a block, see `ElementFormat.layoutGranularity`): its formatted slots are
+/// decoded to float32 scratch, the kernel updates the piece, and the slots are
+/// encoded back (bfloat16: rounded to nearest even; 8-bit: each block's new absmax and
+/// codes). The arithmetic in between is the float32 kernel's, so every format steps as
+/// torch does, up to the state's rounding. One pass over memory: the piece stays in L1.
+/// `format` is the span's, a constant here, so that each wrapper is specialized for it.
+@inline(__always)
+func withFloat32State<Scalars>(_ s: Scalars, _ span: Span, _ format: ElementFormat, _ kernel: (Scalars, Span) -> Void) {
+    let piece = 4 * Blockwise8Bit.blockSize
+    // On the heap: a temporary allocation this large asks the Swift runtime whether the
+    // stack has room, which reads the thread's attributes, and glibc allocates (and the
+    // runtime never frees) their CPU set when the process has set an affinity (torch does).
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: piece * Span.maxSlots)
+    defer { scratch.deallocate() }
+    do {
+        var first = span.start
+        while first < span.end {
+            let count = min(piece, span.end - first), elements = first ..< first + count
+            // The piece as a span of its own: element 0 is element `first` of the parameter.
+            var part = span
+            part.param = span.param + first
+            part.grad = span.grad + first
+            part.start = 0
+            part.end = count
+            part.tailStart = span.tailStart - first
+            for slot in 0 ..< Span.maxSlots where span.formattedSlots & (1 << slot) != 0 {
+                guard let memory = span.slot(slot) else { continue }
+                decodeState(memory, format, count: span.count, signed: span.signedSlots & (1 << slot) != 0,
+                            elements: elements, into: scratch + slot * piece, blockCoding)
+                part.setSlot(slot, UnsafeMutableRawPointer(scratch + slot * piece))
+            }
+            kernel(s, part)
+            for slot in 0 ..< Span.maxSlots where span.formattedSlots & (1 << slot) != 0 {
+                guard let memory = span.slot(slot) else { continue }
+                encodeState(scratch + slot * piece, format, count: span.count, signed: span.signedSlots & (1 << slot) != 0,
+                            elements: elements, into: memory, blockCoding)
+            }
+            first += count
+        }
+    }
+}
