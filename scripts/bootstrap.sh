@@ -25,8 +25,8 @@ if ! "$venv/bin/python" "$root/scripts/onednn_path.py" >/dev/null 2>&1; then
     echo "bootstrap: installing oneDNN (Muon's matrix products) into .venv"
     pip install "$("$venv/bin/python" "$root/scripts/onednn_requirement.py")"
 fi
-if [ "$want_tests" = 1 ] && ! "$venv/bin/python" -c "import torch, numpy, pytest, expecttest" 2>/dev/null; then
-    echo "bootstrap: installing torch, numpy, pytest and expecttest into .venv (a few minutes the first time)"
+if [ "$want_tests" = 1 ] && ! "$venv/bin/python" -c "import torch, numpy, pytest, expecttest, bitsandbytes" 2>/dev/null; then
+    echo "bootstrap: installing torch, numpy, pytest, expecttest and bitsandbytes into .venv (a few minutes the first time)"
     pip install -r "$root/Tests/parity/requirements.txt"
 fi
 if [ "$want_tests" = 1 ] && ! "$venv/bin/python" -c "import pytorch_lightning, transformers, accelerate, deepspeed" 2>/dev/null; then

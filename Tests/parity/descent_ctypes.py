@@ -39,6 +39,11 @@ def load_library():
                                      ctypes.POINTER(f)],
         "descent_param_read_state": [p, sz, ctypes.c_char_p, f, sz, ctypes.POINTER(ctypes.c_int)],
         "descent_param_write_state": [p, sz, ctypes.c_char_p, f, sz],
+        "descent_param_state_code_map": [p, sz, ctypes.c_char_p, ctypes.POINTER(f)],
+        "descent_param_set_step_count": [p, sz, ctypes.c_int64],
+        "descent_checkpoint_size": [p, ctypes.POINTER(sz)],
+        "descent_checkpoint_save": [p, ctypes.c_void_p, sz, ctypes.POINTER(sz)],
+        "descent_checkpoint_load": [p, ctypes.c_void_p, sz],
     }
     for name, argtypes in signatures.items():
         fn = getattr(lib, name)
@@ -222,7 +227,11 @@ class Optimizer:
         check(LIB.descent_step_with_grads(self.handle, array, len(grads)), self.handle)
 
     def set(self, group, option, value):
-        check(LIB.descent_group_set(self.handle, group, OPTIONS[option], float(value)), self.handle)
+        check(LIB.descent_group_set(self.handle, group, OPTIONS[option], engine_value(OPTIONS[option], value)),
+              self.handle)
+
+    def set_step_count(self, index, step):
+        check(LIB.descent_param_set_step_count(self.handle, index, step), self.handle)
 
     def state(self, index, name):
         """The state buffer as a numpy array viewing Descent's memory, or None."""
@@ -281,6 +290,24 @@ class Optimizer:
                                        shape=(count,))
         scales = np.ctypeslib.as_array(absmax, shape=((count + 255) // 256,)) if absmax else None
         return stored, scales
+
+    def code_map(self, index, name):
+        """The 256 values 8-bit state `name` is quantized with."""
+        import numpy as np
+        values = ctypes.POINTER(ctypes.c_float)()
+        check(LIB.descent_param_state_code_map(self.handle, index, name.encode(), ctypes.byref(values)), self.handle)
+        return np.ctypeslib.as_array(values, shape=(256,)).copy()
+
+    def checkpoint(self):
+        size = ctypes.c_size_t()
+        check(LIB.descent_checkpoint_size(self.handle, ctypes.byref(size)), self.handle)
+        buffer = ctypes.create_string_buffer(size.value)
+        written = ctypes.c_size_t()
+        check(LIB.descent_checkpoint_save(self.handle, buffer, size.value, ctypes.byref(written)), self.handle)
+        return buffer.raw[:written.value]
+
+    def load_checkpoint(self, data):
+        check(LIB.descent_checkpoint_load(self.handle, data, len(data)), self.handle)
 
     def close(self):
         if self.handle:
