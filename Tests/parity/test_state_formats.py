@@ -162,28 +162,31 @@ def test_save_and_reload_every_10_steps_continues_byte_for_byte(state_dtype):
 
 @pytest.mark.parametrize("state_dtype", FORMATS)
 def test_every_isa_and_thread_count_gives_the_same_bits(state_dtype):
-    """Chunks never split a quantization block, and every ISA's loops round alike."""
-    shape = (3 * 16384 + 700,)  # several chunks, a partial last block
+    """Chunks never split a quantization block, and every ISA's loops round alike: over
+    several chunks, partial blocks, and small tensors (float32 state) laid out between
+    8-bit ones."""
+    sizes = [3 * 16384 + 700, 100, 5000, 4095, 20000]
     generator = torch.Generator().manual_seed(2)
-    start = torch.randn(shape, generator=generator)
-    grads = [torch.randn(shape, generator=generator) for _ in range(4)]
+    start = [torch.randn(n, generator=generator) for n in sizes]
+    grads = [[torch.randn(n, generator=generator) for n in sizes] for _ in range(4)]
     results = {}
     try:
         for isa in supported_isas():
             for threads in (1, 2, 3):
                 set_execution(isa, threads)
-                p = start.clone()
-                opt = Optimizer("Adam", [{"params": [p]}], state_dtype=state_dtype, amsgrad=True, lr=0.01)
-                for g in grads:
-                    opt.step([g.clone()])
+                params = [p.clone() for p in start]
+                opt = Optimizer("Adam", [{"params": params}], state_dtype=state_dtype, amsgrad=True, lr=0.01)
+                for step_grads in grads:
+                    opt.step([g.clone() for g in step_grads])
                 # Copies: the views go with the optimizer.
-                results[isa, threads] = (p, [[None if a is None else a.copy() for a in opt.state_data(0, name)]
-                                             for name in ("exp_avg", "exp_avg_sq")])
+                results[isa, threads] = (params, [[None if a is None else a.copy() for a in opt.state_data(i, name)]
+                                                  for i in range(len(sizes)) for name in ("exp_avg", "exp_avg_sq")])
     finally:
         set_execution(supported_isas()[-1], 0)
-    (first_key, (first_p, first_state)), *others = results.items()
-    for key, (p, state) in others:
-        assert torch.equal(p, first_p), f"{key} differs from {first_key}"
+    (first_key, (first_params, first_state)), *others = results.items()
+    for key, (params, state) in others:
+        for p, q in zip(params, first_params):
+            assert torch.equal(p, q), f"{key} differs from {first_key}"
         for ours, theirs in zip(state, first_state):
             for a, b in zip(ours, theirs):
                 np.testing.assert_array_equal(a, b, err_msg=f"{key} differs from {first_key}")
