@@ -751,8 +751,12 @@ class _EngineOptimizer(torch.optim.Optimizer):
             del self._group_index[id(old)]
             self._groups[index] = (new, self._groups[index][1])
             self._group_index[id(new)] = index
+        # The saved tensors as they were: torch's load casts state to the parameter's
+        # dtype, which would turn 8-bit codes into floats.
+        saved = state_dict.get("state", {})
         for index, p in enumerate(self._params):
-            self._take_state(index, self.state.get(p, {}))
+            source = saved.get(saved_ids[index]) if index < len(saved_ids) else None
+            self._take_state(index, self.state.get(p, {}), source)
         self._show_all_engine_state()
         self._pushed = [None] * len(self._groups)
         self._push_hyperparameters(active)
@@ -785,15 +789,17 @@ class _EngineOptimizer(torch.optim.Optimizer):
                         f"state['{name}_absmax'] with {blocks} values")
         return taken
 
-    def _take_state(self, index, state):
-        """Copies torch-format `state` (step, and the algorithm's state tensors) of
-        parameter `index` into the engine, then shows the engine's memory in its place.
-        Bad state is refused (`_checked_state`) before anything is copied."""
-        taken = self._checked_state(index, state)
-        if "step" in state:
-            self._core.set_step_count(index, int(float(state["step"])))
+    def _take_state(self, index, state, source=None):
+        """Copies torch-format `state` (step, and the algorithm's state tensors; read from
+        `source` where given, the saved state `state` was loaded from) of parameter
+        `index` into the engine, then shows the engine's memory in `state`. Bad state is
+        refused (`_checked_state`) before anything is copied."""
+        source = state if source is None else source
+        taken = self._checked_state(index, source)
+        if "step" in source:
+            self._core.set_step_count(index, int(float(source["step"])))
         for name, value in taken.items():
-            absmax = state.get(f"{name}_absmax")
+            absmax = source.get(f"{name}_absmax")
             self._load_state(index, name, value.detach(), None if absmax is None else _local(absmax).detach())
             dict.pop(state, f"{name}_absmax", None)
             dict.update(state, self._state_tensors(index, name, self._core.state(index, name)))
@@ -1082,6 +1088,7 @@ def _drop_in(name):
 ALGORITHM_CLASSES = {name: _drop_in(name) for name in ALGORITHMS}
 globals().update(ALGORITHM_CLASSES)
 from .muon_adamw import MuonWithAdamW  # noqa: E402 (it builds on the classes above)
+from .eight_bit import Adam8bit, AdamW8bit  # noqa: E402 (the same)
 
-__all__ = [*ALGORITHM_CLASSES, "MuonWithAdamW", "ComplexParameterError", "clip_grad_norm_", "clip_grad_value_",
-           "get_total_norm"]
+__all__ = [*ALGORITHM_CLASSES, "MuonWithAdamW", "Adam8bit", "AdamW8bit", "ComplexParameterError", "clip_grad_norm_",
+           "clip_grad_value_", "get_total_norm"]

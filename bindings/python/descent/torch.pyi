@@ -105,6 +105,17 @@ class MuonWithAdamW(torch.optim.Optimizer):
                  adamw: Optional[dict[str, Any]] = ..., *, adamw_names: tuple[str, ...] = ...,
                  grad_arena: bool = ...) -> None: ...
 
+class AdamW8bit(AdamW):
+    def __init__(self, params: Any, lr: float = ..., betas: tuple[float, float] = ..., eps: float = ...,
+                 weight_decay: float = ..., amsgrad: bool = ..., optim_bits: int = ..., args: Any = ...,
+                 min_8bit_size: int = ..., is_paged: bool = ...) -> None: ...
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None: ...
+
+class Adam8bit(AdamW8bit):
+    def __init__(self, params: Any, lr: float = ..., betas: tuple[float, float] = ..., eps: float = ...,
+                 weight_decay: float = ..., amsgrad: bool = ..., optim_bits: int = ..., args: Any = ...,
+                 min_8bit_size: int = ..., is_paged: bool = ...) -> None: ...
+
 class Rprop(_EngineOptimizer):
     def __init__(self, params: Any, lr: float = ..., etas: tuple[float, float] = ...,
                  step_sizes: tuple[float, float] = ..., *,
