@@ -35,7 +35,7 @@ def parse_args():
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per method first (default 2)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test of the script")
     parser.add_argument("--no-deepspeed", action="store_true", help="leave DeepSpeedCPUAdam out")
-    parser.add_argument("--cases", default="abcdefghi", help="which cases to run (default abcdefghi)")
+    parser.add_argument("--cases", default="abcdefghij", help="which cases to run (default abcdefghij)")
     parser.add_argument("--settle", type=float, default=0.02,
                         help="seconds of pause before each timed step (default 0.02)")
     return parser.parse_args()
@@ -89,7 +89,18 @@ class Library:
         if status != 0:
             raise RuntimeError(self.lib.descent_last_error(handle).decode())
 
-    OPTIONS = {"lr": 1, "momentum": 2, "weight_decay": 4}
+    def option_id(self, name):
+        """The library's id for option `name` (its introspection)."""
+        self.lib.descent_option_name.restype = ctypes.c_char_p
+        return next(i for i in range(1, 256) if (self.lib.descent_option_name(i) or b"").decode() == name)
+
+    def option_value(self, option, value):
+        """`value` as the engine takes it: a choice's name is its index."""
+        if not isinstance(value, str):
+            return float(value)
+        self.lib.descent_option_choice.restype = ctypes.c_char_p
+        self.lib.descent_option_choice.argtypes = [ctypes.c_int, ctypes.c_size_t]
+        return float(next(i for i in range(64) if (self.lib.descent_option_choice(option, i) or b"").decode() == value))
 
     def algorithm_id(self, name):
         """The library's id for the algorithm torch calls `name` (its introspection)."""
@@ -107,7 +118,8 @@ class Library:
         self.check(self.lib.descent_create(self.algorithm_id(algorithm), None, ctypes.byref(handle)))
         self.check(self.lib.descent_add_group(handle, None, None), handle)
         for name, value in options.items():
-            self.check(self.lib.descent_group_set(handle, 0, self.OPTIONS[name], float(value)), handle)
+            option = self.option_id(name)
+            self.check(self.lib.descent_group_set(handle, 0, option, self.option_value(option, value)), handle)
         for p in params:
             self.check(self.lib.descent_add_param(handle, 0, p.data_ptr(), p.grad.data_ptr(), p.numel(), None),
                        handle)
@@ -173,6 +185,7 @@ class Roofline:
         self.lib.roofline_rows.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_size_t] * 2 + [ctypes.c_int]
         self.lib.roofline_tensors.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_size_t] + [ctypes.c_void_p] * 2 + [
             ctypes.c_int]
+        self.lib.roofline_state.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
 
     def step(self, numel, buffers):
         """A step function that reads a gradient and `buffers` buffers of `numel` floats
@@ -230,6 +243,19 @@ class Roofline:
 
         traffic.keep = passes
         return traffic
+
+    def state(self, numel, state_bytes):
+        """An AdamW step's traffic with state of `state_bytes` bytes per element and state
+        buffer: 12 + 4 * state_bytes bytes per element (see roofline.c)."""
+        grad, p = torch.randn(numel), torch.zeros(numel)
+        m, v = (torch.zeros(numel * state_bytes, dtype=torch.uint8) for _ in range(2))
+
+        def state():
+            self.lib.roofline_state(grad.data_ptr(), p.data_ptr(), m.data_ptr(), v.data_ptr(), state_bytes, numel,
+                                    ARGS.threads)
+
+        state.keep = (grad, p, m, v)
+        return state
 
     def phase(self, numel):
         """The optimizer phase's two passes: 36 bytes per element (see roofline.c)."""
@@ -299,6 +325,69 @@ def adamw_methods(params, numel):
         methods[f"torch {name}"] = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01, **kwargs).step
     methods["DeepSpeedCPUAdam"] = deepspeed_adamw(params)
     return methods
+
+
+# Bytes of AdamW's state per element and buffer, by state_dtype.
+STATE_BYTES = {"float32": 4, "bfloat16": 2, "int8": 1}
+
+
+def format_bytes(state_dtype):
+    """Bytes an AdamW step moves per parameter with that state: p read and written, g read,
+    m and v read and written (8-bit: their codes; the absmax adds 16 bytes per 256)."""
+    return 12 + 4 * STATE_BYTES[state_dtype] + (16 / 256 if state_dtype == "int8" else 0)
+
+
+def bitsandbytes_adamw8bit(params):
+    """bitsandbytes' AdamW8bit on CPU, or the reason it is not there."""
+    try:
+        import logging
+        logging.disable(logging.WARNING)  # its notice about an optional CPU kernel package
+        import bitsandbytes
+        opt = bitsandbytes.optim.AdamW8bit(params, lr=1e-3, weight_decay=0.01)
+    except Exception as error:  # an optional peer
+        return f"not available: {type(error).__name__}: {str(error).splitlines()[0][:120]}"
+    finally:
+        logging.disable(logging.NOTSET)
+    return opt.step
+
+
+def format_methods(params, numel):
+    """Case (j): AdamW with each state format, each against the roofline of its own
+    traffic ("…, <format> state"), with torch's fused AdamW and bitsandbytes' CPU
+    AdamW8bit in the same run."""
+    methods = {f"roofline, {name} state": ROOFLINE.state(numel, size) for name, size in STATE_BYTES.items()}
+    for name in STATE_BYTES:
+        methods[f"{C_ABI}, {name} state"] = LIB.optimizer("AdamW", params, lr=1e-3, weight_decay=0.01,
+                                                          state_dtype=name)
+    methods["torch fused, float32 state"] = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01, fused=True).step
+    methods["bitsandbytes AdamW8bit, int8 state"] = bitsandbytes_adamw8bit(params)
+    return methods
+
+
+MEASURE_STATE = """
+import sys, numpy as np, descent
+def resident():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096
+# A first optimizer's step makes what any step needs once (threads, code tables).
+warm = np.full(8192, 0.5, np.float32)
+descent.AdamW([{"params": [warm], "grads": [warm.copy()]}], state_dtype=sys.argv[1], min_8bit_size=0).step()
+w = np.full(1024 * 4097, 0.5, np.float32)
+g = np.full_like(w, 0.5)
+opt = descent.AdamW([{"params": [w], "grads": [g]}], state_dtype=sys.argv[1])
+before = resident()
+opt.step()
+print((resident() - before) / w.size)
+"""
+
+
+def state_bytes_measured():
+    """The memory each state format takes, measured: the resident memory a first step
+    adds by allocating (and filling) the AdamW state of one 1024 x 4097 tensor, per
+    parameter (after another optimizer's step made what every step needs once), each
+    format in a process of its own (so that no freed memory is reused)."""
+    return {name: float(subprocess.run([sys.executable, "-c", MEASURE_STATE, name], check=True, capture_output=True,
+                                       text=True).stdout) for name in STATE_BYTES}
 
 
 def phase_methods(params, numel, max_norm=1.0):
@@ -511,12 +600,15 @@ def run_case(key, title, params, bytes_per_param, methods, reference, before=Non
         if isinstance(value, str):
             row["note"] = value
         else:
-            row.update(seconds=value, gparams_per_s=numel / value / 1e9,
-                       gbytes_per_s=numel * bytes_per_param / value / 1e9)
+            # Case (j)'s methods name their state format: their bytes and roofline are its.
+            state = next((f for f in STATE_BYTES if name.endswith(f", {f} state")), None)
+            moved = format_bytes(state) if state else bytes_per_param
+            row.update(seconds=value, gparams_per_s=numel / value / 1e9, gbytes_per_s=numel * moved / value / 1e9)
             if flops:
                 row["gflop_per_s"] = flops / value / 1e9
-            if isinstance(medians.get("roofline"), float):
-                row["of_roofline"] = medians["roofline"] / value
+            roofline = medians.get(f"roofline, {state} state" if state else "roofline")
+            if isinstance(roofline, float):
+                row["of_roofline"] = roofline / value
             if isinstance(medians.get(reference), float):
                 row["speedup_vs_" + reference.replace(" ", "_")] = medians[reference] / value
             if name.startswith("descent.torch") and len(params) >= 1024 and isinstance(medians.get(C_ABI), float):
@@ -591,6 +683,9 @@ def case_specs():
                   lbfgs_methods, "torch LBFGS", None))
     specs.append(("h", "Adafactor, GPT-2 small layout (matrices factored, vectors not)", gpt2,
                   ADAFACTOR_BYTES, adafactor_methods, "torch", None))
+    specs.append(("j", "AdamW with float32, bfloat16 and 8-bit state, GPT-2 small layout (each format against "
+                  "the roofline of its own bytes; bitsandbytes' CPU AdamW8bit)", gpt2, format_bytes("float32"),
+                  format_methods, "torch fused, float32 state", None))
     specs.append(("i", f"Muon, GPT-2 small's {len(hidden_matrices(gpt2))} hidden matrices, ns_steps "
                   f"{MUON_NS_STEPS} (roofline: the step's bf16 products alone, through torch's matmul)",
                   hidden_matrices(gpt2), MUON_BYTES, muon_methods, "torch", None))
@@ -609,6 +704,10 @@ def main():
 
     result = {"date": datetime.date.today().isoformat(), "command": "scripts/bench.sh " + " ".join(sys.argv[1:]),
               "machine": info, "rounds": ARGS.rounds, "warmup": ARGS.warmup, "settle_s": ARGS.settle, "cases": cases}
+    if "j" in ARGS.cases:
+        result["state_bytes_per_parameter"] = measured = state_bytes_measured()
+        print("\nstate memory per parameter, measured (resident memory of one 1024 x 4097 tensor's AdamW state): "
+              + ", ".join(f"{name} {size:.3f} bytes" for name, size in measured.items()))
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
     chart(cases, OUT / "benchmark.png")
@@ -630,7 +729,7 @@ def chart(cases, path):
     for ax in axes.flat[len(cases):]:
         ax.axis("off")
     for ax, case in zip(axes.flat, cases):
-        timed = [r for r in case["rows"] if "of_roofline" in r and r["method"] != "roofline"][::-1]
+        timed = [r for r in case["rows"] if "of_roofline" in r and not r["method"].startswith("roofline")][::-1]
         names = [r["method"] for r in timed]
         shares = [100 * r["of_roofline"] for r in timed]
         ax.barh(range(len(timed)), shares, color=["#2a7" if n.startswith("descent") else "#999" for n in names])

@@ -24,7 +24,12 @@
  *   roofline_rows(g, p, m, v, rows, nrows, row_size, threads): the 3-buffer pattern over
  *       rows of p, m and v (`rows[k]`, each `row_size` floats, where row k of g is
  *       g[k * row_size ...]): a sparse step's memory traffic (SparseAdam on an embedding),
- *       rows split evenly over the threads. */
+ *       rows split evenly over the threads.
+ *
+ *   roofline_state(g, p, m, v, state_bytes, n, threads): an AdamW step's traffic with its
+ *       two state buffers of `state_bytes` bytes per element (4 float32, 2 bfloat16, 1
+ *       8-bit codes; the 8-bit absmax, 8 bytes per 256 elements, is left out): reads g,
+ *       p, m, v and writes p, m, v, 12 + 4 * state_bytes bytes per element. */
 #include <stddef.h>
 #include <omp.h>
 
@@ -110,4 +115,25 @@ int roofline_rows(const float *restrict g, float *restrict p, float *restrict m,
         }
     }
     return 0;
+}
+
+#define STATE_ROW(type)                                                                  \
+    do {                                                                                 \
+        type *restrict mm = m, *restrict vv = v;                                         \
+        _Pragma("omp parallel for num_threads(threads) schedule(static)")                \
+        for (size_t i = 0; i < n; i++) {                                                 \
+            p[i] = p[i] + g[i];                                                          \
+            mm[i] = (type)(mm[i] + 1);                                                   \
+            vv[i] = (type)(vv[i] + 1);                                                   \
+        }                                                                                \
+    } while (0)
+
+int roofline_state(const float *restrict g, float *restrict p, void *m, void *v, int state_bytes, size_t n,
+                   int threads) {
+    switch (state_bytes) {
+    case 4: STATE_ROW(unsigned int); return 0;
+    case 2: STATE_ROW(unsigned short); return 0;
+    case 1: STATE_ROW(unsigned char); return 0;
+    default: return -1;
+    }
 }

@@ -409,7 +409,9 @@ typedef enum descent_state_format {
      * for state never below zero, such as exp_avg_sq). x is code value ×
      * absmax. Descent quantizes as bitsandbytes' CUDA kernels do (the nearest
      * code; a first moment whose code has the other sign is moved one code
-     * back), not as its CPU backend's 65,536-entry table.
+     * back), not as its CPU backend's 65,536-entry table. As in bitsandbytes,
+     * non-finite state does not survive quantization: a NaN is left out of its
+     * block's absmax and decodes to a finite value.
      */
     DESCENT_STATE_INT8 = 3
 } descent_state_format;

@@ -117,8 +117,7 @@ enum StateCoding {
         }
     }
 
-    /// Calls `body` with each block of `count` elements and a block of float32 scratch
-    /// (on the heap: see `withFloat32State` in the kernels for why not the stack).
+    /// Calls `body` with each block of `count` elements and a block of float32 scratch.
     private static func withBlocks(_ count: Int, _ body: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
         let size = Blockwise8Bit.blockSize
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: size)

@@ -213,8 +213,9 @@ public struct BlockCoding: Sendable {
     public let dequantize: @convention(c) (UnsafePointer<UInt8>?, Int, UnsafePointer<Float>?, UnsafePointer<Float>?,
                                            UnsafeMutablePointer<Float>?) -> Void
     /// float32 values to codes and each block's absmax. An all-zero block keeps absmax 0
-    /// and the codes of 0.0; NaN is left out of the absmax (as in bitsandbytes' kernels,
-    /// non-finite state does not survive quantization).
+    /// (it decodes to zeros); NaN is left out of the absmax (as in bitsandbytes' kernels,
+    /// non-finite state does not survive quantization: it decodes to a finite value, or
+    /// to ±inf or NaN in a block holding an infinity).
     public let quantize: @convention(c) (UnsafePointer<Float>?, Int, UnsafePointer<UInt32>?, Int32,
                                          UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<Float>?) -> Void
 
@@ -223,6 +224,15 @@ public struct BlockCoding: Sendable {
     public static let avx2 = BlockCoding(dequantize: descent_block_dequantize_avx2, quantize: descent_block_quantize_avx2)
     public static let avx512 = BlockCoding(dequantize: descent_block_dequantize_avx512,
                                            quantize: descent_block_quantize_avx512)
+
+    /// The build for `instructionSet`.
+    public static func built(for instructionSet: InstructionSet) -> BlockCoding {
+        switch instructionSet {
+        case .portable: portable
+        case .avx2: avx2
+        case .avx512: avx512
+        }
+    }
 }
 
 // MARK: Any format

@@ -4,13 +4,8 @@ import KernelInterface
 // the conversions for its instruction set, with the same IEEE operations, so every build
 // gives the same bits.
 
-#if KERNELS_AVX512
-let blockCoding = BlockCoding.avx512
-#elseif KERNELS_AVX2
-let blockCoding = BlockCoding.avx2
-#elseif KERNELS_PORTABLE
-let blockCoding = BlockCoding.portable
-#endif
+/// This module's build of the 8-bit loops.
+let blockCoding = BlockCoding.built(for: instructionSet)
 
 /// A rule's float32-state kernel, and the same kernel over bfloat16 and 8-bit state.
 func everyStateFormat<Scalars>(_ kernel: @escaping @Sendable (Scalars, Span) -> Void) -> [UpdateKernel] {
@@ -30,9 +25,9 @@ func everyStateFormat<Scalars>(_ kernel: @escaping @Sendable (Scalars, Span) -> 
 @inline(__always)
 func withFloat32State<Scalars>(_ s: Scalars, _ span: Span, _ format: ElementFormat, _ kernel: (Scalars, Span) -> Void) {
     let piece = 4 * Blockwise8Bit.blockSize
-    // On the heap: a temporary allocation this large asks the Swift runtime whether the
-    // stack has room, which reads the thread's attributes, and glibc allocates (and the
-    // runtime never frees) their CPU set when the process has set an affinity (torch does).
+    // On the heap: a temporary allocation this large (over 1 KiB) would ask the Swift
+    // runtime, at each call, whether the stack has room; one allocation per span costs
+    // less.
     let scratch = UnsafeMutablePointer<Float>.allocate(capacity: piece * Span.maxSlots)
     defer { scratch.deallocate() }
     do {

@@ -233,7 +233,7 @@ static descent_schedule **free_sched_slot(Input *in) {
 
 static void run(Input *in) {
     static uint8_t moods[256];
-    uint8_t op = byte(in) % 33;
+    uint8_t op = byte(in) % 34;
     descent_optimizer *opt = pick_opt(in);
     descent_params p;
     descent_status s = DESCENT_OK;
@@ -419,7 +419,7 @@ static void run(Input *in) {
         double values[4];
         size_t pairs = byte(in) % 5;
         for (size_t i = 0; i < pairs; i++) {
-            ids[i] = (descent_option)(byte(in) % 40);
+            ids[i] = (descent_option)(byte(in) % 42);
             values[i] = number(in);
         }
         if (byte(in) & 1) {
@@ -507,6 +507,29 @@ static void run(Input *in) {
         if (byte(in) & 1) state.history = byte(in) % 5;
         if (byte(in) & 1) state.func_evals = (int64_t)u64(in);
         s = descent_lbfgs_set_state(opt, &state, byte(in) % 8 ? (const float *const *)vectors : NULL);
+        break;
+    }
+    case 32: { /* state in any format: its format, its bytes (made or not), read and written as floats */
+        static float values[4 * 4096];
+        const char *names[] = {"exp_avg", "exp_avg_sq", "momentum_buffer", "sum", "nope", "ax", "mu_product", NULL};
+        const char *name = names[byte(in) % 8];
+        size_t index = count(in), n = byte(in) & 1 ? byte(in) % 64 : count(in);
+        descent_state_format format;
+        void *data;
+        float *absmax;
+        const float *map;
+        int present;
+        switch (byte(in) % 5) {
+        case 0: s = descent_param_state_format(opt, index, name, byte(in) & 7 ? &format : NULL); break;
+        case 1: s = descent_param_state_data(opt, index, name, byte(in) & 1, byte(in) & 7 ? &data : NULL,
+                                             byte(in) & 1 ? &absmax : NULL); break;
+        case 2: s = descent_param_read_state(opt, index, name, n <= 4 * 4096 ? values : NULL, n, &present); break;
+        case 3:
+            for (size_t i = 0; i < 64; i++) values[i] = (float)number(in);
+            s = descent_param_write_state(opt, index, name, n <= 4 * 4096 ? values : NULL, n);
+            break;
+        default: s = descent_param_state_code_map(opt, index, name, byte(in) & 7 ? &map : NULL); break;
+        }
         break;
     }
     default: s = descent_set_num_threads(1 + byte(in) % 3); break;

@@ -585,12 +585,17 @@ static PyObject *Optimizer_state(OptimizerObject *self, PyObject *args, PyObject
     return new_state_view(self, data, (size_t)count, 4, 'f');
 }
 
+/* Parses a state method's (index, name) and checks the optimizer and the index. */
+static int state_args(OptimizerObject *self, PyObject *args, const char *format, Py_ssize_t *index,
+                      const char **name) {
+    if (!PyArg_ParseTuple(args, format, index, name)) return -1;
+    return check_usable(self) < 0 || check_index(self, *index) < 0 ? -1 : 0;
+}
+
 static PyObject *Optimizer_state_absmax(OptimizerObject *self, PyObject *args) {
     Py_ssize_t index;
     const char *name;
-    if (!PyArg_ParseTuple(args, "ns:state_absmax", &index, &name)) return NULL;
-    USABLE(self);
-    if (check_index(self, index) < 0) return NULL;
+    if (state_args(self, args, "ns:state_absmax", &index, &name) < 0) return NULL;
     void *data = NULL;
     float *absmax = NULL;
     CALL(self->opt, descent_param_state_data(self->opt, (size_t)index, name, 0, &data, &absmax));
@@ -603,9 +608,7 @@ static PyObject *Optimizer_state_absmax(OptimizerObject *self, PyObject *args) {
 static PyObject *Optimizer_state_format(OptimizerObject *self, PyObject *args) {
     Py_ssize_t index;
     const char *name;
-    if (!PyArg_ParseTuple(args, "ns:state_format", &index, &name)) return NULL;
-    USABLE(self);
-    if (check_index(self, index) < 0) return NULL;
+    if (state_args(self, args, "ns:state_format", &index, &name) < 0) return NULL;
     descent_state_format format;
     CALL(self->opt, descent_param_state_format(self->opt, (size_t)index, name, &format));
     return PyUnicode_FromString(format_names[format]);
@@ -614,9 +617,7 @@ static PyObject *Optimizer_state_format(OptimizerObject *self, PyObject *args) {
 static PyObject *Optimizer_state_code_map(OptimizerObject *self, PyObject *args) {
     Py_ssize_t index;
     const char *name;
-    if (!PyArg_ParseTuple(args, "ns:state_code_map", &index, &name)) return NULL;
-    USABLE(self);
-    if (check_index(self, index) < 0) return NULL;
+    if (state_args(self, args, "ns:state_code_map", &index, &name) < 0) return NULL;
     const float *map = NULL;
     CALL(self->opt, descent_param_state_code_map(self->opt, (size_t)index, name, &map));
     PyObject *values = PyTuple_New(256);
