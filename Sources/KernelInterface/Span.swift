@@ -49,6 +49,13 @@ public struct Span {
         slot(i)?.assumingMemoryBound(to: Float.self)
     }
 
+    /// State slot `i` as elements of type `E` (a kernel's view of its state in the span's
+    /// format).
+    @inline(__always)
+    public func elements<E: StateElements>(_ i: Int, _: E.Type) -> E? {
+        slot(i).map(E.init)
+    }
+
     /// State slot `i`'s memory, in its format.
     @inline(__always)
     public func slot(_ i: Int) -> UnsafeMutableRawPointer? {

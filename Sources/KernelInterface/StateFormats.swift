@@ -59,6 +59,47 @@ public func float(bfloat16 value: UInt16) -> Float {
     Float(bitPattern: UInt32(value) << 16)
 }
 
+// MARK: Elements as a kernel sees them
+
+/// How a kernel reads and writes one state slot's elements, as float32 whatever their
+/// format. Kernels are generic over it, so that a kernel steps float32 or bfloat16 state
+/// in the same one pass with the same arithmetic (8-bit state, whose encoding needs a
+/// whole block, goes through float32 scratch instead: see `withFloat32State`).
+public protocol StateElements {
+    init(_ memory: UnsafeMutableRawPointer)
+    subscript(i: Int) -> Float { get nonmutating set }
+}
+
+/// float32 state: the elements themselves.
+@frozen
+public struct Float32Elements: StateElements {
+    @usableFromInline let base: UnsafeMutablePointer<Float>
+
+    @inlinable @inline(__always)
+    public init(_ memory: UnsafeMutableRawPointer) { base = memory.assumingMemoryBound(to: Float.self) }
+
+    @inlinable
+    public subscript(i: Int) -> Float {
+        @inline(__always) get { base[i] }
+        @inline(__always) nonmutating set { base[i] = newValue }
+    }
+}
+
+/// bfloat16 state: widened on read, rounded to nearest even on write.
+@frozen
+public struct BFloat16Elements: StateElements {
+    @usableFromInline let base: UnsafeMutablePointer<UInt16>
+
+    @inlinable @inline(__always)
+    public init(_ memory: UnsafeMutableRawPointer) { base = memory.assumingMemoryBound(to: UInt16.self) }
+
+    @inlinable
+    public subscript(i: Int) -> Float {
+        @inline(__always) get { float(bfloat16: base[i]) }
+        @inline(__always) nonmutating set { base[i] = bfloat16(newValue) }
+    }
+}
+
 // MARK: 8-bit block-wise
 
 /// bitsandbytes' 8-bit block-wise format (its Adam8bit's state; docs/bitsandbytes-8bit.md

@@ -14,7 +14,9 @@ import KernelsPortable
 // reassociated), so all three builds give the same bits as torch's fused kernels.
 // Each kernel runs its span's vector part and its torch-scalar-tail part as two loops
 // (see `Span.tailRange`), with the options fixed by constant arguments of an inlined
-// loop, so that no branch stays in a loop body.
+// loop, so that no branch stays in a loop body. The dense kernels are generic over how
+// they read and write their state (`StateElements`): built for float32 and for bfloat16
+// state, each one pass (StateFormatKernels.swift registers them, and 8-bit state).
 
 #if KERNELS_AVX512
 let instructionSet = InstructionSet.avx512
@@ -27,10 +29,21 @@ let instructionSet = InstructionSet.portable
 /// This module's kernels.
 public let kernelTable = KernelTable(
     instructionSet: instructionSet,
-    updates: everyStateFormat(sgdKernel) + everyStateFormat(adamKernel) + everyStateFormat(rmspropKernel)
-        + everyStateFormat(adagradKernel) + everyStateFormat(adamaxKernel) + everyStateFormat(nadamKernel)
-        + everyStateFormat(radamKernel) + everyStateFormat(adadeltaKernel) + everyStateFormat(asgdKernel)
-        + everyStateFormat(rpropKernel) + [UpdateKernel(adagradRowsKernel), UpdateKernel(sparseAdamKernel)],
+    updates: everyStateFormat({ sgdKernel($0, $1, Float32Elements.self) }, { sgdKernel($0, $1, BFloat16Elements.self) })
+        + everyStateFormat({ adamKernel($0, $1, Float32Elements.self) }, { adamKernel($0, $1, BFloat16Elements.self) })
+        + everyStateFormat({ rmspropKernel($0, $1, Float32Elements.self) },
+                           { rmspropKernel($0, $1, BFloat16Elements.self) })
+        + everyStateFormat({ adagradKernel($0, $1, Float32Elements.self) },
+                           { adagradKernel($0, $1, BFloat16Elements.self) })
+        + everyStateFormat({ adamaxKernel($0, $1, Float32Elements.self) },
+                           { adamaxKernel($0, $1, BFloat16Elements.self) })
+        + everyStateFormat({ nadamKernel($0, $1, Float32Elements.self) }, { nadamKernel($0, $1, BFloat16Elements.self) })
+        + everyStateFormat({ radamKernel($0, $1, Float32Elements.self) }, { radamKernel($0, $1, BFloat16Elements.self) })
+        + everyStateFormat({ adadeltaKernel($0, $1, Float32Elements.self) },
+                           { adadeltaKernel($0, $1, BFloat16Elements.self) })
+        + everyStateFormat({ asgdKernel($0, $1, Float32Elements.self) }, { asgdKernel($0, $1, BFloat16Elements.self) })
+        + everyStateFormat({ rpropKernel($0, $1, Float32Elements.self) }, { rpropKernel($0, $1, BFloat16Elements.self) })
+        + [UpdateKernel(adagradRowsKernel), UpdateKernel(sparseAdamKernel)],
     norm: normKernel, transform: transformKernel, vectors: vectorKernels, factored: factoredKernels,
     muon: muonKernels)
 
@@ -60,24 +73,24 @@ public struct SGDScalars {
 #endif
 
 @inline(never)
-func sgdKernel(_ s: SGDScalars, _ span: Span) {
-    guard s.hasMomentum, let buf = span.float32(0) else {
-        sgdLoop(s, span, span.start ..< span.end, buf: nil, first: false, tail: false)
+func sgdKernel<E: StateElements>(_ s: SGDScalars, _ span: Span, _: E.Type) {
+    guard s.hasMomentum, let buf = span.elements(0, E.self) else {
+        sgdLoop(s, span, span.start ..< span.end, E.self, buf: nil, first: false, tail: false)
         return
     }
     if span.freshSlots & 1 != 0 {
-        sgdLoop(s, span, span.start ..< span.end, buf: buf, first: true, tail: false)
+        sgdLoop(s, span, span.start ..< span.end, E.self, buf: buf, first: true, tail: false)
     } else {
-        sgdLoop(s, span, span.bodyRange, buf: buf, first: false, tail: false)
-        sgdLoop(s, span, span.tailRange, buf: buf, first: false, tail: true)
+        sgdLoop(s, span, span.bodyRange, E.self, buf: buf, first: false, tail: false)
+        sgdLoop(s, span, span.tailRange, E.self, buf: buf, first: false, tail: true)
     }
 }
 
 /// torch's fused SGD: `buf` nil means no momentum; `first` copies the gradient into a
 /// fresh momentum buffer; `tail` uses the scalar loop's fma form.
 @inline(__always)
-func sgdLoop(_ s: SGDScalars, _ span: Span, _ range: Range<Int>,
-             buf: UnsafeMutablePointer<Float>?, first: Bool, tail: Bool) {
+func sgdLoop<E: StateElements>(_ s: SGDScalars, _ span: Span, _ range: Range<Int>, _: E.Type,
+             buf: E?, first: Bool, tail: Bool) {
     let p = span.param, g = span.grad
     let decays = s.weightDecay != 0
     // Read once: used under a condition, the field was loaded per lane (a gather).
@@ -130,22 +143,22 @@ public struct AdamScalars {
 #endif
 
 @inline(never)
-func adamKernel(_ s: AdamScalars, _ span: Span) {
-    if s.amsgrad, let vmax = span.float32(2) {
-        adamLoop(s, span, span.bodyRange, vmax: vmax, tail: false)
-        adamLoop(s, span, span.tailRange, vmax: vmax, tail: true)
+func adamKernel<E: StateElements>(_ s: AdamScalars, _ span: Span, _: E.Type) {
+    if s.amsgrad, let vmax = span.elements(2, E.self) {
+        adamLoop(s, span, span.bodyRange, E.self, vmax: vmax, tail: false)
+        adamLoop(s, span, span.tailRange, E.self, vmax: vmax, tail: true)
     } else {
-        adamLoop(s, span, span.bodyRange, vmax: nil, tail: false)
-        adamLoop(s, span, span.tailRange, vmax: nil, tail: true)
+        adamLoop(s, span, span.bodyRange, E.self, vmax: nil, tail: false)
+        adamLoop(s, span, span.tailRange, E.self, vmax: nil, tail: true)
     }
 }
 
 /// torch's fused Adam (decoupled decay for AdamW, exactly 1 for Adam); `vmax` is the
 /// amsgrad maximum, nil without amsgrad.
 @inline(__always)
-func adamLoop(_ s: AdamScalars, _ span: Span, _ range: Range<Int>,
-              vmax: UnsafeMutablePointer<Float>?, tail: Bool) {
-    let p = span.param, g = span.grad, m = span.float32(0)!, v = span.float32(1)!
+func adamLoop<E: StateElements>(_ s: AdamScalars, _ span: Span, _ range: Range<Int>, _: E.Type,
+              vmax: E?, tail: Bool) {
+    let p = span.param, g = span.grad, m = span.elements(0, E.self)!, v = span.elements(1, E.self)!
     let decays = s.weightDecay != 0
     for i in range {
         let param = p[i] * s.decay
@@ -195,23 +208,23 @@ public struct RMSpropScalars {
 #endif
 
 @inline(never)
-func rmspropKernel(_ s: RMSpropScalars, _ span: Span) {
+func rmspropKernel<E: StateElements>(_ s: RMSpropScalars, _ span: Span, _: E.Type) {
     let range = span.start ..< span.end
-    let gradAvg = s.centered ? span.float32(2) : nil
-    let buf = s.hasMomentum ? span.float32(1) : nil
+    let gradAvg = s.centered ? span.elements(2, E.self) : nil
+    let buf = s.hasMomentum ? span.elements(1, E.self) : nil
     switch (gradAvg != nil, buf != nil) {
-    case (false, false): rmspropLoop(s, span, range, gradAvg: nil, buf: nil)
-    case (false, true): rmspropLoop(s, span, range, gradAvg: nil, buf: buf)
-    case (true, false): rmspropLoop(s, span, range, gradAvg: gradAvg, buf: nil)
-    case (true, true): rmspropLoop(s, span, range, gradAvg: gradAvg, buf: buf)
+    case (false, false): rmspropLoop(s, span, range, E.self, gradAvg: nil, buf: nil)
+    case (false, true): rmspropLoop(s, span, range, E.self, gradAvg: nil, buf: buf)
+    case (true, false): rmspropLoop(s, span, range, E.self, gradAvg: gradAvg, buf: nil)
+    case (true, true): rmspropLoop(s, span, range, E.self, gradAvg: gradAvg, buf: buf)
     }
 }
 
 /// torch's single-tensor RMSprop: `gradAvg` when centered, `buf` with momentum.
 @inline(__always)
-func rmspropLoop(_ s: RMSpropScalars, _ span: Span, _ range: Range<Int>,
-                 gradAvg: UnsafeMutablePointer<Float>?, buf: UnsafeMutablePointer<Float>?) {
-    let p = span.param, g = span.grad, squareAvg = span.float32(0)!
+func rmspropLoop<E: StateElements>(_ s: RMSpropScalars, _ span: Span, _ range: Range<Int>, _: E.Type,
+                 gradAvg: E?, buf: E?) {
+    let p = span.param, g = span.grad, squareAvg = span.elements(0, E.self)!
     let decays = s.weightDecay != 0
     for i in range {
         let grad = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
@@ -255,8 +268,8 @@ public struct AdagradScalars {
 #endif
 
 @inline(never)
-func adagradKernel(_ s: AdagradScalars, _ span: Span) {
-    let p = span.param, g = span.grad, sum = span.float32(0)!
+func adagradKernel<E: StateElements>(_ s: AdagradScalars, _ span: Span, _: E.Type) {
+    let p = span.param, g = span.grad, sum = span.elements(0, E.self)!
     let decays = s.weightDecay != 0
     for i in span.start ..< span.end {
         let grad = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
@@ -293,8 +306,8 @@ public struct AdamaxScalars {
 /// torch's single-tensor Adamax: m = lerp(m, g, 1 − β1); u = max(u·β2, |g| + eps);
 /// p = p + (−clr·m)/u.
 @inline(never)
-func adamaxKernel(_ s: AdamaxScalars, _ span: Span) {
-    let p = span.param, g = span.grad, m = span.float32(0)!, u = span.float32(1)!
+func adamaxKernel<E: StateElements>(_ s: AdamaxScalars, _ span: Span, _: E.Type) {
+    let p = span.param, g = span.grad, m = span.elements(0, E.self)!, u = span.elements(1, E.self)!
     let decays = s.weightDecay != 0
     for i in span.start ..< span.end {
         let grad = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
@@ -344,8 +357,8 @@ public struct NAdamScalars {
 /// den = sqrt(v / bc2) + eps; p += (s1·g)/den; p += (s2·m)/den. Slot 0 (mu_product) is
 /// the scalars'.
 @inline(never)
-func nadamKernel(_ s: NAdamScalars, _ span: Span) {
-    let p = span.param, g = span.grad, m = span.float32(1)!, v = span.float32(2)!
+func nadamKernel<E: StateElements>(_ s: NAdamScalars, _ span: Span, _: E.Type) {
+    let p = span.param, g = span.grad, m = span.elements(1, E.self)!, v = span.elements(2, E.self)!
     let decays = s.weightDecay != 0
     for i in span.start ..< span.end {
         let param = p[i] * s.decay
@@ -402,18 +415,18 @@ public struct RAdamScalars {
 /// torch's single-tensor RAdam: m = lerp(m, g, 1 − β1); v = fma((1−β2)·g, g, v·β2);
 /// rectified: p −= ((m/bc1)·lr·(1/(sqrt(v) + eps))·sqrt(bc2))·rect, else p −= (m/bc1)·lr.
 @inline(never)
-func radamKernel(_ s: RAdamScalars, _ span: Span) {
+func radamKernel<E: StateElements>(_ s: RAdamScalars, _ span: Span, _: E.Type) {
     let range = span.start ..< span.end
     if s.rectified {
-        radamLoop(s, span, range, rectified: true)
+        radamLoop(s, span, range, E.self, rectified: true)
     } else {
-        radamLoop(s, span, range, rectified: false)
+        radamLoop(s, span, range, E.self, rectified: false)
     }
 }
 
 @inline(__always)
-func radamLoop(_ s: RAdamScalars, _ span: Span, _ range: Range<Int>, rectified: Bool) {
-    let p = span.param, g = span.grad, m = span.float32(0)!, v = span.float32(1)!
+func radamLoop<E: StateElements>(_ s: RAdamScalars, _ span: Span, _ range: Range<Int>, _: E.Type, rectified: Bool) {
+    let p = span.param, g = span.grad, m = span.elements(0, E.self)!, v = span.elements(1, E.self)!
     let decays = s.weightDecay != 0
     for i in range {
         let param = p[i] * s.decay
@@ -457,8 +470,9 @@ public struct AdadeltaScalars {
 /// torch's single-tensor Adadelta: s = fma((1−ρ)·g, g, s·ρ);
 /// d = (sqrt(a + eps) / sqrt(s + eps))·g; a = fma((1−ρ)·d, d, a·ρ); p = fma(d, −lr, p).
 @inline(never)
-func adadeltaKernel(_ s: AdadeltaScalars, _ span: Span) {
-    let p = span.param, g = span.grad, squareAvg = span.float32(0)!, accDelta = span.float32(1)!
+func adadeltaKernel<E: StateElements>(_ s: AdadeltaScalars, _ span: Span, _: E.Type) {
+    let p = span.param, g = span.grad
+    let squareAvg = span.elements(0, E.self)!, accDelta = span.elements(1, E.self)!
     let decays = s.weightDecay != 0
     for i in span.start ..< span.end {
         let grad = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
@@ -498,18 +512,18 @@ public struct ASGDScalars {
 /// ax = ax + (p − ax)·mu, or a copy of p while mu is 1. Slots 0 and 1 (eta, mu) are the
 /// scalars'.
 @inline(never)
-func asgdKernel(_ s: ASGDScalars, _ span: Span) {
+func asgdKernel<E: StateElements>(_ s: ASGDScalars, _ span: Span, _: E.Type) {
     let range = span.start ..< span.end
     if s.averages {
-        asgdLoop(s, span, range, averages: true)
+        asgdLoop(s, span, range, E.self, averages: true)
     } else {
-        asgdLoop(s, span, range, averages: false)
+        asgdLoop(s, span, range, E.self, averages: false)
     }
 }
 
 @inline(__always)
-func asgdLoop(_ s: ASGDScalars, _ span: Span, _ range: Range<Int>, averages: Bool) {
-    let p = span.param, g = span.grad, ax = span.float32(2)!
+func asgdLoop<E: StateElements>(_ s: ASGDScalars, _ span: Span, _ range: Range<Int>, _: E.Type, averages: Bool) {
+    let p = span.param, g = span.grad, ax = span.elements(2, E.self)!
     let decays = s.weightDecay != 0
     for i in range {
         let grad = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
@@ -544,8 +558,8 @@ public struct RpropScalars {
 /// (NaN kept); where the sign flipped the gradient counts as 0; p = fma(−sign(g), size, p);
 /// prev = g.
 @inline(never)
-func rpropKernel(_ s: RpropScalars, _ span: Span) {
-    let p = span.param, g = span.grad, prev = span.float32(0)!, stepSize = span.float32(1)!
+func rpropKernel<E: StateElements>(_ s: RpropScalars, _ span: Span, _: E.Type) {
+    let p = span.param, g = span.grad, prev = span.elements(0, E.self)!, stepSize = span.elements(1, E.self)!
     // Read once: selected between in the loop, fields of `s` were loaded per lane (gathers).
     let etaPlus = s.etaPlus, etaMinus = s.etaMinus, sizeMin = s.stepSizeMin, sizeMax = s.stepSizeMax
     for i in span.start ..< span.end {

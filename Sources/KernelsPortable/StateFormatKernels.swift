@@ -7,21 +7,23 @@ import KernelInterface
 /// This module's build of the 8-bit loops.
 let blockCoding = BlockCoding.built(for: instructionSet)
 
-/// A rule's float32-state kernel, and the same kernel over bfloat16 and 8-bit state.
-func everyStateFormat<Scalars>(_ kernel: @escaping @Sendable (Scalars, Span) -> Void) -> [UpdateKernel] {
-    [UpdateKernel(kernel),
-     UpdateKernel(state: .bfloat16) { s, span in withFloat32State(s, span, .bfloat16, kernel) },
-     UpdateKernel(state: .int8Blockwise) { s, span in withFloat32State(s, span, .int8Blockwise, kernel) }]
+/// A rule's kernel for every state format: its float32 and bfloat16 builds (the same
+/// generic kernel over `Float32Elements` and `BFloat16Elements`: one pass), and for 8-bit
+/// state the float32 build over decoded blocks.
+func everyStateFormat<Scalars>(_ float32: @escaping @Sendable (Scalars, Span) -> Void,
+                               _ bfloat16: @escaping @Sendable (Scalars, Span) -> Void) -> [UpdateKernel] {
+    [UpdateKernel(float32), UpdateKernel(state: .bfloat16, bfloat16),
+     UpdateKernel(state: .int8Blockwise) { s, span in withFloat32State(s, span, .int8Blockwise, float32) }]
 }
 
 /// Runs `kernel`, a float32-state kernel, over a span whose element-wise state is in
-/// another format, `piece` elements at a time (whole 8-bit blocks: a span of 8-bit state
-/// starts on a block, see `ElementFormat.layoutGranularity`): its formatted slots are
-/// decoded to float32 scratch, the kernel updates the piece, and the slots are
-/// encoded back (bfloat16: rounded to nearest even; 8-bit: each block's new absmax and
-/// codes). The arithmetic in between is the float32 kernel's, so every format steps as
-/// torch does, up to the state's rounding. One pass over memory: the piece stays in L1.
-/// `format` is the span's, a constant here, so that each wrapper is specialized for it.
+/// another format (8-bit: its encoding needs a whole block's values at once), `piece`
+/// elements at a time (whole blocks: a span of 8-bit state starts on one, see
+/// `ElementFormat.layoutGranularity`): its formatted slots are decoded to float32
+/// scratch, the kernel updates the piece, and the slots are encoded back (each block's
+/// new absmax and codes). The arithmetic in between is the float32 kernel's, so the
+/// state steps as torch's does, up to its rounding. One pass over memory: the piece stays
+/// in L1. `format` is the span's, a constant here, so that the wrapper is specialized.
 @inline(__always)
 func withFloat32State<Scalars>(_ s: Scalars, _ span: Span, _ format: ElementFormat, _ kernel: (Scalars, Span) -> Void) {
     let piece = 4 * Blockwise8Bit.blockSize
