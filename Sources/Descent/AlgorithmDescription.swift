@@ -42,8 +42,7 @@ public struct AlgorithmDescription: Sendable {
     /// on float32 state; every kernel table wraps it for the others.
     func withStateFormats() -> AlgorithmDescription {
         var description = self
-        description.hyperparameters += [.init(.stateDtype, Double(ElementFormat.allCases.firstIndex(of: .float32)!)),
-                                        .init(.min8bitSize, 4096)]
+        description.hyperparameters += [.init(.stateDtype, ElementFormat.float32.choice), .init(.min8bitSize, 4096)]
         description.checks.append(.count(.min8bitSize, minimum: 0))
         return description
     }

@@ -18,8 +18,8 @@ public struct Hyperparameters: Equatable, Sendable {
         set { values[Int(option.rawValue)] = newValue }
     }
 
-    /// The format of element-wise state that `state_dtype` asks for (its choices are the
-    /// formats in the order of their raw values, from 1).
+    /// The format of element-wise state that `state_dtype` asks for (the inverse of
+    /// `ElementFormat.choice`).
     public var stateFormat: ElementFormat { ElementFormat(rawValue: UInt8(self[.stateDtype]) + 1)! }
 
     /// Whether the flag `option` is on.
@@ -162,10 +162,16 @@ public enum Option: Int32, CaseIterable, Sendable {
         switch self {
         case .lineSearchFn: [nil, "strong_wolfe"]
         case .adjustLRFn: [nil] + MuonLRAdjustment.allCases.map(\.torchName)
-        case .stateDtype: ElementFormat.allCases.map(\.name)
+        case .stateDtype: ElementFormat.allCases.map(\.name)  // by `ElementFormat.choice`
         default: []
         }
     }
+}
+
+extension ElementFormat {
+    /// Its value of `state_dtype`: the index of its name among the choices, which list the
+    /// formats in the order of their raw values (from 1).
+    var choice: Double { Double(rawValue - 1) }
 }
 
 extension Hyperparameters {

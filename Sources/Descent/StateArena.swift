@@ -105,7 +105,8 @@ enum StateCoding {
     static func read(_ memory: UnsafeRawPointer, _ format: ElementFormat, count: Int, signed: Bool,
                      into values: UnsafeMutablePointer<Float>) {
         withBlocks(count) { block, _ in
-            decodeState(memory, format, count: count, signed: signed, elements: block, into: values + block.lowerBound, .portable)
+            decodeState(memory, format, count: count, signed: signed, elements: block, into: values + block.lowerBound,
+                        .portable)
         }
     }
 
@@ -113,7 +114,8 @@ enum StateCoding {
     static func write(_ values: UnsafePointer<Float>, to memory: UnsafeMutableRawPointer, _ format: ElementFormat,
                       count: Int, signed: Bool) {
         withBlocks(count) { block, _ in
-            encodeState(values + block.lowerBound, format, count: count, signed: signed, elements: block, into: memory, .portable)
+            encodeState(values + block.lowerBound, format, count: count, signed: signed, elements: block, into: memory,
+                        .portable)
         }
     }
 

@@ -126,6 +126,12 @@ func required<T>(_ pointer: UnsafePointer<T>?, _ name: String) throws -> UnsafeP
     return pointer
 }
 
+/// The C string `pointer` (a state's name, a path), or a NULL_POINTER failure naming the
+/// argument.
+func requiredString(_ pointer: UnsafePointer<CChar>?, _ name: String) throws -> String {
+    String(cString: try required(pointer, name))
+}
+
 func requiredBytes(_ pointer: UnsafeMutableRawPointer?, _ name: String) throws -> UnsafeMutableRawPointer {
     guard let pointer else { throw ABIError(status: DESCENT_ERROR_NULL_POINTER, message: "\(name) is NULL") }
     return pointer

@@ -229,7 +229,7 @@ public func exportParamStateShape(_ opt: OpaquePointer?, _ index: Int, _ name: U
                                   _ ndimOut: UnsafeMutablePointer<Int>?) -> descent_status {
     call(opt) { optimizer in
         let ndimOut = try required(ndimOut, "ndim_out")
-        let name = String(cString: try required(name, "name"))
+        let name = try requiredString(name, "name")
         try write(try optimizer.stateShape(named: name, ofParameter: index), of: "state '\(name)' of parameter \(index)",
                   dims, capacity, ndimOut)
     }
@@ -294,7 +294,7 @@ private func stateBuffer(_ opt: OpaquePointer?, _ index: Int, _ name: UnsafePoin
                          _ out: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?, create: Bool) -> descent_status {
     call(opt) { optimizer in
         let out = try required(out, "out")
-        let name = String(cString: try required(name, "name"))
+        let name = try requiredString(name, "name")
         out.pointee = create ? try optimizer.createState(named: name, ofParameter: index)
                              : try optimizer.state(named: name, ofParameter: index)
     }
@@ -305,7 +305,7 @@ public func exportParamStateFormat(_ opt: OpaquePointer?, _ index: Int, _ name: 
                                    _ out: UnsafeMutablePointer<descent_state_format>?) -> descent_status {
     call(opt) { optimizer in
         let out = try required(out, "out")
-        let name = String(cString: try required(name, "name"))
+        let name = try requiredString(name, "name")
         out.pointee = descent_state_format(rawValue: UInt32(try optimizer.stateFormat(named: name, ofParameter: index).rawValue))
     }
 }
@@ -316,7 +316,7 @@ public func exportParamStateData(_ opt: OpaquePointer?, _ index: Int, _ name: Un
                                  _ absmax: UnsafeMutablePointer<UnsafeMutablePointer<Float>?>?) -> descent_status {
     call(opt) { optimizer in
         let data = try required(data, "data")
-        let name = String(cString: try required(name, "name"))
+        let name = try requiredString(name, "name")
         let memory = try optimizer.stateMemory(named: name, ofParameter: index, create: create != 0)
         let format = try optimizer.stateFormat(named: name, ofParameter: index)
         data.pointee = memory?.baseAddress
@@ -333,7 +333,7 @@ public func exportParamStateCodeMap(_ opt: OpaquePointer?, _ index: Int, _ name:
                                     _ map: UnsafeMutablePointer<UnsafePointer<Float>?>?) -> descent_status {
     call(opt) { optimizer in
         let map = try required(map, "map")
-        let name = String(cString: try required(name, "name"))
+        let name = try requiredString(name, "name")
         map.pointee = try optimizer.codeBook(named: name, ofParameter: index).values
     }
 }
@@ -344,7 +344,7 @@ public func exportParamReadState(_ opt: OpaquePointer?, _ index: Int, _ name: Un
                                  _ present: UnsafeMutablePointer<Int32>?) -> descent_status {
     call(opt) { optimizer in
         let present = try required(present, "present")
-        let name = String(cString: try required(name, "name"))
+        let name = try requiredString(name, "name")
         let out = try required(out, "out")
         present.pointee = try optimizer.readState(named: name, ofParameter: index, into: out,
                                                   count: UInt(bitPattern: count)) ? 1 : 0
@@ -355,7 +355,7 @@ public func exportParamReadState(_ opt: OpaquePointer?, _ index: Int, _ name: Un
 public func exportParamWriteState(_ opt: OpaquePointer?, _ index: Int, _ name: UnsafePointer<CChar>?,
                                   _ values: UnsafePointer<Float>?, _ count: Int) -> descent_status {
     call(opt) { optimizer in
-        let name = String(cString: try required(name, "name"))
+        let name = try requiredString(name, "name")
         let values = try required(values, "values")
         try optimizer.writeState(named: name, ofParameter: index, from: values, count: UInt(bitPattern: count))
     }

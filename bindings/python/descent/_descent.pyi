@@ -37,6 +37,7 @@ TRAIT_NEEDS_CLOSURE: int
 TRAIT_SINGLE_GROUP: int
 TRAIT_ONLY_MATRICES: int
 LBFGS_HAS_D: int
+INT8_BLOCK_SIZE: int
 LBFGS_HAS_PREV_FLAT_GRAD: int
 LBFGS_HAS_T: int
 LBFGS_T_IS_TENSOR: int
@@ -47,7 +48,8 @@ LBFGS_HAS_AL: int
 
 def algorithms() -> tuple[dict[str, Any], ...]:
     """Every algorithm of the loaded library, in id order: {"name": torch's class name,
-    "options": ((torch name, default, kind, choices), ...) in torch's constructor order (a
+    "options": ((torch name, default, kind, choices, whether torch has it), ...) in torch's
+    constructor order, then Descent's own (a
     tuple option is one entry per element: "betas[0]", "betas[1]"), "state": ((name,
     "elementwise" or "scalar"), ...) by slot, "traits": TRAIT_* bits}."""
 
@@ -127,7 +129,17 @@ class Optimizer:
     def step_counts_into(self, out: Any) -> None:
         """Writes every parameter's step count into a float32 buffer of param_count elements."""
     def state_shape(self, index: int, name: str) -> tuple[int, ...]: ...
-    def state(self, index: int, name: str, create: bool = ...) -> Optional[State]: ...
+    def state(self, index: int, name: str, create: bool = ...) -> Optional[State]:
+        """A writable view of a state buffer in its format: float32 values, bfloat16 bit
+        patterns (uint16) or 8-bit codes (uint8)."""
+    def state_absmax(self, index: int, name: str) -> Optional[State]:
+        """An 8-bit state's absmax values (float32, one per INT8_BLOCK_SIZE elements)."""
+    def state_format(self, index: int, name: str) -> str:
+        """"float32", "bfloat16" or "int8": the format a state buffer is kept in (or will be)."""
+    def state_code_map(self, index: int, name: str) -> tuple[float, ...]:
+        """The 256 values an 8-bit state's codes stand for, times their block's absmax."""
+    def write_state(self, index: int, name: str, values: Any) -> None:
+        """Sets a state buffer from float32 values, encoded in its format."""
     def checkpoint(self) -> bytes: ...
     def load_checkpoint(self, data: bytes | bytearray | memoryview) -> None: ...
     def save_checkpoint_file(self, path: str | bytes | os.PathLike[str]) -> None: ...

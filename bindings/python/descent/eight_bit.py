@@ -20,7 +20,7 @@ or float32 state, which is quantized).
 """
 import torch
 
-from .torch import AdamW
+from .torch import AdamW, decode_codes
 
 __all__ = ["Adam8bit", "AdamW8bit"]
 
@@ -98,7 +98,5 @@ def _descent_keys(state, maps):
             saved_map = flat[key].to(torch.float32).reshape(-1)
             if ours in maps and torch.equal(saved_map, maps[ours]):
                 continue
-            codes, absmax = converted[ours], converted.pop(f"{ours}_absmax").to(torch.float32)
-            scales = absmax.reshape(-1).repeat_interleave(256)[:codes.numel()].reshape(codes.shape)
-            converted[ours] = saved_map[codes.long()] * scales
+            converted[ours] = decode_codes(converted[ours], converted.pop(f"{ours}_absmax"), saved_map)
     return converted

@@ -782,7 +782,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
                 raise _descent.DescentValueError(
                     f"state['{name}'] of {self._where[index]} has {value.numel()} elements, expected {expected}")
             if value.dtype == torch.uint8:  # 8-bit codes: their absmax must come with them
-                absmax, blocks = state.get(f"{name}_absmax"), -(-expected // 256)
+                absmax, blocks = state.get(f"{name}_absmax"), -(-expected // _descent.INT8_BLOCK_SIZE)
                 if absmax is None or _local(absmax).numel() != blocks:
                     raise _descent.DescentValueError(
                         f"state['{name}'] of {self._where[index]} holds 8-bit codes, which need "
@@ -820,9 +820,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
                 np.frombuffer(self._core.state_absmax(index, name), dtype=np.float32)[:] = (
                     absmax.to(torch.float32).reshape(-1).numpy())
                 return
-            code_map = torch.tensor(self._core.state_code_map(index, name), dtype=torch.float32)
-            scales = absmax.to(torch.float32).reshape(-1).repeat_interleave(256)[:value.numel()]
-            value = code_map[value.reshape(-1).long()] * scales
+            value = decode_codes(value, absmax, torch.tensor(self._core.state_code_map(index, name)))
         if value.dtype == torch.bfloat16 and format == "bfloat16":
             np.frombuffer(stored, dtype=np.uint16)[:] = value.reshape(-1).view(torch.int16).numpy().view(np.uint16)
             return
@@ -872,6 +870,13 @@ class _EngineOptimizer(torch.optim.Optimizer):
             if p in self.state:
                 self._mirror_state(index)
         self._show_all_engine_state()
+
+
+def decode_codes(codes, absmax, code_map):
+    """8-bit block-wise state as float32: each code's value in `code_map` times its
+    block's absmax (blocks of INT8_BLOCK_SIZE elements), in the codes' shape."""
+    scales = absmax.to(torch.float32).reshape(-1).repeat_interleave(_descent.INT8_BLOCK_SIZE)[:codes.numel()]
+    return (code_map.to(torch.float32)[codes.reshape(-1).long()] * scales).reshape(codes.shape)
 
 
 # -- torch.nn.utils' gradient utilities

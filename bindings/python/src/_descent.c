@@ -602,7 +602,8 @@ static PyObject *Optimizer_state_absmax(OptimizerObject *self, PyObject *args) {
     if (!absmax) Py_RETURN_NONE;
     Py_ssize_t count = state_count(self, index, name);
     if (count < 0) return NULL;
-    return new_state_view(self, absmax, ((size_t)count + DESCENT_INT8_BLOCK_SIZE - 1) / DESCENT_INT8_BLOCK_SIZE, 4, 'f');
+    return new_state_view(self, absmax, ((size_t)count + DESCENT_INT8_BLOCK_SIZE - 1) / DESCENT_INT8_BLOCK_SIZE, 4,
+                          'f');
 }
 
 static PyObject *Optimizer_state_format(OptimizerObject *self, PyObject *args) {
@@ -922,7 +923,9 @@ PyMODINIT_FUNC PyInit__descent(void) {
     if (add_schedule_type(m) < 0) goto fail;
     if (PyModule_AddFunctions(m, gradient_functions) < 0) goto fail;
     if (add_algorithm_constants(m) < 0) goto fail;
-    if (PyModule_AddIntConstant(m, "HEADER_VERSION", DESCENT_VERSION_NUMBER) < 0) goto fail;
+    if (PyModule_AddIntConstant(m, "HEADER_VERSION", DESCENT_VERSION_NUMBER) < 0 ||
+        PyModule_AddIntConstant(m, "INT8_BLOCK_SIZE", DESCENT_INT8_BLOCK_SIZE) < 0)
+        goto fail;
     if (PyModule_AddIntConstant(m, "LBFGS_HAS_D", DESCENT_LBFGS_HAS_D) < 0 ||
         PyModule_AddIntConstant(m, "LBFGS_HAS_PREV_FLAT_GRAD", DESCENT_LBFGS_HAS_PREV_FLAT_GRAD) < 0 ||
         PyModule_AddIntConstant(m, "LBFGS_HAS_T", DESCENT_LBFGS_HAS_T) < 0 ||
