@@ -169,8 +169,7 @@ def test_updates_follow_bitsandbytes(name, weight_decay):
         theirs.step()
         err = (p - q).abs()
         assert err.mean() < 6e-5 and err.sum() / q.abs().sum() < 6e-4, f"step {step}: {err.mean():.3g}"
-    torch_adam = torch.optim.AdamW([p.detach().clone().requires_grad_()], weight_decay=weight_decay)
-    assert ours.param_groups[0]["weight_decay"] == weight_decay and torch_adam  # decoupled, as AdamW's
+    assert ours.param_groups[0]["weight_decay"] == weight_decay
 
 
 def test_bitsandbytes_state_dicts_load_both_ways():
