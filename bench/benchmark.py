@@ -35,7 +35,7 @@ def parse_args():
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per method first (default 2)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test of the script")
     parser.add_argument("--no-deepspeed", action="store_true", help="leave DeepSpeedCPUAdam out")
-    parser.add_argument("--cases", default="abcdefghij", help="which cases to run (default abcdefghij)")
+    parser.add_argument("--cases", default="abcdefghijk", help="which cases to run (default abcdefghijk)")
     parser.add_argument("--settle", type=float, default=0.02,
                         help="seconds of pause before each timed step (default 0.02)")
     return parser.parse_args()
@@ -111,9 +111,12 @@ class Library:
                 return self.lib.descent_algorithm_at(i)
         raise KeyError(name)
 
+    # descent_param_format (include/descent.h) of the tensors' dtypes.
+    PARAM_FORMATS = {torch.float32: 1, torch.bfloat16: 2, torch.float16: 4}
+
     def optimizer(self, algorithm, params, **options):
-        """A descent optimizer over `params` (tensors with .grad), hyperparameters set
-        through descent_group_set; returns its step function."""
+        """A descent optimizer over `params` (tensors with .grad, of any dtype the ABI
+        takes), hyperparameters set through descent_group_set; returns its step function."""
         handle = ctypes.c_void_p()
         self.check(self.lib.descent_create(self.algorithm_id(algorithm), None, ctypes.byref(handle)))
         self.check(self.lib.descent_add_group(handle, None, None), handle)
@@ -121,8 +124,8 @@ class Library:
             option = self.option_id(name)
             self.check(self.lib.descent_group_set(handle, 0, option, self.option_value(option, value)), handle)
         for p in params:
-            self.check(self.lib.descent_add_param(handle, 0, p.data_ptr(), p.grad.data_ptr(), p.numel(), None),
-                       handle)
+            self.check(self.lib.descent_add_param_format(handle, 0, p.data_ptr(), p.grad.data_ptr(), p.numel(),
+                                                         self.PARAM_FORMATS[p.dtype], None), handle)
 
         def step():
             self.check(self.lib.descent_step(handle), handle)
@@ -186,6 +189,7 @@ class Roofline:
         self.lib.roofline_tensors.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_size_t] + [ctypes.c_void_p] * 2 + [
             ctypes.c_int]
         self.lib.roofline_state.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
+        self.lib.roofline_low.argtypes = [ctypes.c_void_p] * 5 + [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
 
     def step(self, numel, buffers):
         """A step function that reads a gradient and `buffers` buffers of `numel` floats
@@ -256,6 +260,20 @@ class Roofline:
 
         state.keep = (grad, p, m, v)
         return state
+
+    def low(self, numel, state_bytes, master):
+        """roofline_state's with a 16-bit parameter and gradient, and a float32 master
+        copy when `master`: 6 (+ 8) + 4 * state_bytes bytes per element."""
+        grad, p = (torch.zeros(numel, dtype=torch.int16) for _ in range(2))
+        copy = torch.zeros(numel) if master else None
+        m, v = (torch.zeros(numel * state_bytes, dtype=torch.uint8) for _ in range(2))
+
+        def low():
+            self.lib.roofline_low(grad.data_ptr(), p.data_ptr(), copy.data_ptr() if master else None, m.data_ptr(),
+                                  v.data_ptr(), state_bytes, numel, ARGS.threads)
+
+        low.keep = (grad, p, copy, m, v)
+        return low
 
     def phase(self, numel):
         """The optimizer phase's two passes: 36 bytes per element (see roofline.c)."""
@@ -331,10 +349,19 @@ def adamw_methods(params, numel):
 STATE_BYTES = {"float32": 4, "bfloat16": 2, "int8": 1}
 
 
-def format_bytes(state_dtype):
-    """Bytes an AdamW step moves per parameter with that state: p read and written, g read,
-    m and v read and written (8-bit: their codes; the absmax adds 16 bytes per 256)."""
-    return 12 + 4 * STATE_BYTES[state_dtype] + (16 / 256 if state_dtype == "int8" else 0)
+def format_bytes(state_dtype, param_bytes=4, master=False):
+    """Bytes an AdamW step moves per parameter with that state: p read and written, g read
+    (`param_bytes` each), a float32 master read and written when `master`, m and v read
+    and written (8-bit: their codes; the absmax adds 16 bytes per 256)."""
+    return (3 * param_bytes + 8 * master + 4 * STATE_BYTES[state_dtype]
+            + (16 / 256 if state_dtype == "int8" else 0))
+
+
+# Cases (j) and (k): a method's name ends with the formats it runs on (", <formats>"), and
+# its bytes and roofline ("roofline, <formats>") are theirs.
+FORMATS = {**{f"{state} state": format_bytes(state) for state in STATE_BYTES},
+           **{f"bf16 params, {state} state": format_bytes(state, 2) for state in STATE_BYTES},
+           **{f"bf16 params + master, {state} state": format_bytes(state, 2, True) for state in STATE_BYTES}}
 
 
 def bitsandbytes_adamw8bit(params):
@@ -361,6 +388,28 @@ def format_methods(params, numel):
                                                           state_dtype=name)
     methods["torch fused, float32 state"] = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01, fused=True).step
     methods["bitsandbytes AdamW8bit, int8 state"] = bitsandbytes_adamw8bit(params)
+    return methods
+
+
+def parameter_format_methods(params, numel):
+    """Case (k): AdamW on bfloat16 parameters and gradients, with 8-bit, bfloat16 and
+    float32 state, without and with a float32 master copy, each against the roofline of
+    its own traffic; torch's fused AdamW on the float32 parameters (the reference) and on
+    bfloat16 ones (which keep bfloat16 state) in the same run."""
+    low = [p.detach().to(torch.bfloat16) for p in params]
+    for p, q in zip(low, params):
+        p.grad = q.grad.to(torch.bfloat16)
+    rows = [("int8", False), ("bfloat16", False), ("int8", True), ("float32", True)]
+    methods = {}
+    for state, master in rows:
+        label = f"bf16 params{' + master' if master else ''}, {state} state"
+        methods[f"roofline, {label}"] = ROOFLINE.low(numel, STATE_BYTES[state], master)
+        methods[f"{C_ABI}, {label}"] = LIB.optimizer("AdamW", low, lr=1e-3, weight_decay=0.01, state_dtype=state,
+                                                     master_weights=master)
+    methods["torch fused, float32 state"] = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01, fused=True).step
+    methods["torch fused, bf16 params, bfloat16 state"] = torch.optim.AdamW(low, lr=1e-3, weight_decay=0.01,
+                                                                            fused=True).step
+    methods["roofline, float32 state"] = ROOFLINE.state(numel, STATE_BYTES["float32"])
     return methods
 
 
@@ -600,13 +649,13 @@ def run_case(key, title, params, bytes_per_param, methods, reference, before=Non
         if isinstance(value, str):
             row["note"] = value
         else:
-            # Case (j)'s methods name their state format: their bytes and roofline are its.
-            state = next((f for f in STATE_BYTES if name.endswith(f", {f} state")), None)
-            moved = format_bytes(state) if state else bytes_per_param
+            # Cases (j) and (k): the method's formats give its bytes and roofline.
+            formats = max((f for f in FORMATS if name.endswith(f", {f}")), key=len, default=None)
+            moved = FORMATS[formats] if formats else bytes_per_param
             row.update(seconds=value, gparams_per_s=numel / value / 1e9, gbytes_per_s=numel * moved / value / 1e9)
             if flops:
                 row["gflop_per_s"] = flops / value / 1e9
-            roofline = medians.get(f"roofline, {state} state" if state else "roofline")
+            roofline = medians.get(f"roofline, {formats}" if formats else "roofline")
             if isinstance(roofline, float):
                 row["of_roofline"] = roofline / value
             if isinstance(medians.get(reference), float):
@@ -686,6 +735,10 @@ def case_specs():
     specs.append(("j", "AdamW with float32, bfloat16 and 8-bit state, GPT-2 small layout (each format against "
                   "the roofline of its own bytes; bitsandbytes' CPU AdamW8bit)", gpt2, format_bytes("float32"),
                   format_methods, "torch fused, float32 state", None))
+    specs.append(("k", "AdamW with bfloat16 parameters and gradients, GPT-2 small layout: 8-bit, bfloat16 and "
+                  "float32 state, with and without a float32 master copy (each against the roofline of its own "
+                  "bytes); torch's fused AdamW on float32 and on bfloat16 parameters", gpt2,
+                  format_bytes("float32"), parameter_format_methods, "torch fused, float32 state", None))
     specs.append(("i", f"Muon, GPT-2 small's {len(hidden_matrices(gpt2))} hidden matrices, ns_steps "
                   f"{MUON_NS_STEPS} (roofline: the step's bf16 products alone, through torch's matmul)",
                   hidden_matrices(gpt2), MUON_BYTES, muon_methods, "torch", None))

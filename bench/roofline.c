@@ -29,7 +29,11 @@
  *   roofline_state(g, p, m, v, state_bytes, n, threads): an AdamW step's traffic with its
  *       two state buffers of `state_bytes` bytes per element (4 float32, 2 bfloat16, 1
  *       8-bit codes; the 8-bit absmax, 8 bytes per 256 elements, is left out): reads g,
- *       p, m, v and writes p, m, v, 12 + 4 * state_bytes bytes per element. */
+ *       p, m, v and writes p, m, v, 12 + 4 * state_bytes bytes per element.
+ *
+ *   roofline_low(g, p, master, m, v, state_bytes, n, threads): the same with a 16-bit
+ *       parameter and gradient (bfloat16, float16), and a float32 master copy read and
+ *       written too unless `master` is NULL: 6 (+ 8) + 4 * state_bytes bytes per element. */
 #include <stddef.h>
 #include <omp.h>
 
@@ -134,6 +138,34 @@ int roofline_state(const float *restrict g, float *restrict p, void *m, void *v,
     case 4: STATE_ROW(unsigned int); return 0;
     case 2: STATE_ROW(unsigned short); return 0;
     case 1: STATE_ROW(unsigned char); return 0;
+    default: return -1;
+    }
+}
+
+#define LOW_ROW(type, master_row)                                                        \
+    do {                                                                                 \
+        type *restrict mm = m, *restrict vv = v;                                         \
+        _Pragma("omp parallel for num_threads(threads) schedule(static)")                \
+        for (size_t i = 0; i < n; i++) {                                                 \
+            master_row;                                                                  \
+            p[i] = (unsigned short)(p[i] + g[i]);                                        \
+            mm[i] = (type)(mm[i] + 1);                                                   \
+            vv[i] = (type)(vv[i] + 1);                                                   \
+        }                                                                                \
+    } while (0)
+
+#define LOW_ROWS(type)                                                                   \
+    do {                                                                                 \
+        if (master) LOW_ROW(type, master[i] = master[i] + 1);                            \
+        else LOW_ROW(type, (void)0);                                                     \
+    } while (0)
+
+int roofline_low(const unsigned short *restrict g, unsigned short *restrict p, float *restrict master, void *m,
+                 void *v, int state_bytes, size_t n, int threads) {
+    switch (state_bytes) {
+    case 4: LOW_ROWS(unsigned int); return 0;
+    case 2: LOW_ROWS(unsigned short); return 0;
+    case 1: LOW_ROWS(unsigned char); return 0;
     default: return -1;
     }
 }

@@ -288,7 +288,19 @@ typedef enum descent_option {
     DESCENT_OPTION_STATE_DTYPE = 39,
     /* "int8" keeps the state of tensors under this many elements in float32
        (bitsandbytes' min_8bit_size; default 4096) */
-    DESCENT_OPTION_MIN_8BIT_SIZE = 40
+    DESCENT_OPTION_MIN_8BIT_SIZE = 40,
+    /**
+     * Descent's own, a boolean, on the algorithms that take state_dtype
+     * (default 0): the engine keeps a float32 master copy of each bfloat16 or
+     * float16 parameter of the group (state "master_param", made from the
+     * parameter at its first step with the option on), steps the copy as a
+     * float32 parameter, and rewrites the parameter from it, rounded to
+     * nearest even, in the same pass (ZeRO-Offload's pattern). Off, such a
+     * parameter is stepped in float32 from its own values and rounded back.
+     * Turned off, the copy is let go at the next step. float32 parameters
+     * ignore it.
+     */
+    DESCENT_OPTION_MASTER_WEIGHTS = 41
 } descent_option;
 
 /**
@@ -391,7 +403,13 @@ typedef enum descent_state_shape {
      */
     DESCENT_STATE_ROWS = 3,
     /** One value per column: the shape with its second-to-last dimension 1. */
-    DESCENT_STATE_COLUMNS = 4
+    DESCENT_STATE_COLUMNS = 4,
+    /**
+     * One float32 value per parameter element, whatever the state format: the
+     * master copy of a bfloat16 or float16 parameter (master_param; see
+     * DESCENT_OPTION_MASTER_WEIGHTS).
+     */
+    DESCENT_STATE_MASTER = 5
 } descent_state_shape;
 
 /** The element format of a state buffer. */
@@ -415,6 +433,19 @@ typedef enum descent_state_format {
      */
     DESCENT_STATE_INT8 = 3
 } descent_state_format;
+
+/**
+ * The element format of a parameter and its gradient (the codes of
+ * descent_state_format where they share a format).
+ */
+typedef enum descent_param_format {
+    /** IEEE-754 binary32. */
+    DESCENT_PARAM_FLOAT32 = 1,
+    /** torch's bfloat16: the upper 16 bits of a float32, rounded to nearest even. */
+    DESCENT_PARAM_BFLOAT16 = 2,
+    /** IEEE-754 binary16 (torch's float16), rounded to nearest even. */
+    DESCENT_PARAM_FLOAT16 = 4
+} descent_param_format;
 
 /** Elements per absmax in DESCENT_STATE_INT8 state (bitsandbytes' block size). */
 #define DESCENT_INT8_BLOCK_SIZE 256
@@ -647,6 +678,38 @@ DESCENT_API descent_status descent_add_param(descent_optimizer *opt,
                                              float *grad,
                                              size_t numel,
                                              size_t *index_out);
+
+/**
+ * descent_add_param() for a parameter of `numel` elements in `format`, its
+ * gradient in the same format: bfloat16 and float16 parameters (aligned to 2
+ * bytes) are for the algorithms that take DESCENT_OPTION_STATE_DTYPE. A step
+ * widens their elements to float32, runs the float32 update, and rounds the
+ * result back to nearest even; with DESCENT_OPTION_MASTER_WEIGHTS it updates
+ * a float32 master copy instead and rewrites the parameter from it. Gradient
+ * passes (unscale, clipping, zeroing) read and write the gradient in its
+ * format, rounding a rewritten gradient as torch's in-place operations do.
+ * Elsewhere in this API such a parameter's memory and its gradients are
+ * passed cast to `float *` (descent_set_grad(), descent_param_move(),
+ * descent_step_with_grads()); sparse gradients are float32 only.
+ * Returns what descent_add_param() returns, and DESCENT_ERROR_INVALID_ARGUMENT
+ * for an unknown format, DESCENT_ERROR_UNSUPPORTED for a format other than
+ * float32 on an algorithm without state formats.
+ */
+DESCENT_API descent_status descent_add_param_format(descent_optimizer *opt,
+                                                    size_t group,
+                                                    void *param,
+                                                    void *grad,
+                                                    size_t numel,
+                                                    descent_param_format format,
+                                                    size_t *index_out);
+
+/**
+ * Writes the format of parameter `index` (and its gradient) into `*out`.
+ * Returns DESCENT_OK, DESCENT_ERROR_NULL_POINTER, DESCENT_ERROR_INVALID_HANDLE,
+ * DESCENT_ERROR_OUT_OF_RANGE.
+ */
+DESCENT_API descent_status descent_param_format_of(const descent_optimizer *opt, size_t index,
+                                                   descent_param_format *out);
 
 /**
  * Writes the number of registered parameters into `*out`.

@@ -16,7 +16,7 @@ public struct AlgorithmDescription: Sendable {
     /// its messages.
     public private(set) var checks: [HyperparameterCheck]
     /// By slot index, in torch's order of state keys.
-    public let state: [StateSlot]
+    public private(set) var state: [StateSlot]
     public let traits: AlgorithmTraits
     /// The option CyclicLR and OneCycleLR cycle as momentum (torch: `momentum`, or
     /// `betas[0]` where there is no momentum); nil where there is none.
@@ -36,14 +36,20 @@ public struct AlgorithmDescription: Sendable {
 
     public var options: [Option] { hyperparameters.map(\.option) }
 
-    /// The description of an algorithm whose element-wise state may be kept in any
-    /// `ElementFormat`: it takes `state_dtype` (float32 by default) and `min_8bit_size`
-    /// (4096, bitsandbytes' default) after torch's options. Its update rule's kernel runs
-    /// on float32 state; every kernel table wraps it for the others.
+    /// The description of an algorithm whose element-wise state may be kept in any of
+    /// `ElementFormat.stateFormats` and whose parameters may be in any of
+    /// `ElementFormat.parameterFormats`: it takes `state_dtype` (float32 by default),
+    /// `min_8bit_size` (4096, bitsandbytes' default) and `master_weights` (off) after
+    /// torch's options, and keeps a last slot, `master_param`, for the master copy of a
+    /// low-precision parameter. Its update rule's kernel runs on float32; every kernel
+    /// table wraps it for the other formats.
     func withStateFormats() -> AlgorithmDescription {
         var description = self
-        description.hyperparameters += [.init(.stateDtype, ElementFormat.float32.choice), .init(.min8bitSize, 4096)]
+        description.hyperparameters += [.init(.stateDtype, ElementFormat.float32.choice!), .init(.min8bitSize, 4096),
+                                        .init(.masterWeights, 0)]
         description.checks.append(.count(.min8bitSize, minimum: 0))
+        description.state.append(StateSlot("master_param", shape: .master, initialValue: .parameter,
+                                           needed: .whenSet(.masterWeights)))
         return description
     }
 
@@ -102,6 +108,7 @@ public struct AlgorithmDescription: Sendable {
         case let .constant(value): value
         case let .option(option): Float(defaults[option])
         case let .groupOption(option): Float(group[option])
+        case .parameter: .nan  // copied from the parameter instead (`StateArena.allocate`)
         }
     }
 }
@@ -210,6 +217,9 @@ public struct StateSlot: Sendable {
         /// One value per column of the last two dimensions (Adafactor's `col_var`): the
         /// parameter's shape with its second-to-last dimension 1.
         case columns = 4
+        /// One float32 value per parameter element, whatever the state format: the master
+        /// copy of a bfloat16 or float16 parameter (`master_weights`).
+        case master = 5
 
         /// torch's shape of the slot for a parameter of shape `shape`. Only parameters
         /// of two or more dimensions keep `rows` and `columns`; for others (a crafted
@@ -217,7 +227,7 @@ public struct StateSlot: Sendable {
         func dimensions(for shape: [Int]) -> [Int] {
             var dimensions = shape
             switch self {
-            case .elementwise: break
+            case .elementwise, .master: break
             case .scalar: dimensions = []
             case .rows: if shape.count < 2 { dimensions = [] } else { dimensions[shape.count - 1] = 1 }
             case .columns: if shape.count < 2 { dimensions = [] } else { dimensions[shape.count - 2] = 1 }
@@ -248,6 +258,8 @@ public struct StateSlot: Sendable {
         /// The value of an option in the parameter's group when the state is made (its
         /// first step): ASGD's `eta` and Rprop's `step_size` start at the group's lr.
         case groupOption(Option)
+        /// The parameter's own values, widened to float32 (a master copy).
+        case parameter
     }
 
     /// When a step needs the slot (it is created on the first step that does).

@@ -20,7 +20,7 @@ public struct Hyperparameters: Equatable, Sendable {
 
     /// The format of element-wise state that `state_dtype` asks for (the inverse of
     /// `ElementFormat.choice`).
-    public var stateFormat: ElementFormat { ElementFormat(rawValue: UInt8(self[.stateDtype]) + 1)! }
+    public var stateFormat: ElementFormat { ElementFormat.stateFormats[Int(self[.stateDtype])] }
 
     /// Whether the flag `option` is on.
     public func isSet(_ option: Option) -> Bool { self[option] != 0 }
@@ -76,6 +76,10 @@ public enum Option: Int32, CaseIterable, Sendable {
     /// stays float32 when that is 8-bit (bitsandbytes' `min_8bit_size`).
     case stateDtype = 39
     case min8bitSize = 40
+    /// Descent's own: whether the engine keeps a float32 master copy of each bfloat16 or
+    /// float16 parameter, updates it, and rewrites the parameter from it (ZeRO-Offload's
+    /// pattern); float32 parameters are their own master.
+    case masterWeights = 41
 
     /// torch's name for it.
     public var name: String {
@@ -120,6 +124,7 @@ public enum Option: Int32, CaseIterable, Sendable {
         case .adjustLRFn: "adjust_lr_fn"
         case .stateDtype: "state_dtype"
         case .min8bitSize: "min_8bit_size"
+        case .masterWeights: "master_weights"
         }
     }
 
@@ -141,7 +146,7 @@ public enum Option: Int32, CaseIterable, Sendable {
 
     public var kind: Kind {
         switch self {
-        case .nesterov, .maximize, .amsgrad, .centered, .decoupledWeightDecay: .flag
+        case .nesterov, .maximize, .amsgrad, .centered, .decoupledWeightDecay, .masterWeights: .flag
         case .maxIter, .historySize, .nsSteps, .min8bitSize: .integer
         case .maxEval: .optionalInteger
         case .lineSearchFn, .adjustLRFn, .stateDtype: .choice
@@ -153,7 +158,7 @@ public enum Option: Int32, CaseIterable, Sendable {
     public var isBoolean: Bool { kind == .flag }
 
     /// Whether torch.optim has it (the others are Descent's own).
-    public var isTorchs: Bool { self != .stateDtype && self != .min8bitSize }
+    public var isTorchs: Bool { ![.stateDtype, .min8bitSize, .masterWeights].contains(self) }
 
     /// torch's values of a `.choice` option, by the number that stands for each
     /// (L-BFGS's `line_search_fn`, Muon's `adjust_lr_fn`: 0 is None; `state_dtype`'s
@@ -162,16 +167,16 @@ public enum Option: Int32, CaseIterable, Sendable {
         switch self {
         case .lineSearchFn: [nil, "strong_wolfe"]
         case .adjustLRFn: [nil] + MuonLRAdjustment.allCases.map(\.torchName)
-        case .stateDtype: ElementFormat.allCases.map(\.name)  // by `ElementFormat.choice`
+        case .stateDtype: ElementFormat.stateFormats.map(\.name)  // by `ElementFormat.choice`
         default: []
         }
     }
 }
 
 extension ElementFormat {
-    /// Its value of `state_dtype`: the index of its name among the choices, which list the
-    /// formats in the order of their raw values (from 1).
-    var choice: Double { Double(rawValue - 1) }
+    /// Its value of `state_dtype`: the index of its name among the choices
+    /// (`stateFormats`); nil for a format state is never kept in.
+    var choice: Double? { ElementFormat.stateFormats.firstIndex(of: self).map(Double.init) }
 }
 
 extension Hyperparameters {

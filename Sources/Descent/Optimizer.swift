@@ -121,11 +121,13 @@ public final class Optimizer {
 
     public var parameterCount: Int { parameters.count }
 
-    /// Registers a caller-owned parameter of `count` floats into `group` and returns its
-    /// index (registration order over all groups). `grad` may be nil (no gradient yet).
+    /// Registers a caller-owned parameter of `count` elements in `format` (its gradient's
+    /// too) into `group` and returns its index (registration order over all groups).
+    /// `grad` may be nil (no gradient yet). Formats other than float32 are for the
+    /// algorithms that take state formats (`AlgorithmDescription.takesStateFormats`).
     @discardableResult
-    public func addParameter(group: Int, param: UnsafeMutablePointer<Float>,
-                             grad: UnsafeMutablePointer<Float>?, count: Int) throws(DescentError) -> Int {
+    public func addParameter(group: Int, param: UnsafeMutablePointer<Float>, grad: UnsafeMutablePointer<Float>?,
+                             count: Int, format: ElementFormat = .float32) throws(DescentError) -> Int {
         try checkGroup(group)
         guard count > 0 else {
             throw DescentError(.invalidArgument, "numel must be positive, got \(count)")
@@ -133,8 +135,14 @@ public final class Optimizer {
         guard count <= Self.maxCount else {
             throw DescentError(.invalidArgument, "numel \(count) is too large (a negative count passed as size_t?)")
         }
-        try checkBuffer(param, count, name: "param")
-        let range = Parameter.byteRange(param, count)
+        guard ElementFormat.parameterFormats.contains(format) else {
+            throw DescentError(.invalidArgument, "a parameter's format is one of \(ElementFormat.parameterFormats.map(\.name).joined(separator: ", ")), got \(format.name)")
+        }
+        guard format == .float32 || algorithm.description.takesStateFormats else {
+            throw DescentError(.unsupported, "\(algorithm.name) takes float32 parameters only, got \(format.name)")
+        }
+        try checkBuffer(param, count, format, name: "param")
+        let range = Parameter.byteRange(param, count, format)
         if let other = index.overlapping(range) {
             if other.range == range {
                 throw DescentError(.duplicateParameter, "param is already registered (parameter \(other.index))")
@@ -142,13 +150,13 @@ public final class Optimizer {
             throw DescentError(.overlap, "param overlaps registered parameter \(other.index)")
         }
         if let grad {
-            try checkBuffer(grad, count, name: "grad")
-            if Parameter.byteRange(grad, count).overlaps(range) {
+            try checkBuffer(grad, count, format, name: "grad")
+            if Parameter.byteRange(grad, count, format).overlaps(range) {
                 throw DescentError(.overlap, "grad overlaps its own param")
             }
-            try checkGradient(grad, count, of: parameters.count)
+            try checkGradient(grad, count, format, of: parameters.count)
         }
-        let parameter = Parameter(param: param, grad: grad, count: count, group: group,
+        let parameter = Parameter(param: param, grad: grad, count: count, format: format, group: group,
                                   state: algorithm.description.state)
         parameters.append(parameter)
         index.insert(range, index: parameters.count - 1)
@@ -162,9 +170,9 @@ public final class Optimizer {
     public func moveParameter(_ parameter: Int, to param: UnsafeMutablePointer<Float>) throws(DescentError) {
         try checkParameter(parameter)
         let moved = parameters[parameter]
-        try checkBuffer(param, moved.count, name: "param")
-        let range = Parameter.byteRange(param, moved.count)
-        if let grad = moved.grad, Parameter.byteRange(grad, moved.count).overlaps(range) {
+        try checkBuffer(param, moved.count, moved.format, name: "param")
+        let range = Parameter.byteRange(param, moved.count, moved.format)
+        if let grad = moved.grad, Parameter.byteRange(grad, moved.count, moved.format).overlaps(range) {
             throw DescentError(.overlap, "param overlaps its own grad")
         }
         index.remove(index: parameter)  // its old memory may overlap the new: not a conflict
@@ -176,12 +184,19 @@ public final class Optimizer {
         moved.param = param
     }
 
+    /// The element format of parameter `parameter` and its gradient.
+    public func parameterFormat(_ parameter: Int) throws(DescentError) -> ElementFormat {
+        try checkParameter(parameter)
+        return parameters[parameter].format
+    }
+
     /// Re-points (or, with nil, removes) the gradient of parameter `parameter`.
     public func setGradient(_ grad: UnsafeMutablePointer<Float>?, ofParameter parameter: Int) throws(DescentError) {
         try checkParameter(parameter)
         if let grad {
-            try checkBuffer(grad, parameters[parameter].count, name: "grad")
-            try checkGradient(grad, parameters[parameter].count, of: parameter)
+            let count = parameters[parameter].count, format = parameters[parameter].format
+            try checkBuffer(grad, count, format, name: "grad")
+            try checkGradient(grad, count, format, of: parameter)
         }
         parameters[parameter].grad = grad
         parameters[parameter].sparseGrad = nil
@@ -338,9 +353,13 @@ public final class Optimizer {
     }
 
     /// Refuses state slot `slot` where the parameter's shape keeps none (Adafactor's
-    /// `variance` of a matrix, `row_var` of a vector).
+    /// `variance` of a matrix, `row_var` of a vector), and a master copy of a float32
+    /// parameter.
     private func checkKept(slot: Int, ofParameter parameter: Int) throws(DescentError) {
         let slots = algorithm.description.state, p = parameters[parameter], hp = groups[p.group]
+        if p.kept(1 << slot) == 0 {
+            throw DescentError(.invalidArgument, "parameter \(parameter) is float32, its own master: it keeps no '\(slots[slot].name)'")
+        }
         if !slots[slot].isKept(by: hp, factored: p.isFactored) {
             let kept = slots.filter { $0.needed.readsShape && $0.isKept(by: hp, factored: p.isFactored) }
             throw DescentError(.invalidArgument, "\(algorithm.name) keeps no '\(slots[slot].name)' for parameter \(parameter) of shape \(p.shape); for that shape it keeps \(kept.map(\.name).joined(separator: ", "))")
@@ -394,8 +413,9 @@ public final class Optimizer {
         }
     }
 
-    private func checkGradient(_ grad: UnsafePointer<Float>, _ count: Int, of parameter: Int) throws(DescentError) {
-        if let other = index.overlapping(Parameter.byteRange(grad, count)) {
+    private func checkGradient(_ grad: UnsafePointer<Float>, _ count: Int, _ format: ElementFormat,
+                               of parameter: Int) throws(DescentError) {
+        if let other = index.overlapping(Parameter.byteRange(grad, count, format)) {
             let whose = other.index == parameter ? "its own param" : "registered parameter \(other.index)"
             throw DescentError(.overlap, "grad of parameter \(parameter) overlaps \(whose)")
         }
@@ -432,8 +452,8 @@ public final class Optimizer {
         }
         for (i, grad) in gradients.enumerated() {
             if let grad {
-                try checkBuffer(grad, parameters[i].count, name: "grads[\(i)]")
-                try checkGradient(grad, parameters[i].count, of: i)
+                try checkBuffer(grad, parameters[i].count, parameters[i].format, name: "grads[\(i)]")
+                try checkGradient(grad, parameters[i].count, parameters[i].format, of: i)
             }
         }
         try options.validate()
@@ -504,8 +524,9 @@ public final class Optimizer {
         // be unscaled twice, or zeroed before its second reader.
         var buffers: GradientBuffers?
         if options.rewritesGradients {
-            buffers = try GradientBuffers(gradients.enumerated().map { i, grad in (grad, grad == nil ? 0 : parameters[i].count) }
-                                          + sparseValues.map { (Optional($0.0), $0.1) })
+            buffers = try GradientBuffers(checking: gradients.enumerated().map { i, grad in
+                (grad, grad == nil ? 0 : parameters[i].count, parameters[i].format)
+            } + sparseValues.map { (Optional($0.0), $0.1, .float32) })
         } else if options.needsReduction {
             buffers = gradientBuffers(gradients, plus: sparseValues)
         }
@@ -584,9 +605,20 @@ public final class Optimizer {
         try allocateState(requests)
     }
 
-    /// The value slot `slot` of `parameter` starts with, when it is made (now).
-    func initialValue(ofSlot slot: Int, for parameter: Parameter) -> Float {
-        algorithm.description.initialValue(ofSlot: slot, defaults: defaults, group: groups[parameter.group])
+    /// Writes the values slot `slot` of `parameter` starts with, when it is made (now),
+    /// into `memory` in `format`: its initial value, or for a master copy the
+    /// parameter's values.
+    func initialize(slot: Int, of parameter: Parameter, _ memory: UnsafeMutableRawPointer, _ format: ElementFormat) {
+        let kind = algorithm.description.state[slot], count = kind.elements(for: parameter.shape)
+        let signed = parameter.signedSlots & (1 << slot) != 0
+        if case .parameter = kind.initialValue {
+            StateCoding.convert(UnsafeRawPointer(parameter.param), from: parameter.format, to: memory, format,
+                                count: count, signed: signed)
+        } else {
+            StateCoding.fill(memory, format, count: count, signed: signed,
+                             with: algorithm.description.initialValue(ofSlot: slot, defaults: defaults,
+                                                                      group: groups[parameter.group]))
+        }
     }
 
     /// The format `parameter`'s element-wise state is to be in (its group's `state_dtype`).
@@ -599,14 +631,15 @@ public final class Optimizer {
     /// its group's `state_dtype` changed); nil when nothing is.
     func stateRequest(_ parameter: Parameter, _ slots: UInt8, format: ElementFormat? = nil) -> StateRequest? {
         let format = format ?? wantedFormat(parameter)
-        var wanted = parameter.missingSlots(slots)
+        var wanted = parameter.missingSlots(parameter.kept(slots))
         if parameter.stateFormat != format { wanted |= parameter.presentMask & parameter.elementwiseSlots }
         return wanted == 0 ? nil : StateRequest(parameter: parameter, slots: wanted, format: format)
     }
 
     func allocateState(_ requests: [StateRequest]) throws(DescentError) {
         guard !requests.isEmpty,
-              let arena = try StateArena.allocate(requests, algorithm.description, initialValue: initialValue) else { return }
+              let arena = try StateArena.allocate(requests, algorithm.description,
+                                                  initialize: { initialize(slot: $0, of: $1, $2, $3) }) else { return }
         arenas.append(arena)
     }
 
@@ -635,30 +668,35 @@ public final class Optimizer {
                 needed = (parameter.group, parameter.isFactored,
                           description.slotsNeeded(groups[parameter.group], factored: parameter.isFactored))
             }
-            plan.add(parameter.span(grad: grad, slotsNeeded: needed!.slots))
-            parameter.writtenSlots |= needed!.slots
+            let slots = parameter.kept(needed!.slots)
+            // A master copy that `master_weights` no longer asks for is let go: the
+            // parameter is its own master again.
+            if parameter.masterSlot & ~slots != 0, parameter.slots[parameter.masterSlot.trailingZeroBitCount] != nil {
+                parameter.drop(slot: parameter.masterSlot.trailingZeroBitCount)
+            }
+            plan.add(parameter.span(grad: grad, slotsNeeded: slots))
+            parameter.writtenSlots |= slots
         }
         let table = Runtime.kernels
-        // By the format of a span's state (only float32 where the algorithm keeps no other).
-        let float32 = table.update(Rule.Scalars.self, state: .float32)!
-        let bfloat16 = table.update(Rule.Scalars.self, state: .bfloat16)
-        let int8 = table.update(Rule.Scalars.self, state: .int8Blockwise)
+        // By the formats of a span's parameter and state (only float32 where the
+        // algorithm takes no other): looked up once per step, not per span.
+        let float32 = table.update(Rule.Scalars.self)!
+        let kernels = ElementFormat.parameterFormats.map { parameter in
+            ElementFormat.stateFormats.map { table.update(Rule.Scalars.self, parameter: parameter, state: $0) }
+        }
         func kernel(_ span: Span) -> UpdateKernelFunction {
-            switch span.stateFormat {
-            case .float32: float32
-            case .bfloat16: bfloat16!
-            case .int8Blockwise: int8!
-            }
+            guard span.parameterFormat != .float32 || span.stateFormat != .float32 else { return float32 }
+            return kernels[ElementFormat.parameterFormats.firstIndex(of: span.parameterFormat)!][
+                ElementFormat.stateFormats.firstIndex(of: span.stateFormat)!]!
         }
         if transform == nil, !zero {
             plan.run({ scalars, span in withUnsafePointer(to: scalars) { kernel(span)($0, span) } },
                      threads: Runtime.threadCount)
         } else {
             plan.run({ scalars, span in
-                let g = UnsafeMutablePointer(mutating: span.grad) + span.start, count = span.end - span.start
-                if let transform { table.transform(g, count, transform) }
+                if let transform { span.transformGradient(transform, table) }
                 withUnsafePointer(to: scalars) { kernel(span)($0, span) }
-                if zero { g.update(repeating: 0, count: count) }
+                if zero { span.zeroGradient() }
             }, threads: Runtime.threadCount)
         }
         return plan
@@ -669,8 +707,8 @@ public final class Optimizer {
     private func gradientBuffers(_ gradients: [UnsafeMutablePointer<Float>?],
                                  plus extra: [(UnsafeMutablePointer<Float>, Int)] = []) -> GradientBuffers {
         GradientBuffers(validated: zip(parameters, gradients).compactMap { parameter, grad in
-            grad.map { ($0, parameter.count) }
-        } + extra)
+            grad.map { ($0, parameter.count, parameter.format) }
+        } + extra.map { ($0.0, $0.1, .float32) })
     }
 
     /// Fills every registered gradient with zeros (on the step's threads); a sparse one

@@ -3,9 +3,14 @@ import KernelInterface
 /// One registered parameter: the caller's buffers (never owned) and the optimizer state
 /// Descent owns for it.
 final class Parameter {
-    /// The caller's memory; it may move (`Optimizer.moveParameter`).
+    /// The caller's memory; it may move (`Optimizer.moveParameter`). Its elements, and
+    /// the gradient's, are in `format`: the pointers are typed for float32, the format of
+    /// every algorithm; those that take others (`AlgorithmDescription.takesStateFormats`)
+    /// read them through the format's kernels.
     var param: UnsafeMutablePointer<Float>
     var grad: UnsafeMutablePointer<Float>?
+    /// The element format of the parameter and its gradient (`ElementFormat.parameterFormats`).
+    let format: ElementFormat
     /// A sparse gradient in place of `grad` (`Optimizer.setSparseGradient`).
     var sparseGrad: SparseRows?
     /// The storage of the last sparse gradient, kept for the next one.
@@ -35,17 +40,29 @@ final class Parameter {
     /// The algorithm's element-wise slots, and those that take either sign (bit i = slot i).
     let elementwiseSlots: UInt8
     let signedSlots: UInt8
+    /// The algorithm's master-copy slot (bit i = slot i; 0 where it has none), and
+    /// whether this parameter may keep it: a float32 parameter is its own master.
+    let masterSlot: UInt8
+    var keepsMaster: Bool { format != .float32 }
 
-    init(param: UnsafeMutablePointer<Float>, grad: UnsafeMutablePointer<Float>?, count: Int,
+    init(param: UnsafeMutablePointer<Float>, grad: UnsafeMutablePointer<Float>?, count: Int, format: ElementFormat,
          group: Int, state: [StateSlot]) {
         self.param = param
         self.grad = grad
         self.count = count
+        self.format = format
         self.group = group
         shape = [count]
         slots = Array(repeating: nil, count: state.count)
         elementwiseSlots = StateSlot.mask(state) { $0.shape == .elementwise }
         signedSlots = StateSlot.mask(state) { $0.sign == .any }
+        masterSlot = StateSlot.mask(state) { $0.shape == .master }
+    }
+
+    /// Of the slots a group needs (`AlgorithmDescription.slotsNeeded`), those this
+    /// parameter keeps: no master copy for a float32 parameter.
+    func kept(_ needed: UInt8) -> UInt8 {
+        keepsMaster ? needed : needed & ~masterSlot
     }
 
     /// The slots this parameter's next step needs that do not exist yet.
@@ -65,6 +82,20 @@ final class Parameter {
     /// The element-wise slots in a format other than float32.
     var formattedSlots: UInt8 { stateFormat == .float32 ? 0 : elementwiseSlots }
 
+    /// Lets go of slot `slot` (its memory stays with its arena): a master copy that
+    /// `master_weights` no longer asks for, so that turning it on again copies the
+    /// parameter afresh.
+    func drop(slot: Int) {
+        slots[slot] = nil
+        writtenSlots &= ~(1 << slot)
+        switch slot {
+        case 0: spanSlots.0 = nil
+        case 1: spanSlots.1 = nil
+        case 2: spanSlots.2 = nil
+        default: spanSlots.3 = nil
+        }
+    }
+
     /// Takes `memory` (owned by a `StateArena`) as slot `slot`; element-wise slots are now
     /// in `format`. Every element-wise slot a parameter holds is in one format, so those in
     /// another must be moved along (`Optimizer.stateRequest` asks for them).
@@ -79,13 +110,19 @@ final class Parameter {
         }
     }
 
-    /// All of this parameter's elements, for a step with gradient `grad`.
+    /// All of this parameter's elements, for a step with gradient `grad`. With a master
+    /// copy, the kernel updates the copy and rewrites the parameter from it.
     func span(grad: UnsafePointer<Float>, slotsNeeded: UInt8) -> Span {
         var span = Span(param: param, grad: grad, slots: spanSlots, start: 0, end: count, count: count,
                         freshSlots: slotsNeeded & ~writtenSlots)
         span.stateFormat = stateFormat
         span.formattedSlots = formattedSlots
         span.signedSlots = signedSlots
+        span.parameterFormat = format
+        if keepsMaster, masterSlot & slotsNeeded != 0, let master = slots[masterSlot.trailingZeroBitCount] {
+            span.masteredParam = UnsafeMutableRawPointer(param)
+            span.param = master
+        }
         return span
     }
 
@@ -102,23 +139,26 @@ final class Parameter {
         return Span(param: param + offset, grad: values, slots: slots, start: 0, end: count, count: count, freshSlots: 0)
     }
 
-    var byteRange: Range<UInt> { Parameter.byteRange(param, count) }
+    var byteRange: Range<UInt> { Parameter.byteRange(param, count, format) }
 
-    static func byteRange(_ pointer: UnsafePointer<Float>, _ count: Int) -> Range<UInt> {
+    /// The bytes of a buffer of `count` elements in `format` (a parameter format).
+    static func byteRange(_ pointer: UnsafePointer<Float>, _ count: Int, _ format: ElementFormat = .float32) -> Range<UInt> {
         let start = UInt(bitPattern: pointer)
-        return start..<(start + UInt(count) * UInt(MemoryLayout<Float>.stride))
+        return start..<(start + UInt(format.byteCount(count)))
     }
 }
 
-/// Checks a caller's buffer of `count` floats: aligned, and not wrapping around the
-/// address space. `name` is built only for an error: a step checks every gradient, and
-/// formatting "grads[i]" each time cost more than the check.
-func checkBuffer(_ pointer: UnsafePointer<Float>, _ count: Int, name: @autoclosure () -> String) throws(DescentError) {
-    let address = UInt(bitPattern: pointer)
-    guard address % UInt(MemoryLayout<Float>.alignment) == 0 else {
-        throw DescentError(.invalidArgument, "\(name()) is not aligned to \(MemoryLayout<Float>.alignment) bytes")
+/// Checks a caller's buffer of `count` elements in `format` (a parameter format):
+/// aligned to its element size, and not wrapping around the address space. `name` is
+/// built only for an error: a step checks every gradient, and formatting "grads[i]" each
+/// time cost more than the check.
+func checkBuffer(_ pointer: UnsafePointer<Float>, _ count: Int, _ format: ElementFormat = .float32,
+                 name: @autoclosure () -> String) throws(DescentError) {
+    let address = UInt(bitPattern: pointer), alignment = UInt(format.byteCount(1))
+    guard address % alignment == 0 else {
+        throw DescentError(.invalidArgument, "\(name()) is not aligned to \(alignment) bytes (its elements are \(format.name))")
     }
-    guard UInt.max - address >= UInt(count) * UInt(MemoryLayout<Float>.stride) else {
+    guard UInt.max - address >= UInt(format.byteCount(count)) else {
         throw DescentError(.invalidArgument, "\(name()) with \(count) elements wraps around the address space")
     }
 }

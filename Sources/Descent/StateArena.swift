@@ -26,17 +26,19 @@ final class StateArena {
     /// Huge-page size on x86-64 Linux.
     private static let hugePage = 2 << 20
 
-    /// Allocates the slots `requests` ask for, fills each (with its initial value, or the
-    /// values of the slot it replaces) and hands each parameter its buffers; throws, with
-    /// nothing handed out, when memory runs out. Returns nil when nothing was asked for.
+    /// Allocates the slots `requests` ask for, fills each (`initialize` writes a new
+    /// slot's first values in its format; a slot that replaces one gets its values) and
+    /// hands each parameter its buffers; throws, with nothing handed out, when memory runs
+    /// out. Returns nil when nothing was asked for.
     static func allocate(_ requests: [StateRequest], _ description: AlgorithmDescription,
-                         initialValue: (_ slot: Int, _ parameter: Parameter) -> Float) throws(DescentError) -> StateArena? {
+                         initialize: (_ slot: Int, _ parameter: Parameter, UnsafeMutableRawPointer, ElementFormat) -> Void)
+        throws(DescentError) -> StateArena? {
         var layout: [(request: StateRequest, slot: Int, offset: Int, elements: Int, format: ElementFormat)] = []
         var bytes = 0
         for (slot, kind) in description.state.enumerated() {
             for request in requests where request.slots & (1 << slot) != 0 {
                 let elements = kind.elements(for: request.parameter.shape)
-                let format = kind.shape == .elementwise ? request.format : .float32
+                let format = kind.shape == .elementwise ? request.format : .float32  // a master copy too
                 layout.append((request, slot, bytes, elements, format))
                 bytes += (format.byteCount(elements) + 63) / 64 * 64
             }
@@ -58,8 +60,7 @@ final class StateArena {
                 StateCoding.convert(UnsafeRawPointer(old), from: parameter.format(ofSlot: slot), to: raw + offset,
                                     format, count: elements, signed: signed)
             } else {
-                StateCoding.fill(raw + offset, format, count: elements, signed: signed,
-                                 with: initialValue(slot, parameter))
+                initialize(slot, parameter, raw + offset, format)
             }
         }
         for (request, slot, offset, _, _) in layout {
@@ -84,7 +85,7 @@ enum StateCoding {
         case .float32: return memory.bindMemory(to: Float.self, capacity: count).update(repeating: value, count: count)
         case .bfloat16: return memory.bindMemory(to: UInt16.self, capacity: count).update(repeating: bfloat16(value),
                                                                                           count: count)
-        case .int8Blockwise: break
+        case .int8Blockwise, .float16: break
         }
         withBlocks(count) { block, values in
             values.update(repeating: value, count: block.count)

@@ -177,10 +177,32 @@ public func exportGroupSet(_ opt: OpaquePointer?, _ group: Int, _ id: descent_op
 public func exportAddParam(_ opt: OpaquePointer?, _ group: Int, _ param: UnsafeMutablePointer<Float>?,
                            _ grad: UnsafeMutablePointer<Float>?, _ numel: Int,
                            _ indexOut: UnsafeMutablePointer<Int>?) -> descent_status {
+    exportAddParamFormat(opt, group, param.map(UnsafeMutableRawPointer.init), grad.map(UnsafeMutableRawPointer.init),
+                         numel, DESCENT_PARAM_FLOAT32, indexOut)
+}
+
+@_cdecl("descent_add_param_format")
+public func exportAddParamFormat(_ opt: OpaquePointer?, _ group: Int, _ param: UnsafeMutableRawPointer?,
+                                 _ grad: UnsafeMutableRawPointer?, _ numel: Int, _ format: descent_param_format,
+                                 _ indexOut: UnsafeMutablePointer<Int>?) -> descent_status {
     call(opt) { optimizer in
-        let index = try optimizer.addParameter(group: group, param: try required(param, "param"),
-                                               grad: grad, count: numel)
+        // A known format that is no parameter format (8-bit) is the engine's refusal.
+        guard let elementFormat = UInt8(exactly: format.rawValue).flatMap(ElementFormat.init) else {
+            throw DescentError(.invalidArgument, "unknown parameter format \(format.rawValue) (DESCENT_PARAM_FLOAT32, _BFLOAT16 or _FLOAT16)")
+        }
+        let param = try required(param.map { $0.assumingMemoryBound(to: Float.self) }, "param")
+        let index = try optimizer.addParameter(group: group, param: param, grad: grad?.assumingMemoryBound(to: Float.self),
+                                               count: numel, format: elementFormat)
         indexOut?.pointee = index
+    }
+}
+
+@_cdecl("descent_param_format_of")
+public func exportParamFormatOf(_ opt: OpaquePointer?, _ index: Int,
+                                _ out: UnsafeMutablePointer<descent_param_format>?) -> descent_status {
+    call(opt) { optimizer in
+        let out = try required(out, "out")
+        out.pointee = descent_param_format(rawValue: UInt32(try optimizer.parameterFormat(index).rawValue))
     }
 }
 

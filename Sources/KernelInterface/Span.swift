@@ -1,5 +1,6 @@
 /// The part of one parameter that one kernel call updates: the caller's parameter and
-/// gradient, the optimizer state slots the rule uses (nil for the others), and the
+/// gradient (in `parameterFormat`; a float32 kernel sees float32, see
+/// `withFloat32Parameter`), the optimizer state slots the rule uses (nil for the others), and the
 /// element range. A chunk of a step is a list of spans; a kernel reads and writes each
 /// element of its span once. Slots are raw memory, as many as a rule has, up to
 /// `maxSlots`: the element-wise ones in `stateFormat` (`formattedSlots`), the others
@@ -27,6 +28,12 @@ public struct Span {
     public var formattedSlots: UInt8 = 0
     /// The slots that take either sign (8-bit: quantized with the signed map).
     public var signedSlots: UInt8 = 0
+    /// The format of the caller's parameter and gradient, which `param` and `grad`
+    /// address (typed for float32, the format of every kernel's arithmetic).
+    public var parameterFormat: ElementFormat = .float32
+    /// With a master copy (`master_weights`): the caller's parameter, in
+    /// `parameterFormat`, rewritten from the updated copy, which `param` then addresses.
+    public var masteredParam: UnsafeMutableRawPointer?
 
     public typealias Slots = (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?,
                               UnsafeMutableRawPointer?)

@@ -11,6 +11,13 @@ public enum ElementFormat: UInt8, CaseIterable, Hashable, Sendable {
     /// bitsandbytes' 8-bit block-wise state: a code per element and a float32 absmax per
     /// block of `Blockwise8Bit.blockSize` elements (see `Blockwise8Bit`).
     case int8Blockwise = 3
+    /// IEEE binary16, rounded to nearest even (torch's float16): parameters only.
+    case float16 = 4
+
+    /// The formats optimizer state may be kept in (`state_dtype`'s choices, in this order).
+    public static let stateFormats: [ElementFormat] = [.float32, .bfloat16, .int8Blockwise]
+    /// The formats a parameter and its gradient may be in.
+    public static let parameterFormats: [ElementFormat] = [.float32, .bfloat16, .float16]
 
     /// The name callers use (`state_dtype`): torch's dtype names, "int8" for 8-bit.
     public var name: String {
@@ -18,6 +25,7 @@ public enum ElementFormat: UInt8, CaseIterable, Hashable, Sendable {
         case .float32: "float32"
         case .bfloat16: "bfloat16"
         case .int8Blockwise: "int8"
+        case .float16: "float16"
         }
     }
 
@@ -27,7 +35,7 @@ public enum ElementFormat: UInt8, CaseIterable, Hashable, Sendable {
     public var layoutGranularity: Int {
         switch self {
         case .float32: 16
-        case .bfloat16: 32
+        case .bfloat16, .float16: 32
         case .int8Blockwise: Blockwise8Bit.blockSize
         }
     }
@@ -37,7 +45,7 @@ public enum ElementFormat: UInt8, CaseIterable, Hashable, Sendable {
     public func byteCount(_ count: Int) -> Int {
         switch self {
         case .float32: count * MemoryLayout<Float>.stride
-        case .bfloat16: count * MemoryLayout<UInt16>.stride
+        case .bfloat16, .float16: count * MemoryLayout<UInt16>.stride
         case .int8Blockwise: Blockwise8Bit.absmaxOffset(count) + Blockwise8Bit.blocks(count) * MemoryLayout<Float>.stride
         }
     }
@@ -57,6 +65,20 @@ public func bfloat16(_ value: Float) -> UInt16 {
 @inlinable @inline(__always)
 public func float(bfloat16 value: UInt16) -> Float {
     Float(bitPattern: UInt32(value) << 16)
+}
+
+// MARK: float16
+
+/// float16 ↔ float32 as torch converts (c10::Half): IEEE conversions, round to nearest
+/// even (F16C's instructions where the build has them).
+@inlinable @inline(__always)
+public func float16(_ value: Float) -> UInt16 {
+    Float16(value).bitPattern
+}
+
+@inlinable @inline(__always)
+public func float(float16 value: UInt16) -> Float {
+    Float(Float16(bitPattern: value))
 }
 
 // MARK: Elements as a kernel sees them
@@ -278,7 +300,7 @@ public struct BlockCoding: Sendable {
 
 // MARK: Any format
 
-/// Elements `elements` of a slot of `count` elements stored in `format`, as float32
+/// Elements `elements` of a slot (or a parameter, or a gradient) of `count` elements stored in `format`, as float32
 /// (8-bit: whole blocks, from the start of one). `signed`: the slot takes either sign.
 @inlinable @inline(__always)
 public func decodeState(_ memory: UnsafeRawPointer, _ format: ElementFormat, count: Int, signed: Bool,
@@ -290,6 +312,9 @@ public func decodeState(_ memory: UnsafeRawPointer, _ format: ElementFormat, cou
     case .bfloat16:
         let stored = memory.assumingMemoryBound(to: UInt16.self) + first
         for i in 0 ..< n { values[i] = float(bfloat16: stored[i]) }
+    case .float16:
+        let stored = memory.assumingMemoryBound(to: UInt16.self) + first
+        for i in 0 ..< n { values[i] = float(float16: stored[i]) }
     case .int8Blockwise:
         let absmax = (memory + Blockwise8Bit.absmaxOffset(count)).assumingMemoryBound(to: Float.self)
         coding.dequantize(memory.assumingMemoryBound(to: UInt8.self) + first, n, CodeBook.forState(signed: signed).values,
@@ -297,7 +322,7 @@ public func decodeState(_ memory: UnsafeRawPointer, _ format: ElementFormat, cou
     }
 }
 
-/// The inverse of `decodeState`: bfloat16 rounds to nearest even, 8-bit quantizes each
+/// The inverse of `decodeState`: bfloat16 and float16 round to nearest even, 8-bit quantizes each
 /// block (its absmax, then its codes).
 @inlinable @inline(__always)
 public func encodeState(_ values: UnsafePointer<Float>, _ format: ElementFormat, count: Int, signed: Bool,
@@ -309,6 +334,9 @@ public func encodeState(_ values: UnsafePointer<Float>, _ format: ElementFormat,
     case .bfloat16:
         let stored = memory.assumingMemoryBound(to: UInt16.self) + first
         for i in 0 ..< n { stored[i] = bfloat16(values[i]) }
+    case .float16:
+        let stored = memory.assumingMemoryBound(to: UInt16.self) + first
+        for i in 0 ..< n { stored[i] = float16(values[i]) }
     case .int8Blockwise:
         let absmax = (memory + Blockwise8Bit.absmaxOffset(count)).assumingMemoryBound(to: Float.self)
         let book = CodeBook.forState(signed: signed)

@@ -29,20 +29,20 @@ let instructionSet = InstructionSet.portable
 /// This module's kernels.
 public let kernelTable = KernelTable(
     instructionSet: instructionSet,
-    updates: everyStateFormat({ sgdKernel($0, $1, Float32Elements.self) }, { sgdKernel($0, $1, BFloat16Elements.self) })
-        + everyStateFormat({ adamKernel($0, $1, Float32Elements.self) }, { adamKernel($0, $1, BFloat16Elements.self) })
-        + everyStateFormat({ rmspropKernel($0, $1, Float32Elements.self) },
-                           { rmspropKernel($0, $1, BFloat16Elements.self) })
-        + everyStateFormat({ adagradKernel($0, $1, Float32Elements.self) },
-                           { adagradKernel($0, $1, BFloat16Elements.self) })
-        + everyStateFormat({ adamaxKernel($0, $1, Float32Elements.self) },
-                           { adamaxKernel($0, $1, BFloat16Elements.self) })
-        + everyStateFormat({ nadamKernel($0, $1, Float32Elements.self) }, { nadamKernel($0, $1, BFloat16Elements.self) })
-        + everyStateFormat({ radamKernel($0, $1, Float32Elements.self) }, { radamKernel($0, $1, BFloat16Elements.self) })
-        + everyStateFormat({ adadeltaKernel($0, $1, Float32Elements.self) },
-                           { adadeltaKernel($0, $1, BFloat16Elements.self) })
-        + everyStateFormat({ asgdKernel($0, $1, Float32Elements.self) }, { asgdKernel($0, $1, BFloat16Elements.self) })
-        + everyStateFormat({ rpropKernel($0, $1, Float32Elements.self) }, { rpropKernel($0, $1, BFloat16Elements.self) })
+    updates: everyFormat({ sgdKernel($0, $1, Float32Elements.self) }, { sgdKernel($0, $1, BFloat16Elements.self) })
+        + everyFormat({ adamKernel($0, $1, Float32Elements.self) }, { adamKernel($0, $1, BFloat16Elements.self) })
+        + everyFormat({ rmspropKernel($0, $1, Float32Elements.self) },
+                      { rmspropKernel($0, $1, BFloat16Elements.self) })
+        + everyFormat({ adagradKernel($0, $1, Float32Elements.self) },
+                      { adagradKernel($0, $1, BFloat16Elements.self) })
+        + everyFormat({ adamaxKernel($0, $1, Float32Elements.self) },
+                      { adamaxKernel($0, $1, BFloat16Elements.self) })
+        + everyFormat({ nadamKernel($0, $1, Float32Elements.self) }, { nadamKernel($0, $1, BFloat16Elements.self) })
+        + everyFormat({ radamKernel($0, $1, Float32Elements.self) }, { radamKernel($0, $1, BFloat16Elements.self) })
+        + everyFormat({ adadeltaKernel($0, $1, Float32Elements.self) },
+                      { adadeltaKernel($0, $1, BFloat16Elements.self) })
+        + everyFormat({ asgdKernel($0, $1, Float32Elements.self) }, { asgdKernel($0, $1, BFloat16Elements.self) })
+        + everyFormat({ rpropKernel($0, $1, Float32Elements.self) }, { rpropKernel($0, $1, BFloat16Elements.self) })
         + [UpdateKernel(adagradRowsKernel), UpdateKernel(sparseAdamKernel)],
     norm: normKernel, transform: transformKernel, vectors: vectorKernels, factored: factoredKernels,
     muon: muonKernels)

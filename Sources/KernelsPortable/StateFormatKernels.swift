@@ -7,13 +7,60 @@ import KernelInterface
 /// This module's build of the 8-bit loops.
 let blockCoding = BlockCoding.built(for: instructionSet)
 
-/// A rule's kernel for every state format: its float32 and bfloat16 builds (the same
-/// generic kernel over `Float32Elements` and `BFloat16Elements`: one pass), and for 8-bit
-/// state the float32 build over decoded blocks.
-func everyStateFormat<Scalars>(_ float32: @escaping @Sendable (Scalars, Span) -> Void,
-                               _ bfloat16: @escaping @Sendable (Scalars, Span) -> Void) -> [UpdateKernel] {
-    [UpdateKernel(float32), UpdateKernel(state: .bfloat16, bfloat16),
-     UpdateKernel(state: .int8Blockwise) { s, span in withFloat32State(s, span, .int8Blockwise, float32) }]
+/// A rule's kernel for every state format and parameter format. By state format: its
+/// float32 and bfloat16 builds (the same generic kernel over `Float32Elements` and
+/// `BFloat16Elements`: one pass), and for 8-bit state the float32 build over decoded
+/// blocks. Each of those on float32 parameters, and on bfloat16 and float16 parameters
+/// through float32 pieces (`withFloat32Parameter`).
+func everyFormat<Scalars>(_ float32: @escaping @Sendable (Scalars, Span) -> Void,
+                          _ bfloat16: @escaping @Sendable (Scalars, Span) -> Void) -> [UpdateKernel] {
+    let byState: [(ElementFormat, @Sendable (Scalars, Span) -> Void)] = [
+        (.float32, float32), (.bfloat16, bfloat16),
+        (.int8Blockwise, { s, span in withFloat32State(s, span, .int8Blockwise, float32) }),
+    ]
+    return byState.flatMap { state, kernel in
+        [UpdateKernel(state: state, kernel),
+         UpdateKernel(parameter: .bfloat16, state: state) { s, span in withFloat32Parameter(s, span, .bfloat16, kernel) },
+         UpdateKernel(parameter: .float16, state: state) { s, span in withFloat32Parameter(s, span, .float16, kernel) }]
+    }
+}
+
+/// Runs `kernel`, a kernel of float32 parameters, over a span whose parameter and
+/// gradient are in `format` (bfloat16 or float16), `piece` elements at a time: the
+/// gradient is widened into float32 scratch, and so is the parameter unless the span has
+/// a master copy (then the kernel updates the copy); after the kernel, the parameter is
+/// rewritten from the updated float32 values, rounded to nearest even. The arithmetic is
+/// the float32 kernel's: a master copy steps exactly as a float32 parameter would. The
+/// piece stays in L1, and keeps the parameter's element indices (the state's blocks are
+/// addressed by them).
+@inline(__always)
+func withFloat32Parameter<Scalars>(_ s: Scalars, _ span: Span, _ format: ElementFormat,
+                                   _ kernel: (Scalars, Span) -> Void) {
+    let piece = 4 * Blockwise8Bit.blockSize
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * piece)  // see `withFloat32State`
+    defer { scratch.deallocate() }
+    let grads = scratch, params = scratch + piece
+    let stored = span.masteredParam ?? UnsafeMutableRawPointer(span.param)
+    var first = span.start
+    while first < span.end {
+        let count = min(piece, span.end - first), elements = first ..< first + count
+        var part = span
+        part.start = first
+        part.end = first + count
+        part.parameterFormat = .float32
+        part.masteredParam = nil
+        decodeState(span.grad, format, count: span.count, signed: true, elements: elements, into: grads, blockCoding)
+        // Indexed as the parameter is: element i of the piece's scratch is at i - first.
+        part.grad = UnsafePointer(grads - first)
+        if span.masteredParam == nil {
+            decodeState(stored, format, count: span.count, signed: true, elements: elements, into: params, blockCoding)
+            part.param = params - first
+        }
+        kernel(s, part)
+        encodeState(part.param + first, format, count: span.count, signed: true, elements: elements, into: stored,
+                    blockCoding)
+        first += count
+    }
 }
 
 /// Runs `kernel`, a float32-state kernel, over a span whose element-wise state is in

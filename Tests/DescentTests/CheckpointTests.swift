@@ -151,6 +151,7 @@ import KernelInterface
         #expect(sections[5].payload.isEmpty, "AdamW keeps no state over all parameters")
         // Versions 2 and 3: parameter records without shapes; version 2 without ALGS.
         var older = sections
+        older[0].payload = Self.withoutMaster(sections[0].payload)
         older[2].payload = Self.withoutShapes(sections[2].payload)
         for (version, count) in [(UInt32(3), 6), (2, 5)] {
             let bytes = Self.assemble(Self.header(version: version, sections: UInt32(count))[...], Array(older.prefix(count)))
@@ -179,6 +180,16 @@ import KernelInterface
             offset += 32 + 8 + 8 * dimensions
         }
         return records
+    }
+
+    /// Version 6's OPTM payload as versions before it wrote it: without the master-copy
+    /// slot, the last (its record: shape, format, reserved, name length, name).
+    static func withoutMaster(_ payload: [UInt8]) -> [UInt8] {
+        var optm = payload
+        #expect(Array(optm.suffix(12)) == Array("master_param".utf8))
+        optm.removeLast(8 + 12)
+        optm[24] -= 1  // the slot count, a little-endian u32 after two u32 and two u64
+        return optm
     }
 
     /// The checkpoint's sections as (tag, payload), and back with fresh CRCs.
@@ -226,7 +237,7 @@ import KernelInterface
         let source = try Run()
         try source.step(2)
         let bytes = source.opt.checkpoint()
-        #expect(bytes[8] == 5, "the header says format version 5")
+        #expect(bytes[8] == 6, "the header says format version 6")
         var sections = Self.sections(bytes)
         // Group 0 with lr alone, group 1 with lr and amsgrad: the rest are AdamW's defaults.
         sections[1].payload = Self.group([(1, 0.125)]) + Self.group([(10, 1), (1, 0.25)])
@@ -266,7 +277,7 @@ import KernelInterface
         let at = optm.indices.first { Array(optm[$0 ..< min($0 + 7, optm.count)]) == Array("exp_avg".utf8) }!
         sections[0].payload[at + 6] = UInt8(ascii: "x")
         let target = try Run()
-        #expect(throws: DescentError(.mismatch, "checkpoint holds AdamW state slots [exp_avx, exp_avg_sq, max_exp_avg_sq] in other shapes or formats than this library's [exp_avg, exp_avg_sq, max_exp_avg_sq]")) {
+        #expect(throws: DescentError(.mismatch, "checkpoint holds AdamW state slots [exp_avx, exp_avg_sq, max_exp_avg_sq, master_param] in other shapes or formats than this library's [exp_avg, exp_avg_sq, max_exp_avg_sq, master_param]")) {
             try Self.assemble(bytes[..<CheckpointFormat.headerSize], sections).withUnsafeBytes {
                 try target.opt.loadCheckpoint($0)
             }

@@ -40,13 +40,13 @@ import KernelInterface
                     #expect(options.contains(option), "\(algorithm.name)'s \(slot.name) depends on \(option.name)")
                 }
                 switch slot.initialValue {
-                case .zero, .constant: break
+                case .zero, .constant, .parameter: break
                 case let .option(option), let .groupOption(option): #expect(options.contains(option))
                 }
             }
             if let momentum = description.cycledMomentum { #expect(options.contains(momentum)) }
-            if description.sparseGradients.rowRule != nil {  // row spans shift every slot
-                #expect(description.state.allSatisfy { $0.shape == .elementwise }, "\(algorithm.name)")
+            if description.sparseGradients.rowRule != nil {  // row spans shift every slot (no master: float32 rows)
+                #expect(description.state.allSatisfy { $0.shape == .elementwise || $0.shape == .master }, "\(algorithm.name)")
             }
             #expect(description.state.count <= Span.maxSlots, "a span carries at most \(Span.maxSlots) slots")
         }

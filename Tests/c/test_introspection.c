@@ -178,7 +178,7 @@ static void test_state_names(void) {
             float *state = NULL;
             EXPECT(descent_param_state(opt, 0, slots[k].name, &state) == DESCENT_OK, "%s: %s: %s",
                    descent_algorithm_name(algorithm), slots[k].name, descent_last_error(opt));
-            EXPECT(slots[k].shape >= DESCENT_STATE_ELEMENTWISE && slots[k].shape <= DESCENT_STATE_COLUMNS, "shape");
+            EXPECT(slots[k].shape >= DESCENT_STATE_ELEMENTWISE && slots[k].shape <= DESCENT_STATE_MASTER, "shape");
             EXPECT(slots[k].format == DESCENT_STATE_FLOAT32, "format");
         }
         float *state = NULL;

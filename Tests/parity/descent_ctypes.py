@@ -21,6 +21,7 @@ def load_library():
     signatures = {
         "descent_free": [p],
         "descent_add_param": [p, sz, ctypes.c_void_p, ctypes.c_void_p, sz, ctypes.POINTER(sz)],
+        "descent_add_param_format": [p, sz, ctypes.c_void_p, ctypes.c_void_p, sz, ctypes.c_int, ctypes.POINTER(sz)],
         "descent_set_grad": [p, sz, ctypes.c_void_p],
         "descent_step": [p],
         "descent_step_with_grads": [p, ctypes.POINTER(ctypes.c_void_p), sz],
@@ -175,8 +176,9 @@ def option_defaults(algorithm, descents_own=False):
 
 
 class Optimizer:
-    """A descent optimizer over float32 torch tensors (by data pointer), built like a
-    torch one: `groups` is a list of {"params": [...], **overrides}."""
+    """A descent optimizer over torch tensors (by data pointer; float32, or bfloat16 and
+    float16 registered with their format), built like a torch one: `groups` is a list of
+    {"params": [...], **overrides}."""
 
     def __init__(self, algorithm, groups, **defaults):
         self.algorithm = algorithm
@@ -189,8 +191,9 @@ class Optimizer:
             overrides = {k: v for k, v in group.items() if k != "params"}
             check(LIB.descent_add_group_with(self.handle, *pairs(**overrides), None), self.handle)
             for t in group["params"]:
-                assert t.dtype == torch_float32() and t.is_contiguous()
-                check(LIB.descent_add_param(self.handle, index, t.data_ptr(), None, t.numel(), None), self.handle)
+                assert t.is_contiguous()
+                check(LIB.descent_add_param_format(self.handle, index, t.data_ptr(), None, t.numel(),
+                                                   param_format(t.dtype), None), self.handle)
                 self.set_shape(len(self.tensors), t.shape)
                 self.tensors.append(t)
 
@@ -325,9 +328,10 @@ def _floats(array):
     return array.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
 
 
-def torch_float32():
+def param_format(dtype):
+    """descent_param_format (include/descent.h) of a torch dtype."""
     import torch
-    return torch.float32
+    return {torch.float32: 1, torch.bfloat16: 2, torch.float16: 4}[dtype]
 
 
 def create_error(algorithm, **kwargs):

@@ -169,7 +169,8 @@ def test_grad_scaler_skips_steps_like_torch():
 
 @pytest.mark.parametrize("tensor, message", [
     (torch.zeros(3, dtype=torch.float64, requires_grad=True), "parameter 1 of group 1 is a tensor of dtype torch.float64"),
-    (torch.zeros(3, dtype=torch.float16, requires_grad=True), "parameter 1 of group 1 is a tensor of dtype torch.float16"),
+    (torch.zeros(4, 4, dtype=torch.float16).t().requires_grad_(),
+     "parameter 1 of group 1 is a tensor of dtype torch.float16 on cpu, non-contiguous"),
     (torch.zeros(4, 4).t().requires_grad_(), "parameter 1 of group 1 is a tensor of dtype torch.float32 on cpu, "
                                             "non-contiguous"),
     (torch.zeros(2, 3, 4, 4).to(memory_format=torch.channels_last).requires_grad_(),
@@ -177,7 +178,7 @@ def test_grad_scaler_skips_steps_like_torch():
 ])
 def test_unsupported_tensors_get_an_error_naming_them(tensor, message):
     fine = [torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)]
-    with pytest.raises(TypeError, match="supports contiguous CPU float32 tensors") as raised:
+    with pytest.raises(TypeError, match="supports contiguous CPU float32 or bfloat16 or float16 tensors") as raised:
         dt.AdamW([{"params": fine}, {"params": [fine[0].detach().clone().requires_grad_(), tensor]}])
     assert message in str(raised.value)
 

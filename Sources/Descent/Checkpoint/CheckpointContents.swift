@@ -66,12 +66,12 @@ struct CheckpointContents {
             guard elementType == Format.float32 else {
                 throw DescentError(.corruptCheckpoint, "checkpoint state has element type code \(elementType); this library reads \(Format.float32) (float32)")
             }
-            let slotCount = try optimizer.u32()
-            guard slotCount == algorithm.description.state.count else {
-                throw DescentError(.corruptCheckpoint, "checkpoint has \(slotCount) state slots per parameter; \(algorithm.name) has \(algorithm.description.state.count)")
+            let slotCount = try optimizer.u32(), known = Format.slots(of: algorithm.description, version: version)
+            guard slotCount == known.count else {
+                throw DescentError(.corruptCheckpoint, "checkpoint has \(slotCount) state slots per parameter; \(algorithm.name) had \(known.count)")
             }
             _ = try optimizer.u32()
-            slots = algorithm.description.state.map { SlotRecord(name: $0.name, shape: .elementwise, format: .float32) }
+            slots = known.map { SlotRecord(name: $0.name, shape: .elementwise, format: .float32) }
             groupCount = try optimizer.count("group count", limit: payloads[1].count / recordSize)
             parameterCount = try optimizer.count("parameter count", limit: payloads[2].count / Format.parameterRecordSize)
         } else {
@@ -156,7 +156,7 @@ struct CheckpointContents {
             _ = try reader.take(2)
             let name = try reader.take(Int(try reader.u32()))
             guard let shape = StateSlot.Shape(rawValue: shapeCode), let format = StateSlot.Format(rawValue: formatCode) else {
-                throw DescentError(.corruptCheckpoint, "checkpoint state slot \(s) has shape code \(shapeCode) and format code \(formatCode); this library reads shapes 1 (element-wise), 2 (scalar), 3 (rows) and 4 (columns), format 1 (float32)")
+                throw DescentError(.corruptCheckpoint, "checkpoint state slot \(s) has shape code \(shapeCode) and format code \(formatCode); this library reads shapes 1 (element-wise), 2 (scalar), 3 (rows), 4 (columns) and 5 (master copy), format 1 (float32)")
             }
             slots.append(SlotRecord(name: String(decoding: name, as: UTF8.self), shape: shape, format: format))
         }

@@ -15,12 +15,13 @@ import KernelInterface
 ///                   payload, CRC-32C of tag + reserved + length + payload
 ///
 /// Every integer is little-endian; state is in each slot's format (IEEE-754 binary32,
-/// little-endian; from version 5 a parameter's element-wise slots in its state format).
-/// Version 5 is written; versions 1 to 5 are read.
+/// little-endian; from version 5 a parameter's element-wise slots in its state format;
+/// from version 6 slot lists may hold a master copy, shape 5).
+/// Version 6 is written; versions 1 to 6 are read.
 enum CheckpointFormat {
     static let magic: [UInt8] = Array("DSCNTCKP".utf8)
-    static let version: UInt32 = 5
-    static let readableVersions: ClosedRange<UInt32> = 1 ... 5
+    static let version: UInt32 = 6
+    static let readableVersions: ClosedRange<UInt32> = 1 ... 6
     /// Written as a little-endian u32: a reader on either byte order sees whether the
     /// writer agreed with it.
     static let byteOrderMark: UInt32 = 0x0A0B_0C0D
@@ -54,6 +55,13 @@ enum CheckpointFormat {
     /// The sections of a checkpoint of format version `version`, in order.
     static func sections(version: UInt32) -> [Section] {
         version >= 3 ? Section.allCases : Section.allCases.filter { $0 != .algorithmState }
+    }
+
+    /// The state slots a checkpoint of format version `version` lists for an algorithm:
+    /// before version 6, the algorithms that take state formats had no master copy (their
+    /// last slot).
+    static func slots(of description: AlgorithmDescription, version: UInt32) -> [StateSlot] {
+        version < 6 ? description.state.filter { $0.shape != .master } : description.state
     }
 
     static let parameterRecordSize = 32

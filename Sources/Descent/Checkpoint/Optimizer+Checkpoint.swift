@@ -210,10 +210,7 @@ extension Optimizer {
                     offset += bytes
                 } else {
                     // The checkpoint has no such state: make it as a first step finds it.
-                    let elements = algorithm.description.state[slot].elements(for: parameter.shape)
-                    StateCoding.fill(buffer, parameter.format(ofSlot: slot), count: elements,
-                                     signed: parameter.signedSlots & (1 << slot) != 0,
-                                     with: initialValue(ofSlot: slot, for: parameter))
+                    initialize(slot: slot, of: parameter, UnsafeMutableRawPointer(buffer), parameter.format(ofSlot: slot))
                 }
             }
             parameter.writtenSlots = UInt8(truncatingIfNeeded: record.written)
@@ -229,7 +226,7 @@ extension Optimizer {
         guard contents.algorithm == algorithm else {
             throw DescentError(.mismatch, "checkpoint is of a \(contents.algorithm.name) optimizer, this one is \(algorithm.name)")
         }
-        let slots = algorithm.description.state.map {
+        let slots = CheckpointFormat.slots(of: algorithm.description, version: contents.version).map {
             CheckpointContents.SlotRecord(name: $0.name, shape: $0.shape, format: $0.format)
         }
         guard contents.slots == slots else {
@@ -262,6 +259,9 @@ extension Optimizer {
             for (s, slot) in slots.enumerated() where record.present & (1 << s) != 0 {
                 guard slot.isKept(by: hp, factored: parameter.isFactored) else {
                     throw DescentError(.corruptCheckpoint, "checkpoint holds '\(slot.name)' for parameter \(i) of shape \(parameter.shape), which keeps none")
+                }
+                guard slot.shape != .master || parameter.keepsMaster else {
+                    throw DescentError(.mismatch, "checkpoint holds '\(slot.name)' for parameter \(i), which is float32 in this optimizer (its own master)")
                 }
             }
         }

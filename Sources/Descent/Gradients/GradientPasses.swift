@@ -15,10 +15,11 @@ extension StepPlan {
         runChunks(threads: threads) { chunk in
             var partial = NormPartial()
             forEachSpan(inChunk: chunk) { _, span in
-                let g = span.grad + span.start, count = span.end - span.start
-                let next = type.kernelKind.map { kernel(g, count, scale, $0) }
-                    ?? type.powerPartial(g, count, scale: scale)
-                partial = partial.combined(with: next, sum: type.sums)
+                span.forEachFloat32Gradient { g, count in
+                    let next = type.kernelKind.map { kernel(g, count, scale, $0) }
+                        ?? type.powerPartial(g, count, scale: scale)
+                    partial = partial.combined(with: next, sum: type.sums)
+                }
             }
             partials[chunk] = partial
         }
@@ -28,21 +29,61 @@ extension StepPlan {
 
     /// Rewrites (`transform`) and/or zeroes the gradient of every span.
     func rewriteGradients(_ transform: GradientTransform?, zero: Bool, threads: Int) {
-        let kernel = Runtime.kernels.transform
+        let table = Runtime.kernels
         run({ _, span in
-            let g = UnsafeMutablePointer(mutating: span.grad) + span.start
-            if let transform { kernel(g, span.end - span.start, transform) }
-            if zero { g.update(repeating: 0, count: span.end - span.start) }
+            if let transform { span.transformGradient(transform, table) }
+            if zero { span.zeroGradient() }
         }, threads: threads)
     }
 }
 
 extension Span {
-    /// A span for the passes that touch only a gradient: it has no state, and its
-    /// parameter pointer is the gradient's own (never read).
-    init(gradient: UnsafeMutablePointer<Float>, count: Int) {
+    /// A span for the passes that touch only a gradient of `count` elements in `format`:
+    /// it has no state, and its parameter pointer is the gradient's own (never read).
+    init(gradient: UnsafeMutablePointer<Float>, count: Int, format: ElementFormat = .float32) {
         self.init(param: gradient, grad: gradient, slots: (nil, nil, nil, nil),
                   start: 0, end: count, count: count, freshSlots: 0)
+        parameterFormat = format
+    }
+
+    /// Calls `body` with the span's gradient elements as float32: the elements
+    /// themselves, or a low-precision gradient widened a piece at a time.
+    func forEachFloat32Gradient(_ body: (UnsafeMutablePointer<Float>, Int) -> Void) {
+        guard parameterFormat != .float32 else {
+            return body(UnsafeMutablePointer(mutating: grad) + start, end - start)
+        }
+        forEachGradientPiece { values, elements in body(values, elements.count) }
+    }
+
+    /// Rewrites the span's gradient elements: a low-precision gradient in float32, then
+    /// rounded back to its format (as torch's in-place unscale and clip round it), so
+    /// that the step reads what the caller will find.
+    func transformGradient(_ transform: GradientTransform, _ table: KernelTable) {
+        let g = UnsafeMutablePointer(mutating: grad)
+        guard parameterFormat != .float32 else { return table.transform(g + start, end - start, transform) }
+        forEachGradientPiece { values, elements in
+            table.transform(values, elements.count, transform)
+            encodeState(values, parameterFormat, count: count, signed: true, elements: elements, into: g, .portable)
+        }
+    }
+
+    /// Fills the span's gradient elements with zeros.
+    func zeroGradient() {
+        (UnsafeMutableRawPointer(mutating: grad) + parameterFormat.byteCount(start))
+            .initializeMemory(as: UInt8.self, repeating: 0, count: parameterFormat.byteCount(end - start))
+    }
+
+    /// Calls `body` with each piece of the span's low-precision gradient, widened to
+    /// float32, and its element range.
+    private func forEachGradientPiece(_ body: (UnsafeMutablePointer<Float>, Range<Int>) -> Void) {
+        let piece = 1024
+        let values = UnsafeMutablePointer<Float>.allocate(capacity: piece)  // see `withFloat32State`
+        defer { values.deallocate() }
+        for first in stride(from: start, to: end, by: piece) {
+            let elements = first ..< min(first + piece, end)
+            decodeState(grad, parameterFormat, count: count, signed: true, elements: elements, into: values, .portable)
+            body(values, elements)
+        }
     }
 }
 
@@ -56,29 +97,35 @@ public struct GradientBuffers {
     /// Buffers must be 4-byte aligned and must not overlap: a shared element would be
     /// counted and clipped twice.
     public init(_ buffers: [(pointer: UnsafeMutablePointer<Float>?, count: Int)]) throws(DescentError) {
+        try self.init(checking: buffers.map { ($0.pointer, $0.count, .float32) })
+    }
+
+    /// Like `init(_:)`, with each buffer's elements in a format of its own.
+    init(checking buffers: [(pointer: UnsafeMutablePointer<Float>?, count: Int, format: ElementFormat)]) throws(DescentError) {
         var ranges: [(range: Range<UInt>, index: Int)] = []
-        for (i, (pointer, count)) in buffers.enumerated() {
+        for (i, (pointer, count, format)) in buffers.enumerated() {
             guard count >= 0, count <= Optimizer.maxCount else {
                 throw DescentError(.invalidArgument, "grads[\(i)]: numel \(count) is out of range")
             }
             guard count > 0 else { continue }
             guard let pointer else { throw DescentError(.invalidArgument, "grads[\(i)] is NULL") }
-            try checkBuffer(pointer, count, name: "grads[\(i)]")
-            ranges.append((Parameter.byteRange(pointer, count), i))
+            try checkBuffer(pointer, count, format, name: "grads[\(i)]")
+            ranges.append((Parameter.byteRange(pointer, count, format), i))
         }
         ranges.sort { $0.range.lowerBound < $1.range.lowerBound }
         for (a, b) in zip(ranges, ranges.dropFirst()) where a.range.overlaps(b.range) {
             throw DescentError(.overlap, "grads[\(min(a.index, b.index))] and grads[\(max(a.index, b.index))] overlap")
         }
-        self.init(validated: buffers.compactMap { pointer, count in
-            count > 0 ? pointer.map { ($0, count) } : nil
+        self.init(validated: buffers.compactMap { pointer, count, format in
+            count > 0 ? pointer.map { ($0, count, format) } : nil
         })
     }
 
-    /// Buffers already checked (an optimizer's registered or passed gradients).
-    init(validated buffers: [(UnsafeMutablePointer<Float>, Int)]) {
+    /// Buffers already checked (an optimizer's registered or passed gradients), each in
+    /// its parameter's format.
+    init(validated buffers: [(UnsafeMutablePointer<Float>, Int, ElementFormat)]) {
         plan.addScalars(())
-        for (pointer, count) in buffers { plan.add(Span(gradient: pointer, count: count)) }
+        for (pointer, count, format) in buffers { plan.add(Span(gradient: pointer, count: count, format: format)) }
     }
 
     /// torch's `get_total_norm`: the norm of all gradients as one vector (float32).

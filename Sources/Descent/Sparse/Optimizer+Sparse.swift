@@ -15,6 +15,9 @@ extension Optimizer {
                                   values: UnsafePointer<Float>?, count: Int, rowSize: Int) throws(DescentError) {
         try checkParameter(parameter)
         if let refusal = algorithm.description.sparseRefusal { throw DescentError(.unsupported, refusal) }
+        guard parameters[parameter].format == .float32 else {
+            throw DescentError(.unsupported, "parameter \(parameter) is \(parameters[parameter].format.name); sparse gradients are float32, for float32 parameters")
+        }
         let elements = parameters[parameter].count
         guard rowSize > 0, elements % rowSize == 0 else {
             throw DescentError(.invalidArgument, "sparse gradient of parameter \(parameter): row size \(rowSize) does not divide its \(elements) elements")

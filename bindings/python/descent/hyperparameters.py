@@ -11,7 +11,8 @@ from . import _descent
 
 # {torch class name: the library's description}: "options" ((name, default, kind,
 # choices, whether torch has it), …) in torch's constructor order (then Descent's own:
-# state_dtype, min_8bit_size), "state" ((name, "elementwise" or "scalar"), …) by slot,
+# state_dtype, min_8bit_size, master_weights), "state" ((name, "elementwise", "scalar",
+# "rows", "columns" or "master"), …) by slot,
 # "traits" (TRAIT_* bits).
 ALGORITHMS = {description["name"]: description for description in _descent.algorithms()}
 
@@ -81,6 +82,9 @@ KINDS = {name: {option: (kind, choices) for option, _, kind, choices, _ in descr
 # The optimizer state each algorithm keeps per parameter, under torch's state keys (its
 # shape for a parameter: Optimizer.state_shape).
 STATE_NAMES = {name: tuple(slot for slot, _ in description["state"]) for name, description in ALGORITHMS.items()}
+# The master copy of a low-precision parameter (master_weights): Descent's own state.
+MASTER_STATE = {name: frozenset(slot for slot, shape in description["state"] if shape == "master")
+                for name, description in ALGORITHMS.items()}
 
 
 def spans_whole_tensors(algorithm):

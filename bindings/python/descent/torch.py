@@ -43,7 +43,7 @@ import torch
 
 from . import _descent
 from .gradients import StepReport
-from .hyperparameters import (ALGORITHMS, DEFAULTS, DESCENTS_OWN, STATE_NAMES, engine_items, has_trait,
+from .hyperparameters import (ALGORITHMS, DEFAULTS, DESCENTS_OWN, MASTER_STATE, STATE_NAMES, engine_items, has_trait,
                               spans_whole_tensors, torch_items)
 
 
@@ -53,8 +53,20 @@ except ImportError:  # a torch built without distributed
     DTensor = ()
 
 
-def _engine_tensor(t):
-    return t.device.type == "cpu" and t.dtype == torch.float32 and t.layout == torch.strided and t.is_contiguous()
+# The dtypes a parameter (and its gradient) may have, by the engine's names of them; all
+# but float32 only where the algorithm takes state formats.
+_PARAM_FORMATS = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
+
+
+def _engine_tensor(t, dtypes=(torch.float32,)):
+    return t.device.type == "cpu" and t.dtype in dtypes and t.layout == torch.strided and t.is_contiguous()
+
+
+def _numpy(t):
+    """The memory of `t` as numpy sees it: bfloat16 as its bit patterns (int16), since
+    numpy has no bfloat16."""
+    t = t.detach()
+    return (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy()
 
 
 def _local(t):
@@ -157,6 +169,8 @@ class _EngineOptimizer(torch.optim.Optimizer):
         engine = "AdamW" if self._switches_to_adamw(defaults) else self._algorithm
         self._engine_args = (engine, engine_items(self._algorithm, defaults))
         self._new_engine()
+        # The parameter dtypes it steps: bfloat16 and float16 too where it takes state formats.
+        self._dtypes = tuple(_PARAM_FORMATS) if "state_dtype" in DESCENTS_OWN[self._algorithm] else (torch.float32,)
         self._assigned = set()  # parameters whose state was written from outside (see _EngineState)
         self._grad_arena = grad_arena and self._check_grad_arena()
         self._arenas = []       # grad_arena=True: one flat gradient buffer per group
@@ -377,7 +391,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
         first = len(self._params)
         for p, where in checked:
             local = _local(p)
-            self._core.add_param(index, local.detach().numpy())
+            self._core.add_param(index, _numpy(local), format=_PARAM_FORMATS[local.dtype])
             self._index[id(p)] = len(self._params)
             self._params.append(p)
             self._where.append(where)
@@ -406,17 +420,18 @@ class _EngineOptimizer(torch.optim.Optimizer):
                if self._params[index].requires_grad and id(self._params[index]) not in self._grad_views]
         if any(isinstance(self._params[index], DTensor) for index in new):
             raise ValueError("grad_arena=True does not apply to DTensor parameters: FSDP2 owns their gradients")
-        arena = torch.zeros(sum(self._params[index].numel() for index in new))
-        offset = 0
-        for index in new:
-            p = self._params[index]
-            view = arena[offset:offset + p.numel()].view_as(p)
-            offset += p.numel()
-            if p.grad is not None:
-                view.copy_(p.grad.to_dense() if p.grad.is_sparse else p.grad)
-            p.grad = view
-            self._grad_views[id(p)] = (p, view)
-        if new:
+        for dtype in dict.fromkeys(self._params[index].dtype for index in new):  # one arena per dtype
+            members = [index for index in new if self._params[index].dtype == dtype]
+            arena = torch.zeros(sum(self._params[index].numel() for index in members), dtype=dtype)
+            offset = 0
+            for index in members:
+                p = self._params[index]
+                view = arena[offset:offset + p.numel()].view_as(p)
+                offset += p.numel()
+                if p.grad is not None:
+                    view.copy_(p.grad.to_dense() if p.grad.is_sparse else p.grad)
+                p.grad = view
+                self._grad_views[id(p)] = (p, view)
             self._arenas.append(arena)
         for index in range(first, len(self._params)):
             held = self._grad_views.get(id(self._params[index]))
@@ -481,15 +496,18 @@ class _EngineOptimizer(torch.optim.Optimizer):
         where = f"parameter {index} of group {group}" if index is not None else f"a parameter group {group} had"
         return where + (f" ('{name}')" if name else "")
 
-    def _check_tensor(self, t, what):
+    def _check_tensor(self, t, what, dtype=None):
         """Refuses a tensor the engine cannot step in place; `what` names it ("parameter 1
-        of group 0 ('fc.weight')", "the gradient of …")."""
-        if not _engine_tensor(t):
+        of group 0 ('fc.weight')", "the gradient of …"); `dtype`: the one it must have
+        (a gradient's is its parameter's), else any the algorithm takes."""
+        dtypes = (dtype,) if dtype is not None else self._dtypes
+        if not _engine_tensor(t, dtypes):
             layout = "" if t.is_contiguous() else (
                 ", channels_last" if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
                 else ", non-contiguous")
+            names = " or ".join(_PARAM_FORMATS[d] for d in dtypes)
             raise _descent.DescentTypeError(
-                f"descent.torch.{self._algorithm} supports contiguous CPU float32 tensors; {what} is a tensor "
+                f"descent.torch.{self._algorithm} supports contiguous CPU {names} tensors; {what} is a tensor "
                 f"of dtype {t.dtype} on {t.device}{layout}")
 
     # -- the step
@@ -592,7 +610,7 @@ class _EngineOptimizer(torch.optim.Optimizer):
             self._check_tensor(_local(p), where)
             if p.grad is None or p.grad.is_sparse:
                 continue
-            self._check_tensor(_local(p.grad), "the gradient of " + where)
+            self._check_tensor(_local(p.grad), "the gradient of " + where, _local(p).dtype)
             if p.grad.numel() != p.numel():
                 raise _descent.DescentValueError(
                     f"the gradient of {where} has {p.grad.numel()} elements, its parameter has {p.numel()}")
@@ -669,10 +687,11 @@ class _EngineOptimizer(torch.optim.Optimizer):
         torch's float32 `step` tensor (SGD has none), a view of the step count buffer."""
         p = self._params[index]
         shown = {}
+        # torch makes Adagrad's state at registration; a master copy is made by a step.
+        at_registration = has_trait(self._algorithm, _descent.TRAIT_STATE_AT_REGISTRATION)
         for name in STATE_NAMES[self._algorithm]:
             if name not in self.state.get(p, {}):
-                buffer = self._core.state(
-                    index, name, create=has_trait(self._algorithm, _descent.TRAIT_STATE_AT_REGISTRATION))
+                buffer = self._core.state(index, name, create=at_registration and name not in MASTER_STATE[self._algorithm])
                 if buffer is not None:
                     shown.update(self._state_tensors(index, name, buffer))
         if has_trait(self._algorithm, _descent.TRAIT_STEP_COUNT):

@@ -69,18 +69,49 @@ const char *buffer_format(const Py_buffer *view) {
     return (format[0] == '<' || format[0] == '=' || format[0] == '@') && format[1] ? format + 1 : format;
 }
 
-/* Gets a writable, C-contiguous float32 buffer from `obj`, or raises an exception that
- * names the argument (`what`) and says what was expected. */
+const char *param_format_name(descent_param_format format) {
+    switch (format) {
+    case DESCENT_PARAM_BFLOAT16: return "bfloat16";
+    case DESCENT_PARAM_FLOAT16: return "float16";
+    default: return "float32";
+    }
+}
+
+/* The parameter format a buffer's elements hold, by their struct code: 'f' float32, 'e'
+ * float16, 'h' or 'H' (16-bit integers) bfloat16 bit patterns; 0 for any other. */
+static descent_param_format element_format(const Py_buffer *view) {
+    const char *code = buffer_format(view);
+    if (strcmp(code, "f") == 0 && view->itemsize == 4) return DESCENT_PARAM_FLOAT32;
+    if (strcmp(code, "e") == 0 && view->itemsize == 2) return DESCENT_PARAM_FLOAT16;
+    if ((strcmp(code, "h") == 0 || strcmp(code, "H") == 0) && view->itemsize == 2) return DESCENT_PARAM_BFLOAT16;
+    return 0;
+}
+
+descent_param_format param_format(const OptimizerObject *self, Py_ssize_t index) {
+    return element_format(&self->params[index]);
+}
+
+Py_ssize_t param_numel(const OptimizerObject *self, Py_ssize_t index) {
+    return self->params[index].len / self->params[index].itemsize;
+}
+
 int get_float_buffer(PyObject *obj, const char *what, Py_buffer *view) {
+    return get_element_buffer(obj, what, DESCENT_PARAM_FLOAT32, view);
+}
+
+/* Gets a writable, C-contiguous buffer of elements in `format` from `obj`, or raises an
+ * exception that names the argument (`what`) and says what was expected. */
+int get_element_buffer(PyObject *obj, const char *what, descent_param_format format, Py_buffer *view) {
+    const char *expected = format == DESCENT_PARAM_BFLOAT16 ? "bfloat16 (as int16 or uint16)" : param_format_name(format);
     if (PyObject_GetBuffer(obj, view, PyBUF_FULL_RO) < 0) {
         PyErr_Clear();
         PyErr_Format(DescentTypeError,
-                     "%s must be a writable C-contiguous float32 buffer (e.g. a numpy array), got %s",
-                     what, Py_TYPE(obj)->tp_name);
+                     "%s must be a writable C-contiguous %s buffer (e.g. a numpy array), got %s",
+                     what, expected, Py_TYPE(obj)->tp_name);
         return -1;
     }
-    if (strcmp(buffer_format(view), "f") != 0 || view->itemsize != 4) {
-        PyErr_Format(DescentTypeError, "%s must have dtype float32, got buffer format '%s'", what,
+    if (element_format(view) != format) {
+        PyErr_Format(DescentTypeError, "%s must have dtype %s, got buffer format '%s'", what, expected,
                      view->format ? view->format : "B");
         goto fail;
     }
@@ -219,32 +250,63 @@ static int grow(OptimizerObject *self) {
     return 0;
 }
 
-/* Gets `grad` (None allowed: an empty view) for a parameter of `numel` elements. */
-static int get_grad_buffer(PyObject *grad, const char *what, Py_ssize_t numel, Py_buffer *view) {
+/* Gets `grad` (None allowed: an empty view) for a parameter of `numel` elements in
+ * `format`. */
+static int get_grad_buffer(PyObject *grad, const char *what, descent_param_format format, Py_ssize_t numel,
+                           Py_buffer *view) {
     memset(view, 0, sizeof *view);
     if (grad == Py_None) return 0;
-    if (get_float_buffer(grad, what, view) < 0) return -1;
-    if (view->len / 4 != numel) {
-        PyErr_Format(DescentValueError, "%s has %zd elements, its parameter has %zd", what, view->len / 4, numel);
+    if (get_element_buffer(grad, what, format, view) < 0) return -1;
+    if (view->len / view->itemsize != numel) {
+        PyErr_Format(DescentValueError, "%s has %zd elements, its parameter has %zd", what,
+                     view->len / view->itemsize, numel);
         PyBuffer_Release(view);
         return -1;
     }
     return 0;
 }
 
-static PyObject *Optimizer_add_param(OptimizerObject *self, PyObject *args) {
+/* The parameter format `name` names (NULL: the one a float32 or float16 buffer holds);
+ * 0 with an exception for an unknown name or a buffer that needs one. */
+static descent_param_format format_argument(const char *name, PyObject *param) {
+    static const descent_param_format formats[] = {DESCENT_PARAM_FLOAT32, DESCENT_PARAM_BFLOAT16,
+                                                   DESCENT_PARAM_FLOAT16};
+    for (size_t i = 0; name && i < sizeof formats / sizeof *formats; i++)
+        if (strcmp(name, param_format_name(formats[i])) == 0) return formats[i];
+    if (name) {
+        PyErr_Format(DescentValueError, "format must be \"float32\", \"bfloat16\" or \"float16\", got \"%s\"", name);
+        return 0;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(param, &view, PyBUF_FULL_RO) < 0) return PyErr_Clear(), DESCENT_PARAM_FLOAT32;
+    descent_param_format format = element_format(&view);
+    PyBuffer_Release(&view);
+    if (format == DESCENT_PARAM_BFLOAT16) {
+        PyErr_SetString(DescentTypeError, "param holds 16-bit integers: pass format=\"bfloat16\" for bfloat16 bit patterns");
+        return 0;
+    }
+    return format ? format : DESCENT_PARAM_FLOAT32; /* get_element_buffer names what is wrong */
+}
+
+static PyObject *Optimizer_add_param(OptimizerObject *self, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"group", "param", "grad", "format", NULL};
     Py_ssize_t group;
     PyObject *param, *grad = Py_None;
-    if (!PyArg_ParseTuple(args, "nO|O:add_param", &group, &param, &grad)) return NULL;
+    const char *format_name = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "nO|Oz:add_param", keywords, &group, &param, &grad, &format_name))
+        return NULL;
     USABLE(self);
     if (group < 0) {
         PyErr_Format(DescentIndexError, "group index %zd is negative", group);
         return NULL;
     }
+    descent_param_format format = format_argument(format_name, param);
+    if (!format) return NULL;
     if (grow(self) < 0) return NULL;
     Py_buffer *pview = &self->params[self->count], *gview = &self->grads[self->count];
-    if (get_float_buffer(param, "param", pview) < 0) return NULL;
-    if (get_grad_buffer(grad, "grad", pview->len / 4, gview) < 0) {
+    if (get_element_buffer(param, "param", format, pview) < 0) return NULL;
+    Py_ssize_t numel = pview->len / pview->itemsize;
+    if (get_grad_buffer(grad, "grad", format, numel, gview) < 0) {
         PyBuffer_Release(pview);
         return NULL;
     }
@@ -256,10 +318,10 @@ static PyObject *Optimizer_add_param(OptimizerObject *self, PyObject *args) {
         dims[axis] = (size_t)pview->shape[axis];
         product *= dims[axis];
     }
-    shaped = shaped && product == (size_t)(pview->len / 4);
+    shaped = shaped && product == (size_t)numel;
     size_t index;
-    descent_status status = descent_add_param(self->opt, (size_t)group, pview->buf, gview->buf,
-                                              (size_t)(pview->len / 4), &index);
+    descent_status status = descent_add_param_format(self->opt, (size_t)group, pview->buf, gview->buf, (size_t)numel,
+                                                     format, &index);
     /* Cannot fail: the index is new and the shape's product is its numel. */
     if (status == DESCENT_OK && shaped) descent_param_set_shape(self->opt, index, dims, (size_t)pview->ndim);
     if (status != DESCENT_OK) {
@@ -284,10 +346,10 @@ int check_index(OptimizerObject *self, Py_ssize_t index) {
 
 int move_param(OptimizerObject *self, Py_ssize_t index, PyObject *param) {
     Py_buffer view;
-    if (get_float_buffer(param, "param", &view) < 0) return -1;
+    if (get_element_buffer(param, "param", param_format(self, index), &view) < 0) return -1;
     if (view.len != self->params[index].len) {
         PyErr_Format(DescentValueError, "parameter %zd now has %zd elements, it was registered with %zd", index,
-                     view.len / 4, self->params[index].len / 4);
+                     view.len / view.itemsize, param_numel(self, index));
         PyBuffer_Release(&view);
         return -1;
     }
@@ -319,7 +381,7 @@ static PyObject *Optimizer_set_grad(OptimizerObject *self, PyObject *args) {
     USABLE(self);
     if (check_index(self, index) < 0) return NULL;
     Py_buffer view;
-    if (get_grad_buffer(grad, "grad", self->params[index].len / 4, &view) < 0) return NULL;
+    if (get_grad_buffer(grad, "grad", param_format(self, index), param_numel(self, index), &view) < 0) return NULL;
     descent_status status = descent_set_grad(self->opt, (size_t)index, view.buf);
     if (status != DESCENT_OK) {
         if (view.obj) PyBuffer_Release(&view);
@@ -361,7 +423,8 @@ static PyObject *Optimizer_step(OptimizerObject *self, PyObject *args, PyObject 
     for (; got < n; got++) {
         char what[48];
         snprintf(what, sizeof what, "grads[%zd]", got);
-        if (get_grad_buffer(PySequence_Fast_GET_ITEM(seq, got), what, self->params[got].len / 4, &views[got]) < 0)
+        if (get_grad_buffer(PySequence_Fast_GET_ITEM(seq, got), what, param_format(self, got), param_numel(self, got),
+                            &views[got]) < 0)
             goto done;
         pointers[got] = views[got].buf;
     }
@@ -672,8 +735,10 @@ static PyObject *Optimizer_get_closed(OptimizerObject *self, void *Py_UNUSED(clo
 static PyMethodDef Optimizer_methods[] = {
     {"add_group", (PyCFunction)Optimizer_add_group, METH_O,
      "add_group(hyperparameters: dict) -> int\n\nAdds a group; missing hyperparameters take the algorithm's defaults."},
-    {"add_param", (PyCFunction)Optimizer_add_param, METH_VARARGS,
-     "add_param(group, param, grad=None) -> int\n\nRegisters a float32 buffer (and its gradient) into a group."},
+    {"add_param", (PyCFunction)(void (*)(void))Optimizer_add_param, METH_VARARGS | METH_KEYWORDS,
+     "add_param(group, param, grad=None, format=None) -> int\n\nRegisters a buffer (and its gradient, in the same "
+     "format) into a group: float32 or float16 elements, or with format=\"bfloat16\" bfloat16 bit patterns "
+     "(int16 or uint16)."},
     {"set_grad", (PyCFunction)Optimizer_set_grad, METH_VARARGS,
      "set_grad(index, grad) -> None\n\nRe-points (or with None removes) the gradient of a parameter."},
     {"move_param", (PyCFunction)Optimizer_move_param, METH_VARARGS,

@@ -128,12 +128,12 @@ static PyObject *choices_of(descent_option option) {
 
 /* DESCENT_STATE_* as the Python layer names them. */
 static const char *state_shape_name(descent_state_shape shape) {
-    static const char *const names[] = {NULL, "elementwise", "scalar", "rows", "columns"};
+    static const char *const names[] = {NULL, "elementwise", "scalar", "rows", "columns", "master"};
     return (size_t)shape < sizeof names / sizeof names[0] && names[shape] ? names[shape] : "elementwise";
 }
 
 /* One algorithm as {"name", "options": ((name, default, kind, choices, torch's), …), "state":
- * ((name, "elementwise", "scalar", "rows" or "columns"), …), "traits"}. */
+ * ((name, "elementwise", "scalar", "rows", "columns" or "master"), …), "traits"}. */
 static PyObject *describe(descent_algorithm algorithm) {
     descent_option_info info[MAX_OPTIONS];
     Py_ssize_t known = options_of(algorithm, info);

@@ -51,6 +51,16 @@ const char *buffer_format(const Py_buffer *view);
 /* Gets a writable C-contiguous float32 buffer; -1 with an exception naming `what`. */
 int get_float_buffer(PyObject *obj, const char *what, Py_buffer *view);
 
+/* The same for elements in `format` (bfloat16: bit patterns as int16 or uint16). */
+int get_element_buffer(PyObject *obj, const char *what, descent_param_format format, Py_buffer *view);
+
+/* Parameter `index`'s format (its registered buffer's) and element count. */
+descent_param_format param_format(const OptimizerObject *self, Py_ssize_t index);
+Py_ssize_t param_numel(const OptimizerObject *self, Py_ssize_t index);
+
+/* "float32", "bfloat16" or "float16": torch's dtype names. */
+const char *param_format_name(descent_param_format format);
+
 /* gradients.c: the keyword options of Optimizer.step, its report, and the module's
  * clip_grad_norm / clip_grad_value / grad_norm. */
 int parse_step_options(PyObject *kwargs, descent_step_options *out);

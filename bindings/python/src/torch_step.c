@@ -15,7 +15,7 @@
 #include "extension.h"
 
 /* torch's objects, looked up once (torch is imported: tensors were passed in). */
-static PyObject *torch_float32, *torch_strided, *torch_sparse_coo;
+static PyObject *torch_float32, *torch_bfloat16, *torch_float16, *torch_int16, *torch_strided, *torch_sparse_coo;
 /* Attribute names, interned once. */
 static PyObject *name_grad, *name_dtype, *name_layout, *name_is_cpu, *name_is_contiguous, *name_is_neg,
     *name_numel, *name_data_ptr;
@@ -35,11 +35,17 @@ static int load_torch(void) {
     PyObject *torch = PyImport_ImportModule("torch");
     if (!torch) return -1;
     torch_float32 = PyObject_GetAttrString(torch, "float32");
-    torch_sparse_coo = torch_float32 ? PyObject_GetAttrString(torch, "sparse_coo") : NULL;
+    torch_bfloat16 = torch_float32 ? PyObject_GetAttrString(torch, "bfloat16") : NULL;
+    torch_float16 = torch_bfloat16 ? PyObject_GetAttrString(torch, "float16") : NULL;
+    torch_int16 = torch_float16 ? PyObject_GetAttrString(torch, "int16") : NULL;
+    torch_sparse_coo = torch_int16 ? PyObject_GetAttrString(torch, "sparse_coo") : NULL;
     PyObject *strided = torch_sparse_coo ? PyObject_GetAttrString(torch, "strided") : NULL;
     Py_DECREF(torch);
     if (!strided) {
         Py_CLEAR(torch_float32);
+        Py_CLEAR(torch_bfloat16);
+        Py_CLEAR(torch_float16);
+        Py_CLEAR(torch_int16);
         Py_CLEAR(torch_sparse_coo);
         return -1;
     }
@@ -84,9 +90,15 @@ static void *data_pointer(PyObject *tensor) {
     return pointer;
 }
 
+/* torch's dtype of a parameter format. */
+static PyObject *torch_dtype(descent_param_format format) {
+    return format == DESCENT_PARAM_BFLOAT16 ? torch_bfloat16 : format == DESCENT_PARAM_FLOAT16 ? torch_float16
+                                                                                                 : torch_float32;
+}
+
 /* engine_tensor() for a tensor already known to be strided. */
-static int strided_engine_tensor(PyObject *t) {
-    int ok = attribute_is(t, name_dtype, torch_float32);
+static int strided_engine_tensor(PyObject *t, descent_param_format format) {
+    int ok = attribute_is(t, name_dtype, torch_dtype(format));
     if (ok == 1) ok = attribute_is(t, name_is_cpu, Py_True);
     if (ok == 1) ok = call_is_true(t, name_is_contiguous);
     if (ok == 1) {
@@ -96,26 +108,27 @@ static int strided_engine_tensor(PyObject *t) {
     return ok;
 }
 
-/* 1 when `t` is a tensor the engine steps in place (contiguous CPU float32, not a lazily
- * negated view), 0 when not, -1 on error. */
-static int engine_tensor(PyObject *t) {
+/* 1 when `t` is a tensor the engine steps in place (contiguous CPU, of `format`'s dtype,
+ * not a lazily negated view), 0 when not, -1 on error. */
+static int engine_tensor(PyObject *t, descent_param_format format) {
     int ok = attribute_is(t, name_layout, torch_strided);
-    return ok == 1 ? strided_engine_tensor(t) : ok;
+    return ok == 1 ? strided_engine_tensor(t, format) : ok;
 }
 
-/* The memory of the gradient of parameter `index`, a tensor of layout `layout` (read
- * already): a contiguous CPU float32 tensor of `numel` elements. A tensor of another kind
- * is DescentTypeError (descent.torch then says which kind), a size mismatch
- * DescentValueError. */
-static int gradient_memory(PyObject *grad, PyObject *layout, Py_ssize_t index, Py_ssize_t numel, float **out) {
-    int ok = layout == torch_strided ? strided_engine_tensor(grad) : 0;
+/* The memory of the gradient of parameter `index` of `self`, a tensor of layout `layout`
+ * (read already): a contiguous CPU tensor of the parameter's dtype and element count. A
+ * tensor of another kind is DescentTypeError (descent.torch then says which kind), a size
+ * mismatch DescentValueError. */
+static int gradient_memory(OptimizerObject *self, PyObject *grad, PyObject *layout, Py_ssize_t index, float **out) {
+    descent_param_format format = param_format(self, index);
+    int ok = layout == torch_strided ? strided_engine_tensor(grad, format) : 0;
     if (ok < 0) return -1;
     if (!ok) {
-        PyErr_Format(DescentTypeError, "the gradient of parameter %zd is not a contiguous CPU float32 tensor",
-                     index);
+        PyErr_Format(DescentTypeError, "the gradient of parameter %zd is not a contiguous CPU %s tensor", index,
+                     param_format_name(format));
         return -1;
     }
-    Py_ssize_t size = call_size(grad, name_numel);
+    Py_ssize_t size = call_size(grad, name_numel), numel = param_numel(self, index);
     if (size < 0) return -1;
     if (size != numel) {
         PyErr_Format(DescentValueError, "the gradient of parameter %zd has %zd elements, its parameter has %zd",
@@ -136,24 +149,29 @@ static int follow_param_memory(OptimizerObject *self, PyObject *param, Py_ssize_
     if (!now) return -1;
     Py_buffer *registered = &self->params[index];
     if (now == registered->buf) return 0;
-    int ok = engine_tensor(param);
+    descent_param_format format = param_format(self, index);
+    int ok = engine_tensor(param, format);
     if (ok < 0) return -1;
     if (!ok) {
         PyErr_Format(DescentTypeError,
-                     "parameter %zd now lives in a tensor that is not a contiguous CPU float32 one (was the "
-                     "model converted after the optimizer was made?)", index);
+                     "parameter %zd now lives in a tensor that is not a contiguous CPU %s one (was the "
+                     "model converted after the optimizer was made?)", index, param_format_name(format));
         return -1;
     }
     Py_ssize_t size = call_size(param, name_numel);
     if (size < 0) return -1;
-    if (size != registered->len / 4) {
+    if (size != param_numel(self, index)) {
         PyErr_Format(DescentValueError, "parameter %zd now has %zd elements, it was registered with %zd", index, size,
-                     registered->len / 4);
+                     param_numel(self, index));
         return -1;
     }
+    /* numpy has no bfloat16: its bit patterns are seen as int16, as registered. */
     PyObject *detached = PyObject_CallMethod(param, "detach", NULL);
-    PyObject *array = detached ? PyObject_CallMethod(detached, "numpy", NULL) : NULL;
+    PyObject *viewed = detached && format == DESCENT_PARAM_BFLOAT16
+                           ? PyObject_CallMethod(detached, "view", "O", torch_int16) : Py_XNewRef(detached);
+    PyObject *array = viewed ? PyObject_CallMethod(viewed, "numpy", NULL) : NULL;
     Py_XDECREF(detached);
+    Py_XDECREF(viewed);
     if (!array) return -1;
     int moved = move_param(self, index, array);
     Py_DECREF(array);
@@ -224,7 +242,7 @@ PyObject *Optimizer_step_tensors(OptimizerObject *self, PyObject *args, PyObject
             PyErr_Format(SparseGradientFound, "parameter %zd has a sparse gradient", i);
             goto done;
         }
-        if (gradient_memory(grad, layout, i, self->params[i].len / 4, &pointers[i]) < 0) goto done;
+        if (gradient_memory(self, grad, layout, i, &pointers[i]) < 0) goto done;
     }
     descent_status status;
     descent_step_report report;
@@ -251,7 +269,7 @@ PyObject *Optimizer_hold_grad_view(OptimizerObject *self, PyObject *args) {
         PyObject *layout = PyObject_GetAttr(view, name_layout);
         if (!layout) return NULL;
         Py_DECREF(layout); /* torch's layouts are singletons: only their identity is used */
-        if (gradient_memory(view, layout, index, self->params[index].len / 4, &memory) < 0) return NULL;
+        if (gradient_memory(self, view, layout, index, &memory) < 0) return NULL;
         Py_INCREF(view);
     }
     Py_XSETREF(self->grad_views[index], view == Py_None ? NULL : view);
