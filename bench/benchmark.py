@@ -70,6 +70,7 @@ class Library:
             "descent_create": [ctypes.c_int, p, ctypes.POINTER(p)],
             "descent_add_group": [p, p, ctypes.POINTER(sz)],
             "descent_add_param": [p, sz, p, p, sz, ctypes.POINTER(sz)],
+            "descent_add_param_format": [p, sz, p, p, sz, ctypes.c_int, ctypes.POINTER(sz)],
             "descent_group_set": [p, sz, ctypes.c_int, ctypes.c_double],
             "descent_step": [p],
             "descent_free": [p],
@@ -672,13 +673,14 @@ C_ABI = "descent (C ABI)"
 
 
 def print_rows(rows, reference):
-    print(f"  {'method':<25}{'ms/step':>10}{'Gparam/s':>10}{'GB/s':>8}{'roofline':>10}{'vs ' + reference:>18}")
+    width = max([25] + [len(row["method"]) + 2 for row in rows])
+    print(f"  {'method':<{width}}{'ms/step':>10}{'Gparam/s':>10}{'GB/s':>8}{'roofline':>10}{'vs ' + reference:>18}")
     for row in rows:
         if "note" in row:
-            print(f"  {row['method']:<25}{row['note']}")
+            print(f"  {row['method']:<{width}}{row['note']}")
             continue
         ratio = row.get("speedup_vs_" + reference.replace(" ", "_"))
-        print(f"  {row['method']:<25}{row['seconds'] * 1e3:>10.2f}{row['gparams_per_s']:>10.3f}"
+        print(f"  {row['method']:<{width}}{row['seconds'] * 1e3:>10.2f}{row['gparams_per_s']:>10.3f}"
               f"{row['gbytes_per_s']:>8.1f}{row.get('of_roofline', float('nan')):>10.1%}"
               f"{'' if ratio is None else f'{ratio:.2f}x':>18}"
               + (f"   {row['us_per_tensor_over_c_abi']:.2f} us/tensor over the C ABI"

@@ -300,7 +300,19 @@ typedef enum descent_option {
      * Turned off, the copy is let go at the next step. float32 parameters
      * ignore it.
      */
-    DESCENT_OPTION_MASTER_WEIGHTS = 41
+    DESCENT_OPTION_MASTER_WEIGHTS = 41,
+    /**
+     * Descent's own, a boolean, on the algorithms that take state_dtype
+     * (default 0): bfloat16 state and bfloat16 or float16 parameters are rounded
+     * stochastically (up, away from zero, with the probability of the dropped
+     * fraction) instead of to nearest even, so that updates below half a unit
+     * in the last place survive on average. The noise is a hash of the
+     * parameter's index, its step count, the buffer and the element: every
+     * instruction set and thread count rounds alike, and a resumed run as the
+     * uninterrupted one. bfloat16 state rounded so is stepped through float32
+     * pieces, as 8-bit state is (slower than its one-pass kernel).
+     */
+    DESCENT_OPTION_STOCHASTIC_ROUNDING = 42
 } descent_option;
 
 /**

@@ -39,14 +39,14 @@ public struct AlgorithmDescription: Sendable {
     /// The description of an algorithm whose element-wise state may be kept in any of
     /// `ElementFormat.stateFormats` and whose parameters may be in any of
     /// `ElementFormat.parameterFormats`: it takes `state_dtype` (float32 by default),
-    /// `min_8bit_size` (4096, bitsandbytes' default) and `master_weights` (off) after
-    /// torch's options, and keeps a last slot, `master_param`, for the master copy of a
+    /// `min_8bit_size` (4096, bitsandbytes' default), `master_weights` and
+    /// `stochastic_rounding` (off) after torch's options, and keeps a last slot, `master_param`, for the master copy of a
     /// low-precision parameter. Its update rule's kernel runs on float32; every kernel
     /// table wraps it for the other formats.
     func withStateFormats() -> AlgorithmDescription {
         var description = self
         description.hyperparameters += [.init(.stateDtype, ElementFormat.float32.choice!), .init(.min8bitSize, 4096),
-                                        .init(.masterWeights, 0)]
+                                        .init(.masterWeights, 0), .init(.stochasticRounding, 0)]
         description.checks.append(.count(.min8bitSize, minimum: 0))
         description.state.append(StateSlot("master_param", shape: .master, initialValue: .parameter,
                                            needed: .whenSet(.masterWeights)))

@@ -80,6 +80,11 @@ public enum Option: Int32, CaseIterable, Sendable {
     /// float16 parameter, updates it, and rewrites the parameter from it (ZeRO-Offload's
     /// pattern); float32 parameters are their own master.
     case masterWeights = 41
+    /// Descent's own: rounds bfloat16 state and bfloat16 or float16 parameters
+    /// stochastically (up with the probability of the dropped fraction) instead of to
+    /// nearest even, so that updates below half a unit in the last place are kept on
+    /// average.
+    case stochasticRounding = 42
 
     /// torch's name for it.
     public var name: String {
@@ -125,6 +130,7 @@ public enum Option: Int32, CaseIterable, Sendable {
         case .stateDtype: "state_dtype"
         case .min8bitSize: "min_8bit_size"
         case .masterWeights: "master_weights"
+        case .stochasticRounding: "stochastic_rounding"
         }
     }
 
@@ -146,7 +152,7 @@ public enum Option: Int32, CaseIterable, Sendable {
 
     public var kind: Kind {
         switch self {
-        case .nesterov, .maximize, .amsgrad, .centered, .decoupledWeightDecay, .masterWeights: .flag
+        case .nesterov, .maximize, .amsgrad, .centered, .decoupledWeightDecay, .masterWeights, .stochasticRounding: .flag
         case .maxIter, .historySize, .nsSteps, .min8bitSize: .integer
         case .maxEval: .optionalInteger
         case .lineSearchFn, .adjustLRFn, .stateDtype: .choice
@@ -158,7 +164,7 @@ public enum Option: Int32, CaseIterable, Sendable {
     public var isBoolean: Bool { kind == .flag }
 
     /// Whether torch.optim has it (the others are Descent's own).
-    public var isTorchs: Bool { ![.stateDtype, .min8bitSize, .masterWeights].contains(self) }
+    public var isTorchs: Bool { ![.stateDtype, .min8bitSize, .masterWeights, .stochasticRounding].contains(self) }
 
     /// torch's values of a `.choice` option, by the number that stands for each
     /// (L-BFGS's `line_search_fn`, Muon's `adjust_lr_fn`: 0 is None; `state_dtype`'s

@@ -513,8 +513,9 @@ public final class Optimizer {
         let byRows = rowRule == nil ? [] : sparse
         for (i, _) in byRows {
             try rowRule!.checkSparse(groups[parameters[i].group])
-            // Rows start anywhere: they would split quantization blocks.
-            let format = parameters[i].formattedSlots != 0 ? parameters[i].stateFormat : wantedFormat(parameters[i])
+            // Rows start anywhere: they would split quantization blocks. The format the
+            // state will have (a step converts state whose group asks for another first).
+            let format = wantedFormat(parameters[i])
             guard format == .float32 else {
                 throw DescentError(.unsupported, "parameter \(i) has a sparse gradient, which needs float32 state; its state is \(format.name) (state_dtype of group \(parameters[i].group))")
             }
@@ -651,11 +652,12 @@ public final class Optimizer {
         var plan = StepPlan<Rule.Scalars>()
         plan.reserve(parameters.count)
         var scalarsKey: (group: Int, step: Int64)?
-        // The slots of the group of the parameter before: groups change rarely in the
-        // registration order, so the description is read once per run of a group.
-        var needed: (group: Int, factored: Bool, slots: UInt8)?
+        // The slots of the group of the parameter before, and whether it rounds
+        // stochastically: groups change rarely in the registration order, so the
+        // description is read once per run of a group.
+        var needed: (group: Int, factored: Bool, slots: UInt8, stochastic: Bool)?
         let description = algorithm.description
-        for (parameter, grad) in zip(parameters, gradients) {
+        for (index, (parameter, grad)) in zip(parameters, gradients).enumerated() {
             guard let grad else { continue }
             parameter.step += 1
             // The group is read only here (a copy of its hyperparameters retains their storage).
@@ -665,8 +667,9 @@ public final class Optimizer {
                 scalarsKey = (parameter.group, parameter.step)
             }
             if needed?.group != parameter.group || needed?.factored != parameter.isFactored {
-                needed = (parameter.group, parameter.isFactored,
-                          description.slotsNeeded(groups[parameter.group], factored: parameter.isFactored))
+                let hp = groups[parameter.group]
+                needed = (parameter.group, parameter.isFactored, description.slotsNeeded(hp, factored: parameter.isFactored),
+                          hp.isSet(.stochasticRounding))
             }
             let slots = parameter.kept(needed!.slots)
             // A master copy that `master_weights` no longer asks for is let go: the
@@ -674,7 +677,9 @@ public final class Optimizer {
             if parameter.masterSlot & ~slots != 0, parameter.slots[parameter.masterSlot.trailingZeroBitCount] != nil {
                 parameter.drop(slot: parameter.masterSlot.trailingZeroBitCount)
             }
-            plan.add(parameter.span(grad: grad, slotsNeeded: slots))
+            var span = parameter.span(grad: grad, slotsNeeded: slots)
+            if needed!.stochastic { span.roundingSeed = roundingSeed(parameter: index, step: parameter.step) }
+            plan.add(span)
             parameter.writtenSlots |= slots
         }
         let table = Runtime.kernels
@@ -700,6 +705,16 @@ public final class Optimizer {
             }, threads: Runtime.threadCount)
         }
         return plan
+    }
+
+    /// The seed of stochastic rounding for parameter `parameter`'s step `step`: a mix
+    /// (splitmix64's finalizer) of the two, so that every step of every parameter rounds
+    /// with noise of its own, and the same noise whenever it is replayed (a resumed run).
+    private func roundingSeed(parameter: Int, step: Int64) -> UInt32 {
+        var x = UInt64(parameter) << 40 ^ UInt64(bitPattern: step)
+        x = (x ^ x >> 30) &* 0xBF58_476D_1CE4_E5B9
+        x = (x ^ x >> 27) &* 0x94D0_49BB_1331_11EB
+        return UInt32(truncatingIfNeeded: x ^ x >> 31)
     }
 
     /// The gradients of the parameters that have one, and the sparse values `plus`, for

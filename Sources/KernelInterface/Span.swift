@@ -34,6 +34,10 @@ public struct Span {
     /// With a master copy (`master_weights`): the caller's parameter, in
     /// `parameterFormat`, rewritten from the updated copy, which `param` then addresses.
     public var masteredParam: UnsafeMutableRawPointer?
+    /// With stochastic rounding (`stochastic_rounding`), this parameter's and step's seed:
+    /// bfloat16 state and a bfloat16 or float16 parameter are rounded stochastically
+    /// (`roundingSeed(slot:)`); nil rounds to nearest even.
+    public var roundingSeed: UInt32?
 
     public typealias Slots = (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?,
                               UnsafeMutableRawPointer?)
@@ -82,6 +86,13 @@ public struct Span {
         case 2: slots.2 = memory
         default: slots.3 = memory
         }
+    }
+
+    /// The seed that rounds slot `slot` (nil: the parameter itself), so that each buffer
+    /// gets noise of its own.
+    @inline(__always)
+    public func roundingSeed(slot: Int?) -> UInt32? {
+        roundingSeed.map { $0 &+ UInt32(truncatingIfNeeded: (slot ?? -1) + 1) &* 0x9E37_79B9 }
     }
 
     /// The span's vector part and its torch-scalar-tail part.

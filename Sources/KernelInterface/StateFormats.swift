@@ -81,6 +81,50 @@ public func float(float16 value: UInt16) -> Float {
     Float(Float16(bitPattern: value))
 }
 
+// MARK: Stochastic rounding
+
+/// A random 32-bit word for element `i` of a tensor under `seed`, from a counter-based
+/// hash (Wellons's lowbias32) rather than a generator's sequence: it depends only on
+/// which element a step writes, so every instruction set, thread count and chunking
+/// rounds alike, and a resumed run rounds as the uninterrupted one.
+@inlinable @inline(__always)
+public func roundingNoise(_ i: Int, _ seed: UInt32) -> UInt32 {
+    var x = UInt32(truncatingIfNeeded: i) &+ seed
+    x ^= x >> 16
+    x &*= 0x7FEB_352D
+    x ^= x >> 15
+    x &*= 0x846C_A68B
+    x ^= x >> 16
+    return x
+}
+
+/// bfloat16 rounded stochastically: up (away from zero) with the probability of the
+/// dropped fraction, by adding 16 random bits below the kept ones and truncating; NaN
+/// as `bfloat16(_:)`.
+@inlinable @inline(__always)
+public func bfloat16(_ value: Float, noise: UInt32) -> UInt16 {
+    if value.isNaN { return 0x7FC0 }
+    return UInt16(truncatingIfNeeded: (value.bitPattern &+ (noise & 0xFFFF)) >> 16)
+}
+
+/// float16 rounded stochastically, as `bfloat16(_:noise:)`: 13 random bits below a normal
+/// value's kept ones; a value in float16's subnormal range (steps of 2^-24) scaled to
+/// those steps, where 14 random bits below the unit add exactly (the scaled value is
+/// under 1,024).
+@inlinable @inline(__always)
+public func float16(_ value: Float, noise: UInt32) -> UInt16 {
+    let bits = value.bitPattern, magnitude = bits & 0x7FFF_FFFF
+    let sign = UInt16(truncatingIfNeeded: (bits >> 16) & 0x8000)
+    if value.isNaN { return sign | 0x7E00 }
+    if magnitude < 0x3880_0000 {  // below 2^-14
+        let units = Float(bitPattern: magnitude) * 0x1p24 + Float(noise & 0x3FFF) * 0x1p-14
+        return sign | UInt16(units.rounded(.down))
+    }
+    let raised = magnitude &+ (noise & 0x1FFF)
+    if raised >= 0x4780_0000 { return sign | 0x7C00 }  // 2^16 and up: infinity
+    return sign | UInt16(truncatingIfNeeded: (raised >> 13) &- (112 << 10))
+}
+
 // MARK: Elements as a kernel sees them
 
 /// How a kernel reads and writes one state slot's elements, as float32 whatever their
@@ -322,21 +366,31 @@ public func decodeState(_ memory: UnsafeRawPointer, _ format: ElementFormat, cou
     }
 }
 
-/// The inverse of `decodeState`: bfloat16 and float16 round to nearest even, 8-bit quantizes each
+/// The inverse of `decodeState`: bfloat16 and float16 round to nearest even, or with a
+/// `seed` stochastically (`roundingNoise` of each element's index); 8-bit quantizes each
 /// block (its absmax, then its codes).
 @inlinable @inline(__always)
 public func encodeState(_ values: UnsafePointer<Float>, _ format: ElementFormat, count: Int, signed: Bool,
-                        elements: Range<Int>, into memory: UnsafeMutableRawPointer, _ coding: BlockCoding) {
+                        elements: Range<Int>, into memory: UnsafeMutableRawPointer, _ coding: BlockCoding,
+                        seed: UInt32? = nil) {
     let first = elements.lowerBound, n = elements.count
     switch format {
     case .float32:
         (memory.assumingMemoryBound(to: Float.self) + first).update(from: values, count: n)
     case .bfloat16:
         let stored = memory.assumingMemoryBound(to: UInt16.self) + first
-        for i in 0 ..< n { stored[i] = bfloat16(values[i]) }
+        if let seed {
+            for i in 0 ..< n { stored[i] = bfloat16(values[i], noise: roundingNoise(first + i, seed)) }
+        } else {
+            for i in 0 ..< n { stored[i] = bfloat16(values[i]) }
+        }
     case .float16:
         let stored = memory.assumingMemoryBound(to: UInt16.self) + first
-        for i in 0 ..< n { stored[i] = float16(values[i]) }
+        if let seed {
+            for i in 0 ..< n { stored[i] = float16(values[i], noise: roundingNoise(first + i, seed)) }
+        } else {
+            for i in 0 ..< n { stored[i] = float16(values[i]) }
+        }
     case .int8Blockwise:
         let absmax = (memory + Blockwise8Bit.absmaxOffset(count)).assumingMemoryBound(to: Float.self)
         let book = CodeBook.forState(signed: signed)

@@ -9,13 +9,17 @@ let blockCoding = BlockCoding.built(for: instructionSet)
 
 /// A rule's kernel for every state format and parameter format. By state format: its
 /// float32 and bfloat16 builds (the same generic kernel over `Float32Elements` and
-/// `BFloat16Elements`: one pass), and for 8-bit state the float32 build over decoded
-/// blocks. Each of those on float32 parameters, and on bfloat16 and float16 parameters
-/// through float32 pieces (`withFloat32Parameter`).
+/// `BFloat16Elements`: one pass), and for 8-bit state, and bfloat16 state rounded
+/// stochastically, the float32 build over decoded pieces. Each of those on float32
+/// parameters, and on bfloat16 and float16 parameters through float32 pieces
+/// (`withFloat32Parameter`).
 func everyFormat<Scalars>(_ float32: @escaping @Sendable (Scalars, Span) -> Void,
                           _ bfloat16: @escaping @Sendable (Scalars, Span) -> Void) -> [UpdateKernel] {
     let byState: [(ElementFormat, @Sendable (Scalars, Span) -> Void)] = [
-        (.float32, float32), (.bfloat16, bfloat16),
+        (.float32, float32),
+        (.bfloat16, { s, span in
+            span.roundingSeed == nil ? bfloat16(s, span) : withFloat32State(s, span, .bfloat16, float32)
+        }),
         (.int8Blockwise, { s, span in withFloat32State(s, span, .int8Blockwise, float32) }),
     ]
     return byState.flatMap { state, kernel in
@@ -29,7 +33,8 @@ func everyFormat<Scalars>(_ float32: @escaping @Sendable (Scalars, Span) -> Void
 /// gradient are in `format` (bfloat16 or float16), `piece` elements at a time: the
 /// gradient is widened into float32 scratch, and so is the parameter unless the span has
 /// a master copy (then the kernel updates the copy); after the kernel, the parameter is
-/// rewritten from the updated float32 values, rounded to nearest even. The arithmetic is
+/// rewritten from the updated float32 values, rounded to nearest even (or stochastically:
+/// `Span.roundingSeed`). The arithmetic is
 /// the float32 kernel's: a master copy steps exactly as a float32 parameter would. The
 /// piece stays in L1, and keeps the parameter's element indices (the state's blocks are
 /// addressed by them).
@@ -58,13 +63,14 @@ func withFloat32Parameter<Scalars>(_ s: Scalars, _ span: Span, _ format: Element
         }
         kernel(s, part)
         encodeState(part.param + first, format, count: span.count, signed: true, elements: elements, into: stored,
-                    blockCoding)
+                    blockCoding, seed: span.roundingSeed(slot: nil))
         first += count
     }
 }
 
 /// Runs `kernel`, a float32-state kernel, over a span whose element-wise state is in
-/// another format (8-bit: its encoding needs a whole block's values at once), `piece`
+/// another format (8-bit: its encoding needs a whole block's values at once; bfloat16
+/// rounded stochastically: its noise is the encoder's), `piece`
 /// elements at a time (whole blocks: a span of 8-bit state starts on one, see
 /// `ElementFormat.layoutGranularity`): its formatted slots are decoded to float32
 /// scratch, the kernel updates the piece, and the slots are encoded back (each block's
@@ -100,7 +106,7 @@ func withFloat32State<Scalars>(_ s: Scalars, _ span: Span, _ format: ElementForm
             for slot in 0 ..< Span.maxSlots where span.formattedSlots & (1 << slot) != 0 {
                 guard let memory = span.slot(slot) else { continue }
                 encodeState(scratch + slot * piece, format, count: span.count, signed: span.signedSlots & (1 << slot) != 0,
-                            elements: elements, into: memory, blockCoding)
+                            elements: elements, into: memory, blockCoding, seed: span.roundingSeed(slot: slot))
             }
             first += count
         }

@@ -159,6 +159,15 @@ static void test_bad_calls_change_nothing(void) {
     EXPECT(descent_step(opt) == DESCENT_ERROR_UNSUPPORTED, "a sparse gradient with 8-bit state");
     EXPECT(strstr(descent_last_error(opt), "needs float32 state") != NULL, "message: %s", descent_last_error(opt));
     EXPECT(memcmp(before, param, sizeof before) == 0, "nothing stepped");
+    /* 8-bit state whose group now asks for float32: the step converts it, then takes the rows. */
+    MUST(descent_set_grad(opt, 0, grad));
+    MUST(descent_step(opt));
+    MUST(descent_group_set(opt, 0, DESCENT_OPTION_STATE_DTYPE, 0));
+    MUST(descent_set_sparse_grad(opt, 0, rows, 1, row_values, 5)); /* in place of the dense gradient */
+    MUST(descent_step(opt));
+    descent_state_format format = 0;
+    MUST(descent_param_state_format(opt, 0, "sum", &format));
+    EXPECT(format == DESCENT_STATE_FLOAT32, "moved to float32 by the sparse step, got %d", (int)format);
     descent_free(opt);
 }
 

@@ -260,12 +260,20 @@ static void run(Input *in) {
         break;
     }
     case 2: random_params(in, &p); s = descent_add_group(opt, byte(in) & 1 ? &p : NULL, &index); break;
-    case 3:
+    case 3: {
         n = count(in);
         f = buffer(in, pool, &n);
         g = byte(in) & 1 ? buffer(in, grad_pool, &n) : NULL;
-        s = descent_add_param(opt, count(in), f, g, n, &index);
+        uint8_t kind = byte(in);
+        if (kind & 1) {
+            s = descent_add_param(opt, count(in), f, g, n, &index);
+        } else { /* any format code, known or not; 16-bit elements fit twice as many, an odd address none */
+            descent_param_format format = (descent_param_format)((kind >> 1) % 6);
+            size_t numel = format == DESCENT_PARAM_BFLOAT16 || format == DESCENT_PARAM_FLOAT16 ? 2 * n : n;
+            s = descent_add_param_format(opt, count(in), f ? (char *)f + (kind >> 7) : NULL, g, numel, format, &index);
+        }
         break;
+    }
     case 4: s = descent_step(opt); break;
     case 5: s = descent_zero_grad(opt); break;
     case 6: random_params(in, &p); s = descent_group_set_params(opt, count(in), &p); break;
@@ -419,7 +427,7 @@ static void run(Input *in) {
         double values[4];
         size_t pairs = byte(in) % 5;
         for (size_t i = 0; i < pairs; i++) {
-            ids[i] = (descent_option)(byte(in) % 42);
+            ids[i] = (descent_option)(byte(in) % 44);
             values[i] = number(in);
         }
         if (byte(in) & 1) {

@@ -15,9 +15,10 @@ STATE_DTYPES = ("float32", "bfloat16", "int8")
 @pytest.mark.parametrize("dtype", LOW, ids=str)
 @pytest.mark.parametrize("state_dtype", STATE_DTYPES)
 @pytest.mark.parametrize("master_weights", [False, True])
-def test_every_isa_and_thread_count_gives_the_same_bits(dtype, state_dtype, master_weights):
+@pytest.mark.parametrize("stochastic_rounding", [False, True])
+def test_every_isa_and_thread_count_gives_the_same_bits(dtype, state_dtype, master_weights, stochastic_rounding):
     """Over several chunks, 1,024-element pieces and partial blocks, float32 parameters
-    laid out between low-precision ones."""
+    laid out between low-precision ones; stochastic rounding's noise included."""
     sizes = [3 * 16384 + 700, 100, 5000, 4095, 20000]
     kinds = [dtype, torch.float32, dtype, dtype, torch.float32]
     generator = torch.Generator().manual_seed(3)
@@ -30,7 +31,7 @@ def test_every_isa_and_thread_count_gives_the_same_bits(dtype, state_dtype, mast
                 set_execution(isa, threads)
                 params = [p.clone() for p in start]
                 opt = Optimizer("AdamW", [{"params": params}], state_dtype=state_dtype, master_weights=master_weights,
-                                min_8bit_size=0, lr=0.01)
+                                stochastic_rounding=stochastic_rounding, min_8bit_size=0, lr=0.01)
                 for step_grads in grads:
                     opt.step([g.clone() for g in step_grads])
                 masters = [opt.read_state(i, "master_param") for i, kind in enumerate(kinds) if kind != torch.float32]

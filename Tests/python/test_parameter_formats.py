@@ -138,11 +138,13 @@ def test_master_weights_turned_off_and_on():
     assert torch.equal(opt.state[p]["master_param"], before), "made afresh from the parameter"
 
 
+@pytest.mark.parametrize("stochastic_rounding", [False, True])
 @pytest.mark.parametrize("state_dtype", ["float32", "bfloat16", "int8"])
-def test_state_dict_resumes_bit_for_bit(state_dtype):
+def test_state_dict_resumes_bit_for_bit(state_dtype, stochastic_rounding):
     torch.manual_seed(5)
     params = [torch.nn.Parameter(v.to(torch.bfloat16)) for v in (torch.randn(64, 80), torch.randn(10))]
-    opt = dt.AdamW(params, lr=1e-2, master_weights=True, state_dtype=state_dtype)
+    options = dict(lr=1e-2, master_weights=True, state_dtype=state_dtype, stochastic_rounding=stochastic_rounding)
+    opt = dt.AdamW(params, **options)
     grads = [[torch.randn(p.shape).to(torch.bfloat16) for p in params] for _ in range(10)]
     for step_grads in grads[:5]:
         for p, g in zip(params, step_grads):
@@ -153,7 +155,7 @@ def test_state_dict_resumes_bit_for_bit(state_dtype):
     buffer.seek(0)
     saved = torch.load(buffer)
     resumed_params = [torch.nn.Parameter(v) for v in saved["params"]]
-    resumed = dt.AdamW(resumed_params, lr=1e-2, master_weights=True, state_dtype=state_dtype)
+    resumed = dt.AdamW(resumed_params, **options)
     resumed.load_state_dict(saved["opt"])
     assert resumed.state[resumed_params[0]]["master_param"].dtype == torch.float32
     for step_grads in grads[5:]:
@@ -164,6 +166,56 @@ def test_state_dict_resumes_bit_for_bit(state_dtype):
     for p, q in zip(params, resumed_params):
         assert torch.equal(p.detach(), q.detach())
         assert torch.equal(opt.state[p]["master_param"], resumed.state[q]["master_param"])
+
+
+@pytest.mark.parametrize("dtype", LOW)
+def test_stochastic_rounding_keeps_small_updates_on_average(dtype):
+    """SGD steps of a tenth of a unit in the last place from 1.0: rounding to nearest even
+    loses every one; stochastic rounding keeps them on average (unbiased: the mean over
+    65,536 elements is float32's within a few of its standard errors, ~0.01 unit)."""
+    ulp = torch.finfo(dtype).eps  # the spacing above 1.0
+    lr, steps = 0.1 * ulp, 50
+    ends = {}
+    for stochastic in (False, True):
+        p = torch.nn.Parameter(torch.ones(1 << 16, dtype=dtype))
+        opt = dt.SGD([p], lr=lr, stochastic_rounding=stochastic)
+        for _ in range(steps):
+            p.grad = -torch.ones_like(p)
+            opt.step()
+        ends[stochastic] = p.detach().double()
+    assert torch.equal(ends[False], torch.ones(1 << 16, dtype=torch.float64)), "nearest even drops every update"
+    mean_steps = (ends[True].mean().item() - 1) / ulp
+    assert mean_steps == pytest.approx(steps * 0.1, abs=0.05), "stochastic rounding keeps them on average"
+    assert ends[True].unique().numel() > 3, "each element rounds on its own noise"
+
+
+def test_stochastic_rounding_of_bfloat16_state_is_unbiased():
+    """A momentum buffer of bfloat16 state under a constant gradient: 0.9·b + 1 has its
+    fixed point at 10, which rounding to nearest even never reaches (it stalls at 9.75,
+    where the step is under half a unit); rounded stochastically its mean is 10."""
+    ends = {}
+    for stochastic in (False, True):
+        p = torch.nn.Parameter(torch.zeros(1 << 16))
+        opt = dt.SGD([p], lr=1e-3, momentum=0.9, state_dtype="bfloat16", stochastic_rounding=stochastic)
+        for _ in range(300):
+            p.grad = torch.ones_like(p)
+            opt.step()
+        ends[stochastic] = opt.state[p]["momentum_buffer"].double()
+    assert torch.equal(ends[False], torch.full((1 << 16,), 9.75, dtype=torch.float64))
+    assert ends[True].mean().item() == pytest.approx(10, abs=0.005)
+
+
+def test_stochastic_rounding_is_the_same_noise_every_run():
+    def run():
+        p = torch.nn.Parameter(torch.linspace(-1, 1, 5000).to(torch.bfloat16))
+        opt = dt.AdamW([p], lr=1e-3, state_dtype="bfloat16", stochastic_rounding=True)
+        for step in range(3):
+            p.grad = torch.sin(torch.arange(5000.0) * (step + 1)).to(torch.bfloat16)
+            opt.step()
+        return p.detach().clone(), opt.state[p]["exp_avg"].clone()
+
+    (a, m), (b, n) = run(), run()
+    assert torch.equal(a, b) and torch.equal(m, n)
 
 
 def test_unscale_and_clip_read_and_write_the_gradient_in_its_format():

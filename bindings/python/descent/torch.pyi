@@ -28,70 +28,70 @@ class SGD(_EngineOptimizer):
     def __init__(self, params: Any, lr: float = ..., momentum: float = ..., dampening: float = ...,
                  weight_decay: float = ..., nesterov: bool = ..., *,
                  maximize: bool = ..., state_dtype: str = ...,
-                 min_8bit_size: int = ..., master_weights: bool = ..., grad_arena: bool = ...,
-                 **kwargs: Any) -> None: ...
+                 min_8bit_size: int = ..., master_weights: bool = ..., stochastic_rounding: bool = ...,
+                 grad_arena: bool = ..., **kwargs: Any) -> None: ...
 
 class Adam(_EngineOptimizer):
     def __init__(self, params: Any, lr: float = ..., betas: tuple[float, float] = ..., eps: float = ...,
                  weight_decay: float = ..., amsgrad: bool = ..., *,
                  maximize: bool = ..., state_dtype: str = ...,
-                 min_8bit_size: int = ..., master_weights: bool = ..., grad_arena: bool = ...,
-                 **kwargs: Any) -> None: ...
+                 min_8bit_size: int = ..., master_weights: bool = ..., stochastic_rounding: bool = ...,
+                 grad_arena: bool = ..., **kwargs: Any) -> None: ...
 
 class AdamW(_EngineOptimizer):
     def __init__(self, params: Any, lr: float = ..., betas: tuple[float, float] = ..., eps: float = ...,
                  weight_decay: float = ..., amsgrad: bool = ..., *,
                  maximize: bool = ..., state_dtype: str = ...,
-                 min_8bit_size: int = ..., master_weights: bool = ..., grad_arena: bool = ...,
-                 **kwargs: Any) -> None: ...
+                 min_8bit_size: int = ..., master_weights: bool = ..., stochastic_rounding: bool = ...,
+                 grad_arena: bool = ..., **kwargs: Any) -> None: ...
 
 class RMSprop(_EngineOptimizer):
     def __init__(self, params: Any, lr: float = ..., alpha: float = ..., eps: float = ...,
                  weight_decay: float = ..., momentum: float = ..., centered: bool = ..., *,
                  maximize: bool = ..., state_dtype: str = ...,
-                 min_8bit_size: int = ..., master_weights: bool = ..., grad_arena: bool = ...,
-                 **kwargs: Any) -> None: ...
+                 min_8bit_size: int = ..., master_weights: bool = ..., stochastic_rounding: bool = ...,
+                 grad_arena: bool = ..., **kwargs: Any) -> None: ...
 
 class Adagrad(_EngineOptimizer):
     def __init__(self, params: Any, lr: float = ..., lr_decay: float = ..., weight_decay: float = ...,
                  initial_accumulator_value: float = ..., eps: float = ..., *,
                  maximize: bool = ..., state_dtype: str = ...,
-                 min_8bit_size: int = ..., master_weights: bool = ..., grad_arena: bool = ...,
-                 **kwargs: Any) -> None: ...
+                 min_8bit_size: int = ..., master_weights: bool = ..., stochastic_rounding: bool = ...,
+                 grad_arena: bool = ..., **kwargs: Any) -> None: ...
 
 class Adamax(_EngineOptimizer):
     def __init__(self, params: Any, lr: float = ..., betas: tuple[float, float] = ..., eps: float = ...,
                  weight_decay: float = ..., *,
                  maximize: bool = ..., state_dtype: str = ...,
-                 min_8bit_size: int = ..., master_weights: bool = ..., grad_arena: bool = ...,
-                 **kwargs: Any) -> None: ...
+                 min_8bit_size: int = ..., master_weights: bool = ..., stochastic_rounding: bool = ...,
+                 grad_arena: bool = ..., **kwargs: Any) -> None: ...
 
 class NAdam(_EngineOptimizer):
     def __init__(self, params: Any, lr: float = ..., betas: tuple[float, float] = ..., eps: float = ...,
                  weight_decay: float = ..., momentum_decay: float = ..., decoupled_weight_decay: bool = ..., *,
                  maximize: bool = ..., state_dtype: str = ...,
-                 min_8bit_size: int = ..., master_weights: bool = ..., grad_arena: bool = ...,
-                 **kwargs: Any) -> None: ...
+                 min_8bit_size: int = ..., master_weights: bool = ..., stochastic_rounding: bool = ...,
+                 grad_arena: bool = ..., **kwargs: Any) -> None: ...
 
 class RAdam(_EngineOptimizer):
     def __init__(self, params: Any, lr: float = ..., betas: tuple[float, float] = ..., eps: float = ...,
                  weight_decay: float = ..., decoupled_weight_decay: bool = ..., *,
                  maximize: bool = ..., state_dtype: str = ...,
-                 min_8bit_size: int = ..., master_weights: bool = ..., grad_arena: bool = ...,
-                 **kwargs: Any) -> None: ...
+                 min_8bit_size: int = ..., master_weights: bool = ..., stochastic_rounding: bool = ...,
+                 grad_arena: bool = ..., **kwargs: Any) -> None: ...
 
 class Adadelta(_EngineOptimizer):
     def __init__(self, params: Any, lr: float = ..., rho: float = ..., eps: float = ..., weight_decay: float = ...,
                  *, maximize: bool = ..., state_dtype: str = ...,
-                 min_8bit_size: int = ..., master_weights: bool = ..., grad_arena: bool = ...,
-                 **kwargs: Any) -> None: ...
+                 min_8bit_size: int = ..., master_weights: bool = ..., stochastic_rounding: bool = ...,
+                 grad_arena: bool = ..., **kwargs: Any) -> None: ...
 
 class ASGD(_EngineOptimizer):
     def __init__(self, params: Any, lr: float = ..., lambd: float = ..., alpha: float = ..., t0: float = ...,
                  weight_decay: float = ..., *,
                  maximize: bool = ..., state_dtype: str = ...,
-                 min_8bit_size: int = ..., master_weights: bool = ..., grad_arena: bool = ...,
-                 **kwargs: Any) -> None: ...
+                 min_8bit_size: int = ..., master_weights: bool = ..., stochastic_rounding: bool = ...,
+                 grad_arena: bool = ..., **kwargs: Any) -> None: ...
 
 class ComplexParameterError(ValueError, RuntimeError): ...
 
@@ -128,8 +128,8 @@ class Rprop(_EngineOptimizer):
     def __init__(self, params: Any, lr: float = ..., etas: tuple[float, float] = ...,
                  step_sizes: tuple[float, float] = ..., *,
                  maximize: bool = ..., state_dtype: str = ...,
-                 min_8bit_size: int = ..., master_weights: bool = ..., grad_arena: bool = ...,
-                 **kwargs: Any) -> None: ...
+                 min_8bit_size: int = ..., master_weights: bool = ..., stochastic_rounding: bool = ...,
+                 grad_arena: bool = ..., **kwargs: Any) -> None: ...
 
 class SparseAdam(_EngineOptimizer):
     def __init__(self, params: Any, lr: float = ..., betas: tuple[float, float] = ..., eps: float = ..., *,
