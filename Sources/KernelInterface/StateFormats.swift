@@ -54,12 +54,14 @@ public enum ElementFormat: UInt8, CaseIterable, Hashable, Sendable {
 // MARK: bfloat16
 
 /// bfloat16 ↔ float32, as torch converts (c10::BFloat16): round to nearest even, every
-/// NaN to 0x7FC0. Inlinable, so that the kernels built for each instruction set vectorize it.
+/// NaN to 0x7FC0. Inlinable, so that the kernels built for each instruction set vectorize
+/// it; the NaN case is a select, not an early return, which kept LLVM from vectorizing a
+/// kernel that reads and writes a bfloat16 parameter.
 @inlinable @inline(__always)
 public func bfloat16(_ value: Float) -> UInt16 {
     let bits = value.bitPattern
-    if value.isNaN { return 0x7FC0 }
-    return UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
+    let rounded = UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
+    return value.isNaN ? 0x7FC0 : rounded
 }
 
 @inlinable @inline(__always)
@@ -103,8 +105,8 @@ public func roundingNoise(_ i: Int, _ seed: UInt32) -> UInt32 {
 /// as `bfloat16(_:)`.
 @inlinable @inline(__always)
 public func bfloat16(_ value: Float, noise: UInt32) -> UInt16 {
-    if value.isNaN { return 0x7FC0 }
-    return UInt16(truncatingIfNeeded: (value.bitPattern &+ (noise & 0xFFFF)) >> 16)
+    let rounded = UInt16(truncatingIfNeeded: (value.bitPattern &+ (noise & 0xFFFF)) >> 16)
+    return value.isNaN ? 0x7FC0 : rounded
 }
 
 /// float16 rounded stochastically, as `bfloat16(_:noise:)`: 13 random bits below a normal

@@ -15,8 +15,9 @@ import KernelsPortable
 // Each kernel runs its span's vector part and its torch-scalar-tail part as two loops
 // (see `Span.tailRange`), with the options fixed by constant arguments of an inlined
 // loop, so that no branch stays in a loop body. The dense kernels are generic over how
-// they read and write their state (`StateElements`): built for float32 and for bfloat16
-// state, each one pass (StateFormatKernels.swift registers them, and 8-bit state).
+// they read and write their parameter and gradient (`ParameterElements`) and their state
+// (`StateElements`): built for each pair of formats, each one pass (StateFormatKernels.swift
+// registers them, and the formats that go through float32 pieces).
 
 #if KERNELS_AVX512
 let instructionSet = InstructionSet.avx512
@@ -29,23 +30,75 @@ let instructionSet = InstructionSet.portable
 /// This module's kernels.
 public let kernelTable = KernelTable(
     instructionSet: instructionSet,
-    updates: everyFormat({ sgdKernel($0, $1, Float32Elements.self) }, { sgdKernel($0, $1, BFloat16Elements.self) })
-        + everyFormat({ adamKernel($0, $1, Float32Elements.self) }, { adamKernel($0, $1, BFloat16Elements.self) })
-        + everyFormat({ rmspropKernel($0, $1, Float32Elements.self) },
-                      { rmspropKernel($0, $1, BFloat16Elements.self) })
-        + everyFormat({ adagradKernel($0, $1, Float32Elements.self) },
-                      { adagradKernel($0, $1, BFloat16Elements.self) })
-        + everyFormat({ adamaxKernel($0, $1, Float32Elements.self) },
-                      { adamaxKernel($0, $1, BFloat16Elements.self) })
-        + everyFormat({ nadamKernel($0, $1, Float32Elements.self) }, { nadamKernel($0, $1, BFloat16Elements.self) })
-        + everyFormat({ radamKernel($0, $1, Float32Elements.self) }, { radamKernel($0, $1, BFloat16Elements.self) })
-        + everyFormat({ adadeltaKernel($0, $1, Float32Elements.self) },
-                      { adadeltaKernel($0, $1, BFloat16Elements.self) })
-        + everyFormat({ asgdKernel($0, $1, Float32Elements.self) }, { asgdKernel($0, $1, BFloat16Elements.self) })
-        + everyFormat({ rpropKernel($0, $1, Float32Elements.self) }, { rpropKernel($0, $1, BFloat16Elements.self) })
+    updates: everyFormat(SGDKernels.self) + everyFormat(AdamKernels.self) + everyFormat(RMSpropKernels.self)
+        + everyFormat(AdagradKernels.self) + everyFormat(AdamaxKernels.self) + everyFormat(NAdamKernels.self)
+        + everyFormat(RAdamKernels.self) + everyFormat(AdadeltaKernels.self) + everyFormat(ASGDKernels.self)
+        + everyFormat(RpropKernels.self)
         + [UpdateKernel(adagradRowsKernel), UpdateKernel(sparseAdamKernel)],
     norm: normKernel, transform: transformKernel, vectors: vectorKernels, factored: factoredKernels,
     muon: muonKernels)
+
+// Each dense rule's kernel as a type, so that `everyFormat` builds it for every pair of
+// parameter and state formats.
+enum SGDKernels: RuleKernels {
+    static func run<P: ParameterElements, E: StateElements>(_ s: SGDScalars, _ span: Span, _: P.Type, _: E.Type) {
+        sgdKernel(s, span, P.self, E.self)
+    }
+}
+
+enum AdamKernels: RuleKernels {
+    static func run<P: ParameterElements, E: StateElements>(_ s: AdamScalars, _ span: Span, _: P.Type, _: E.Type) {
+        adamKernel(s, span, P.self, E.self)
+    }
+}
+
+enum RMSpropKernels: RuleKernels {
+    static func run<P: ParameterElements, E: StateElements>(_ s: RMSpropScalars, _ span: Span, _: P.Type, _: E.Type) {
+        rmspropKernel(s, span, P.self, E.self)
+    }
+}
+
+enum AdagradKernels: RuleKernels {
+    static func run<P: ParameterElements, E: StateElements>(_ s: AdagradScalars, _ span: Span, _: P.Type, _: E.Type) {
+        adagradKernel(s, span, P.self, E.self)
+    }
+}
+
+enum AdamaxKernels: RuleKernels {
+    static func run<P: ParameterElements, E: StateElements>(_ s: AdamaxScalars, _ span: Span, _: P.Type, _: E.Type) {
+        adamaxKernel(s, span, P.self, E.self)
+    }
+}
+
+enum NAdamKernels: RuleKernels {
+    static func run<P: ParameterElements, E: StateElements>(_ s: NAdamScalars, _ span: Span, _: P.Type, _: E.Type) {
+        nadamKernel(s, span, P.self, E.self)
+    }
+}
+
+enum RAdamKernels: RuleKernels {
+    static func run<P: ParameterElements, E: StateElements>(_ s: RAdamScalars, _ span: Span, _: P.Type, _: E.Type) {
+        radamKernel(s, span, P.self, E.self)
+    }
+}
+
+enum AdadeltaKernels: RuleKernels {
+    static func run<P: ParameterElements, E: StateElements>(_ s: AdadeltaScalars, _ span: Span, _: P.Type, _: E.Type) {
+        adadeltaKernel(s, span, P.self, E.self)
+    }
+}
+
+enum ASGDKernels: RuleKernels {
+    static func run<P: ParameterElements, E: StateElements>(_ s: ASGDScalars, _ span: Span, _: P.Type, _: E.Type) {
+        asgdKernel(s, span, P.self, E.self)
+    }
+}
+
+enum RpropKernels: RuleKernels {
+    static func run<P: ParameterElements, E: StateElements>(_ s: RpropScalars, _ span: Span, _: P.Type, _: E.Type) {
+        rpropKernel(s, span, P.self, E.self)
+    }
+}
 
 // MARK: SGD
 
@@ -73,25 +126,25 @@ public struct SGDScalars {
 #endif
 
 @inline(never)
-func sgdKernel<E: StateElements>(_ s: SGDScalars, _ span: Span, _: E.Type) {
+func sgdKernel<P: ParameterElements, E: StateElements>(_ s: SGDScalars, _ span: Span, _: P.Type, _: E.Type) {
     guard s.hasMomentum, let buf = span.elements(0, E.self) else {
-        sgdLoop(s, span, span.start ..< span.end, E.self, buf: nil, first: false, tail: false)
+        sgdLoop(s, span, span.start ..< span.end, P.self, E.self, buf: nil, first: false, tail: false)
         return
     }
     if span.freshSlots & 1 != 0 {
-        sgdLoop(s, span, span.start ..< span.end, E.self, buf: buf, first: true, tail: false)
+        sgdLoop(s, span, span.start ..< span.end, P.self, E.self, buf: buf, first: true, tail: false)
     } else {
-        sgdLoop(s, span, span.bodyRange, E.self, buf: buf, first: false, tail: false)
-        sgdLoop(s, span, span.tailRange, E.self, buf: buf, first: false, tail: true)
+        sgdLoop(s, span, span.bodyRange, P.self, E.self, buf: buf, first: false, tail: false)
+        sgdLoop(s, span, span.tailRange, P.self, E.self, buf: buf, first: false, tail: true)
     }
 }
 
 /// torch's fused SGD: `buf` nil means no momentum; `first` copies the gradient into a
 /// fresh momentum buffer; `tail` uses the scalar loop's fma form.
 @inline(__always)
-func sgdLoop<E: StateElements>(_ s: SGDScalars, _ span: Span, _ range: Range<Int>, _: E.Type,
+func sgdLoop<P: ParameterElements, E: StateElements>(_ s: SGDScalars, _ span: Span, _ range: Range<Int>, _: P.Type, _: E.Type,
              buf: E?, first: Bool, tail: Bool) {
-    let p = span.param, g = span.grad
+    let p = P(span), g = P.Gradients(span)
     let decays = s.weightDecay != 0
     // Read once: used under a condition, the field was loaded per lane (a gather).
     let momentum = s.momentum
@@ -143,22 +196,22 @@ public struct AdamScalars {
 #endif
 
 @inline(never)
-func adamKernel<E: StateElements>(_ s: AdamScalars, _ span: Span, _: E.Type) {
+func adamKernel<P: ParameterElements, E: StateElements>(_ s: AdamScalars, _ span: Span, _: P.Type, _: E.Type) {
     if s.amsgrad, let vmax = span.elements(2, E.self) {
-        adamLoop(s, span, span.bodyRange, E.self, vmax: vmax, tail: false)
-        adamLoop(s, span, span.tailRange, E.self, vmax: vmax, tail: true)
+        adamLoop(s, span, span.bodyRange, P.self, E.self, vmax: vmax, tail: false)
+        adamLoop(s, span, span.tailRange, P.self, E.self, vmax: vmax, tail: true)
     } else {
-        adamLoop(s, span, span.bodyRange, E.self, vmax: nil, tail: false)
-        adamLoop(s, span, span.tailRange, E.self, vmax: nil, tail: true)
+        adamLoop(s, span, span.bodyRange, P.self, E.self, vmax: nil, tail: false)
+        adamLoop(s, span, span.tailRange, P.self, E.self, vmax: nil, tail: true)
     }
 }
 
 /// torch's fused Adam (decoupled decay for AdamW, exactly 1 for Adam); `vmax` is the
 /// amsgrad maximum, nil without amsgrad.
 @inline(__always)
-func adamLoop<E: StateElements>(_ s: AdamScalars, _ span: Span, _ range: Range<Int>, _: E.Type,
+func adamLoop<P: ParameterElements, E: StateElements>(_ s: AdamScalars, _ span: Span, _ range: Range<Int>, _: P.Type, _: E.Type,
               vmax: E?, tail: Bool) {
-    let p = span.param, g = span.grad, m = span.elements(0, E.self)!, v = span.elements(1, E.self)!
+    let p = P(span), g = P.Gradients(span), m = span.elements(0, E.self)!, v = span.elements(1, E.self)!
     let decays = s.weightDecay != 0
     for i in range {
         let param = p[i] * s.decay
@@ -208,23 +261,23 @@ public struct RMSpropScalars {
 #endif
 
 @inline(never)
-func rmspropKernel<E: StateElements>(_ s: RMSpropScalars, _ span: Span, _: E.Type) {
+func rmspropKernel<P: ParameterElements, E: StateElements>(_ s: RMSpropScalars, _ span: Span, _: P.Type, _: E.Type) {
     let range = span.start ..< span.end
     let gradAvg = s.centered ? span.elements(2, E.self) : nil
     let buf = s.hasMomentum ? span.elements(1, E.self) : nil
     switch (gradAvg != nil, buf != nil) {
-    case (false, false): rmspropLoop(s, span, range, E.self, gradAvg: nil, buf: nil)
-    case (false, true): rmspropLoop(s, span, range, E.self, gradAvg: nil, buf: buf)
-    case (true, false): rmspropLoop(s, span, range, E.self, gradAvg: gradAvg, buf: nil)
-    case (true, true): rmspropLoop(s, span, range, E.self, gradAvg: gradAvg, buf: buf)
+    case (false, false): rmspropLoop(s, span, range, P.self, E.self, gradAvg: nil, buf: nil)
+    case (false, true): rmspropLoop(s, span, range, P.self, E.self, gradAvg: nil, buf: buf)
+    case (true, false): rmspropLoop(s, span, range, P.self, E.self, gradAvg: gradAvg, buf: nil)
+    case (true, true): rmspropLoop(s, span, range, P.self, E.self, gradAvg: gradAvg, buf: buf)
     }
 }
 
 /// torch's single-tensor RMSprop: `gradAvg` when centered, `buf` with momentum.
 @inline(__always)
-func rmspropLoop<E: StateElements>(_ s: RMSpropScalars, _ span: Span, _ range: Range<Int>, _: E.Type,
+func rmspropLoop<P: ParameterElements, E: StateElements>(_ s: RMSpropScalars, _ span: Span, _ range: Range<Int>, _: P.Type, _: E.Type,
                  gradAvg: E?, buf: E?) {
-    let p = span.param, g = span.grad, squareAvg = span.elements(0, E.self)!
+    let p = P(span), g = P.Gradients(span), squareAvg = span.elements(0, E.self)!
     let decays = s.weightDecay != 0
     for i in range {
         let grad = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
@@ -268,8 +321,8 @@ public struct AdagradScalars {
 #endif
 
 @inline(never)
-func adagradKernel<E: StateElements>(_ s: AdagradScalars, _ span: Span, _: E.Type) {
-    let p = span.param, g = span.grad, sum = span.elements(0, E.self)!
+func adagradKernel<P: ParameterElements, E: StateElements>(_ s: AdagradScalars, _ span: Span, _: P.Type, _: E.Type) {
+    let p = P(span), g = P.Gradients(span), sum = span.elements(0, E.self)!
     let decays = s.weightDecay != 0
     for i in span.start ..< span.end {
         let grad = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
@@ -306,8 +359,8 @@ public struct AdamaxScalars {
 /// torch's single-tensor Adamax: m = lerp(m, g, 1 − β1); u = max(u·β2, |g| + eps);
 /// p = p + (−clr·m)/u.
 @inline(never)
-func adamaxKernel<E: StateElements>(_ s: AdamaxScalars, _ span: Span, _: E.Type) {
-    let p = span.param, g = span.grad, m = span.elements(0, E.self)!, u = span.elements(1, E.self)!
+func adamaxKernel<P: ParameterElements, E: StateElements>(_ s: AdamaxScalars, _ span: Span, _: P.Type, _: E.Type) {
+    let p = P(span), g = P.Gradients(span), m = span.elements(0, E.self)!, u = span.elements(1, E.self)!
     let decays = s.weightDecay != 0
     for i in span.start ..< span.end {
         let grad = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
@@ -357,8 +410,8 @@ public struct NAdamScalars {
 /// den = sqrt(v / bc2) + eps; p += (s1·g)/den; p += (s2·m)/den. Slot 0 (mu_product) is
 /// the scalars'.
 @inline(never)
-func nadamKernel<E: StateElements>(_ s: NAdamScalars, _ span: Span, _: E.Type) {
-    let p = span.param, g = span.grad, m = span.elements(1, E.self)!, v = span.elements(2, E.self)!
+func nadamKernel<P: ParameterElements, E: StateElements>(_ s: NAdamScalars, _ span: Span, _: P.Type, _: E.Type) {
+    let p = P(span), g = P.Gradients(span), m = span.elements(1, E.self)!, v = span.elements(2, E.self)!
     let decays = s.weightDecay != 0
     for i in span.start ..< span.end {
         let param = p[i] * s.decay
@@ -415,18 +468,18 @@ public struct RAdamScalars {
 /// torch's single-tensor RAdam: m = lerp(m, g, 1 − β1); v = fma((1−β2)·g, g, v·β2);
 /// rectified: p −= ((m/bc1)·lr·(1/(sqrt(v) + eps))·sqrt(bc2))·rect, else p −= (m/bc1)·lr.
 @inline(never)
-func radamKernel<E: StateElements>(_ s: RAdamScalars, _ span: Span, _: E.Type) {
+func radamKernel<P: ParameterElements, E: StateElements>(_ s: RAdamScalars, _ span: Span, _: P.Type, _: E.Type) {
     let range = span.start ..< span.end
     if s.rectified {
-        radamLoop(s, span, range, E.self, rectified: true)
+        radamLoop(s, span, range, P.self, E.self, rectified: true)
     } else {
-        radamLoop(s, span, range, E.self, rectified: false)
+        radamLoop(s, span, range, P.self, E.self, rectified: false)
     }
 }
 
 @inline(__always)
-func radamLoop<E: StateElements>(_ s: RAdamScalars, _ span: Span, _ range: Range<Int>, _: E.Type, rectified: Bool) {
-    let p = span.param, g = span.grad, m = span.elements(0, E.self)!, v = span.elements(1, E.self)!
+func radamLoop<P: ParameterElements, E: StateElements>(_ s: RAdamScalars, _ span: Span, _ range: Range<Int>, _: P.Type, _: E.Type, rectified: Bool) {
+    let p = P(span), g = P.Gradients(span), m = span.elements(0, E.self)!, v = span.elements(1, E.self)!
     let decays = s.weightDecay != 0
     for i in range {
         let param = p[i] * s.decay
@@ -470,8 +523,8 @@ public struct AdadeltaScalars {
 /// torch's single-tensor Adadelta: s = fma((1−ρ)·g, g, s·ρ);
 /// d = (sqrt(a + eps) / sqrt(s + eps))·g; a = fma((1−ρ)·d, d, a·ρ); p = fma(d, −lr, p).
 @inline(never)
-func adadeltaKernel<E: StateElements>(_ s: AdadeltaScalars, _ span: Span, _: E.Type) {
-    let p = span.param, g = span.grad
+func adadeltaKernel<P: ParameterElements, E: StateElements>(_ s: AdadeltaScalars, _ span: Span, _: P.Type, _: E.Type) {
+    let p = P(span), g = P.Gradients(span)
     let squareAvg = span.elements(0, E.self)!, accDelta = span.elements(1, E.self)!
     let decays = s.weightDecay != 0
     for i in span.start ..< span.end {
@@ -512,18 +565,18 @@ public struct ASGDScalars {
 /// ax = ax + (p − ax)·mu, or a copy of p while mu is 1. Slots 0 and 1 (eta, mu) are the
 /// scalars'.
 @inline(never)
-func asgdKernel<E: StateElements>(_ s: ASGDScalars, _ span: Span, _: E.Type) {
+func asgdKernel<P: ParameterElements, E: StateElements>(_ s: ASGDScalars, _ span: Span, _: P.Type, _: E.Type) {
     let range = span.start ..< span.end
     if s.averages {
-        asgdLoop(s, span, range, E.self, averages: true)
+        asgdLoop(s, span, range, P.self, E.self, averages: true)
     } else {
-        asgdLoop(s, span, range, E.self, averages: false)
+        asgdLoop(s, span, range, P.self, E.self, averages: false)
     }
 }
 
 @inline(__always)
-func asgdLoop<E: StateElements>(_ s: ASGDScalars, _ span: Span, _ range: Range<Int>, _: E.Type, averages: Bool) {
-    let p = span.param, g = span.grad, ax = span.elements(2, E.self)!
+func asgdLoop<P: ParameterElements, E: StateElements>(_ s: ASGDScalars, _ span: Span, _ range: Range<Int>, _: P.Type, _: E.Type, averages: Bool) {
+    let p = P(span), g = P.Gradients(span), ax = span.elements(2, E.self)!
     let decays = s.weightDecay != 0
     for i in range {
         let grad = gradient(g[i], p[i], maximize: s.maximize, weightDecay: s.weightDecay, decays: decays)
@@ -558,8 +611,8 @@ public struct RpropScalars {
 /// (NaN kept); where the sign flipped the gradient counts as 0; p = fma(−sign(g), size, p);
 /// prev = g.
 @inline(never)
-func rpropKernel<E: StateElements>(_ s: RpropScalars, _ span: Span, _: E.Type) {
-    let p = span.param, g = span.grad, prev = span.elements(0, E.self)!, stepSize = span.elements(1, E.self)!
+func rpropKernel<P: ParameterElements, E: StateElements>(_ s: RpropScalars, _ span: Span, _: P.Type, _: E.Type) {
+    let p = P(span), g = P.Gradients(span), prev = span.elements(0, E.self)!, stepSize = span.elements(1, E.self)!
     // Read once: selected between in the loop, fields of `s` were loaded per lane (gathers).
     let etaPlus = s.etaPlus, etaMinus = s.etaMinus, sizeMin = s.stepSizeMin, sizeMax = s.stepSizeMax
     for i in span.start ..< span.end {
