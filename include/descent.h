@@ -471,8 +471,10 @@ typedef struct descent_state_info {
 
 /**
  * The state buffers of `algorithm`, by slot, in torch's order of state keys
- * (the names descent_param_state() takes), filled in as
- * descent_algorithm_options() fills its array. Statuses as there.
+ * (the names descent_param_state() takes), then Descent's own (the
+ * algorithms that take DESCENT_OPTION_STATE_DTYPE end with "master_param",
+ * DESCENT_STATE_MASTER), filled in as descent_algorithm_options() fills its
+ * array. Statuses as there.
  */
 DESCENT_API descent_status descent_algorithm_state(descent_algorithm algorithm, descent_state_info *out,
                                                    size_t capacity, size_t *count);

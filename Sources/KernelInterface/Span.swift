@@ -95,6 +95,19 @@ public struct Span {
         roundingSeed.map { $0 &+ UInt32(truncatingIfNeeded: (slot ?? -1) + 1) &* 0x9E37_79B9 }
     }
 
+    /// Calls `body` with each piece of `piece` elements of the span (the last may be
+    /// shorter): a copy of the span narrowed to the piece's elements, which keeps the
+    /// parameter's element indices, to point at scratch and hand to a kernel.
+    @inlinable @inline(__always)
+    public func forEachPiece(_ piece: Int, _ body: (inout Span, Range<Int>) -> Void) {
+        for first in stride(from: start, to: end, by: piece) {
+            var part = self
+            part.start = first
+            part.end = min(first + piece, end)
+            body(&part, part.start ..< part.end)
+        }
+    }
+
     /// The span's vector part and its torch-scalar-tail part.
     public var bodyRange: Range<Int> { start ..< max(start, min(end, tailStart)) }
     public var tailRange: Range<Int> { max(start, min(end, tailStart)) ..< end }

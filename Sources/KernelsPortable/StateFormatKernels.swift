@@ -72,12 +72,8 @@ func withFloat32State<Scalars>(_ s: Scalars, _ span: Span, _ format: ElementForm
     // less.
     let scratch = UnsafeMutablePointer<Float>.allocate(capacity: piece * Span.maxSlots)
     defer { scratch.deallocate() }
-    var first = span.start
-    while first < span.end {
-        let count = min(piece, span.end - first), elements = first ..< first + count
-        var part = span
-        part.start = first
-        part.end = first + count
+    span.forEachPiece(piece) { part, elements in
+        let first = elements.lowerBound
         for slot in 0 ..< Span.maxSlots where span.formattedSlots & (1 << slot) != 0 {
             guard let memory = span.slot(slot) else { continue }
             decodeState(memory, format, count: span.count, signed: span.signedSlots & (1 << slot) != 0,
@@ -91,7 +87,6 @@ func withFloat32State<Scalars>(_ s: Scalars, _ span: Span, _ format: ElementForm
             encodeState(scratch + slot * piece, format, count: span.count, signed: span.signedSlots & (1 << slot) != 0,
                         elements: elements, into: memory, blockCoding, seed: span.roundingSeed(slot: slot))
         }
-        first += count
     }
 }
 
@@ -112,12 +107,8 @@ func withFloat32Parameter<Scalars>(_ s: Scalars, _ span: Span, _ format: Element
     defer { scratch.deallocate() }
     let grads = scratch, params = scratch + piece
     let stored = span.masteredParam ?? UnsafeMutableRawPointer(span.param)
-    var first = span.start
-    while first < span.end {
-        let count = min(piece, span.end - first), elements = first ..< first + count
-        var part = span
-        part.start = first
-        part.end = first + count
+    span.forEachPiece(piece) { part, elements in
+        let first = elements.lowerBound
         part.parameterFormat = .float32
         part.masteredParam = nil
         decodeState(span.grad, format, count: span.count, signed: true, elements: elements, into: grads, blockCoding)
@@ -129,6 +120,5 @@ func withFloat32Parameter<Scalars>(_ s: Scalars, _ span: Span, _ format: Element
         kernel(s, part)
         encodeState(part.param + first, format, count: span.count, signed: true, elements: elements, into: stored,
                     blockCoding, seed: span.roundingSeed(slot: nil))
-        first += count
     }
 }

@@ -31,6 +31,15 @@ def step_gradients(step, dtype):
     return [torch.randn(shape, generator=generator).to(dtype) for shape in SHAPES]
 
 
+def step_both(ours, theirs, ours_params, theirs_params, step, dtype):
+    """One step of both optimizers, with the same step gradients (`dtype`), widened to
+    the dtype of `theirs_params`."""
+    for p, q, g in zip(ours_params, theirs_params, step_gradients(step, dtype)):
+        p.grad, q.grad = g, g.to(q.dtype)
+    ours.step()
+    theirs.step()
+
+
 def test_every_algorithm_with_state_formats_is_in_torchs_matrix():
     assert set(INFOS) == set(FORMATTED)
 
@@ -54,10 +63,7 @@ def test_master_steps_as_float32_and_the_parameter_is_it_rounded(name, kwargs, d
     full = [torch.nn.Parameter(p.detach().float()) for p in low]
     ours, reference = cls(low, master_weights=True, **kwargs), cls(full, **kwargs)
     for step in range(5):
-        for p, q, g in zip(low, full, step_gradients(step, dtype)):
-            p.grad, q.grad = g, g.float()
-        ours.step()
-        reference.step()
+        step_both(ours, reference, low, full, step, dtype)
         for p, q in zip(low, full):
             assert torch.equal(ours.state[p]["master_param"], q.detach()), f"step {step}: the master left float32's path"
             assert torch.equal(p.detach(), q.detach().to(dtype)), f"step {step}: the parameter is not its master rounded"
@@ -74,10 +80,7 @@ def test_master_equals_torch_on_a_float32_master(name, dtype):
     ours = dt.ALGORITHM_CLASSES[name](low, lr=1e-2, weight_decay=0.1, master_weights=True)
     theirs = getattr(torch.optim, name)(master, lr=1e-2, weight_decay=0.1, fused=True)
     for step in range(30):
-        for p, q, g in zip(low, master, step_gradients(step, dtype)):
-            p.grad, q.grad = g, g.float()
-        ours.step()
-        theirs.step()
+        step_both(ours, theirs, low, master, step, dtype)
         for p, q in zip(low, master):
             assert torch.equal(p.detach(), q.detach().to(dtype)), f"step {step}"
 
@@ -92,10 +95,7 @@ def test_bfloat16_parameters_and_state_equal_torchs_fused_bfloat16_step(name, kw
     ours = dt.ALGORITHM_CLASSES[name](ours_params, lr=1e-2, state_dtype="bfloat16", **kwargs)
     theirs = getattr(torch.optim, name)(theirs_params, lr=1e-2, fused=True, **kwargs)
     for step in range(20):
-        for p, q, g in zip(ours_params, theirs_params, step_gradients(step, torch.bfloat16)):
-            p.grad, q.grad = g, g.clone()
-        ours.step()
-        theirs.step()
+        step_both(ours, theirs, ours_params, theirs_params, step, torch.bfloat16)
         for p, q in zip(ours_params, theirs_params):
             assert torch.equal(p.detach(), q.detach()), f"step {step}"
 
@@ -110,10 +110,7 @@ def test_without_a_master_each_step_starts_from_the_rounded_parameter(dtype):
     full = [torch.nn.Parameter(p.detach().float()) for p in low]
     reference = dt.AdamW(full, lr=1e-3)
     for step in range(5):
-        for p, q, g in zip(low, full, step_gradients(step, dtype)):
-            p.grad, q.grad = g, g.float()
-        ours.step()
-        reference.step()
+        step_both(ours, reference, low, full, step, dtype)
         for p, q in zip(low, full):
             assert torch.equal(p.detach(), q.detach().to(dtype)), f"step {step}"
             with torch.no_grad():

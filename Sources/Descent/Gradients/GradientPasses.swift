@@ -79,8 +79,7 @@ extension Span {
         let piece = 1024
         let values = UnsafeMutablePointer<Float>.allocate(capacity: piece)  // see `withFloat32State`
         defer { values.deallocate() }
-        for first in stride(from: start, to: end, by: piece) {
-            let elements = first ..< min(first + piece, end)
+        forEachPiece(piece) { _, elements in
             decodeState(grad, parameterFormat, count: count, signed: true, elements: elements, into: values, .portable)
             body(values, elements)
         }
