@@ -5,6 +5,7 @@
 #define NAME_(isa, name) descent_block_##name##_##isa
 #define NAME(isa, name) NAME_(isa, name)
 
+#ifndef DEQUANTIZE_BY_PERMUTES
 TARGET void NAME(ISA, dequantize)(const uint8_t *restrict codes, ptrdiff_t n, const float *restrict values,
                                   const float *restrict absmax, float *restrict out) {
     for (ptrdiff_t first = 0; first < n; first += DESCENT_BLOCK_SIZE) {
@@ -13,6 +14,7 @@ TARGET void NAME(ISA, dequantize)(const uint8_t *restrict codes, ptrdiff_t n, co
         for (ptrdiff_t i = first; i < end; i++) out[i] = values[codes[i]] * scale;
     }
 }
+#endif
 
 static inline TARGET float NAME(ISA, absmax)(const float *restrict x, ptrdiff_t n) {
     uint32_t largest = 0;

@@ -4,7 +4,9 @@ model's hidden matrices and AdamW for the rest in one optimizer.
 
 They are `torch.optim.Optimizer` subclasses with torch's constructor signatures and
 defaults; the update runs in Descent's engine directly on the tensors' memory (CPU,
-float32, contiguous), with no copies. Everything around the step is torch's own:
+contiguous, float32; bfloat16 and float16 too where the algorithm takes `state_dtype`,
+with a float32 master copy under `master_weights=True`), with no copies. Everything
+around the step is torch's own:
 `param_groups` (changes take effect at the next step, so torch's LR schedulers work),
 `add_param_group`, `zero_grad`, hooks, `state_dict()`/`load_state_dict()` in torch's
 format (checkpoints move between torch.optim and descent.torch both ways), and
@@ -19,7 +21,7 @@ most two passes over the gradients: `max_norm`/`norm_type`/`error_if_nonfinite`
 the last step did is in `last_step_report` (a descent.StepReport).
 
 `grad_arena=True` (a constructor option of every class) gives the trainable parameters
-their `.grad` as views into one contiguous buffer per parameter group, which autograd
+their `.grad` as views into one contiguous buffer per parameter group and dtype, which autograd
 then accumulates into in place, as DDP's `gradient_as_bucket_view` does: the step knows
 each view by identity and address (two attribute reads per tensor instead of seven), and
 `zero_grad` zeroes each buffer in one pass and keeps the views whatever `set_to_none`
