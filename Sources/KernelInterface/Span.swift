@@ -1,6 +1,6 @@
 /// The part of one parameter that one kernel call updates: the caller's parameter and
-/// gradient (in `parameterFormat`; a float32 kernel sees float32, see
-/// `withFloat32Parameter`), the optimizer state slots the rule uses (nil for the others), and the
+/// gradient (in `parameterFormat`, which kernels read through `ParameterElements`), the
+/// optimizer state slots the rule uses (nil for the others), and the
 /// element range. A chunk of a step is a list of spans; a kernel reads and writes each
 /// element of its span once. Slots are raw memory, as many as a rule has, up to
 /// `maxSlots`: the element-wise ones in `stateFormat` (`formattedSlots`), the others
