@@ -165,23 +165,26 @@ def test_state_dict_resumes_bit_for_bit(state_dtype, stochastic_rounding):
         assert torch.equal(opt.state[p]["master_param"], resumed.state[q]["master_param"])
 
 
-@pytest.mark.parametrize("dtype", LOW)
-def test_stochastic_rounding_keeps_small_updates_on_average(dtype):
-    """SGD steps of a tenth of a unit in the last place from 1.0: rounding to nearest even
-    loses every one; stochastic rounding keeps them on average (unbiased: the mean over
-    65,536 elements is float32's within a few of its standard errors, ~0.01 unit)."""
-    ulp = torch.finfo(dtype).eps  # the spacing above 1.0
+@pytest.mark.parametrize("dtype, start, ulp", [
+    (torch.bfloat16, 1.0, torch.finfo(torch.bfloat16).eps),  # the spacing above 1.0
+    (torch.float16, 1.0, torch.finfo(torch.float16).eps),
+    (torch.float16, 2.0 ** -20, 2.0 ** -24),  # float16's subnormals, in steps of 2^-24
+], ids=["bfloat16", "float16", "float16-subnormal"])
+def test_stochastic_rounding_keeps_small_updates_on_average(dtype, start, ulp):
+    """SGD steps of a tenth of a unit in the last place: rounding to nearest even loses
+    every one; stochastic rounding keeps them on average (unbiased: the mean over 65,536
+    elements is float32's within a few of its standard errors, ~0.01 unit)."""
     lr, steps = 0.1 * ulp, 50
     ends = {}
     for stochastic in (False, True):
-        p = torch.nn.Parameter(torch.ones(1 << 16, dtype=dtype))
+        p = torch.nn.Parameter(torch.full((1 << 16,), start, dtype=dtype))
         opt = dt.SGD([p], lr=lr, stochastic_rounding=stochastic)
         for _ in range(steps):
             p.grad = -torch.ones_like(p)
             opt.step()
         ends[stochastic] = p.detach().double()
-    assert torch.equal(ends[False], torch.ones(1 << 16, dtype=torch.float64)), "nearest even drops every update"
-    mean_steps = (ends[True].mean().item() - 1) / ulp
+    assert torch.equal(ends[False], torch.full((1 << 16,), start, dtype=torch.float64)), "nearest even drops them"
+    mean_steps = (ends[True].mean().item() - start) / ulp
     assert mean_steps == pytest.approx(steps * 0.1, abs=0.05), "stochastic rounding keeps them on average"
     assert ends[True].unique().numel() > 3, "each element rounds on its own noise"
 
