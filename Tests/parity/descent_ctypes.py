@@ -361,3 +361,18 @@ def set_execution(isa, threads):
 
 def supported_isas():
     return [name for name, id in ISAS.items() if LIB.descent_isa_supported(id)]
+
+
+def on_every_execution(run, threads=(1, 2, 3)):
+    """{(isa, thread count): run(isa, thread count)} with every supported instruction set
+    and each of these thread counts set for the steps `run` takes; the best instruction
+    set and the default thread count are set again after, whatever happens."""
+    results = {}
+    try:
+        for isa in supported_isas():
+            for count in threads:
+                set_execution(isa, count)
+                results[isa, count] = run(isa, count)
+    finally:
+        set_execution(supported_isas()[-1], 0)
+    return results

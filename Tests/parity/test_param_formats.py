@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from descent_ctypes import Optimizer, set_execution, supported_isas
+from descent_ctypes import Optimizer, on_every_execution
 
 LOW = (torch.bfloat16, torch.float16)
 STATE_DTYPES = ("float32", "bfloat16", "int8")
@@ -24,22 +24,17 @@ def test_every_isa_and_thread_count_gives_the_same_bits(dtype, state_dtype, mast
     generator = torch.Generator().manual_seed(3)
     start = [torch.randn(n, generator=generator).to(kind) for n, kind in zip(sizes, kinds)]
     grads = [[torch.randn(n, generator=generator).to(kind) for n, kind in zip(sizes, kinds)] for _ in range(4)]
-    results = {}
-    try:
-        for isa in supported_isas():
-            for threads in (1, 2, 3):
-                set_execution(isa, threads)
-                params = [p.clone() for p in start]
-                opt = Optimizer("AdamW", [{"params": params}], state_dtype=state_dtype, master_weights=master_weights,
-                                stochastic_rounding=stochastic_rounding, min_8bit_size=0, lr=0.01)
-                for step_grads in grads:
-                    opt.step([g.clone() for g in step_grads])
-                masters = [opt.read_state(i, "master_param") for i, kind in enumerate(kinds) if kind != torch.float32]
-                results[isa, threads] = (params, masters)
-                opt.close()
-    finally:
-        set_execution(supported_isas()[-1], 0)
-    (first_key, (first_params, first_masters)), *others = results.items()
+    def run(isa, threads):
+        params = [p.clone() for p in start]
+        opt = Optimizer("AdamW", [{"params": params}], state_dtype=state_dtype, master_weights=master_weights,
+                        stochastic_rounding=stochastic_rounding, min_8bit_size=0, lr=0.01)
+        for step_grads in grads:
+            opt.step([g.clone() for g in step_grads])
+        masters = [opt.read_state(i, "master_param") for i, kind in enumerate(kinds) if kind != torch.float32]
+        opt.close()
+        return params, masters
+
+    (first_key, (first_params, first_masters)), *others = on_every_execution(run).items()
     for key, (params, masters) in others:
         for p, q in zip(params, first_params):
             assert torch.equal(p, q), f"{key} differs from {first_key}"
@@ -59,21 +54,19 @@ def test_master_is_torchs_float32_parameter(dtype):
     generator = torch.Generator().manual_seed(4)
     start = [torch.randn(n, generator=generator).to(dtype) for n in sizes]
     grads = [[torch.randn(n, generator=generator).to(dtype) for n in sizes] for _ in range(20)]
-    try:
-        for isa in supported_isas():
-            set_execution(isa, 2)
-            params = [p.clone() for p in start]
-            masters = [torch.nn.Parameter(p.float()) for p in start]
-            ours = Optimizer("AdamW", [{"params": params}], master_weights=True, lr=0.01, weight_decay=0.1)
-            theirs = torch.optim.AdamW(masters, lr=0.01, weight_decay=0.1, fused=True)
-            for step, step_grads in enumerate(grads):
-                ours.step([g.clone() for g in step_grads])
-                for m, g in zip(masters, step_grads):
-                    m.grad = g.float()
-                theirs.step()
-                for i, (p, m) in enumerate(zip(params, masters)):
-                    assert torch.equal(p, m.detach().to(dtype)), f"{isa}, step {step}, size {sizes[i]}"
-                    np.testing.assert_array_equal(ours.read_state(i, "master_param"), m.detach().numpy())
-            ours.close()
-    finally:
-        set_execution(supported_isas()[-1], 0)
+    def run(isa, _):
+        params = [p.clone() for p in start]
+        masters = [torch.nn.Parameter(p.float()) for p in start]
+        ours = Optimizer("AdamW", [{"params": params}], master_weights=True, lr=0.01, weight_decay=0.1)
+        theirs = torch.optim.AdamW(masters, lr=0.01, weight_decay=0.1, fused=True)
+        for step, step_grads in enumerate(grads):
+            ours.step([g.clone() for g in step_grads])
+            for m, g in zip(masters, step_grads):
+                m.grad = g.float()
+            theirs.step()
+            for i, (p, m) in enumerate(zip(params, masters)):
+                assert torch.equal(p, m.detach().to(dtype)), f"{isa}, step {step}, size {sizes[i]}"
+                np.testing.assert_array_equal(ours.read_state(i, "master_param"), m.detach().numpy())
+        ours.close()
+
+    on_every_execution(run, threads=(2,))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from descent_ctypes import DescentError, Optimizer, set_execution, supported_isas
+from descent_ctypes import DescentError, Optimizer, on_every_execution
 
 FORMATS = ("bfloat16", "int8")
 # bitsandbytes' test_optimizer8bit shapes, over 50 steps.
@@ -169,21 +169,16 @@ def test_every_isa_and_thread_count_gives_the_same_bits(state_dtype):
     generator = torch.Generator().manual_seed(2)
     start = [torch.randn(n, generator=generator) for n in sizes]
     grads = [[torch.randn(n, generator=generator) for n in sizes] for _ in range(4)]
-    results = {}
-    try:
-        for isa in supported_isas():
-            for threads in (1, 2, 3):
-                set_execution(isa, threads)
-                params = [p.clone() for p in start]
-                opt = Optimizer("Adam", [{"params": params}], state_dtype=state_dtype, amsgrad=True, lr=0.01)
-                for step_grads in grads:
-                    opt.step([g.clone() for g in step_grads])
-                # Copies: the views go with the optimizer.
-                results[isa, threads] = (params, [[None if a is None else a.copy() for a in opt.state_data(i, name)]
-                                                  for i in range(len(sizes)) for name in ("exp_avg", "exp_avg_sq")])
-    finally:
-        set_execution(supported_isas()[-1], 0)
-    (first_key, (first_params, first_state)), *others = results.items()
+    def run(isa, threads):
+        params = [p.clone() for p in start]
+        opt = Optimizer("Adam", [{"params": params}], state_dtype=state_dtype, amsgrad=True, lr=0.01)
+        for step_grads in grads:
+            opt.step([g.clone() for g in step_grads])
+        # Copies: the views go with the optimizer.
+        return params, [[None if a is None else a.copy() for a in opt.state_data(i, name)]
+                        for i in range(len(sizes)) for name in ("exp_avg", "exp_avg_sq")]
+
+    (first_key, (first_params, first_state)), *others = on_every_execution(run).items()
     for key, (params, state) in others:
         for p, q in zip(params, first_params):
             assert torch.equal(p, q), f"{key} differs from {first_key}"
